@@ -1,0 +1,351 @@
+//! libpq's password file (`~/.pgpass`), read and written by libpq's rules.
+//!
+//! The tool owns only *managed entries*: a marker comment naming the service and the
+//! token's expiry, followed by one `host:port:*:user:token` line. Managed entries are
+//! recognised anywhere in the file, and always written as one block at the top, because
+//! every reader takes the first matching line. All other bytes are *foreign*: they are
+//! kept exactly as found, in order (comments, CRLF, blank lines, non-UTF-8, a missing
+//! final newline). Removing every managed entry therefore gives back the original bytes.
+//!
+//! Marker comments start in column 0 and contain no `:` (node-postgres parses column-0
+//! comment lines as data), so the expiry is ISO 8601 basic UTC: `20261129T010203Z`.
+
+use jiff::Timestamp;
+
+use crate::secret::Secret;
+use crate::timefmt;
+
+const MARKER_PREFIX: &str = "# alloydb-cred service=";
+const MARKER_EXPIRES: &str = " expires=";
+
+/// One token the tool wrote for one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedEntry {
+    pub service: String,
+    pub expires_at: Timestamp,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Secret,
+}
+
+/// A parsed password file: the managed entries and everything else, byte for byte.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PgpassFile {
+    managed: Vec<ManagedEntry>,
+    foreign: Vec<u8>,
+}
+
+impl PgpassFile {
+    /// Splits `bytes` into managed entries and foreign bytes. Never fails: anything that
+    /// is not exactly a marker followed by a well-formed entry line is foreign.
+    pub fn parse(bytes: &[u8]) -> PgpassFile {
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+        let mut managed = Vec::new();
+        let mut foreign = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < lines.len() {
+            let parsed = parse_marker(lines[i]).and_then(|(service, expires_at)| {
+                let line = lines.get(i + 1)?;
+                let body = line.strip_suffix(b"\n")?;
+                let (host, port, user, password) = parse_managed_line(body)?;
+                Some(ManagedEntry {
+                    service,
+                    expires_at,
+                    host,
+                    port,
+                    user,
+                    password,
+                })
+            });
+            match parsed {
+                Some(entry) => {
+                    managed.push(entry);
+                    i += 2;
+                }
+                None => {
+                    foreign.extend_from_slice(lines[i]);
+                    i += 1;
+                }
+            }
+        }
+        PgpassFile { managed, foreign }
+    }
+
+    /// The managed block followed by the foreign bytes.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.foreign.len() + self.managed.len() * 300);
+        for entry in &self.managed {
+            out.extend_from_slice(render_entry(entry).as_bytes());
+        }
+        out.extend_from_slice(&self.foreign);
+        out
+    }
+
+    pub fn managed(&self) -> &[ManagedEntry] {
+        &self.managed
+    }
+
+    pub fn foreign(&self) -> &[u8] {
+        &self.foreign
+    }
+
+    pub fn entry(&self, service: &str) -> Option<&ManagedEntry> {
+        self.managed.iter().find(|e| e.service == service)
+    }
+
+    /// Replaces the entry of `entry.service` (all of them, if a hand edit duplicated it)
+    /// or adds it; the block stays sorted by service name so output is deterministic.
+    pub fn upsert(&mut self, entry: ManagedEntry) {
+        self.managed.retain(|e| e.service != entry.service);
+        let at = self
+            .managed
+            .partition_point(|e| e.service.as_str() < entry.service.as_str());
+        self.managed.insert(at, entry);
+    }
+
+    /// Removes the managed entries of the named services; returns how many went.
+    pub fn remove_services(&mut self, services: &[&str]) -> usize {
+        let before = self.managed.len();
+        self.managed
+            .retain(|e| !services.contains(&e.service.as_str()));
+        before - self.managed.len()
+    }
+
+    /// Removes every managed entry; returns how many went.
+    pub fn remove_all(&mut self) -> usize {
+        std::mem::take(&mut self.managed).len()
+    }
+}
+
+fn render_entry(entry: &ManagedEntry) -> String {
+    format!(
+        "{MARKER_PREFIX}{}{MARKER_EXPIRES}{}\n{}:{}:*:{}:{}\n",
+        entry.service,
+        timefmt::basic_utc(entry.expires_at),
+        escape(&entry.host),
+        entry.port,
+        escape(&entry.user),
+        escape(entry.password.expose()),
+    )
+}
+
+fn parse_marker(line: &[u8]) -> Option<(String, Timestamp)> {
+    let text = std::str::from_utf8(line.strip_suffix(b"\n")?).ok()?;
+    let rest = text.strip_prefix(MARKER_PREFIX)?;
+    let (service, expires) = rest.split_once(MARKER_EXPIRES)?;
+    if service.is_empty() || service.contains(char::is_whitespace) {
+        return None;
+    }
+    Some((service.to_string(), timefmt::parse_basic_utc(expires)?))
+}
+
+/// A managed line: `host:port:*:user:password`, all fields escaped.
+fn parse_managed_line(body: &[u8]) -> Option<(String, u16, String, Secret)> {
+    let fields = split_fields(body)?;
+    let [host, port, database, user, password] = fields;
+    if database != b"*" {
+        return None;
+    }
+    let port = std::str::from_utf8(&port).ok()?.parse().ok()?;
+    Some((
+        String::from_utf8(host).ok()?,
+        port,
+        String::from_utf8(user).ok()?,
+        Secret::new(String::from_utf8(password).ok()?),
+    ))
+}
+
+/// Splits a line into its five unescaped fields, or `None` when it has another count.
+fn split_fields(body: &[u8]) -> Option<[Vec<u8>; 5]> {
+    let mut fields: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut bytes = body.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\\' => {
+                let next = bytes.next()?;
+                fields.last_mut()?.push(*next);
+            }
+            b':' => fields.push(Vec::new()),
+            _ => fields.last_mut()?.push(b),
+        }
+    }
+    fields.try_into().ok()
+}
+
+/// Escapes a field for the password file: `\` as `\\` and `:` as `\:`, nothing else
+/// (FACTS.md rule 3).
+pub fn escape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    for c in field.chars() {
+        if c == '\\' || c == ':' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The password libpq would use for a connection, by libpq's own matching: lines in
+/// order, `#` comments skipped, trailing CR/LF ignored, `*` matching any value, escapes
+/// honoured, the first match wins. Used by `status`/`doctor` and the tests to check
+/// what clients will really see.
+pub fn lookup(bytes: &[u8], host: &str, port: u16, database: &str, user: &str) -> Option<Vec<u8>> {
+    let port = port.to_string();
+    for line in bytes.split(|&b| b == b'\n') {
+        let mut line = line;
+        while let Some(rest) = line.strip_suffix(b"\r") {
+            line = rest;
+        }
+        if line.is_empty() || line.starts_with(b"#") {
+            continue;
+        }
+        let mut rest = line;
+        let mut matched = true;
+        for wanted in [host, port.as_str(), database, user] {
+            match match_field(rest, wanted.as_bytes()) {
+                Some(after) => rest = after,
+                None => {
+                    matched = false;
+                    break;
+                }
+            }
+        }
+        if matched {
+            // The password runs to the next unescaped ':' or the end of the line.
+            let mut password = Vec::new();
+            let mut bytes = rest.iter();
+            while let Some(&b) = bytes.next() {
+                match b {
+                    b'\\' => match bytes.next() {
+                        Some(&next) => password.push(next),
+                        None => break,
+                    },
+                    b':' => break,
+                    _ => password.push(b),
+                }
+            }
+            return Some(password);
+        }
+    }
+    None
+}
+
+/// Matches one field at the start of `line` (libpq's `pwdfMatchesString`), returning
+/// what follows its `:`.
+fn match_field<'a>(line: &'a [u8], wanted: &[u8]) -> Option<&'a [u8]> {
+    if let Some(rest) = line.strip_prefix(b"*:") {
+        return Some(rest);
+    }
+    let mut i = 0;
+    let mut w = 0;
+    while i < line.len() {
+        let mut b = line[i];
+        if b == b':' {
+            return (w == wanted.len()).then(|| &line[i + 1..]);
+        }
+        if b == b'\\' && i + 1 < line.len() {
+            i += 1;
+            b = line[i];
+        }
+        if w >= wanted.len() || wanted[w] != b {
+            return None;
+        }
+        i += 1;
+        w += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    fn entry(service: &str, host: &str, user: &str, token: &str) -> ManagedEntry {
+        ManagedEntry {
+            service: service.into(),
+            expires_at: ts("2026-11-29T01:02:03Z"),
+            host: host.into(),
+            port: 5432,
+            user: user.into(),
+            password: Secret::new(token),
+        }
+    }
+
+    #[test]
+    fn renders_marker_without_colons_and_escaped_fields() {
+        let mut file = PgpassFile::parse(b"");
+        file.upsert(entry("prod", "::1", "kai@altostrat.com", "to:k\\en"));
+        let text = String::from_utf8(file.render()).unwrap_or_default();
+        assert_eq!(
+            text,
+            "# alloydb-cred service=prod expires=20261129T010203Z\n\\:\\:1:5432:*:kai@altostrat.com:to\\:k\\\\en\n"
+        );
+        let marker = text.lines().next().unwrap_or_default();
+        assert!(!marker.contains(':'));
+    }
+
+    #[test]
+    fn foreign_bytes_are_kept_and_removal_restores_them() {
+        let original: &[u8] = b"# mine\r\nh:1:db:u:p\r\n\n\xff\xfe odd\nlast:line:no:newline:x";
+        let mut file = PgpassFile::parse(original);
+        assert!(file.managed().is_empty());
+        file.upsert(entry("b", "h2", "u", "t1"));
+        file.upsert(entry("a", "h1", "u", "t2"));
+        let written = file.render();
+        assert!(written.ends_with(original));
+        let mut again = PgpassFile::parse(&written);
+        assert_eq!(again.managed().len(), 2);
+        assert_eq!(again.managed()[0].service, "a");
+        assert_eq!(again.remove_all(), 2);
+        assert_eq!(again.render(), original);
+    }
+
+    #[test]
+    fn managed_entries_are_found_anywhere_and_moved_to_the_top() {
+        let text = b"x:1:*:u:p\n# alloydb-cred service=prod expires=20261129T010203Z\nh:5432:*:u:tok\ny:2:*:u:q\n";
+        let file = PgpassFile::parse(text);
+        assert_eq!(file.managed().len(), 1);
+        assert_eq!(file.foreign(), b"x:1:*:u:p\ny:2:*:u:q\n");
+        assert!(file.render().starts_with(b"# alloydb-cred service=prod"));
+    }
+
+    #[test]
+    fn damaged_pairs_stay_foreign() {
+        // Marker followed by a 4-field line, a marker at end of file, bad expiry.
+        let text: &[u8] = b"# alloydb-cred service=a expires=20261129T010203Z\nh:1:*:u\n# alloydb-cred service=b expires=2026-11-29\nh:1:*:u:p\n# alloydb-cred service=c expires=20261129T010203Z\n";
+        let file = PgpassFile::parse(text);
+        assert!(file.managed().is_empty());
+        assert_eq!(file.render(), text);
+    }
+
+    #[test]
+    fn lookup_follows_libpq_rules() {
+        let text = b"# c:o:m:m:ent\n*:5432:*:bob:first\r\nh:5432:*:bob:second\n\\:\\:1:5432:*:kai:v6\\:pw\n";
+        assert_eq!(
+            lookup(text, "h", 5432, "db", "bob").as_deref(),
+            Some(&b"first"[..])
+        );
+        assert_eq!(
+            lookup(text, "::1", 5432, "db", "kai").as_deref(),
+            Some(&b"v6:pw"[..])
+        );
+        assert_eq!(lookup(text, "::1", 5433, "db", "kai"), None);
+    }
+
+    #[test]
+    fn upsert_replaces_and_remove_services_is_selective() {
+        let mut file = PgpassFile::default();
+        file.upsert(entry("a", "h", "u", "1"));
+        file.upsert(entry("b", "h", "u", "2"));
+        file.upsert(entry("a", "h", "u", "3"));
+        assert_eq!(file.managed().len(), 2);
+        assert_eq!(file.entry("a").map(|e| e.password.expose()), Some("3"));
+        assert_eq!(file.remove_services(&["a", "zzz"]), 1);
+        assert_eq!(file.managed().len(), 1);
+    }
+}
