@@ -1,0 +1,359 @@
+//! libpq's connection service file (`~/.pg_service.conf`).
+//!
+//! Each service the tool manages is one section framed by marker comments:
+//!
+//! ```text
+//! # alloydb-cred begin service=prod (managed by alloydb-cred; edits here are overwritten)
+//! [prod]
+//! host=10.1.2.3
+//! port=5432
+//! user=kai@altostrat.com
+//! # alloydb-cred end service=prod
+//! ```
+//!
+//! As with the password file, managed sections are recognised anywhere and written as
+//! one block at the top; every other byte is foreign and kept exactly. A section the user
+//! wrote is never touched: a managed section of the same name is a conflict, reported
+//! instead of written. Only keywords that pgjdbc (DBeaver, DataGrip) also accepts are
+//! written by default, because pgjdbc rejects the whole service on an unknown key.
+
+use std::fmt::Write as _;
+
+use crate::error::{Error, Result};
+
+const BEGIN_PREFIX: &str = "# alloydb-cred begin service=";
+const BEGIN_SUFFIX: &str = " (managed by alloydb-cred; edits here are overwritten)";
+const END_PREFIX: &str = "# alloydb-cred end service=";
+
+/// libpq's connection keywords (PostgreSQL 16's list; older servers' clients ignore none
+/// of the ones a user is likely to set).
+pub const LIBPQ_KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "require_auth",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
+/// Keywords pgjdbc's service-file parser accepts (FACTS.md rule 8). Any other key in a
+/// selected section makes pgjdbc refuse the connection.
+pub const PGJDBC_KEYWORDS: &[&str] = &[
+    "host",
+    "port",
+    "dbname",
+    "user",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "password",
+    "options",
+    "sslpassword",
+    "gsslib",
+    "replication",
+];
+
+/// libpq's service-file line buffer was 256 bytes before PostgreSQL 14.
+const MAX_LINE_BYTES: usize = 253;
+
+/// One section the tool wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedSection {
+    pub name: String,
+    /// `keyword=value` pairs in file order.
+    pub keywords: Vec<(String, String)>,
+}
+
+impl ManagedSection {
+    /// Keywords in this section that pgjdbc would reject.
+    pub fn pgjdbc_rejects(&self) -> Vec<&str> {
+        self.keywords
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !PGJDBC_KEYWORDS.contains(k))
+            .collect()
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "{BEGIN_PREFIX}{}{BEGIN_SUFFIX}", self.name);
+        let _ = writeln!(out, "[{}]", self.name);
+        for (key, value) in &self.keywords {
+            let _ = writeln!(out, "{key}={value}");
+        }
+        let _ = writeln!(out, "{END_PREFIX}{}", self.name);
+    }
+}
+
+/// A parsed service file: managed sections and everything else, byte for byte.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceFile {
+    managed: Vec<ManagedSection>,
+    foreign: Vec<u8>,
+}
+
+impl ServiceFile {
+    /// Splits `bytes` into managed sections and foreign bytes. Never fails: a frame that
+    /// is not exactly right is left as foreign text.
+    pub fn parse(bytes: &[u8]) -> ServiceFile {
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+        let mut managed = Vec::new();
+        let mut foreign = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < lines.len() {
+            match parse_section(&lines[i..]) {
+                Some((section, used)) => {
+                    managed.push(section);
+                    i += used;
+                }
+                None => {
+                    foreign.extend_from_slice(lines[i]);
+                    i += 1;
+                }
+            }
+        }
+        ServiceFile { managed, foreign }
+    }
+
+    /// The managed block followed by the foreign bytes.
+    pub fn render(&self) -> Vec<u8> {
+        let mut block = String::new();
+        for section in &self.managed {
+            section.render(&mut block);
+        }
+        let mut out = block.into_bytes();
+        out.extend_from_slice(&self.foreign);
+        out
+    }
+
+    pub fn managed(&self) -> &[ManagedSection] {
+        &self.managed
+    }
+
+    pub fn section(&self, name: &str) -> Option<&ManagedSection> {
+        self.managed.iter().find(|s| s.name == name)
+    }
+
+    /// Section names the user wrote, as libpq and pgjdbc see them.
+    pub fn foreign_section_names(&self) -> Vec<String> {
+        self.foreign
+            .split(|&b| b == b'\n')
+            .filter_map(|line| {
+                let text = String::from_utf8_lossy(line);
+                let t = text.trim();
+                t.strip_prefix('[')
+                    .and_then(|r| r.strip_suffix(']'))
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// Replaces or adds the managed section `section.name`, after checking that it can be
+    /// written without touching the user's own sections and that every line fits libpq.
+    pub fn upsert(&mut self, section: ManagedSection, path_for_messages: &str) -> Result<()> {
+        if self.foreign_section_names().contains(&section.name) {
+            return Err(Error::Conflict(format!(
+                "{path_for_messages} already has a section [{}] that alloydb-cred did not write; it is left alone: rename the service in the alloydb-cred config, or delete or rename that section",
+                section.name
+            )));
+        }
+        for (key, value) in &section.keywords {
+            if key.len() + value.len() + 1 > MAX_LINE_BYTES {
+                return Err(Error::Config(format!(
+                    "service {}: the line `{key}=…` would be {} bytes, longer than libpq before PostgreSQL 14 reads ({MAX_LINE_BYTES}); shorten it",
+                    section.name,
+                    key.len() + value.len() + 1
+                )));
+            }
+        }
+        self.managed.retain(|s| s.name != section.name);
+        let at = self
+            .managed
+            .partition_point(|s| s.name.as_str() < section.name.as_str());
+        self.managed.insert(at, section);
+        self.check_no_orphan_settings(path_for_messages)
+    }
+
+    /// Settings above the user's first section would be read as part of our last
+    /// section once our block sits on top; refuse rather than change their meaning.
+    fn check_no_orphan_settings(&self, path_for_messages: &str) -> Result<()> {
+        if self.managed.is_empty() {
+            return Ok(());
+        }
+        for (n, line) in self.foreign.split(|&b| b == b'\n').enumerate() {
+            let text = String::from_utf8_lossy(line);
+            let t = text.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            if t.starts_with('[') {
+                return Ok(());
+            }
+            return Err(Error::Conflict(format!(
+                "{path_for_messages} has a setting outside any [section] (line {} of its own content: {:?}); libpq would attach it to the section above it, so alloydb-cred will not add sections there: move it into a section or delete it",
+                n + 1,
+                t.chars().take(60).collect::<String>()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn remove_services(&mut self, services: &[&str]) -> usize {
+        let before = self.managed.len();
+        self.managed
+            .retain(|s| !services.contains(&s.name.as_str()));
+        before - self.managed.len()
+    }
+
+    pub fn remove_all(&mut self) -> usize {
+        std::mem::take(&mut self.managed).len()
+    }
+}
+
+/// Tries to read one framed managed section at the start of `lines`; returns it and how
+/// many lines it used.
+fn parse_section(lines: &[&[u8]]) -> Option<(ManagedSection, usize)> {
+    let text =
+        |i: usize| -> Option<&str> { std::str::from_utf8(lines.get(i)?.strip_suffix(b"\n")?).ok() };
+    let name = text(0)?
+        .strip_prefix(BEGIN_PREFIX)?
+        .strip_suffix(BEGIN_SUFFIX)?
+        .to_string();
+    if name.is_empty() || text(1)? != format!("[{name}]") {
+        return None;
+    }
+    let end = format!("{END_PREFIX}{name}");
+    let mut keywords = Vec::new();
+    let mut i = 2;
+    loop {
+        let line = text(i)?;
+        if line == end {
+            return Some((ManagedSection { name, keywords }, i + 1));
+        }
+        let (key, value) = line.split_once('=')?;
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return None;
+        }
+        keywords.push((key.to_string(), value.to_string()));
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(name: &str) -> ManagedSection {
+        ManagedSection {
+            name: name.into(),
+            keywords: vec![
+                ("host".into(), "10.1.2.3".into()),
+                ("port".into(), "5432".into()),
+                ("user".into(), "kai@altostrat.com".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn writes_framed_sections_on_top_and_round_trips() {
+        let original: &[u8] = b"# my services\r\n[legacy]\r\nhost=old\r\n";
+        let mut file = ServiceFile::parse(original);
+        file.upsert(section("prod"), "svc")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let written = file.render();
+        let text = String::from_utf8_lossy(&written);
+        assert!(text.starts_with("# alloydb-cred begin service=prod"));
+        assert!(text.contains("\n[prod]\nhost=10.1.2.3\nport=5432\nuser=kai@altostrat.com\n# alloydb-cred end service=prod\n"));
+        assert!(written.ends_with(original));
+        let mut again = ServiceFile::parse(&written);
+        assert_eq!(again.section("prod"), Some(&section("prod")));
+        again.remove_all();
+        assert_eq!(again.render(), original);
+    }
+
+    #[test]
+    fn user_section_of_same_name_is_a_conflict() {
+        let original: &[u8] = b"[prod]\nhost=mine\n";
+        let mut file = ServiceFile::parse(original);
+        let err = file
+            .upsert(section("prod"), "svc")
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("did not write")));
+        assert_eq!(file.render(), original);
+        // libpq trims white space around a section header.
+        let mut file = ServiceFile::parse(b"  [prod]  \nhost=mine\n");
+        assert!(file.upsert(section("prod"), "svc").is_err());
+    }
+
+    #[test]
+    fn settings_before_first_section_are_refused() {
+        let mut file = ServiceFile::parse(b"# c\nhost=stray\n[a]\nport=1\n");
+        let err = file
+            .upsert(section("prod"), "svc")
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("outside any [section]")));
+    }
+
+    #[test]
+    fn broken_frames_stay_foreign() {
+        let text: &[u8] = b"# alloydb-cred begin service=prod (managed by alloydb-cred; edits here are overwritten)\n[prod]\nhost=x\n[other]\nport=1\n";
+        let file = ServiceFile::parse(text);
+        assert!(file.managed().is_empty());
+        assert_eq!(file.render(), text);
+        assert_eq!(file.foreign_section_names(), vec!["prod", "other"]);
+    }
+
+    #[test]
+    fn pgjdbc_rejects_lists_unknown_keys() {
+        let mut s = section("x");
+        s.keywords.push(("passfile".into(), "/p".into()));
+        s.keywords.push(("application_name".into(), "a".into()));
+        assert_eq!(s.pgjdbc_rejects(), vec!["passfile", "application_name"]);
+    }
+
+    #[test]
+    fn overlong_lines_are_refused() {
+        let mut s = section("x");
+        s.keywords
+            .push(("options".into(), "-c x=".to_string() + &"y".repeat(300)));
+        let mut file = ServiceFile::default();
+        assert!(file.upsert(s, "svc").is_err());
+    }
+}
