@@ -1,0 +1,292 @@
+//! Reading and replacing the files we share with the user and with libpq, safely.
+//!
+//! - Writers take an exclusive `fs2` lock first, on a lock file in the state directory
+//!   named after the real target, so that concurrent refreshers serialise and the one
+//!   that waits re-reads what the first wrote.
+//! - A new version is written to a temp file in the target's directory (created
+//!   `O_EXCL` with mode 0600, so a token is never readable by others, not even for an
+//!   instant), fsynced, renamed over the target, and the directory is fsynced. Readers see
+//!   the old file or the new one, never a mix.
+//! - A symlinked target is followed, and the link is left in place.
+//! - When rename is refused because the target is a single-file bind mount (EBUSY) or
+//!   sits on another device (EXDEV), the content is written in place, still under the lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use fs2::FileExt;
+
+use crate::error::{Error, Result};
+use crate::paths;
+
+/// Mode of every file we create: they hold tokens, and libpq ignores a pgpass that
+/// group or others can read.
+pub const PRIVATE_MODE: u32 = 0o600;
+
+/// A file as read: its bytes and what must survive a rewrite.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Follows symlinks to the file that really holds the content, so we replace that file
+/// and leave the user's link alone. A dangling link resolves to where it points.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&current)
+                    .map_err(|e| Error::io("read the symlink", &current, e))?;
+                current = match current.parent() {
+                    Some(parent) if target.is_relative() => parent.join(target),
+                    _ => target,
+                };
+            }
+            Ok(_) => return Ok(current),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(Error::io("inspect", &current, e)),
+        }
+    }
+    Err(Error::Runtime(format!(
+        "{} is a symlink loop; point the config at a real file",
+        path.display()
+    )))
+}
+
+/// Reads the real target (see [`resolve`]). `None` when it does not exist yet; an error
+/// when it is a directory, FIFO, device or anything else that is not a regular file.
+pub fn read(real: &Path) -> Result<Option<Snapshot>> {
+    let file = match File::open(real) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", real, e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io("inspect", real, e))?;
+    if !meta.is_file() {
+        return Err(Error::Runtime(format!(
+            "{} is not a regular file (it is a {}); alloydb-cred writes only regular files: move it away or point the config elsewhere",
+            real.display(),
+            describe_type(&meta)
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    io::Read::read_to_end(&mut &file, &mut bytes).map_err(|e| Error::io("read", real, e))?;
+    Ok(Some(Snapshot {
+        bytes,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+    }))
+}
+
+fn describe_type(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// Replaces `real` with `bytes`. `previous` (what [`read`] returned under the same lock)
+/// supplies the mode and owner to keep; a new file gets mode 0600.
+pub fn write(real: &Path, bytes: &[u8], previous: Option<&Snapshot>) -> Result<()> {
+    let dir = match real.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = real
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    // tempfile creates with O_CREAT|O_EXCL and mode 0600: no window with a wider mode.
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    let result = (|| -> io::Result<()> {
+        temp.write_all(bytes)?;
+        if let Some(prev) = previous {
+            let file = temp.as_file();
+            if prev.mode != PRIVATE_MODE {
+                file.set_permissions(fs::Permissions::from_mode(prev.mode))?;
+            }
+            let meta = file.metadata()?;
+            if meta.uid() != prev.uid || meta.gid() != prev.gid {
+                // Only root can give a file away; anyone else keeps ownership, which
+                // is what the previous file had in every case that matters.
+                if let Err(e) = std::os::unix::fs::fchown(file, Some(prev.uid), Some(prev.gid)) {
+                    log::debug!("cannot keep owner of {}: {e}", real.display());
+                }
+            }
+        }
+        temp.as_file().sync_all()
+    })();
+    result.map_err(|e| Error::io("write", real, e))?;
+
+    match temp.persist(real) {
+        Ok(_) => {
+            sync_dir(dir);
+            Ok(())
+        }
+        Err(err)
+            if matches!(
+                err.error.kind(),
+                io::ErrorKind::ResourceBusy | io::ErrorKind::CrossesDevices
+            ) =>
+        {
+            log::info!(
+                "{} cannot be replaced by rename ({}); writing it in place under the lock",
+                real.display(),
+                err.error
+            );
+            // `err.file` (the temp file) is removed when dropped.
+            write_in_place(real, bytes).map_err(|e| Error::io("write", real, e))
+        }
+        Err(err) => Err(Error::io("replace", real, err.error)),
+    }
+}
+
+/// The bind-mount fallback: overwrite then truncate, so a failure part way leaves at most
+/// a longer file, never a shorter one, and the lock keeps other writers out.
+fn write_in_place(real: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new().write(true).open(real)?;
+    file.write_all(bytes)?;
+    file.set_len(bytes.len() as u64)?;
+    file.sync_all()
+}
+
+/// Makes the rename durable. Some file systems refuse fsync on a directory; the rename
+/// itself has already happened, so that is only logged.
+fn sync_dir(dir: &Path) {
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        log::debug!("cannot fsync directory {}: {e}", dir.display());
+    }
+}
+
+/// An exclusive lock on one target file, held until dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+}
+
+/// Lock-file path for a real target: in the state directory, named after the file and
+/// a hash of its full path so two targets never share a lock by accident.
+pub fn lock_path(real: &Path) -> Result<PathBuf> {
+    let name = real
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let name = name.trim_start_matches('.');
+    Ok(paths::state_dir()?.join("locks").join(format!(
+        "{name}-{:016x}.lock",
+        fnv1a(real.as_os_str().as_encoded_bytes())
+    )))
+}
+
+/// Takes exclusive locks on every target, in a fixed order so two processes locking the
+/// same pair cannot deadlock. Blocks until they are free.
+pub fn lock_all(reals: &[&Path]) -> Result<Vec<FileLock>> {
+    let mut lock_paths: Vec<PathBuf> = reals.iter().map(|r| lock_path(r)).collect::<Result<_>>()?;
+    lock_paths.sort();
+    lock_paths.dedup();
+    lock_paths.iter().map(|p| lock_one(p)).collect()
+}
+
+fn lock_one(path: &Path) -> Result<FileLock> {
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("create the lock file", path, e))?;
+    file.lock_exclusive()
+        .map_err(|e| Error::io("lock", path, e))?;
+    Ok(FileLock { _file: file })
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io("create the state directory", dir, e))
+}
+
+/// FNV-1a: stable across builds and platforms, unlike std's hasher, so every version
+/// of the tool agrees on a lock's name.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_file_is_private_and_existing_mode_is_kept() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("pgpass");
+        write(&path, b"a\n", None).unwrap_or_else(|e| panic!("{e}"));
+        let meta = fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        write(&path, b"b\n", snap.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+        let meta = fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(meta.mode() & 0o777, 0o640);
+        assert_eq!(fs::read(&path).unwrap_or_default(), b"b\n");
+        // No temp files left behind.
+        assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1);
+    }
+
+    #[test]
+    fn symlink_is_followed_and_kept() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let real = dir.path().join("real");
+        let link = dir.path().join("link");
+        fs::write(&real, b"old").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("real", &link).unwrap_or_else(|e| panic!("{e}"));
+        let target = resolve(&link).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(target, real);
+        write(&target, b"new", None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            fs::symlink_metadata(&link)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false)
+        );
+        assert_eq!(fs::read(&link).unwrap_or_default(), b"new");
+    }
+
+    #[test]
+    fn directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let err = read(dir.path()).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("not a regular file")));
+    }
+
+    #[test]
+    fn lock_names_are_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}
