@@ -1,0 +1,161 @@
+//! The command line. Names and flags are part of the public contract (scripts and
+//! systemd units depend on them), so they change only with a major version.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// Keeps short-lived Google IAM database tokens for AlloyDB and Cloud SQL where libpq
+/// looks for passwords, so `PGSERVICE=prod psql` just works.
+#[derive(Debug, Parser)]
+#[command(
+    name = "alloydb-cred",
+    version,
+    about,
+    long_about = "Keeps short-lived Google IAM database tokens for AlloyDB and Cloud SQL \
+for PostgreSQL in libpq's password file (~/.pgpass) and connection service file \
+(~/.pg_service.conf). After `alloydb-cred refresh`, any libpq client connects with \
+`PGSERVICE=prod psql`, `pg_dump service=prod`, pgAdmin or DBeaver and nothing else.\n\n\
+Run it from cron or a systemd timer every few minutes: when nothing is due it reads two \
+small files and exits without touching the network.",
+    after_help = "Configuration: --config PATH, else $ALLOYDB_CRED_CONFIG, else \
+~/.config/alloydb-cred/config.toml. See `man alloydb-cred` for its keys.\n\n\
+Exit codes: 0 success, 1 runtime failure (token source, I/O), 2 usage or configuration \
+error, 3 doctor found a problem.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Configuration file to use.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Say more: -v reports what is refreshed and why, -vv adds debugging detail.
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Say nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make the entries of every (or the named) service valid.
+    ///
+    /// Mints a token only for services whose entry is missing, changed, or has less
+    /// validity left than refresh_window; one token per distinct credential. Safe to run
+    /// from many places at once: refreshers take a lock and re-check under it.
+    Refresh(RefreshArgs),
+
+    /// Print a valid token for a service on stdout, and nothing else.
+    ///
+    /// Refreshes first if the entry is due. Useful as pgAdmin's "password exec command",
+    /// or for clients that cannot read the password file.
+    Token(ServiceArg),
+
+    /// Run a command with PGSERVICE, PGSERVICEFILE and PGPASSFILE set for a service.
+    ///
+    /// Refreshes the service first if it is due, then replaces itself with the command,
+    /// so the command's exit status is the exit status.
+    Exec(ExecArgs),
+
+    /// Show each service: user, host, expiry, time left, files, last error. Never a token.
+    Status(StatusArgs),
+
+    /// Delete the entries and sections alloydb-cred manages, and nothing else.
+    ///
+    /// Lines and sections you wrote yourself are never touched; after `remove --all`
+    /// the files hold exactly what they held before alloydb-cred first wrote to them.
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Only this service (repeatable). Default: every configured service.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+
+    /// Mint new tokens even when the current ones are still good.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArg {
+    /// The service; may be left out when only one is configured.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The service; may be left out when only one is configured.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table (stable field names, for monitoring).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RemoveArgs {
+    /// Remove this service's entry and section (repeatable).
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+
+    /// Remove every entry and section alloydb-cred manages in the configured files,
+    /// including those of services no longer in the configuration.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn remove_needs_service_or_all() {
+        assert!(Cli::try_parse_from(["alloydb-cred", "remove"]).is_err());
+        assert!(
+            Cli::try_parse_from(["alloydb-cred", "remove", "--all", "--service", "a"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["alloydb-cred", "remove", "--all"]).is_ok());
+    }
+
+    #[test]
+    fn exec_takes_everything_after_double_dash() {
+        let cli = Cli::try_parse_from([
+            "alloydb-cred",
+            "exec",
+            "--service",
+            "p",
+            "--",
+            "psql",
+            "-c",
+            "select 1",
+        ]);
+        match cli.map(|c| c.command) {
+            Ok(Command::Exec(args)) => assert_eq!(args.command.len(), 3),
+            other => panic!("{other:?}"),
+        }
+    }
+}
