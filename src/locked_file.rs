@@ -101,9 +101,24 @@ fn describe_type(meta: &fs::Metadata) -> &'static str {
     }
 }
 
+/// Whether a file holds tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contents {
+    /// Tokens: group and others never get access, whatever the old file allowed
+    /// (libpq ignores such a password file anyway, so nothing that worked breaks).
+    Secret,
+    /// No secrets: the old file's mode is kept as it was.
+    Plain,
+}
+
 /// Replaces `real` with `bytes`. `previous` (what [`read`] returned under the same lock)
 /// supplies the mode and owner to keep; a new file gets mode 0600.
-pub fn write(real: &Path, bytes: &[u8], previous: Option<&Snapshot>) -> Result<()> {
+pub fn write(
+    real: &Path,
+    bytes: &[u8],
+    previous: Option<&Snapshot>,
+    contents: Contents,
+) -> Result<()> {
     let dir = match real.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -121,8 +136,20 @@ pub fn write(real: &Path, bytes: &[u8], previous: Option<&Snapshot>) -> Result<(
         temp.write_all(bytes)?;
         if let Some(prev) = previous {
             let file = temp.as_file();
-            if prev.mode != PRIVATE_MODE {
-                file.set_permissions(fs::Permissions::from_mode(prev.mode))?;
+            let mode = match contents {
+                Contents::Secret if prev.mode & 0o077 != 0 => {
+                    log::warn!(
+                        "{} was readable by group or others (mode {:o}); it now holds tokens, so it is written with mode {:o}",
+                        real.display(),
+                        prev.mode,
+                        prev.mode & !0o077
+                    );
+                    prev.mode & !0o077
+                }
+                _ => prev.mode,
+            };
+            if mode != PRIVATE_MODE {
+                file.set_permissions(fs::Permissions::from_mode(mode))?;
             }
             let meta = file.metadata()?;
             if meta.uid() != prev.uid || meta.gid() != prev.gid {
@@ -245,16 +272,32 @@ mod tests {
     fn new_file_is_private_and_existing_mode_is_kept() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("pgpass");
-        write(&path, b"a\n", None).unwrap_or_else(|e| panic!("{e}"));
+        write(&path, b"a\n", None, Contents::Secret).unwrap_or_else(|e| panic!("{e}"));
         let meta = fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(meta.mode() & 0o777, 0o600);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640))
             .unwrap_or_else(|e| panic!("{e}"));
         let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
-        write(&path, b"b\n", snap.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+        write(&path, b"b\n", snap.as_ref(), Contents::Plain).unwrap_or_else(|e| panic!("{e}"));
         let meta = fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(meta.mode() & 0o777, 0o640);
-        assert_eq!(fs::read(&path).unwrap_or_default(), b"b\n");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o400))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        write(&path, b"c\n", snap.as_ref(), Contents::Secret).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            fs::metadata(&path).map(|m| m.mode() & 0o777).unwrap_or(0),
+            0o400
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        write(&path, b"d\n", snap.as_ref(), Contents::Secret).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            fs::metadata(&path).map(|m| m.mode() & 0o777).unwrap_or(0),
+            0o600
+        );
+        assert_eq!(fs::read(&path).unwrap_or_default(), b"d\n");
         // No temp files left behind.
         assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1);
     }
@@ -268,7 +311,7 @@ mod tests {
         std::os::unix::fs::symlink("real", &link).unwrap_or_else(|e| panic!("{e}"));
         let target = resolve(&link).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(target, real);
-        write(&target, b"new", None).unwrap_or_else(|e| panic!("{e}"));
+        write(&target, b"new", None, Contents::Plain).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             fs::symlink_metadata(&link)
                 .map(|m| m.file_type().is_symlink())

@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::config::{Config, CredentialSpec, Service, UserSpec};
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::locked_file::{self, Snapshot};
+use crate::locked_file::{self, Contents, Snapshot};
 use crate::paths;
 use crate::pgpass::{ManagedEntry, PgpassFile};
 use crate::principal;
@@ -253,11 +253,21 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
     // pgpass first: a section must never point at a password that is not there yet.
     let new_pg = pgpass.render();
     if new_pg != pg_bytes || pg_snap.is_none() && !new_pg.is_empty() {
-        locked_file::write(&files.pgpass_real, &new_pg, pg_snap.as_ref())?;
+        locked_file::write(
+            &files.pgpass_real,
+            &new_pg,
+            pg_snap.as_ref(),
+            Contents::Secret,
+        )?;
     }
     let new_svc = service_file.render();
     if new_svc != svc_bytes || svc_snap.is_none() && !new_svc.is_empty() {
-        locked_file::write(&files.service_file_real, &new_svc, svc_snap.as_ref())?;
+        locked_file::write(
+            &files.service_file_real,
+            &new_svc,
+            svc_snap.as_ref(),
+            Contents::Plain,
+        )?;
     }
 
     record_state(&outcome);

@@ -64,6 +64,11 @@ impl State {
         if previous.as_ref().is_some_and(|p| p.bytes == bytes) {
             return Ok(());
         }
-        locked_file::write(&path, &bytes, previous.as_ref())
+        locked_file::write(
+            &path,
+            &bytes,
+            previous.as_ref(),
+            locked_file::Contents::Plain,
+        )
     }
 }

@@ -2,7 +2,7 @@ use crate::cli::RemoveArgs;
 use crate::config::Config;
 use crate::error::Result;
 use crate::exit_codes::ExitCode;
-use crate::locked_file;
+use crate::locked_file::{self, Contents};
 use crate::pgpass::PgpassFile;
 use crate::refresh::Files;
 use crate::service_file::ServiceFile;
@@ -48,7 +48,12 @@ pub fn run(config: &Config, args: &RemoveArgs) -> Result<ExitCode> {
             // The tool wrote everything that was in it: leave no empty file behind.
             std::fs::remove_file(real).map_err(|e| crate::error::Error::io("remove", real, e))?;
         } else {
-            locked_file::write(real, &bytes, Some(&snap))?;
+            let contents = if is_pgpass {
+                Contents::Secret
+            } else {
+                Contents::Plain
+            };
+            locked_file::write(real, &bytes, Some(&snap), contents)?;
         }
     }
     let mut state = State::load();
