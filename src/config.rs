@@ -436,6 +436,11 @@ checked_string!(Host, |host| {
     if host.contains(char::is_whitespace) {
         return Err(format!("host {host:?} contains white space"));
     }
+    if host == "*" {
+        return Err(
+            "host \"*\" would match every server in the password file; name the instance".into(),
+        );
+    }
     Ok(())
 });
 
@@ -443,8 +448,10 @@ checked_string!(Text, plain_value);
 
 checked_string!(DbUser, |user| {
     plain_value(user)?;
-    if user.is_empty() {
-        return Err("user is empty; use \"auto\" to derive it from the credential".into());
+    if user.is_empty() || user == "*" {
+        return Err(format!(
+            "user {user:?} is not a role name; use \"auto\" to derive it from the credential"
+        ));
     }
     if user.len() > 63 {
         return Err(format!(

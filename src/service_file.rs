@@ -201,20 +201,18 @@ impl ServiceFile {
                 )));
             }
         }
+        self.check_no_orphan_settings(path_for_messages)?;
         self.managed.retain(|s| s.name != section.name);
         let at = self
             .managed
             .partition_point(|s| s.name.as_str() < section.name.as_str());
         self.managed.insert(at, section);
-        self.check_no_orphan_settings(path_for_messages)
+        Ok(())
     }
 
     /// Settings above the user's first section would be read as part of our last
     /// section once our block sits on top; refuse rather than change their meaning.
     fn check_no_orphan_settings(&self, path_for_messages: &str) -> Result<()> {
-        if self.managed.is_empty() {
-            return Ok(());
-        }
         for (n, line) in self.foreign.split(|&b| b == b'\n').enumerate() {
             let text = String::from_utf8_lossy(line);
             let t = text.trim();
