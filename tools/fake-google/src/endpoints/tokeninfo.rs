@@ -1,0 +1,79 @@
+//! `GET|POST /tokeninfo`, shaped like `https://oauth2.googleapis.com/tokeninfo`.
+//!
+//! Tools call tokeninfo to learn which principal a token belongs to (and so
+//! which database user to log in as) and when it expires. Google answers
+//! with every value as a JSON *string*, including `exp` and `expires_in`;
+//! the fake does the same so clients that assume numbers fail here first.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::http::{PathMatch, Request, Response, Route};
+use crate::state::{State, unix_secs};
+
+/// OAuth client the fake pretends issued every token. Real tokens carry the
+/// issuing client's ID (for gcloud user tokens) or the service account's
+/// numeric ID; nothing in this project interprets the value.
+pub(crate) const FAKE_CLIENT_ID: &str = "000000000000-fakegoogle.apps.googleusercontent.com";
+
+pub(crate) fn routes() -> Vec<Route> {
+    [("GET", "tokeninfo"), ("POST", "tokeninfo")]
+        .into_iter()
+        .map(|(method, name)| Route {
+            name,
+            method,
+            path: PathMatch::Exact("/tokeninfo"),
+            faultable: true,
+            handler: handle,
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct TokenInfo<'a> {
+    azp: &'static str,
+    aud: &'static str,
+    scope: String,
+    exp: String,
+    expires_in: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<&'static str>,
+    access_type: &'static str,
+}
+
+fn invalid() -> Response {
+    Response::error(400, "invalid_token", "Invalid Value")
+}
+
+fn handle(state: &State, request: &Request) -> Response {
+    let params = match request.params() {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let Some(token) = params.get("access_token") else {
+        return invalid();
+    };
+    let now = SystemTime::now();
+    let Some(record) = state.lookup(token).filter(|r| r.is_live_at(now)) else {
+        return invalid();
+    };
+    let email = record
+        .email_in_tokeninfo
+        .then_some(record.principal.as_str());
+    Response::json(
+        200,
+        &TokenInfo {
+            azp: FAKE_CLIENT_ID,
+            aud: FAKE_CLIENT_ID,
+            scope: record.scopes.join(" "),
+            exp: unix_secs(record.expires_at).to_string(),
+            expires_in: record.remaining_secs_at(now).to_string(),
+            email,
+            email_verified: email.map(|_| "true"),
+            access_type: "online",
+        },
+    )
+}

@@ -1,0 +1,321 @@
+//! `fake-google`: command-line front end of the fake Google services.
+//!
+//! * `fake-google mint --url URL --principal EMAIL ...` asks a running fake
+//!   for a token. It is the kind of program `alloydb-cred`'s `command`
+//!   credential source runs, so tests and the demo use it as one.
+//! * `fake-google serve ...` runs the fake (and optionally PostgreSQL) until
+//!   told to stop, publishing its addresses as shell variables.
+//!
+//! Arguments are parsed by hand to keep the crate's dependencies small.
+
+use std::ffi::c_int;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use fake_google::FakeGoogle;
+use fake_google::client;
+use fake_google::pg::PgServer;
+
+const USAGE: &str = "\
+usage:
+  fake-google mint --url URL --principal EMAIL [--lifetime SECS] [--length N]
+                   [--padding N] [--scope SCOPES] [--no-email] [--timeout SECS] [--bare]
+      Ask the fake at URL for an access token and print the JSON answer
+      (with --bare, only the token). Exits 1 if the fake answers an error.
+
+  fake-google serve [--env-file PATH] [--postgres] [--role NAME]...
+      Start the fake (with --postgres also a PostgreSQL server whose TCP
+      logins are checked against it, with a LOGIN role per --role) and print
+      FAKE_GOOGLE_URL=... style lines once ready, also to --env-file.
+      Runs until SIGTERM, SIGINT or SIGHUP, or until standard input reaches
+      end of file when it is a pipe; then stops PostgreSQL and exits 0.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("mint") => mint(&args[1..]),
+        Some("serve") => serve(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => Err(Failure::Usage(
+            "expected a subcommand: mint or serve".into(),
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("fake-google: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("fake-google: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    /// Bad command line: exit 2 with usage.
+    Usage(String),
+    /// Anything else: exit 1.
+    Runtime(String),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Runtime(e.to_string())
+    }
+}
+
+/// A tiny `--flag value` / `--switch` scanner.
+struct Args<'a> {
+    rest: std::slice::Iter<'a, String>,
+}
+
+impl<'a> Args<'a> {
+    fn value(&mut self, flag: &str) -> Result<&'a str, Failure> {
+        self.rest
+            .next()
+            .map(String::as_str)
+            .ok_or_else(|| Failure::Usage(format!("{flag} needs a value")))
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, flag: &str) -> Result<T, Failure> {
+        let v = self.value(flag)?;
+        v.parse()
+            .map_err(|_| Failure::Usage(format!("{flag}: not a valid number: {v}")))
+    }
+}
+
+fn mint(argv: &[String]) -> Result<(), Failure> {
+    let mut args = Args { rest: argv.iter() };
+    let mut url = None;
+    let mut body = serde_json::Map::new();
+    let mut bare = false;
+    let mut timeout = Duration::from_secs(30);
+    while let Some(arg) = args.rest.next() {
+        match arg.as_str() {
+            "--url" => url = Some(args.value(arg)?),
+            "--principal" => {
+                body.insert("principal".into(), args.value(arg)?.into());
+            }
+            "--lifetime" => {
+                body.insert("lifetime_secs".into(), args.number::<u64>(arg)?.into());
+            }
+            "--length" => {
+                body.insert("length".into(), args.number::<u64>(arg)?.into());
+            }
+            "--padding" => {
+                body.insert("padding".into(), args.number::<u64>(arg)?.into());
+            }
+            "--scope" => {
+                body.insert("scope".into(), args.value(arg)?.into());
+            }
+            "--no-email" => {
+                body.insert("email_in_tokeninfo".into(), false.into());
+            }
+            "--timeout" => timeout = Duration::from_secs_f64(args.number::<f64>(arg)?.max(0.001)),
+            "--bare" => bare = true,
+            other => return Err(Failure::Usage(format!("mint: unknown argument {other}"))),
+        }
+    }
+    let url = url.ok_or_else(|| Failure::Usage("mint: --url is required".into()))?;
+    if !body.contains_key("principal") {
+        return Err(Failure::Usage("mint: --principal is required".into()));
+    }
+    let endpoint = format!("{}/mint", url.trim_end_matches('/'));
+    let answer = client::post_json(&endpoint, &serde_json::Value::Object(body), timeout)
+        .map_err(|e| Failure::Runtime(format!("cannot reach {endpoint}: {e}")))?;
+    if answer.status != 200 {
+        return Err(Failure::Runtime(format!(
+            "{endpoint} answered HTTP {}: {}",
+            answer.status,
+            answer.text().trim()
+        )));
+    }
+    let mut out = io::stdout().lock();
+    if bare {
+        let json = answer
+            .json()
+            .map_err(|e| Failure::Runtime(format!("answer is not JSON: {e}")))?;
+        let token = json
+            .get("access_token")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| Failure::Runtime("answer has no access_token".into()))?;
+        writeln!(out, "{token}")?;
+    } else {
+        writeln!(out, "{}", answer.text().trim_end())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Set from the signal handler; polled by the main thread.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "C" {
+    // glibc's and the BSDs' `signal` install a persistent handler with
+    // SA_RESTART semantics, which is all that is needed here.
+    fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
+}
+
+extern "C" fn request_stop(_signum: c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+const SIGHUP: c_int = 1;
+const SIGINT: c_int = 2;
+const SIGTERM: c_int = 15;
+
+fn serve(argv: &[String]) -> Result<(), Failure> {
+    let mut args = Args { rest: argv.iter() };
+    let mut env_file: Option<PathBuf> = None;
+    let mut postgres = false;
+    let mut roles: Vec<&str> = Vec::new();
+    while let Some(arg) = args.rest.next() {
+        match arg.as_str() {
+            "--env-file" => env_file = Some(PathBuf::from(args.value(arg)?)),
+            "--postgres" => postgres = true,
+            "--role" => roles.push(args.value(arg)?),
+            other => return Err(Failure::Usage(format!("serve: unknown argument {other}"))),
+        }
+    }
+    if !roles.is_empty() && !postgres {
+        return Err(Failure::Usage("serve: --role needs --postgres".into()));
+    }
+
+    // Handlers first, so a stop request during the slow PostgreSQL start is
+    // not lost; it is honoured as soon as startup finishes.
+    for sig in [SIGHUP, SIGINT, SIGTERM] {
+        // SAFETY: the handler only performs an atomic store.
+        unsafe {
+            signal(sig, request_stop);
+        }
+    }
+
+    let google = FakeGoogle::start()?;
+    let pg = if postgres {
+        Some(PgServer::start(google.ldap_port(), &roles)?)
+    } else {
+        None
+    };
+
+    let mut vars = vec![
+        ("FAKE_GOOGLE_URL", google.http_url()),
+        ("FAKE_GOOGLE_LDAP_PORT", google.ldap_port().to_string()),
+        ("FAKE_GOOGLE_PID", std::process::id().to_string()),
+    ];
+    if let Some(pg) = &pg {
+        vars.extend([
+            ("PGHOST_TEST", "127.0.0.1".to_owned()),
+            ("PGPORT_TEST", pg.port().to_string()),
+            ("PG_SOCKET_DIR", pg.socket_dir().display().to_string()),
+            ("PG_DATA_DIR", pg.data_dir().display().to_string()),
+            ("PG_BINDIR", pg.bin_dir().display().to_string()),
+            (
+                "PG_HAS_IPV6",
+                if pg.has_ipv6() { "1" } else { "0" }.to_owned(),
+            ),
+        ]);
+    }
+    let text: String = vars
+        .iter()
+        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        .collect();
+    if let Some(path) = &env_file {
+        write_atomically(path, &text)?;
+    }
+    {
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+    }
+
+    watch_stdin();
+    while !STOP.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    // Stop PostgreSQL before the LDAP server it depends on; then the values
+    // in the env file are stale, so remove it.
+    drop(pg);
+    drop(google);
+    if let Some(path) = &env_file {
+        let _ = fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// When standard input is a pipe or socket, treat its end as a stop request,
+/// so a parent that spawned us with a pipe can stop us by closing it, or by
+/// dying. Other kinds are ignored: a background job's stdin is often
+/// /dev/null, which would otherwise stop us immediately.
+fn watch_stdin() {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let stdin = io::stdin();
+    let is_stream = stdin
+        .as_fd()
+        .try_clone_to_owned()
+        .map(fs::File::from)
+        .and_then(|f| f.metadata())
+        .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+        .unwrap_or(false);
+    if !is_stream {
+        return;
+    }
+    let spawned = thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            let mut buf = [0u8; 4096];
+            let mut stdin = stdin.lock();
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            STOP.store(true, Ordering::SeqCst);
+        });
+    if let Err(e) = spawned {
+        eprintln!("fake-google: cannot watch standard input: {e}");
+    }
+}
+
+/// Single-quotes a value for POSIX shells when it needs it.
+fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(&b));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
+}
+
+/// Writes via a temporary file and rename, so a script polling for the env
+/// file never reads it half-written.
+fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.flush()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
