@@ -1,0 +1,180 @@
+//! Shared harness for the integration tests: a private HOME and state directory per
+//! test, the built binary run the way a user runs it, and the stand-in Google token
+//! issuer (`fake-google`) as the `command` credential source.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_alloydb-cred");
+
+/// The stand-in's CLI, built by `cargo test --workspace` next to this test binary.
+pub fn fake_google_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let bin = dir.join("fake-google");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// A TOML array literal for a `command` credential that mints through the fake.
+pub fn mint_command(url: &str, principal: &str, extra: &[&str]) -> String {
+    let mut argv = vec![
+        fake_google_bin().display().to_string(),
+        "mint".into(),
+        "--url".into(),
+        url.into(),
+        "--principal".into(),
+        principal.into(),
+    ];
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    toml_array(&argv)
+}
+
+pub fn toml_array(argv: &[String]) -> String {
+    let items: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// One user's world: HOME (where ~/.pgpass and ~/.pg_service.conf live), a state
+/// directory, and a config file.
+pub struct Env {
+    pub dir: TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("alloydb-cred-test.")
+            .tempdir()
+            .expect("temp dir");
+        fs::create_dir(dir.path().join("home")).expect("home");
+        Env { dir }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn pgpass(&self) -> PathBuf {
+        self.home().join(".pgpass")
+    }
+
+    pub fn service_file(&self) -> PathBuf {
+        self.home().join(".pg_service.conf")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    pub fn write_config(&self, text: &str) {
+        fs::write(self.config_path(), text).expect("write config");
+    }
+
+    /// The binary with this user's environment and nothing inherited that would
+    /// redirect it (PGPASSFILE and friends).
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        self.apply_env(&mut cmd);
+        cmd.arg("--config").arg(self.config_path());
+        cmd
+    }
+
+    pub fn apply_env(&self, cmd: &mut Command) {
+        cmd.env("HOME", self.home())
+            .env("ALLOYDB_CRED_STATE_DIR", self.state_dir())
+            .env_remove("PGPASSFILE")
+            .env_remove("PGSERVICEFILE")
+            .env_remove("PGSERVICE")
+            .env_remove("PGPASSWORD")
+            .env_remove("PGHOST")
+            .env_remove("PGUSER")
+            .env_remove("PGPORT")
+            .env_remove("PGDATABASE")
+            .env_remove("ALLOYDB_CRED_CONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME");
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run alloydb-cred")
+    }
+
+    /// A client program (psql, pg_dump) run as this user would: HOME set, so libpq
+    /// finds ~/.pgpass and ~/.pg_service.conf by itself; no password anywhere else.
+    pub fn client(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        self.apply_env(&mut cmd);
+        cmd.env("PGCONNECT_TIMEOUT", "10");
+        cmd
+    }
+
+    pub fn pgpass_text(&self) -> String {
+        String::from_utf8_lossy(&fs::read(self.pgpass()).unwrap_or_default()).into_owned()
+    }
+
+    /// Writes an executable shell script into the test directory.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout, showing everything on failure.
+#[track_caller]
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "expected success, got {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Asserts the exit code and returns stderr.
+#[track_caller]
+pub fn fails_with(out: Output, code: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}\nstdout: {}\nstderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stderr(&out)
+}
+
+pub fn is_root() -> bool {
+    // SAFETY-free way: the uid of our own /proc entry.
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
