@@ -111,8 +111,9 @@ pub enum Contents {
     Plain,
 }
 
-/// Replaces `real` with `bytes`. `previous` (what [`read`] returned under the same lock)
-/// supplies the mode and owner to keep; a new file gets mode 0600.
+/// Replaces `real` with `bytes`; the caller holds `real`'s lock (see [`lock_all`]).
+/// `previous` (what [`read`] returned under the same lock) supplies the mode and owner
+/// to keep; a new file gets mode 0600.
 pub fn write(
     real: &Path,
     bytes: &[u8],
@@ -126,14 +127,16 @@ pub fn write(
     let name = real
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    remove_stale_temps(dir, &name);
     // tempfile creates with O_CREAT|O_EXCL and mode 0600: no window with a wider mode.
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
+        .prefix(&temp_prefix(&name))
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
     let result = (|| -> io::Result<()> {
-        temp.write_all(bytes)?;
+        // Through the raw file: tempfile's own Write wraps errors and hides the errno.
+        temp.as_file_mut().write_all(bytes)?;
         if let Some(prev) = previous {
             let file = temp.as_file();
             let mode = match contents {
@@ -184,6 +187,37 @@ pub fn write(
             write_in_place(real, bytes).map_err(|e| Error::io("write", real, e))
         }
         Err(err) => Err(Error::io("replace", real, err.error)),
+    }
+}
+
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Temp files are named `.<target>.alloydb-cred-XXXXXX.tmp`: distinctive enough that
+/// removing leftovers can never hit a file the user made.
+fn temp_prefix(target_name: &str) -> String {
+    format!(".{}.alloydb-cred-", target_name.trim_start_matches('.'))
+}
+
+/// Removes temp files a killed writer left behind. Only called with the target's lock
+/// held, and every writer holds that lock for as long as its temp file exists, so any
+/// temp file seen here belongs to a process that is gone.
+fn remove_stale_temps(dir: &Path, target_name: &str) {
+    let prefix = temp_prefix(target_name);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => log::info!(
+                    "removed {}, left by an interrupted write",
+                    entry.path().display()
+                ),
+                Err(e) => log::debug!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
     }
 }
 

@@ -225,22 +225,24 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
 
     // Sections for every selected service whose entry exists now.
     let svc_path = files.service_file.display().to_string();
+    let mut needs_passfile = false;
     for &service in services {
         if let Some(entry) = pgpass.entry(&service.name) {
             let section = desired_section(service, &entry.user, &files);
-            let rejects = section.pgjdbc_rejects();
+            let rejects: Vec<&str> = section
+                .pgjdbc_rejects()
+                .into_iter()
+                .filter(|k| *k != "passfile")
+                .collect();
             if !rejects.is_empty() {
                 log::warn!(
-                    "service {}: {} in {} is not accepted by pgjdbc (DBeaver, DataGrip): those clients cannot use this service{}",
+                    "service {}: {} in {svc_path} is not accepted by pgjdbc (DBeaver, DataGrip); those clients cannot use this service",
                     service.name,
-                    rejects.join(", "),
-                    svc_path,
-                    if rejects.contains(&"passfile") {
-                        "; they also need PGPASSFILE set to find the password file"
-                    } else {
-                        ""
-                    }
+                    rejects.join(", ")
                 );
+            }
+            if section.keywords.iter().any(|(k, _)| k == "passfile") {
+                needs_passfile = true;
             }
             if let Err(e) = service_file.upsert(section, &svc_path) {
                 outcome.minted.retain(|n| n != &service.name);
@@ -248,6 +250,13 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
                 outcome.failed.push((service.name.clone(), e));
             }
         }
+    }
+
+    if needs_passfile {
+        log::warn!(
+            "{} is not where libpq looks by default, so the sections in {svc_path} name it with passfile=; pgjdbc (DBeaver, DataGrip) rejects that keyword: for those clients keep the password file at the default place or set PGPASSFILE",
+            files.pgpass.display()
+        );
     }
 
     // pgpass first: a section must never point at a password that is not there yet.

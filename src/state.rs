@@ -60,6 +60,7 @@ impl State {
             std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io("create", dir, e))?;
         }
         let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        let _lock = locked_file::lock_all(&[&path])?;
         let previous = locked_file::read(&path).ok().flatten();
         if previous.as_ref().is_some_and(|p| p.bytes == bytes) {
             return Ok(());
