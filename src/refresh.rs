@@ -28,6 +28,9 @@ pub struct Files {
     pub pgpass_real: PathBuf,
     pub service_file: PathBuf,
     pub service_file_real: PathBuf,
+    /// Whether sections must name the password file (`passfile=`): only when libpq
+    /// would not find it by itself. Worked out once, not per service.
+    pub needs_passfile: bool,
 }
 
 impl Files {
@@ -37,6 +40,7 @@ impl Files {
             pgpass: config.pgpass.clone(),
             service_file_real: locked_file::resolve(&config.service_file)?,
             service_file: config.service_file.clone(),
+            needs_passfile: !paths::is_libpq_default_pgpass(&config.pgpass),
         })
     }
 }
@@ -97,7 +101,7 @@ pub fn desired_section(service: &Service, user: &str, files: &Files) -> ManagedS
     }
     keywords.push(("user".to_string(), user.to_string()));
     keywords.extend(service.keywords.iter().cloned());
-    if !paths::is_libpq_default_pgpass(&files.pgpass) {
+    if files.needs_passfile {
         keywords.push(("passfile".to_string(), files.pgpass.display().to_string()));
     }
     ManagedSection {

@@ -8,7 +8,6 @@ use crate::config::{Config, UserSpec};
 use crate::error::{Error, Result};
 use crate::exit_codes::ExitCode;
 use crate::locked_file;
-use crate::paths;
 use crate::pgpass::PgpassFile;
 use crate::refresh::Files;
 use crate::service_file::ServiceFile;
@@ -79,7 +78,7 @@ pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
         .map(|e| e.service.clone())
         .filter(|n| !config.services.iter().any(|s| &s.name == n))
         .collect();
-    let pgjdbc_needs_pgpassfile = !paths::is_libpq_default_pgpass(&config.pgpass);
+    let pgjdbc_needs_pgpassfile = files.needs_passfile;
 
     let mut out = std::io::stdout().lock();
     let text = if args.json {

@@ -1,0 +1,280 @@
+//! The command line as users meet it: configuration errors, exit codes, `status`,
+//! `remove`, the nothing-to-do path, and a token never shown where it should not be.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use alloydb_cred::pgpass::PgpassFile;
+use common::*;
+use fake_google::FakeGoogle;
+
+const SA: &str = "robot@proj.iam.gserviceaccount.com";
+
+fn basic_config(url: &str) -> String {
+    format!(
+        r#"[defaults]
+credentials = {{ command = {} }}
+
+[services.prod]
+host = "10.1.2.3"
+dbname = "appdb"
+sslmode = "require"
+
+[services.v6]
+host = "2001:db8::7"
+port = 6432
+"#,
+        mint_command(url, SA, &[])
+    )
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_key_and_exit_2() {
+    let env = Env::new();
+    let cases = [
+        (
+            "[services.prod]\nhost = \"h\"\nhots = \"x\"\n",
+            "line 3",
+            "hots",
+        ),
+        (
+            "[defaults]\nrefresh_window = \"ten minutes\"\n",
+            "line 2",
+            "refresh_window",
+        ),
+        (
+            "[services.\"bad name\"]\nhost = \"h\"\n",
+            "line 1",
+            "not a plain identifier",
+        ),
+        ("[services.prod]\nhost = \"a\\nb\"\n", "line 2", "host"),
+        (
+            "[services.prod]\nhost = \"h\"\nport = 0\n",
+            "line 3",
+            "port",
+        ),
+    ];
+    for (text, line, key) in cases {
+        env.write_config(text);
+        let err = fails_with(env.run(&["refresh"]), 2);
+        let path = env.config_path().display().to_string();
+        assert!(err.contains(&path), "{err}");
+        assert!(err.contains(line), "{err}");
+        assert!(err.contains(key), "{err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    // A missing configuration says where it looked and what to do.
+    fs::remove_file(env.config_path()).expect("rm");
+    let err = fails_with(env.run(&["status"]), 2);
+    assert!(err.contains("no configuration at"), "{err}");
+    // An unknown service lists the configured ones.
+    env.write_config("[services.prod]\nhost = \"h\"\n");
+    let err = fails_with(env.run(&["refresh", "--service", "nope"]), 2);
+    assert!(err.contains("configured services: prod"), "{err}");
+    // Usage errors from the parser are exit 2 as well.
+    fails_with(env.run(&["remove"]), 2);
+}
+
+#[test]
+fn help_teaches_the_commands() {
+    let env = Env::new();
+    let help = ok(env.run(&["--help"]));
+    for word in [
+        "refresh",
+        "token",
+        "exec",
+        "status",
+        "remove",
+        "Exit codes",
+        "PGSERVICE=prod psql",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}:\n{help}");
+    }
+    let help = ok(env.run(&["refresh", "--help"]));
+    assert!(
+        help.contains("--force") && help.contains("refresh_window"),
+        "{help}"
+    );
+}
+
+#[test]
+fn refresh_status_remove_round_trip_restores_the_users_bytes() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    let original: &[u8] =
+        b"# mine\r\nold.example.com:5432:*:alice:pw\r\n\xe9t\xe9\nno-final-newline:1:*:u:p";
+    let original_services: &[u8] = b"# my services\n[legacy]\nhost=old.example.com\n";
+    fs::write(env.pgpass(), original).expect("seed");
+    fs::set_permissions(env.pgpass(), fs::Permissions::from_mode(0o600)).expect("chmod");
+    fs::write(env.service_file(), original_services).expect("seed");
+    env.write_config(&basic_config(&google.http_url()));
+
+    ok(env.run(&["refresh"]));
+    assert_eq!(google.mint_count(), 1, "two services, one credential");
+    let pgpass = fs::read(env.pgpass()).expect("read");
+    assert!(pgpass.ends_with(original));
+    let text = String::from_utf8_lossy(&pgpass);
+    assert!(
+        text.starts_with("# alloydb-cred service=prod expires="),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n2001\\:db8\\:\\:7:6432:*:robot@proj.iam:"),
+        "{text}"
+    );
+    let services = fs::read_to_string(env.service_file()).expect("read");
+    assert!(
+        services.contains(
+            "[prod]\nhost=10.1.2.3\nport=5432\ndbname=appdb\nuser=robot@proj.iam\nsslmode=require\n"
+        ),
+        "{services}"
+    );
+    assert!(
+        !services.contains("passfile"),
+        "default pgpass needs no passfile=:\n{services}"
+    );
+    assert!(services.ends_with("# my services\n[legacy]\nhost=old.example.com\n"));
+
+    // status: table and JSON, never the token.
+    let token = PgpassFile::parse(&pgpass).managed()[0]
+        .password
+        .expose()
+        .to_string();
+    let table = ok(env.run(&["status"]));
+    assert!(
+        table.contains("prod") && table.contains("robot@proj.iam") && table.contains("valid"),
+        "{table}"
+    );
+    assert!(table.contains("[2001:db8::7]:6432"), "{table}");
+    assert!(!table.contains(&token));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(env.run(&["status", "--json"]))).expect("json");
+    assert_eq!(json["services"][0]["name"], "prod");
+    assert_eq!(json["services"][0]["state"], "valid");
+    assert!(
+        json["services"][0]["seconds_left"]
+            .as_i64()
+            .is_some_and(|s| s > 3500)
+    );
+    assert_eq!(json["pgjdbc_needs_pgpassfile"], false);
+    assert!(!json.to_string().contains(&token));
+
+    // Removing one service keeps the other; removing all gives back the user's bytes.
+    ok(env.run(&["remove", "--service", "v6"]));
+    let file = PgpassFile::parse(&fs::read(env.pgpass()).expect("read"));
+    assert_eq!(file.managed().len(), 1);
+    ok(env.run(&["remove", "--all"]));
+    assert_eq!(fs::read(env.pgpass()).expect("read"), original);
+    assert_eq!(
+        fs::read(env.service_file()).expect("read"),
+        original_services
+    );
+}
+
+#[test]
+fn remove_all_deletes_files_the_tool_created() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    env.write_config(&basic_config(&google.http_url()));
+    ok(env.run(&["refresh"]));
+    let mode = |p: std::path::PathBuf| fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode(env.pgpass()).ok(), Some(0o600));
+    assert_eq!(mode(env.service_file()).ok(), Some(0o600));
+    ok(env.run(&["remove", "--all"]));
+    assert!(!env.pgpass().exists() && !env.service_file().exists());
+}
+
+#[test]
+fn nothing_due_touches_no_network_and_mints_nothing() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    env.write_config(&basic_config(&google.http_url()));
+    ok(env.run(&["refresh"]));
+    let before = fs::read(env.pgpass()).expect("read");
+    // The source now fails and tokeninfo points nowhere: a refresh that needed either
+    // would fail.
+    let failing = env.script("fail.sh", "exit 9");
+    env.write_config(&format!(
+        "[defaults]\ncredentials = {{ command = [\"{}\"] }}\n[endpoints]\ntokeninfo = \"http://127.0.0.1:9/tokeninfo\"\n[services.prod]\nhost = \"10.1.2.3\"\ndbname = \"appdb\"\nsslmode = \"require\"\n[services.v6]\nhost = \"2001:db8::7\"\nport = 6432\n",
+        failing.display()
+    ));
+    let out = env.run(&["-vv", "refresh"]);
+    let err = stderr(&out);
+    ok(out);
+    assert!(err.contains("nothing is due"), "{err}");
+    assert!(!err.contains("building HTTP client"), "{err}");
+    assert_eq!(fs::read(env.pgpass()).expect("read"), before);
+    assert_eq!(google.mint_count(), 1);
+    // But --force does go to the source, and fails without touching the file.
+    let err = fails_with(env.run(&["refresh", "--force"]), 1);
+    assert!(err.contains("exited with status 9"), "{err}");
+    assert_eq!(fs::read(env.pgpass()).expect("read"), before);
+}
+
+#[test]
+fn a_section_the_user_wrote_is_never_overwritten() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    let mine: &[u8] = b"[prod]\nhost=my-own-host\n";
+    fs::write(env.service_file(), mine).expect("seed");
+    env.write_config(&basic_config(&google.http_url()));
+    let err = fails_with(env.run(&["refresh"]), 2);
+    assert!(err.contains("already has a section [prod]"), "{err}");
+    assert!(
+        err.contains(&env.service_file().display().to_string()),
+        "{err}"
+    );
+    assert!(
+        fs::read(env.service_file()).expect("read").ends_with(mine),
+        "the user's section is intact"
+    );
+    // The other service was still written.
+    let services = fs::read_to_string(env.service_file()).expect("read");
+    assert!(services.contains("[v6]"), "{services}");
+}
+
+#[test]
+fn pgpass_outside_libpqs_default_gets_passfile_and_a_note() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    let custom = env.dir.path().join("tokens.pgpass");
+    env.write_config(&format!(
+        "[defaults]\npgpass = \"{}\"\ncredentials = {{ command = {} }}\n[services.prod]\nhost = \"10.1.2.3\"\n",
+        custom.display(),
+        mint_command(&google.http_url(), SA, &[])
+    ));
+    let out = env.run(&["refresh"]);
+    let err = stderr(&out);
+    ok(out);
+    assert!(
+        err.contains("pgjdbc") && err.matches("warn").count() == 1,
+        "{err}"
+    );
+    let services = fs::read_to_string(env.service_file()).expect("read");
+    assert!(
+        services.contains(&format!("passfile={}\n", custom.display())),
+        "{services}"
+    );
+    let status = ok(env.run(&["status"]));
+    assert!(status.contains("PGPASSFILE"), "{status}");
+}
+
+#[test]
+fn a_group_readable_pgpass_is_tightened_before_it_holds_tokens() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    fs::write(env.pgpass(), b"h:1:*:u:p\n").expect("seed");
+    fs::set_permissions(env.pgpass(), fs::Permissions::from_mode(0o644)).expect("chmod");
+    env.write_config(&basic_config(&google.http_url()));
+    let out = env.run(&["refresh"]);
+    assert!(stderr(&out).contains("readable by group or others"));
+    ok(out);
+    let mode = fs::metadata(env.pgpass())
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}
