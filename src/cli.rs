@@ -22,7 +22,7 @@ small files and exits without touching the network.",
     after_help = "Configuration: --config PATH, else $ALLOYDB_CRED_CONFIG, else \
 ~/.config/alloydb-cred/config.toml. See `man alloydb-cred` for its keys.\n\n\
 Exit codes: 0 success, 1 runtime failure (token source, I/O), 2 usage or configuration \
-error, 3 doctor found a problem.",
+error.",
     propagate_version = true
 )]
 pub struct Cli {
