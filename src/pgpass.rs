@@ -40,36 +40,13 @@ impl PgpassFile {
     /// Splits `bytes` into managed entries and foreign bytes. Never fails: anything that
     /// is not exactly a marker followed by a well-formed entry line is foreign.
     pub fn parse(bytes: &[u8]) -> PgpassFile {
-        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
-        let mut managed = Vec::new();
-        let mut foreign = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < lines.len() {
-            let parsed = parse_marker(lines[i]).and_then(|(service, expires_at)| {
-                let line = lines.get(i + 1)?;
-                let body = line.strip_suffix(b"\n")?;
-                let (host, port, user, password) = parse_managed_line(body)?;
-                Some(ManagedEntry {
-                    service,
-                    expires_at,
-                    host,
-                    port,
-                    user,
-                    password,
-                })
-            });
-            match parsed {
-                Some(entry) => {
-                    managed.push(entry);
-                    i += 2;
-                }
-                None => {
-                    foreign.extend_from_slice(lines[i]);
-                    i += 1;
-                }
-            }
-        }
-        PgpassFile { managed, foreign }
+        scan(bytes, true)
+    }
+
+    /// Only the managed entries: what planning and `status` need, without copying the
+    /// user's (possibly large) part of the file.
+    pub fn managed_in(bytes: &[u8]) -> Vec<ManagedEntry> {
+        scan(bytes, false).managed
     }
 
     /// The managed block followed by the foreign bytes.
@@ -118,6 +95,50 @@ impl PgpassFile {
     }
 }
 
+/// Splits `bytes`; with `keep_foreign` false the foreign bytes are skipped, not copied.
+fn scan(bytes: &[u8], keep_foreign: bool) -> PgpassFile {
+    let mut managed = Vec::new();
+    let mut foreign = Vec::with_capacity(if keep_foreign { bytes.len() } else { 0 });
+    // Foreign bytes are copied in runs between managed pairs; only lines starting
+    // with the marker prefix are looked at, found with a vectorised substring search
+    // (this parse is most of what a nothing-due refresh does).
+    let mut copied = 0;
+    for start in line_starts_with(bytes, MARKER_PREFIX.as_bytes()) {
+        if start < copied {
+            continue;
+        }
+        let Some(marker_end) = line_end(bytes, start) else {
+            break;
+        };
+        let Some(entry_end) = line_end(bytes, marker_end) else {
+            continue;
+        };
+        let pair = parse_marker(&bytes[start..marker_end]).and_then(|(service, expires_at)| {
+            let (host, port, user, password) =
+                parse_managed_line(&bytes[marker_end..entry_end - 1])?;
+            Some(ManagedEntry {
+                service,
+                expires_at,
+                host,
+                port,
+                user,
+                password,
+            })
+        });
+        if let Some(entry) = pair {
+            if keep_foreign {
+                foreign.extend_from_slice(&bytes[copied..start]);
+            }
+            managed.push(entry);
+            copied = entry_end;
+        }
+    }
+    if keep_foreign {
+        foreign.extend_from_slice(&bytes[copied..]);
+    }
+    PgpassFile { managed, foreign }
+}
+
 fn render_entry(entry: &ManagedEntry) -> String {
     format!(
         "{MARKER_PREFIX}{}{MARKER_EXPIRES}{}\n{}:{}:*:{}:{}\n",
@@ -128,6 +149,20 @@ fn render_entry(entry: &ManagedEntry) -> String {
         escape(&entry.user),
         escape(entry.password.expose()),
     )
+}
+
+/// Offsets of the lines of `bytes` that start with `prefix`.
+pub(crate) fn line_starts_with<'a>(
+    bytes: &'a [u8],
+    prefix: &'a [u8],
+) -> impl Iterator<Item = usize> + 'a {
+    memchr::memmem::find_iter(bytes, prefix).filter(move |&at| at == 0 || bytes[at - 1] == b'\n')
+}
+
+/// The offset just past the newline ending the line that starts at `start`, or `None`
+/// when that line has no newline (our lines always have one).
+pub(crate) fn line_end(bytes: &[u8], start: usize) -> Option<usize> {
+    memchr::memchr(b'\n', bytes.get(start..)?).map(|i| start + i + 1)
 }
 
 fn parse_marker(line: &[u8]) -> Option<(String, Timestamp)> {

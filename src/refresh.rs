@@ -5,8 +5,8 @@
 //! we lock both files, re-read them and plan again, because another refresher may have
 //! done the work while we waited: that is what makes concurrent refreshers mint once.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -58,11 +58,9 @@ pub struct Outcome {
     pub mints: usize,
 }
 
-/// Reads a file for planning: missing is empty.
-fn load(real: &Path) -> Result<(Option<Snapshot>, Vec<u8>)> {
-    let snap = locked_file::read(real)?;
-    let bytes = snap.as_ref().map(|s| s.bytes.clone()).unwrap_or_default();
-    Ok((snap, bytes))
+/// The bytes of a file as read; a missing file is empty.
+fn bytes_of(snap: &Option<Snapshot>) -> &[u8] {
+    snap.as_ref().map_or(&[], |s| &s.bytes)
 }
 
 /// Why a service's pgpass entry must be replaced, or `None` when it is still good.
@@ -120,16 +118,27 @@ struct Plan<'a> {
 
 fn plan<'a>(
     services: &[&'a Service],
-    pgpass: &PgpassFile,
-    service_file: &ServiceFile,
+    entries: &[ManagedEntry],
+    sections: &[ManagedSection],
     files: &Files,
     now: Timestamp,
     force: bool,
 ) -> Plan<'a> {
+    // Indexed by name: a thousand services must not cost a million comparisons.
+    let entries: HashMap<&str, &ManagedEntry> = entries
+        .iter()
+        .rev()
+        .map(|e| (e.service.as_str(), e))
+        .collect();
+    let sections: HashMap<&str, &ManagedSection> = sections
+        .iter()
+        .rev()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
     let mut due = Vec::new();
     let mut sections_stale = false;
     for &service in services {
-        let entry = pgpass.entry(&service.name);
+        let entry = entries.get(service.name.as_str()).copied();
         let reason = if force {
             Some("--force")
         } else {
@@ -139,7 +148,7 @@ fn plan<'a>(
             (Some(reason), _) => due.push((service, reason)),
             (None, Some(entry)) => {
                 let want = desired_section(service, &entry.user, files);
-                if service_file.section(&service.name) != Some(&want) {
+                if sections.get(service.name.as_str()) != Some(&&want) {
                     sections_stale = true;
                 }
             }
@@ -159,12 +168,12 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
 
     // Pass 1: no lock, no network.
     {
-        let (_, pg_bytes) = load(&files.pgpass_real)?;
-        let (_, svc_bytes) = load(&files.service_file_real)?;
+        let pg_snap = locked_file::read(&files.pgpass_real)?;
+        let svc_snap = locked_file::read(&files.service_file_real)?;
         let first = plan(
             services,
-            &PgpassFile::parse(&pg_bytes),
-            &ServiceFile::parse(&svc_bytes),
+            &PgpassFile::managed_in(bytes_of(&pg_snap)),
+            &ServiceFile::managed_in(bytes_of(&svc_snap)),
             &files,
             now,
             force,
@@ -180,12 +189,19 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
 
     // Pass 2: under the locks, from what is on disk now.
     let _locks = locked_file::lock_all(&[&files.pgpass_real, &files.service_file_real])?;
-    let (pg_snap, pg_bytes) = load(&files.pgpass_real)?;
-    let (svc_snap, svc_bytes) = load(&files.service_file_real)?;
-    let mut pgpass = PgpassFile::parse(&pg_bytes);
-    let mut service_file = ServiceFile::parse(&svc_bytes);
+    let pg_snap = locked_file::read(&files.pgpass_real)?;
+    let svc_snap = locked_file::read(&files.service_file_real)?;
+    let mut pgpass = PgpassFile::parse(bytes_of(&pg_snap));
+    let mut service_file = ServiceFile::parse(bytes_of(&svc_snap));
     let now = Timestamp::now();
-    let second = plan(services, &pgpass, &service_file, &files, now, force);
+    let second = plan(
+        services,
+        pgpass.managed(),
+        service_file.managed(),
+        &files,
+        now,
+        force,
+    );
 
     let mut outcome = Outcome::default();
     let due_names: Vec<&str> = second.due.iter().map(|(s, _)| s.name.as_str()).collect();
@@ -265,7 +281,7 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
 
     // pgpass first: a section must never point at a password that is not there yet.
     let new_pg = pgpass.render();
-    if new_pg != pg_bytes || pg_snap.is_none() && !new_pg.is_empty() {
+    if new_pg != bytes_of(&pg_snap) || pg_snap.is_none() && !new_pg.is_empty() {
         locked_file::write(
             &files.pgpass_real,
             &new_pg,
@@ -274,7 +290,7 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
         )?;
     }
     let new_svc = service_file.render();
-    if new_svc != svc_bytes || svc_snap.is_none() && !new_svc.is_empty() {
+    if new_svc != bytes_of(&svc_snap) || svc_snap.is_none() && !new_svc.is_empty() {
         locked_file::write(
             &files.service_file_real,
             &new_svc,

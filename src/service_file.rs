@@ -20,6 +20,7 @@
 use std::fmt::Write as _;
 
 use crate::error::{Error, Result};
+use crate::pgpass::{line_end, line_starts_with};
 
 const BEGIN_PREFIX: &str = "# alloydb-cred begin service=";
 const BEGIN_SUFFIX: &str = " (managed by alloydb-cred; edits here are overwritten)";
@@ -131,23 +132,12 @@ impl ServiceFile {
     /// Splits `bytes` into managed sections and foreign bytes. Never fails: a frame that
     /// is not exactly right is left as foreign text.
     pub fn parse(bytes: &[u8]) -> ServiceFile {
-        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
-        let mut managed = Vec::new();
-        let mut foreign = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < lines.len() {
-            match parse_section(&lines[i..]) {
-                Some((section, used)) => {
-                    managed.push(section);
-                    i += used;
-                }
-                None => {
-                    foreign.extend_from_slice(lines[i]);
-                    i += 1;
-                }
-            }
-        }
-        ServiceFile { managed, foreign }
+        scan(bytes, true)
+    }
+
+    /// Only the managed sections, without copying the rest (planning, `status`).
+    pub fn managed_in(bytes: &[u8]) -> Vec<ManagedSection> {
+        scan(bytes, false).managed
     }
 
     /// The managed block followed by the foreign bytes.
@@ -243,32 +233,58 @@ impl ServiceFile {
     }
 }
 
-/// Tries to read one framed managed section at the start of `lines`; returns it and how
-/// many lines it used.
-fn parse_section(lines: &[&[u8]]) -> Option<(ManagedSection, usize)> {
-    let text =
-        |i: usize| -> Option<&str> { std::str::from_utf8(lines.get(i)?.strip_suffix(b"\n")?).ok() };
-    let name = text(0)?
+/// Splits `bytes`; with `keep_foreign` false the foreign bytes are skipped, not copied.
+fn scan(bytes: &[u8], keep_foreign: bool) -> ServiceFile {
+    let mut managed = Vec::new();
+    let mut foreign = Vec::with_capacity(if keep_foreign { bytes.len() } else { 0 });
+    let mut copied = 0;
+    for start in line_starts_with(bytes, BEGIN_PREFIX.as_bytes()) {
+        if start < copied {
+            continue;
+        }
+        if let Some((section, end)) = parse_section(bytes, start) {
+            if keep_foreign {
+                foreign.extend_from_slice(&bytes[copied..start]);
+            }
+            managed.push(section);
+            copied = end;
+        }
+    }
+    if keep_foreign {
+        foreign.extend_from_slice(&bytes[copied..]);
+    }
+    ServiceFile { managed, foreign }
+}
+
+/// Tries to read one framed managed section starting at offset `start`; returns it and
+/// the offset just past its end marker.
+fn parse_section(bytes: &[u8], start: usize) -> Option<(ManagedSection, usize)> {
+    let mut at = start;
+    let mut next_line = || -> Option<&str> {
+        let end = line_end(bytes, at)?;
+        let line = std::str::from_utf8(&bytes[at..end - 1]).ok();
+        at = end;
+        line
+    };
+    let name = next_line()?
         .strip_prefix(BEGIN_PREFIX)?
         .strip_suffix(BEGIN_SUFFIX)?
         .to_string();
-    if name.is_empty() || text(1)? != format!("[{name}]") {
+    if name.is_empty() || next_line()? != format!("[{name}]") {
         return None;
     }
-    let end = format!("{END_PREFIX}{name}");
+    let end_marker = format!("{END_PREFIX}{name}");
     let mut keywords = Vec::new();
-    let mut i = 2;
     loop {
-        let line = text(i)?;
-        if line == end {
-            return Some((ManagedSection { name, keywords }, i + 1));
+        let line = next_line()?;
+        if line == end_marker {
+            return Some((ManagedSection { name, keywords }, at));
         }
         let (key, value) = line.split_once('=')?;
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             return None;
         }
         keywords.push((key.to_string(), value.to_string()));
-        i += 1;
     }
 }
 

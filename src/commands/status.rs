@@ -32,8 +32,8 @@ struct Row {
 pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
     let files = Files::of(config)?;
     let read = |p| locked_file::read(p).map(|s| s.map(|s| s.bytes).unwrap_or_default());
-    let pgpass = PgpassFile::parse(&read(&files.pgpass_real)?);
-    let service_file = ServiceFile::parse(&read(&files.service_file_real)?);
+    let entries = PgpassFile::managed_in(&read(&files.pgpass_real)?);
+    let sections = ServiceFile::managed_in(&read(&files.service_file_real)?);
     let state = State::load();
     let now = Timestamp::now();
 
@@ -41,7 +41,7 @@ pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
         .services
         .iter()
         .map(|svc| {
-            let entry = pgpass.entry(&svc.name);
+            let entry = entries.iter().find(|e| e.service == svc.name);
             let seconds_left = entry.map(|e| e.expires_at.as_second() - now.as_second());
             let window = i64::try_from(svc.refresh_window.as_secs()).unwrap_or(i64::MAX);
             let state_word = match seconds_left {
@@ -64,7 +64,7 @@ pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
                 expires_at: entry.map(|e| e.expires_at),
                 seconds_left,
                 state: state_word,
-                section: service_file.section(&svc.name).is_some(),
+                section: sections.iter().any(|s| s.name == svc.name),
                 last_error: state
                     .last_errors
                     .get(&svc.name)
@@ -72,8 +72,7 @@ pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
             }
         })
         .collect();
-    let orphans: Vec<String> = pgpass
-        .managed()
+    let orphans: Vec<String> = entries
         .iter()
         .map(|e| e.service.clone())
         .filter(|n| !config.services.iter().any(|s| &s.name == n))
