@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Whole-process timings of `alloydb-cred refresh` when nothing is due (the cron path), with
+# a password file that also holds 10,000 foreign lines:
+#   - 1 service, and 1,000 services;
+#   - beside them, `alloydb-cred --version` (process start-up and argument parsing only),
+#     so the ratio to bare start-up is measured in the same run.
+# Also a cold refresh of 1 service minting from a loopback token command.
+# Needs hyperfine (Debian: apt-get install hyperfine). Medians are what to compare.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v hyperfine >/dev/null || { echo "install hyperfine first (apt-get install hyperfine)" >&2; exit 1; }
+cargo build --quiet --release --workspace
+BIN="$PWD/target/release/alloydb-cred"
+FAKE="$PWD/target/release/fake-google"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/alloydb-cred-bench.XXXXXX")
+FAKE_PID=
+cleanup() { [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+"$FAKE" serve --env-file "$WORK/env" >/dev/null &
+FAKE_PID=$!
+for _ in $(seq 1 100); do [ -s "$WORK/env" ] && break; sleep 0.05; done
+. "$WORK/env"
+
+export ALLOYDB_CRED_STATE_DIR="$WORK/state"
+unset PGPASSFILE PGSERVICEFILE ALLOYDB_CRED_CONFIG
+for n in 1 1000; do
+    dir="$WORK/n$n"
+    mkdir -p "$dir"
+    for i in $(seq 1 10000); do echo "host$i.example.com:5432:*:user$i:password$i"; done > "$dir/pgpass"
+    chmod 600 "$dir/pgpass"
+    {
+        echo "[defaults]"
+        echo "pgpass = \"$dir/pgpass\""
+        echo "service_file = \"$dir/services\""
+        echo "credentials = { command = [\"$FAKE\", \"mint\", \"--url\", \"$FAKE_GOOGLE_URL\", \"--principal\", \"robot@proj.iam.gserviceaccount.com\"] }"
+        for i in $(seq 1 "$n"); do
+            printf '[services.svc%d]\nhost = "10.0.%d.%d"\ndbname = "appdb"\n' "$i" $((i / 250)) $((i % 250))
+        done
+    } > "$dir/config.toml"
+    "$BIN" --config "$dir/config.toml" -q refresh
+done
+
+hyperfine --warmup 20 --runs 300 -N \
+    --export-json "$WORK/nothing-due.json" \
+    -n "startup (--version)" "$BIN --version" \
+    -n "refresh, nothing due, 1 service" "$BIN --config $WORK/n1/config.toml refresh" \
+    -n "refresh, nothing due, 1000 services" "$BIN --config $WORK/n1000/config.toml refresh"
+
+hyperfine --warmup 5 --runs 100 -N \
+    -n "refresh --force, 1 service, loopback token command" "$BIN --config $WORK/n1/config.toml refresh --force"
+
+python3 - "$WORK/nothing-due.json" <<'PY'
+import json, sys
+res = json.load(open(sys.argv[1]))["results"]
+base = res[0]["median"]
+for r in res:
+    print(f'{r["command"]:40s} median {r["median"]*1000:7.3f} ms  ({r["median"]/base:5.2f}x start-up)')
+PY
+/usr/bin/time -v "$BIN" --config "$WORK/n1000/config.toml" refresh 2>&1 | grep -E "Maximum resident|Elapsed" || true
