@@ -20,7 +20,8 @@ for PostgreSQL in libpq's password file (~/.pgpass) and connection service file 
 Run it from cron or a systemd timer every few minutes: when nothing is due it reads two \
 small files and exits without touching the network.",
     after_help = "Configuration: --config PATH, else $ALLOYDB_CRED_CONFIG, else \
-~/.config/alloydb-cred/config.toml. See `man alloydb-cred` for its keys.\n\n\
+alloydb-cred/config.toml in the platform's config directory (~/.config on Linux). \
+See `man alloydb-cred` for its keys.\n\n\
 Exit codes: 0 success, 1 runtime failure (token source, I/O), 2 usage or configuration \
 error.",
     propagate_version = true
@@ -69,7 +70,8 @@ pub enum Command {
     /// Delete the entries and sections alloydb-cred manages, and nothing else.
     ///
     /// Lines and sections you wrote yourself are never touched; after `remove --all`
-    /// the files hold exactly what they held before alloydb-cred first wrote to them.
+    /// the files hold the bytes they held before alloydb-cred first wrote to them, and
+    /// a file it created (or that it alone filled) is deleted.
     Remove(RemoveArgs),
 }
 

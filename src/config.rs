@@ -133,6 +133,10 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
 
 /// Reads and validates the configuration at `path`.
 pub fn load(path: &Path) -> Result<Config> {
+    // Relative paths in the file are anchored at its directory, so that directory must
+    // be absolute: a `passfile=` written from `--config ./x.toml` has to work elsewhere.
+    let absolute = std::path::absolute(path);
+    let path = absolute.as_deref().unwrap_or(path);
     let text = std::fs::read_to_string(path).map_err(|err| {
         if err.kind() == std::io::ErrorKind::NotFound {
             Error::Config(format!(

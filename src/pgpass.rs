@@ -223,7 +223,7 @@ pub fn escape(field: &str) -> String {
 
 /// The password libpq would use for a connection, by libpq's own matching: lines in
 /// order, `#` comments skipped, trailing CR/LF ignored, `*` matching any value, escapes
-/// honoured, the first match wins. Used by `status`/`doctor` and the tests to check
+/// honoured, the first match wins. The tests use it to check
 /// what clients will really see.
 pub fn lookup(bytes: &[u8], host: &str, port: u16, database: &str, user: &str) -> Option<Vec<u8>> {
     let port = port.to_string();

@@ -338,7 +338,7 @@ fn entry_for(service: &Service, token: &MintedToken) -> Result<ManagedEntry> {
         (UserSpec::Auto, Some(derived)) => derived,
         (UserSpec::Auto, None) => {
             return Err(Error::Config(format!(
-                "service {}: user = \"auto\" but the credential does not say which principal the token belongs to (tokeninfo gave no e-mail); set user = \"…\" in the service",
+                "service {}: user = \"auto\" but the credential does not say which principal the token belongs to; set user = \"…\" in the service (or have the token command print \"principal\")",
                 service.name
             )));
         }
