@@ -110,6 +110,26 @@ pub struct Endpoints {
     pub iamcredentials: Option<Url>,
     pub sts: Option<Url>,
     pub alloydb_admin: Option<Url>,
+    /// How long one request may take before it is abandoned (and retried).
+    #[serde(default)]
+    pub timeout: Option<RequestTimeout>,
+}
+
+/// `[endpoints] timeout`: a duration of at least a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTimeout(pub Duration);
+
+impl<'de> Deserialize<'de> for RequestTimeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let timeout = parse_duration(&text).map_err(de::Error::custom)?;
+        if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(300) {
+            return Err(de::Error::custom(format!(
+                "timeout {text:?} must be between 1s and 5m"
+            )));
+        }
+        Ok(RequestTimeout(timeout))
+    }
 }
 
 /// Where the configuration is read from: `--config`, else `$ALLOYDB_CRED_CONFIG`, else the

@@ -1,66 +1,122 @@
 //! The HTTP client, built on first use only: the nothing-to-do refresh path and every
 //! command that just reads files never pay for TLS set-up.
+//!
+//! Every request has a deadline; transport errors and 5xx answers are retried with
+//! jittered exponential backoff; 4xx answers are returned for the caller to explain.
+//! Request bodies and headers (which carry tokens and assertions) never appear in
+//! messages: only the endpoint's name and URL do.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// Per-request limit: a hung endpoint must not hang cron.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Attempts for 5xx answers and transport errors, with jittered exponential backoff.
+/// Per-request limit unless `[endpoints] timeout` says otherwise: a hung endpoint must
+/// not hang cron.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts for 5xx answers and transport errors.
 const ATTEMPTS: u32 = 3;
+/// Larger answers are not token responses.
+const MAX_BODY: u64 = 1 << 20;
 
 /// A lazily built HTTP agent shared by every source in one run.
-#[derive(Default)]
 pub struct Http {
     agent: OnceLock<ureq::Agent>,
+    timeout: Duration,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http::with_timeout(DEFAULT_TIMEOUT)
+    }
 }
 
 /// A finished HTTP exchange: status and body text.
+#[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub body: String,
 }
 
+impl Answer {
+    /// The body as JSON, or an error naming the endpoint (the body is not quoted: it may
+    /// hold a token).
+    pub fn json(&self, what: &str) -> Result<serde_json::Value> {
+        serde_json::from_str(&self.body).map_err(|_| {
+            Error::Source(format!(
+                "{what} answered HTTP {} with a body that is not JSON",
+                self.status
+            ))
+        })
+    }
+}
+
+/// What a request sends.
+pub enum Body<'a> {
+    Empty,
+    Form(&'a [(&'a str, &'a str)]),
+    Json(&'a serde_json::Value),
+}
+
+/// One request: method, URL, extra headers, body.
+pub struct Request<'a> {
+    /// Names the endpoint in messages ("the metadata server", "tokeninfo").
+    pub what: &'a str,
+    pub method: Method,
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: Body<'a>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
 impl Http {
+    /// A client whose every request is abandoned after `timeout`.
+    pub fn with_timeout(timeout: Duration) -> Http {
+        Http {
+            agent: OnceLock::new(),
+            timeout,
+        }
+    }
+
     fn agent(&self) -> &ureq::Agent {
         self.agent.get_or_init(|| {
             log::debug!("building HTTP client");
             ureq::Agent::config_builder()
-                .timeout_global(Some(REQUEST_TIMEOUT))
+                .timeout_global(Some(self.timeout))
                 .http_status_as_error(false)
                 .build()
                 .into()
         })
     }
 
-    /// POSTs a form, retrying transport errors and 5xx answers. `what` names the endpoint
-    /// in messages; form values never appear in them.
+    /// POSTs a form (the OAuth2 endpoints' way).
     pub fn post_form(&self, what: &str, url: &str, form: &[(&str, &str)]) -> Result<Answer> {
+        self.send(&Request {
+            what,
+            method: Method::Post,
+            url,
+            headers: &[],
+            body: Body::Form(form),
+        })
+    }
+
+    /// Sends `request`, retrying transport errors and 5xx answers.
+    pub fn send(&self, request: &Request<'_>) -> Result<Answer> {
+        let (what, url) = (request.what, request.url);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self
-                .agent()
-                .post(url)
-                .send_form(form.iter().copied())
-                .map_err(|e| e.to_string())
-                .and_then(|mut resp| {
-                    let status = resp.status().as_u16();
-                    resp.body_mut()
-                        .with_config()
-                        .limit(1 << 20)
-                        .read_to_string()
-                        .map(|body| Answer { status, body })
-                        .map_err(|e| e.to_string())
-                });
-            match outcome {
+            match self.send_once(request) {
                 Ok(answer) if answer.status < 500 => return Ok(answer),
                 Ok(answer) if attempt >= ATTEMPTS => {
                     return Err(Error::Source(format!(
-                        "{what} at {url} answered HTTP {} {} times; try again later",
-                        answer.status, ATTEMPTS
+                        "{what} at {url} answered HTTP {} {ATTEMPTS} times; try again later",
+                        answer.status
                     )));
                 }
                 Err(err) if attempt >= ATTEMPTS => {
@@ -73,6 +129,39 @@ impl Http {
             }
             std::thread::sleep(backoff(attempt));
         }
+    }
+
+    fn send_once(&self, request: &Request<'_>) -> std::result::Result<Answer, String> {
+        let agent = self.agent();
+        let response = match request.method {
+            Method::Get => {
+                let mut builder = agent.get(request.url);
+                for (name, value) in request.headers {
+                    builder = builder.header(*name, *value);
+                }
+                builder.call()
+            }
+            Method::Post => {
+                let mut builder = agent.post(request.url);
+                for (name, value) in request.headers {
+                    builder = builder.header(*name, *value);
+                }
+                match &request.body {
+                    Body::Empty => builder.send_empty(),
+                    Body::Form(form) => builder.send_form(form.iter().copied()),
+                    Body::Json(json) => builder.send_json(json),
+                }
+            }
+        };
+        let mut response = response.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        Ok(Answer { status, body })
     }
 }
 

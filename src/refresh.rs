@@ -212,7 +212,12 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
         .collect();
 
     // One token per distinct credential.
-    let http = Http::default();
+    let http = Http::with_timeout(
+        config
+            .endpoints
+            .timeout
+            .map_or(crate::http::DEFAULT_TIMEOUT, |t| t.0),
+    );
     let ctx = source::Context {
         http: &http,
         endpoints: &config.endpoints,

@@ -1,6 +1,6 @@
 //! What `status` reports beyond the files: the last error of each service. Kept in the
-//! state directory as a small JSON file that never holds a token (errors are built
-//! without them).
+//! state directory as a small JSON file that never holds a token or credential (errors are
+//! built without them).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,6 +15,10 @@ use crate::paths;
 pub struct State {
     #[serde(default)]
     pub last_errors: BTreeMap<String, LastError>,
+    /// The e-mail of user credentials, by a fingerprint of the credential (never the
+    /// credential itself): tokeninfo is asked once per credential, not per refresh.
+    #[serde(default)]
+    pub principals: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,20 +5,13 @@
 //! `{"access_token": "…", "expires_in": N | "expiry": "RFC 3339", "principal": "e-mail"}`.
 //! What the program does not say (expiry, principal) is asked of tokeninfo.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::thread;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use wait_timeout::ChildExt;
 
-use super::{Context, MintedToken, TokenSource, check_token, tokeninfo};
+use super::{Context, MintedToken, TokenSource, check_token, process, tokeninfo};
 use crate::error::{Error, Result};
-use crate::secret::{Secret, redact};
-
-/// Output beyond this is not a token; reading stops so a runaway program cannot fill memory.
-const MAX_OUTPUT: u64 = 1 << 20;
+use crate::secret::Secret;
 
 pub struct CommandSource<'a> {
     argv: Vec<String>,
@@ -42,65 +35,16 @@ impl<'a> CommandSource<'a> {
     fn program(&self) -> &str {
         self.argv.first().map_or("", String::as_str)
     }
-
-    /// Runs the program with a deadline and returns its stdout.
-    fn run(&self) -> Result<Vec<u8>> {
-        let program = self.program();
-        let mut child = Command::new(program)
-            .args(&self.argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|err| {
-                Error::Source(format!(
-                    "cannot run token command {program:?}: {err}; check `credentials = {{ command = … }}` in the config"
-                ))
-            })?;
-        // Drain both pipes on their own threads: a program that fills one pipe while
-        // we wait on the other would otherwise deadlock with us.
-        let stdout = child.stdout.take().map(drain);
-        let stderr = child.stderr.take().map(drain);
-        let status = match child.wait_timeout(self.timeout) {
-            Ok(Some(status)) => status,
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::Source(format!(
-                    "token command {program:?} did not finish within {}s and was stopped; raise `timeout` in its credentials or fix the program",
-                    self.timeout.as_secs_f64()
-                )));
-            }
-            Err(err) => {
-                return Err(Error::Source(format!(
-                    "cannot wait for token command {program:?}: {err}"
-                )));
-            }
-        };
-        let stdout = stdout.map(join_drain).unwrap_or_default();
-        let stderr = stderr.map(join_drain).unwrap_or_default();
-        if !status.success() {
-            let out_text = String::from_utf8_lossy(&stdout);
-            let known: Vec<&str> = out_text.split_whitespace().collect();
-            let err_text = redact(String::from_utf8_lossy(&stderr).trim(), &known);
-            let err_text = last_chars(&err_text, 600);
-            let how = match status.code() {
-                Some(code) => format!("exited with status {code}"),
-                None => "was killed by a signal".to_string(),
-            };
-            return Err(Error::Source(if err_text.is_empty() {
-                format!("token command {program:?} {how} and printed nothing on stderr")
-            } else {
-                format!("token command {program:?} {how}: {err_text}")
-            }));
-        }
-        Ok(stdout)
-    }
 }
 
 impl TokenSource for CommandSource<'_> {
     fn mint(&self) -> Result<MintedToken> {
-        let stdout = self.run()?;
+        let stdout = process::run(
+            &self.argv,
+            self.timeout,
+            "token command",
+            "`credentials = { command = … }`",
+        )?;
         let origin = format!("token command {:?}", self.program());
         let printed = parse_output(&stdout, Timestamp::now(), &origin)?;
         let (expires_at, principal) = match (printed.expires_at, printed.principal) {
@@ -121,28 +65,6 @@ impl TokenSource for CommandSource<'_> {
             expires_at,
             principal,
         })
-    }
-}
-
-fn drain<R: Read + Send + 'static>(reader: R) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = reader.take(MAX_OUTPUT).read_to_end(&mut buf);
-        buf
-    })
-}
-
-fn join_drain(handle: thread::JoinHandle<Vec<u8>>) -> Vec<u8> {
-    handle.join().unwrap_or_default()
-}
-
-fn last_chars(text: &str, n: usize) -> String {
-    let count = text.chars().count();
-    if count <= n {
-        text.to_string()
-    } else {
-        let tail: String = text.chars().skip(count - n).collect();
-        format!("…{tail}")
     }
 }
 

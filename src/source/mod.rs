@@ -4,8 +4,17 @@
 //! a key, gcloud), a source yields the token, its **real** expiry and, when it can know it,
 //! the principal. Expiry is never assumed: a source that cannot say must ask tokeninfo.
 
+mod adc;
 mod command;
+mod external;
+mod gcloud;
+mod impersonate;
+mod metadata;
+mod oauth;
+mod process;
+mod service_account;
 pub mod tokeninfo;
+mod user;
 
 use jiff::Timestamp;
 
@@ -15,6 +24,9 @@ use crate::http::Http;
 use crate::secret::Secret;
 
 pub use command::CommandSource;
+use gcloud::GcloudSource;
+use impersonate::Impersonation;
+use metadata::MetadataSource;
 
 /// A freshly minted access token.
 #[derive(Debug, Clone)]
@@ -37,23 +49,40 @@ pub struct Context<'a> {
     pub endpoints: &'a Endpoints,
 }
 
-/// Builds the source for a credential spec.
+/// Builds the source for a credential spec: the base source, with impersonation on top
+/// when the spec asks for it (the base then mints a cloud-platform token, which the IAM
+/// Credentials API requires). gcloud impersonates by itself.
 pub fn build<'a>(spec: &CredentialSpec, ctx: &'a Context<'a>) -> Result<Box<dyn TokenSource + 'a>> {
-    if spec.impersonate.is_some() {
-        return Err(unsupported("impersonate"));
-    }
-    match &spec.source {
-        SourceSpec::Command { argv, timeout } => {
-            Ok(Box::new(CommandSource::new(argv.clone(), *timeout, ctx)))
+    let base_scopes = match spec.impersonate {
+        Some(_) => vec![oauth::CLOUD_PLATFORM.to_string()],
+        None => spec.scopes.clone(),
+    };
+    let base: Box<dyn TokenSource + 'a> = match &spec.source {
+        SourceSpec::Gcloud => {
+            return Ok(Box::new(GcloudSource::new(
+                spec.impersonate.clone(),
+                spec.delegates.clone(),
+                ctx,
+            )));
         }
-        other => Err(unsupported(&format!("credentials = {other}"))),
-    }
-}
-
-fn unsupported(what: &str) -> Error {
-    Error::Config(format!(
-        "{what} is not supported by this version of alloydb-cred; use credentials = {{ command = [\"PROGRAM\", …] }} (for example a wrapper around `gcloud auth print-access-token`)"
-    ))
+        SourceSpec::Command { argv, timeout } => {
+            Box::new(CommandSource::new(argv.clone(), *timeout, ctx))
+        }
+        SourceSpec::Metadata => Box::new(MetadataSource::new(base_scopes, ctx)),
+        SourceSpec::KeyFile(path) => adc::key_file(path, base_scopes, ctx)?,
+        SourceSpec::Adc => adc::build(base_scopes, ctx)?,
+    };
+    Ok(match &spec.impersonate {
+        Some(target) => Box::new(Impersonation::new(
+            base,
+            target.clone(),
+            spec.delegates.clone(),
+            spec.scopes.clone(),
+            None,
+            ctx,
+        )),
+        None => base,
+    })
 }
 
 /// Checks that a token can be written as a password: non-empty, no white space or

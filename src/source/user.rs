@@ -1,0 +1,178 @@
+//! A user's Application Default Credentials (`authorized_user`, from
+//! `gcloud auth application-default login`): the refresh-token grant at the token
+//! endpoint. The expiry is the endpoint's `expires_in`; the principal comes from tokeninfo
+//! once, and is remembered per credential so later refreshes make one request, not two.
+
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::oauth::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, CLOUD_PLATFORM, OAuthError, token_answer};
+use super::service_account::DEFAULT_TOKEN_URI;
+use super::{Context, MintedToken, TokenSource, tokeninfo};
+use crate::config::DEFAULT_SCOPE;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::state::State;
+
+#[derive(Deserialize)]
+pub struct AuthorizedUser {
+    client_id: String,
+    client_secret: String,
+    refresh_token: String,
+    #[serde(default)]
+    token_uri: Option<String>,
+}
+
+impl AuthorizedUser {
+    pub fn from_json(value: serde_json::Value, origin: &str) -> Result<AuthorizedUser> {
+        serde_json::from_value(value).map_err(|e| {
+            Error::Config(format!(
+                "{origin} is not usable user credentials ({}); run `gcloud auth application-default login`",
+                e.to_string().split(" at line").next().unwrap_or("invalid")
+            ))
+        })
+    }
+
+    /// A stable name for this credential that reveals nothing of it: the key under which
+    /// its principal is remembered.
+    fn fingerprint(&self) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self
+            .client_id
+            .bytes()
+            .chain([0])
+            .chain(self.refresh_token.bytes())
+        {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("user-{hash:016x}")
+    }
+}
+
+pub struct UserSource<'a> {
+    user: AuthorizedUser,
+    origin: String,
+    scopes: Vec<String>,
+    ctx: &'a Context<'a>,
+}
+
+impl<'a> UserSource<'a> {
+    pub fn new(
+        user: AuthorizedUser,
+        origin: String,
+        scopes: Vec<String>,
+        ctx: &'a Context<'a>,
+    ) -> Self {
+        UserSource {
+            user,
+            origin,
+            scopes,
+            ctx,
+        }
+    }
+
+    fn request(
+        &self,
+        scopes: &[String],
+        now: Timestamp,
+    ) -> Result<std::result::Result<(Secret, Timestamp), OAuthError>> {
+        let url = self
+            .ctx
+            .endpoints
+            .token
+            .as_ref()
+            .map(|u| u.0.as_str())
+            .or(self.user.token_uri.as_deref())
+            .unwrap_or(DEFAULT_TOKEN_URI);
+        let scope = scopes.join(" ");
+        let what = "the OAuth2 token endpoint";
+        let answer = self.ctx.http.post_form(
+            what,
+            url,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &self.user.client_id),
+                ("client_secret", &self.user.client_secret),
+                ("refresh_token", &self.user.refresh_token),
+                ("scope", &scope),
+            ],
+        )?;
+        token_answer(&answer, what, now)
+    }
+
+    /// The e-mail behind the token: remembered, or asked of tokeninfo once.
+    fn principal(&self, token: &Secret) -> Result<Option<String>> {
+        let key = self.user.fingerprint();
+        if let Some(email) = State::load().principals.get(&key) {
+            return Ok(Some(email.clone()));
+        }
+        let info = tokeninfo::lookup(self.ctx.http, self.ctx.endpoints, token)?;
+        if let Some(email) = &info.email {
+            let mut state = State::load();
+            state.principals.insert(key, email.clone());
+            if let Err(e) = state.save() {
+                log::debug!("cannot remember the principal: {e}");
+            }
+        }
+        Ok(info.email)
+    }
+}
+
+impl TokenSource for UserSource<'_> {
+    fn mint(&self) -> Result<MintedToken> {
+        let now = Timestamp::now();
+        let (secret, expires_at) = match self.request(&self.scopes, now)? {
+            Ok(token) => token,
+            // The user's ADC login lacks the AlloyDB scope: cloud-platform also works
+            // for login; say how to get the narrower token.
+            Err(err)
+                if err.code == "invalid_scope"
+                    && self.scopes.iter().any(|s| s == DEFAULT_SCOPE) =>
+            {
+                log::warn!(
+                    "the user credentials in {} were not granted the AlloyDB login scope; using cloud-platform instead. To get tokens that can only log in to AlloyDB, run once: {ADC_LOGIN_WITH_ALLOYDB_SCOPE}",
+                    self.origin
+                );
+                let fallback: Vec<String> = self
+                    .scopes
+                    .iter()
+                    .map(|s| {
+                        if s == DEFAULT_SCOPE {
+                            CLOUD_PLATFORM.to_string()
+                        } else {
+                            s.clone()
+                        }
+                    })
+                    .collect();
+                self.request(&fallback, now)?
+                    .map_err(|e| explain(&e, &self.origin))?
+            }
+            Err(err) => return Err(explain(&err, &self.origin)),
+        };
+        let principal = self.principal(&secret)?;
+        Ok(MintedToken {
+            secret,
+            expires_at,
+            principal,
+        })
+    }
+}
+
+fn explain(err: &OAuthError, origin: &str) -> Error {
+    let fix = match err.code.as_str() {
+        "invalid_grant" => {
+            "the login has expired or was revoked: run `gcloud auth application-default login`"
+        }
+        "invalid_client" => {
+            "the OAuth client in the file is unknown: run `gcloud auth application-default login` again"
+        }
+        "invalid_scope" => {
+            "the login was not granted these scopes: check `scopes` in the config, or log in again with them"
+        }
+        _ => "run `gcloud auth application-default login` again",
+    };
+    Error::Source(format!(
+        "the token endpoint refused the user credentials in {origin} ({}); {fix}",
+        err.summary()
+    ))
+}
