@@ -102,7 +102,29 @@ pub fn request(
     body: Option<(&str, &[u8])>,
     timeout: Duration,
 ) -> io::Result<HttpAnswer> {
+    request_with_headers(method, url, &[], body, timeout)
+}
+
+/// [`request`] with extra headers, e.g. `("Metadata-Flavor", "Google")` or
+/// `("Authorization", "Bearer ...")`. Names or values containing CR or LF
+/// are refused.
+pub fn request_with_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+    timeout: Duration,
+) -> io::Result<HttpAnswer> {
     let target = Target::parse(url)?;
+    if headers
+        .iter()
+        .any(|(k, v)| k.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "header names and values must be single lines",
+        ));
+    }
     let mut stream = connect(&target, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
@@ -111,6 +133,9 @@ pub fn request(
         "{method} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\nUser-Agent: fake-google\r\n",
         target.path, target.host_header
     );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
     match body {
         Some((content_type, bytes)) => {
             head.push_str(&format!(

@@ -2,8 +2,7 @@
 //! request/response types the endpoint modules work with.
 //!
 //! Endpoints live in [`crate::endpoints`], one module per Google service, and
-//! each contributes a list of [`Route`]s. Adding another service (the
-//! metadata server, the OAuth2 `/token` endpoint, IAM Credentials, STS) means
+//! each contributes a list of [`Route`]s. Adding another service means
 //! adding a module and one line in [`default_router`]; nothing here changes.
 //! Handlers see a plain [`Request`] rather than tiny_http's type so they can
 //! be unit-tested without a socket and the server library could be swapped.
@@ -47,6 +46,17 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The token of an `Authorization: Bearer <token>` header, if any (the
+    /// scheme is matched case-insensitively).
+    pub fn bearer_token(&self) -> Option<&str> {
+        let value = self.header("authorization")?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|t| !t.is_empty())
+    }
+
     /// Query parameters followed by body parameters. The body may be JSON
     /// (an object) or `application/x-www-form-urlencoded`: Google's endpoints
     /// accept both, and clients differ in which they send.
@@ -78,6 +88,21 @@ impl Params {
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated parameter, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The first of several names that is present (e.g. `grant_type` or,
+    /// in a JSON body, `grantType`).
+    pub fn get_any(&self, names: &[&str]) -> Option<&str> {
+        names.iter().find_map(|n| self.get(n))
     }
 
     /// A parsed parameter, `default` when absent, or a 400 answer naming it.
@@ -172,6 +197,31 @@ impl Response {
         }
     }
 
+    /// The error shape of Google's JSON APIs (IAM Credentials and the like):
+    /// `{"error": {"code", "message", "status", "details"?}}`.
+    pub fn google_error(
+        code: u16,
+        status: &str,
+        message: &str,
+        details: Option<serde_json::Value>,
+    ) -> Response {
+        let mut error = serde_json::json!({ "code": code, "message": message, "status": status });
+        if let Some(details) = details {
+            error["details"] = details;
+        }
+        Response::json(code, &serde_json::json!({ "error": error }))
+    }
+
+    /// A plain-text (or other non-JSON) answer.
+    pub fn text(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
@@ -187,10 +237,12 @@ pub(crate) enum PathMatch {
     /// Exactly this path.
     Exact(&'static str),
     /// This path and everything below it; for endpoints with parameters in
-    /// the path, such as `/computeMetadata/v1/...` or
+    /// the path, such as
     /// `/v1/projects/-/serviceAccounts/{email}:generateAccessToken`.
-    #[allow(dead_code)] // No current endpoint needs it yet.
     Prefix(&'static str),
+    /// Paths this function accepts, for patterns a prefix cannot express
+    /// (`/computeMetadata/v1/instance/service-accounts/{account}/token`).
+    Matches(fn(&str) -> bool),
 }
 
 impl PathMatch {
@@ -198,6 +250,7 @@ impl PathMatch {
         match self {
             PathMatch::Exact(p) => path == *p,
             PathMatch::Prefix(p) => path.starts_with(p),
+            PathMatch::Matches(f) => f(path),
         }
     }
 }
@@ -213,6 +266,9 @@ pub(crate) struct Route {
     /// Google endpoints, false for the fake's own control endpoints so tests
     /// can still observe it while it is misbehaving.
     pub faultable: bool,
+    /// Headers added to every answer on this route, injected failures
+    /// included (the metadata server's `Metadata-Flavor: Google`).
+    pub headers: &'static [(&'static str, &'static str)],
     pub handler: Handler,
 }
 
@@ -237,11 +293,24 @@ impl Router {
             return Response::error(404, "not_found", "no such endpoint in fake-google");
         }
         let Some(route) = on_path.iter().find(|r| r.method == request.method) else {
-            let allow: Vec<&str> = on_path.iter().map(|r| r.method).collect();
+            let mut allow: Vec<&str> = Vec::new();
+            for route in &on_path {
+                if !allow.contains(&route.method) {
+                    allow.push(route.method);
+                }
+            }
             return Response::error(405, "method_not_allowed", "method not allowed")
                 .with_header("Allow", &allow.join(", "));
         };
         state.record_hit(route.name);
+        let mut response = Self::answer(route, state, request);
+        for (name, value) in route.headers {
+            response = response.with_header(name, value);
+        }
+        response
+    }
+
+    fn answer(route: &Route, state: &State, request: &Request) -> Response {
         if route.faultable {
             let delay = state.delay();
             if !delay.is_zero() {
@@ -261,6 +330,11 @@ pub(crate) fn default_router() -> Router {
     router.add(endpoints::mint::routes());
     router.add(endpoints::tokeninfo::routes());
     router.add(endpoints::stats::routes());
+    router.add(endpoints::oauth2::routes());
+    router.add(endpoints::metadata::routes());
+    router.add(endpoints::iam::routes());
+    router.add(endpoints::sts::routes());
+    router.add(endpoints::gcloud::routes());
     router
 }
 

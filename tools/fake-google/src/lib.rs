@@ -9,6 +9,13 @@
 //! * an HTTP server issuing tokens (`POST /mint`) and describing them
 //!   (`/tokeninfo`, shaped like Google's), with injectable failures and
 //!   delays;
+//! * on the same server, stand-ins for the Google endpoints real credential
+//!   sources talk to, speaking Google's wire formats: the OAuth2 token
+//!   endpoint (`POST /token`: service-account JWT assertions and refresh
+//!   tokens), the Compute Engine metadata server (`/computeMetadata/v1/...`),
+//!   IAM Credentials (`generateAccessToken`, with a Token Creator permission
+//!   model) and STS (`POST /v1/token`, workload identity federation), plus
+//!   the backend of a fake `gcloud` (`fake-google gcloud ...`);
 //! * an LDAP server that PostgreSQL's `ldap` authentication method consults,
 //!   accepting a bind only when the password is a live token for the
 //!   principal that owns the database user (see [`database_user_for`]);
@@ -30,21 +37,58 @@
 //! ```
 
 pub mod client;
+mod directory;
 mod endpoints;
 mod http;
+mod jwt;
 mod ldap;
 pub mod pg;
 mod state;
 mod sys;
 
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use serde_json::{Value, json};
+
+pub use directory::{
+    CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, IAM_SCOPE, ISSUED_TOKEN_LIFETIME, METADATA_REFRESH_MARGIN,
+    OPENID_SCOPE, SERVICE_ACCOUNT_TOKEN_LENGTH, USERINFO_EMAIL_SCOPE,
+};
+pub use jwt::{TEST_SERVICE_ACCOUNT_KEY_PEM, pem_to_der};
 pub use state::{
     DEFAULT_LIFETIME, DEFAULT_SCOPE, DEFAULT_TOKEN_LENGTH, LdapBind, MintOptions, TOKEN_PREFIX,
     TokenRecord,
 };
+
+/// Route names accepted by [`FakeGoogle::hits`], one per endpoint:
+///
+/// | name | endpoint |
+/// |---|---|
+/// | `mint` | `POST /mint` |
+/// | `tokeninfo` | `GET`/`POST /tokeninfo` |
+/// | `stats` | `GET /stats` |
+/// | `token` | `POST /token` (OAuth2 token endpoint) |
+/// | `metadata_token` | `GET /computeMetadata/v1/instance/service-accounts/{account}/token` |
+/// | `metadata_email` | `GET /computeMetadata/v1/instance/service-accounts/{account}/email` |
+/// | `metadata` | any other metadata path, and `GET /` |
+/// | `generate_access_token` | `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` |
+/// | `sts_token` | `POST /v1/token` (STS) |
+/// | `gcloud_token` | `POST /gcloud/token` (the fake gcloud's backend) |
+pub const ROUTE_NAMES: &[&str] = &[
+    "mint",
+    "tokeninfo",
+    "stats",
+    "token",
+    "metadata_token",
+    "metadata_email",
+    "metadata",
+    "generate_access_token",
+    "sts_token",
+    "gcloud_token",
+];
 
 /// Suffix Google drops from service-account e-mails to form database users.
 const SERVICE_ACCOUNT_SUFFIX: &str = ".gserviceaccount.com";
@@ -83,6 +127,7 @@ impl FakeGoogle {
     pub fn start() -> io::Result<FakeGoogle> {
         let state = Arc::new(state::State::default());
         let http = http::HttpServer::start(Arc::clone(&state))?;
+        state.directory().base_url = format!("http://{}", http.addr());
         let ldap = ldap::LdapServer::start(Arc::clone(&state))?;
         Ok(FakeGoogle { state, http, ldap })
     }
@@ -91,6 +136,12 @@ impl FakeGoogle {
     /// trailing slash).
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http.addr())
+    }
+
+    /// The value for `GCE_METADATA_HOST` that points clients at the fake
+    /// metadata server: `127.0.0.1:PORT`, without a scheme.
+    pub fn metadata_host(&self) -> String {
+        self.http.addr().to_string()
     }
 
     /// Port of the LDAP server on 127.0.0.1.
@@ -133,6 +184,12 @@ impl FakeGoogle {
         self.state.hits("tokeninfo")
     }
 
+    /// Number of requests a route has received, injected failures and error
+    /// answers included; `route` is one of [`ROUTE_NAMES`] (others are 0).
+    pub fn hits(&self, route: &str) -> usize {
+        self.state.hits(route)
+    }
+
     /// What the fake knows about `token`, live or not.
     pub fn token_info(&self, token: &str) -> Option<TokenRecord> {
         self.state.lookup(token)
@@ -144,9 +201,9 @@ impl FakeGoogle {
         self.state.revoke(token)
     }
 
-    /// Makes the next `count` requests to the Google endpoints (`/mint`,
-    /// `/tokeninfo`) fail with HTTP `status`. `count` 0 clears it. `/stats`
-    /// is never affected.
+    /// Makes the next `count` requests to the Google endpoints (every route
+    /// but `/stats`) fail with HTTP `status`, before any other check.
+    /// `count` 0 clears it.
     pub fn set_failures(&self, count: usize, status: u16) {
         self.state.set_failures(count, status);
     }
@@ -155,6 +212,216 @@ impl FakeGoogle {
     /// answered, to exercise client timeouts. `Duration::ZERO` clears it.
     pub fn set_delay(&self, delay: Duration) {
         self.state.set_delay(delay);
+    }
+
+    // ----- OAuth2 token endpoint: service accounts -----
+
+    /// Registers the service account `email` (again: no change) and returns
+    /// its key file, as the Cloud console would download it: `type`
+    /// `service_account`, `project_id` (from `name@PROJECT.iam.gserviceaccount.com`,
+    /// else [`DEMO_PROJECT`]), a 40-hex-digit `private_key_id`, the fixture
+    /// key [`TEST_SERVICE_ACCOUNT_KEY_PEM`] as `private_key`,
+    /// `client_email`, a numeric `client_id`, `auth_uri`, `token_uri`
+    /// (this fake's `/token`), the two certificate URLs and
+    /// `universe_domain`.
+    ///
+    /// `POST /token` then accepts JWT assertions with `iss` = `email`
+    /// signed by that key.
+    pub fn add_service_account(&self, email: &str) -> Value {
+        self.state.add_service_account(email, &self.http_url())
+    }
+
+    /// Lifetime of tokens issued by `/token` (both grants), `/v1/token`
+    /// (STS) and the fake gcloud; [`ISSUED_TOKEN_LIFETIME`] (3599 s) unless
+    /// changed. Metadata server and IAM Credentials tokens have their own
+    /// rules.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.state.directory().token_lifetime = Some(lifetime);
+    }
+
+    /// Makes service-account tokens (from JWT assertions, the metadata
+    /// server, IAM Credentials and gcloud impersonation) end in `padding`
+    /// `.` characters, as real ones sometimes do. 0 (the default) turns it
+    /// off.
+    pub fn set_token_padding(&self, padding: usize) {
+        self.state.directory().token_padding = padding;
+    }
+
+    /// The claims of the last JWT assertion `/token` could decode, whether
+    /// or not it was then accepted.
+    pub fn last_jwt_claims(&self) -> Option<Value> {
+        self.state.directory().last_jwt_claims.clone()
+    }
+
+    // ----- OAuth2 token endpoint: users -----
+
+    /// Issues a refresh token for the user `email` with `granted_scopes` and
+    /// returns the ADC `authorized_user` file gcloud would write for it:
+    /// `account` (empty), `client_id`, `client_secret`, `quota_project_id`,
+    /// `refresh_token`, `type`, `universe_domain`. Like real files it has
+    /// no `token_uri`; point the client at `<http_url>/token` some other
+    /// way. All users share one OAuth client.
+    pub fn add_user(&self, email: &str, granted_scopes: &[&str]) -> Value {
+        self.state.add_user(email, granted_scopes)
+    }
+
+    /// Revokes a refresh token, so `/token` answers `invalid_grant`.
+    /// Returns whether it was known. Access tokens already issued stay live
+    /// (use [`FakeGoogle::revoke`] for those).
+    pub fn revoke_refresh_token(&self, refresh_token: &str) -> bool {
+        match self.state.directory().refresh_tokens.get_mut(refresh_token) {
+            Some(grant) => {
+                grant.revoked = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    // ----- Metadata server -----
+
+    /// Makes the metadata server serve `email` as the VM's default service
+    /// account (and under its own name). Until then token and e-mail
+    /// requests get 404. Changing the account forgets cached tokens.
+    pub fn set_metadata_account(&self, email: &str) {
+        let mut dir = self.state.directory();
+        if dir.metadata_account.as_deref() != Some(email) {
+            dir.metadata_cache.clear();
+        }
+        dir.metadata_account = Some(email.to_owned());
+    }
+
+    /// Removes the metadata server's account (token and e-mail requests get
+    /// 404 again).
+    pub fn clear_metadata_account(&self) {
+        let mut dir = self.state.directory();
+        dir.metadata_account = None;
+        dir.metadata_cache.clear();
+    }
+
+    /// Makes the metadata server's cached tokens (the default-scope one is
+    /// fetched first if none is cached) expire `remaining` from now, as if
+    /// time had passed. With at least [`METADATA_REFRESH_MARGIN`] (300 s)
+    /// left the server keeps handing the token out; with less, the next
+    /// request gets a new one. Does nothing without a metadata account.
+    pub fn set_metadata_token_remaining(&self, remaining: Duration) {
+        let Some(account) = self.state.directory().metadata_account.clone() else {
+            return;
+        };
+        if self.state.directory().metadata_cache.is_empty() {
+            let scopes: Vec<String> = endpoints::metadata::METADATA_DEFAULT_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            endpoints::metadata::cached_token(&self.state, &account, &scopes);
+        }
+        let tokens: Vec<String> = self
+            .state
+            .directory()
+            .metadata_cache
+            .values()
+            .cloned()
+            .collect();
+        let expires_at = SystemTime::now() + remaining;
+        for token in tokens {
+            self.state.set_expiry(&token, expires_at);
+        }
+    }
+
+    // ----- IAM Credentials -----
+
+    /// Grants `member` (a user or service account e-mail, or a
+    /// `principal://...` federated identity) "Service Account Token
+    /// Creator" on the service account `target_sa`: it may then call
+    /// `generateAccessToken` for `target_sa`, or name it as the next link
+    /// of a delegation chain.
+    pub fn grant_token_creator(&self, member: &str, target_sa: &str) {
+        self.state
+            .directory()
+            .token_creators
+            .insert((member.to_owned(), target_sa.to_owned()));
+    }
+
+    /// The last `generateAccessToken` request that got past authentication
+    /// and JSON parsing: `{"caller": principal of the bearer token,
+    /// "target": e-mail from the path, "body": the JSON body}`.
+    pub fn last_generate_access_token_request(&self) -> Option<Value> {
+        self.state
+            .directory()
+            .last_generate_access_token_request
+            .clone()
+    }
+
+    /// A `service_account_impersonation_url` of this fake for `target`.
+    pub fn impersonation_url(&self, target: &str) -> String {
+        directory::impersonation_url(&self.http_url(), target)
+    }
+
+    /// An ADC file for impersonation, as
+    /// `gcloud auth application-default login --impersonate-service-account`
+    /// writes it: `{"type": "impersonated_service_account",
+    /// "service_account_impersonation_url", "delegates": [e-mails as given],
+    /// "source_credentials": source}`.
+    pub fn impersonated_service_account_file(
+        &self,
+        source: Value,
+        target: &str,
+        delegates: &[&str],
+    ) -> Value {
+        json!({
+            "type": "impersonated_service_account",
+            "service_account_impersonation_url": self.impersonation_url(target),
+            "delegates": delegates,
+            "source_credentials": source,
+        })
+    }
+
+    // ----- STS -----
+
+    /// Makes STS accept `subject_token` for `audience` (a provider's full
+    /// resource name, `//iam.googleapis.com/projects/...`) and issue tokens
+    /// for `federated_principal` (e.g.
+    /// `principal://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/subject/alice`).
+    pub fn add_external_subject(
+        &self,
+        subject_token: &str,
+        audience: &str,
+        federated_principal: &str,
+    ) {
+        self.state.directory().external_subjects.insert(
+            subject_token.to_owned(),
+            directory::ExternalSubject {
+                audience: audience.to_owned(),
+                principal: federated_principal.to_owned(),
+            },
+        );
+    }
+
+    /// A file-sourced `external_account` credential file like
+    /// `gcloud iam workload-identity-pools create-cred-config` writes, with
+    /// this fake's STS as `token_url` and, with `impersonate`, its IAM
+    /// Credentials as `service_account_impersonation_url`.
+    pub fn external_account_file(
+        &self,
+        audience: &str,
+        subject_token_path: impl AsRef<Path>,
+        impersonate: Option<&str>,
+    ) -> Value {
+        let mut file = json!({
+            "type": "external_account",
+            "audience": audience,
+            "subject_token_type": directory::JWT_TOKEN_TYPE,
+            "token_url": format!("{}/v1/token", self.http_url()),
+            "credential_source": {
+                "file": subject_token_path.as_ref().to_string_lossy(),
+                "format": {"type": "text"},
+            },
+            "universe_domain": directory::UNIVERSE_DOMAIN,
+        });
+        if let Some(target) = impersonate {
+            file["service_account_impersonation_url"] = self.impersonation_url(target).into();
+        }
+        file
     }
 
     /// LDAP binds so far: (accepted, rejected).

@@ -5,8 +5,12 @@
 //!   credential source runs, so tests and the demo use it as one.
 //! * `fake-google serve ...` runs the fake (and optionally PostgreSQL) until
 //!   told to stop, publishing its addresses as shell variables.
+//! * `fake-google gcloud ... -- ARGS` behaves like the `gcloud` CLI for the
+//!   few commands credential tools run (see the `gcloud` module).
 //!
 //! Arguments are parsed by hand to keep the crate's dependencies small.
+
+mod gcloud;
 
 use std::ffi::c_int;
 use std::fs;
@@ -34,6 +38,15 @@ usage:
       FAKE_GOOGLE_URL=... style lines once ready, also to --env-file.
       Runs until SIGTERM, SIGINT or SIGHUP, or until standard input reaches
       end of file when it is a pipe; then stops PostgreSQL and exits 0.
+
+  fake-google gcloud --url URL --account EMAIL [--impersonatable SA]...
+                     [--fail-with CODE] -- GCLOUD_ARGS...
+      Act as `gcloud GCLOUD_ARGS...` logged in as EMAIL, for
+      `auth print-access-token [--impersonate-service-account=SA]` and
+      `config config-helper --format=json`, with tokens from the fake at URL.
+      --impersonatable grants EMAIL Token Creator on SA; --fail-with makes
+      every command fail with exit status CODE like gcloud with stale
+      credentials.
 ";
 
 fn main() -> ExitCode {
@@ -41,12 +54,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("mint") => mint(&args[1..]),
         Some("serve") => serve(&args[1..]),
+        Some("gcloud") => return gcloud::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
         }
         _ => Err(Failure::Usage(
-            "expected a subcommand: mint or serve".into(),
+            "expected a subcommand: mint, serve or gcloud".into(),
         )),
     };
     match result {

@@ -188,6 +188,9 @@ pub(crate) struct State {
     ldap_accepted: AtomicUsize,
     ldap_rejected: AtomicUsize,
     ldap_log: Mutex<Vec<LdapBind>>,
+    /// Accounts, grants and settings of the Google services beyond the
+    /// token table; see [`crate::directory`].
+    pub(crate) directory: Mutex<crate::directory::Directory>,
 }
 
 /// Locks a mutex, recovering the data if another thread panicked while
@@ -240,9 +243,14 @@ impl State {
     }
 
     pub(crate) fn revoke(&self, token: &str) -> bool {
+        self.update_token(token, |record| record.revoked = true)
+    }
+
+    /// Applies `change` to a token's record; returns whether it was known.
+    pub(crate) fn update_token(&self, token: &str, change: impl FnOnce(&mut TokenRecord)) -> bool {
         match lock(&self.tokens).get_mut(token) {
             Some(record) => {
-                record.revoked = true;
+                change(record);
                 true
             }
             None => false,
@@ -339,6 +347,35 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// `t` as an RFC 3339 UTC timestamp with whole seconds, e.g.
+/// `2026-11-29T01:02:03Z`, the form Google's JSON APIs use for times.
+pub(crate) fn rfc3339_utc(t: SystemTime) -> String {
+    let secs = unix_secs(t);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Howard Hinnant's days-to-civil algorithm, for days since 1970-01-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
+/// `length` characters drawn uniformly from `alphabet` (at most 256
+/// symbols; fewer than 256 that do not divide it are drawn with a slight
+/// bias, which is irrelevant for test identifiers).
+pub(crate) fn random_string(alphabet: &[u8], length: usize) -> String {
+    random_bytes(length)
+        .into_iter()
+        .map(|b| char::from(alphabet[usize::from(b) % alphabet.len()]))
+        .collect()
+}
+
 /// A random token of `length` characters (prefix included) plus `padding` dots.
 fn random_token(length: usize, padding: usize) -> String {
     let mut token = String::with_capacity(length + padding);
@@ -358,7 +395,7 @@ fn random_token(length: usize, padding: usize) -> String {
 /// Random bytes from the kernel, or, if `/dev/urandom` is unusable, from
 /// std's randomly keyed SipHash. Tokens only need to be unguessable enough
 /// that tests cannot accidentally produce a valid one, so either will do.
-fn random_bytes(n: usize) -> Vec<u8> {
+pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     let from_kernel = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
     if from_kernel.is_ok() {
@@ -398,6 +435,22 @@ mod tests {
         assert!(padded.ends_with("..."));
         assert_eq!(random_token(3, 0).len(), 3);
         assert_eq!(random_token(0, 2), "..");
+    }
+
+    #[test]
+    fn timestamps() {
+        let at = |secs: u64| rfc3339_utc(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_795_914_123), "2026-11-29T01:02:03Z");
+        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+
+    #[test]
+    fn random_strings() {
+        let s = random_string(b"0123456789", 40);
+        assert_eq!(s.len(), 40);
+        assert!(s.bytes().all(|b| b.is_ascii_digit()));
     }
 
     #[test]

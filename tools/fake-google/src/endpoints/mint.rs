@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Vec<Route> {
         method: "POST",
         path: PathMatch::Exact("/mint"),
         faultable: true,
+        headers: &[],
         handler: handle,
     }]
 }

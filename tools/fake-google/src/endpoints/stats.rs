@@ -16,6 +16,7 @@ pub(crate) fn routes() -> Vec<Route> {
         method: "GET",
         path: PathMatch::Exact("/stats"),
         faultable: false,
+        headers: &[],
         handler: handle,
     }]
 }

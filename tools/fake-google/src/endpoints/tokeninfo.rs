@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Vec<Route> {
             method,
             path: PathMatch::Exact("/tokeninfo"),
             faultable: true,
+            headers: &[],
             handler: handle,
         })
         .collect()

@@ -1,0 +1,91 @@
+//! `POST /gcloud/token`: where the fake `gcloud` (`fake-google gcloud ...`)
+//! gets its tokens. Not a Google endpoint; it stands in for gcloud's own
+//! credential store plus, with `impersonate`, its call to IAM Credentials.
+//!
+//! Form fields: `principal` (the gcloud account), optional `impersonate`
+//! (a service account) and any number of `grant` (service accounts the
+//! account is first granted Token Creator on, for the fake gcloud's
+//! `--impersonatable`). Answers `{"access_token", "expires_in",
+//! "token_expiry", "id_token"}`, or IAM's 403 when impersonation is not
+//! allowed.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::directory::{CLOUD_PLATFORM_SCOPE, OPENID_SCOPE, USERINFO_EMAIL_SCOPE};
+use crate::endpoints::iam;
+use crate::http::{PathMatch, Request, Response, Route};
+use crate::state::{State, rfc3339_utc};
+
+/// Scopes of tokens the fake gcloud prints for its account.
+pub(crate) const GCLOUD_USER_SCOPES: &[&str] =
+    &[OPENID_SCOPE, USERINFO_EMAIL_SCOPE, CLOUD_PLATFORM_SCOPE];
+/// Scopes gcloud asks IAM Credentials for when impersonating.
+pub(crate) const GCLOUD_IMPERSONATION_SCOPES: &[&str] =
+    &[CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE];
+/// The OAuth client ID gcloud signs users in with, the audience of its ID
+/// tokens.
+const GCLOUD_CLIENT_ID: &str = "32555940559.apps.googleusercontent.com";
+
+pub(crate) fn routes() -> Vec<Route> {
+    vec![Route {
+        name: "gcloud_token",
+        method: "POST",
+        path: PathMatch::Exact("/gcloud/token"),
+        faultable: true,
+        headers: &[],
+        handler: handle,
+    }]
+}
+
+fn handle(state: &State, request: &Request) -> Response {
+    let params = match request.params() {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let principal = params.get("principal").map(str::trim).unwrap_or("");
+    if principal.is_empty() {
+        return Response::error(400, "invalid_request", "principal is required");
+    }
+    for target in params.all("grant") {
+        let target = target.trim();
+        if !target.is_empty() {
+            state
+                .directory()
+                .token_creators
+                .insert((principal.to_owned(), target.to_owned()));
+        }
+    }
+    let lifetime = state.token_lifetime();
+    let to_strings = |scopes: &[&str]| scopes.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let (subject, token) = match params.get("impersonate").map(str::trim) {
+        Some(target) if !target.is_empty() => {
+            if !iam::chain_allowed(state, principal, &[], target) {
+                return iam::permission_denied();
+            }
+            let scopes = to_strings(GCLOUD_IMPERSONATION_SCOPES);
+            (target, state.issue_service_token(target, &scopes, lifetime))
+        }
+        _ => {
+            let scopes = to_strings(GCLOUD_USER_SCOPES);
+            (
+                principal,
+                state.issue_user_token(principal, &scopes, lifetime),
+            )
+        }
+    };
+    let expiry = state
+        .lookup(&token)
+        .map(|r| rfc3339_utc(r.expires_at))
+        .unwrap_or_default();
+    Response::json(
+        200,
+        &json!({
+            "access_token": token,
+            "expires_in": lifetime.as_secs(),
+            "token_expiry": expiry,
+            "id_token": state.id_token(subject, GCLOUD_CLIENT_ID, Duration::from_secs(3600)),
+        }),
+    )
+}

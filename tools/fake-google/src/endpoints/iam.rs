@@ -1,0 +1,305 @@
+//! IAM Service Account Credentials:
+//! `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken`, shaped
+//! like `https://iamcredentials.googleapis.com`.
+//!
+//! The caller is the principal of the `Authorization: Bearer` token, which
+//! must be live and carry the cloud-platform or iam scope. The body is
+//! `{"delegates": ["projects/-/serviceAccounts/EMAIL", ...], "scope": [...],
+//! "lifetime": "3600s"}`; caller, delegates and target form a chain in which
+//! each must hold "Service Account Token Creator" on the next (granted with
+//! [`crate::FakeGoogle::grant_token_creator`]). Errors use the JSON API
+//! shape `{"error": {"code", "message", "status", "details"}}`.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::directory::{CLOUD_PLATFORM_SCOPE, IAM_SCOPE};
+use crate::http::{PathMatch, Request, Response, Route};
+use crate::state::{State, rfc3339_utc};
+
+const PREFIX: &str = "/v1/projects/-/serviceAccounts/";
+const VERB: &str = ":generateAccessToken";
+const RESOURCE_PREFIX: &str = "projects/-/serviceAccounts/";
+/// Longest lifetime without the organisation policy that allows 12 hours.
+const MAX_LIFETIME: Duration = Duration::from_secs(3600);
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+const METHOD: &str = "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken";
+const SEE: &str = "Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
+const REALM: &str = "Bearer realm=\"https://accounts.google.com/\"";
+pub(crate) const GET_ACCESS_TOKEN_DENIED: &str =
+    "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).";
+
+pub(crate) fn routes() -> Vec<Route> {
+    vec![Route {
+        name: "generate_access_token",
+        method: "POST",
+        path: PathMatch::Prefix(PREFIX),
+        faultable: true,
+        headers: &[],
+        handler: handle,
+    }]
+}
+
+fn error_info(reason: &str, domain: &str, metadata: Value) -> Value {
+    json!([{
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": domain,
+        "metadata": metadata,
+    }])
+}
+
+fn unauthenticated(message: &str, reason: &str, www_authenticate: &str) -> Response {
+    Response::google_error(
+        401,
+        "UNAUTHENTICATED",
+        message,
+        Some(error_info(
+            reason,
+            "googleapis.com",
+            json!({"service": "iamcredentials.googleapis.com", "method": METHOD}),
+        )),
+    )
+    .with_header("WWW-Authenticate", www_authenticate)
+}
+
+fn invalid_argument(message: &str) -> Response {
+    Response::google_error(400, "INVALID_ARGUMENT", message, None)
+}
+
+fn generic_invalid() -> Response {
+    invalid_argument("Request contains an invalid argument.")
+}
+
+/// The IAM refusal for a missing Token Creator grant.
+pub(crate) fn permission_denied() -> Response {
+    Response::google_error(
+        403,
+        "PERMISSION_DENIED",
+        GET_ACCESS_TOKEN_DENIED,
+        Some(error_info(
+            "IAM_PERMISSION_DENIED",
+            "iam.googleapis.com",
+            json!({"permission": "iam.serviceAccounts.getAccessToken"}),
+        )),
+    )
+}
+
+/// Whether `caller`, then each of `delegates`, holds Token Creator on the
+/// next account of the chain ending in `target`.
+pub(crate) fn chain_allowed(
+    state: &State,
+    caller: &str,
+    delegates: &[String],
+    target: &str,
+) -> bool {
+    let dir = state.directory();
+    let chain: Vec<&str> = std::iter::once(caller)
+        .chain(delegates.iter().map(String::as_str))
+        .chain(std::iter::once(target))
+        .collect();
+    chain.windows(2).all(|w| dir.may_create_token(w[0], w[1]))
+}
+
+fn handle(state: &State, request: &Request) -> Response {
+    match generate(state, request) {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+/// Percent-decodes a path segment (clients may send `%40` for `@`).
+fn decode_segment(segment: &str) -> String {
+    crate::http::parse_urlencoded(&format!("x={}", segment.replace('+', "%2B")))
+        .pop()
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+fn generate(state: &State, request: &Request) -> Result<Response, Response> {
+    let rest = request.path.strip_prefix(PREFIX).unwrap_or("");
+    let Some(target) = rest
+        .strip_suffix(VERB)
+        .filter(|t| !t.is_empty() && !t.contains('/'))
+    else {
+        return Err(Response::google_error(
+            404,
+            "NOT_FOUND",
+            &format!("The requested URL {} was not found.", request.path),
+            None,
+        ));
+    };
+    let target = decode_segment(target);
+
+    // Authentication and scope, as Google's front end checks them first.
+    let Some(bearer) = request.bearer_token() else {
+        return Err(unauthenticated(
+            &format!("Request is missing required authentication credential. {SEE}"),
+            "CREDENTIALS_MISSING",
+            REALM,
+        ));
+    };
+    let Some(caller) = state.live(bearer) else {
+        let reason = if state.lookup(bearer).is_some() {
+            "ACCESS_TOKEN_EXPIRED"
+        } else {
+            "ACCESS_TOKEN_TYPE_UNSUPPORTED"
+        };
+        return Err(unauthenticated(
+            &format!("Request had invalid authentication credentials. {SEE}"),
+            reason,
+            &format!("{REALM}, error=\"invalid_token\""),
+        ));
+    };
+    if !caller
+        .scopes
+        .iter()
+        .any(|s| s == CLOUD_PLATFORM_SCOPE || s == IAM_SCOPE)
+    {
+        return Err(Response::google_error(
+            403,
+            "PERMISSION_DENIED",
+            "Request had insufficient authentication scopes.",
+            Some(error_info(
+                "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                "googleapis.com",
+                json!({"service": "iamcredentials.googleapis.com", "method": METHOD}),
+            )),
+        )
+        .with_header(
+            "WWW-Authenticate",
+            &format!(
+                "{REALM}, error=\"insufficient_scope\", scope=\"{IAM_SCOPE} {CLOUD_PLATFORM_SCOPE}\""
+            ),
+        ));
+    }
+
+    let body: Value = if request.body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&request.body)
+            .map_err(|_| invalid_argument("Invalid JSON payload received. Unexpected token."))?
+    };
+    let Some(fields) = body.as_object() else {
+        return Err(invalid_argument(
+            "Invalid JSON payload received. Expected an object.",
+        ));
+    };
+    state.directory().last_generate_access_token_request = Some(json!({
+        "caller": caller.principal,
+        "target": target,
+        "body": body,
+    }));
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "delegates" | "scope" | "lifetime"))
+    {
+        return Err(invalid_argument(&format!(
+            "Invalid JSON payload received. Unknown name \"{unknown}\": Cannot find field."
+        )));
+    }
+    let scopes = string_list(fields, "scope")?;
+    if scopes.is_empty() {
+        return Err(generic_invalid());
+    }
+    let mut delegates = Vec::new();
+    for delegate in string_list(fields, "delegates")? {
+        match delegate.strip_prefix(RESOURCE_PREFIX) {
+            Some(email) if !email.is_empty() && !email.contains('/') => {
+                delegates.push(email.to_owned())
+            }
+            _ => return Err(generic_invalid()),
+        }
+    }
+    let lifetime = match fields.get("lifetime") {
+        None | Some(Value::Null) => DEFAULT_LIFETIME,
+        Some(value) => {
+            let text = value.as_str().unwrap_or("");
+            let lifetime = parse_duration(text).ok_or_else(|| {
+                invalid_argument(&format!(
+                    "Invalid value at 'lifetime' (type.googleapis.com/google.protobuf.Duration), {value}"
+                ))
+            })?;
+            if lifetime.is_zero() || lifetime > MAX_LIFETIME {
+                return Err(generic_invalid());
+            }
+            lifetime
+        }
+    };
+
+    if !chain_allowed(state, &caller.principal, &delegates, &target) {
+        return Err(permission_denied());
+    }
+
+    let token = state.issue_service_token(&target, &scopes, lifetime);
+    let expires_at = state
+        .lookup(&token)
+        .map(|r| r.expires_at)
+        .unwrap_or_else(|| SystemTime::now() + lifetime);
+    Ok(Response::json(
+        200,
+        &json!({
+            "accessToken": token,
+            "expireTime": rfc3339_utc(expires_at),
+        }),
+    ))
+}
+
+/// A repeated string field: absent or null is empty; anything but an array
+/// of strings is refused the way Google's JSON parser refuses it.
+fn string_list(
+    fields: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Vec<String>, Response> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str().map(str::to_owned).ok_or_else(|| {
+                    invalid_argument(&format!("Invalid value at '{name}' (TYPE_STRING), {item}"))
+                })
+            })
+            .collect(),
+        Some(other) => Err(invalid_argument(&format!(
+            "Invalid value at '{name}' (TYPE_STRING), {other}"
+        ))),
+    }
+}
+
+/// A `google.protobuf.Duration` in JSON form: seconds with up to nine
+/// fractional digits and an `s` suffix (`"3600s"`, `"1.5s"`). Fractions
+/// are truncated to whole seconds.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let number = text.strip_suffix('s')?;
+    let (whole, fraction) = match number.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (number, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 9 {
+        return None;
+    }
+    whole.parse().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3600s"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        for bad in ["3600", "s", "-1s", "1.s5", "1h", "", "1.1234567890s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn segments() {
+        assert_eq!(decode_segment("a%40b.com"), "a@b.com");
+        assert_eq!(decode_segment("a+b@c"), "a+b@c");
+    }
+}

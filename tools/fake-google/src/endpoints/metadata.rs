@@ -1,0 +1,224 @@
+//! The Compute Engine metadata server, as far as credentials need it:
+//!
+//! * `GET /computeMetadata/v1/instance/service-accounts/{account}/token`
+//!   (optional `?scopes=a,b`) answers `{"access_token", "expires_in",
+//!   "token_type"}`;
+//! * `GET /computeMetadata/v1/instance/service-accounts/{account}/email`
+//!   answers the e-mail as text;
+//! * `GET /` and `GET /computeMetadata/v1/project/project-id`, which
+//!   clients probe to detect the server.
+//!
+//! `{account}` is `default` or the account's e-mail. Clients reach the fake
+//! with `GCE_METADATA_HOST=127.0.0.1:PORT`, so the paths sit at the root of
+//! the fake's HTTP server. Like the real server, every request must carry
+//! `Metadata-Flavor: Google` and must not carry `X-Forwarded-For`, and every
+//! answer carries `Metadata-Flavor: Google`.
+//!
+//! Tokens are cached like the real server caches them: the same token is
+//! handed out, with its remaining lifetime as `expires_in`, until less than
+//! [`METADATA_REFRESH_MARGIN`] of it remains; then a fresh one is issued.
+
+use std::time::SystemTime;
+
+use serde_json::json;
+
+use crate::directory::{
+    CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, ISSUED_TOKEN_LIFETIME, METADATA_REFRESH_MARGIN,
+};
+use crate::http::{PathMatch, Request, Response, Route};
+use crate::state::State;
+
+const FLAVOR: &[(&str, &str)] = &[
+    ("Metadata-Flavor", "Google"),
+    ("Server", "Metadata Server for VM"),
+];
+const ACCOUNTS_PREFIX: &str = "/computeMetadata/v1/instance/service-accounts/";
+const TEXT: &str = "application/text";
+
+/// Scopes of a token asked for without `scopes`: those of a VM created with
+/// full Cloud API access.
+pub(crate) const METADATA_DEFAULT_SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE];
+
+pub(crate) fn routes() -> Vec<Route> {
+    let route = |name, path, handler| Route {
+        name,
+        method: "GET",
+        path,
+        faultable: true,
+        headers: FLAVOR,
+        handler,
+    };
+    vec![
+        route(
+            "metadata_token",
+            PathMatch::Matches(|p| account_segment(p, "token").is_some()),
+            token,
+        ),
+        route(
+            "metadata_email",
+            PathMatch::Matches(|p| account_segment(p, "email").is_some()),
+            email,
+        ),
+        route("metadata", PathMatch::Exact("/"), other),
+        route("metadata", PathMatch::Prefix("/computeMetadata/"), other),
+    ]
+}
+
+/// The `{account}` of `.../service-accounts/{account}/{leaf}`.
+fn account_segment<'a>(path: &'a str, leaf: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix(ACCOUNTS_PREFIX)?;
+    let (account, tail) = rest.split_once('/')?;
+    (tail == leaf && !account.is_empty()).then_some(account)
+}
+
+/// The refusals every metadata request is checked for first.
+fn refuse(request: &Request) -> Option<Response> {
+    if request.header("x-forwarded-for").is_some() {
+        return Some(Response::text(
+            403,
+            "text/plain; charset=utf-8",
+            "Request contains a X-Forwarded-For header and was rejected.\n",
+        ));
+    }
+    if request.header("metadata-flavor") != Some("Google") {
+        return Some(Response::text(
+            403,
+            "text/plain; charset=utf-8",
+            "Missing required header \"Metadata-Flavor\": \"Google\"\n",
+        ));
+    }
+    None
+}
+
+/// The metadata server's 404 page, abridged.
+fn not_found(path: &str) -> Response {
+    let path: String = path
+        .chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '&' => "&amp;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect();
+    Response::text(
+        404,
+        "text/html; charset=UTF-8",
+        format!(
+            "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  <p><b>404.</b> <ins>That\u{2019}s an error.</ins>\n  <p>The requested URL <code>{path}</code> was not found on this server.  <ins>That\u{2019}s all we know.</ins>\n"
+        ),
+    )
+}
+
+/// The configured account if `segment` names it.
+fn resolve_account(state: &State, segment: &str) -> Option<String> {
+    let account = state.directory().metadata_account.clone()?;
+    (segment == "default" || segment == account).then_some(account)
+}
+
+fn email(state: &State, request: &Request) -> Response {
+    if let Some(refusal) = refuse(request) {
+        return refusal;
+    }
+    let segment = account_segment(&request.path, "email").unwrap_or("");
+    match resolve_account(state, segment) {
+        Some(account) => Response::text(200, TEXT, account),
+        None => not_found(&request.path),
+    }
+}
+
+fn token(state: &State, request: &Request) -> Response {
+    if let Some(refusal) = refuse(request) {
+        return refusal;
+    }
+    let segment = account_segment(&request.path, "token").unwrap_or("");
+    let Some(account) = resolve_account(state, segment) else {
+        return not_found(&request.path);
+    };
+    let mut scopes: Vec<String> = request
+        .query
+        .iter()
+        .filter(|(k, _)| k == "scopes")
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if scopes.is_empty() {
+        scopes = METADATA_DEFAULT_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+    }
+    scopes.sort();
+    scopes.dedup();
+    let (token, remaining) = cached_token(state, &account, &scopes);
+    Response::json(
+        200,
+        &json!({
+            "access_token": token,
+            "expires_in": remaining,
+            "token_type": "Bearer",
+        }),
+    )
+}
+
+/// The cached token for `scopes` if it still has at least the refresh
+/// margin left, else a fresh one; with its whole seconds remaining.
+pub(crate) fn cached_token(state: &State, account: &str, scopes: &[String]) -> (String, u64) {
+    let cached = state.directory().metadata_cache.get(scopes).cloned();
+    let now = SystemTime::now();
+    if let Some(token) = cached {
+        if let Some(record) = state.live(&token) {
+            let still_good = record
+                .expires_at
+                .duration_since(now)
+                .is_ok_and(|left| left >= METADATA_REFRESH_MARGIN);
+            if record.principal == account && still_good {
+                return (token, record.remaining_secs_at(now));
+            }
+        }
+    }
+    let token = state.issue_service_token(account, scopes, ISSUED_TOKEN_LIFETIME);
+    state
+        .directory()
+        .metadata_cache
+        .insert(scopes.to_vec(), token.clone());
+    (token, ISSUED_TOKEN_LIFETIME.as_secs())
+}
+
+fn other(_state: &State, request: &Request) -> Response {
+    if let Some(refusal) = refuse(request) {
+        return refusal;
+    }
+    match request.path.as_str() {
+        "/" => Response::text(200, TEXT, "computeMetadata/\n"),
+        "/computeMetadata/v1/project/project-id" => Response::text(200, TEXT, DEMO_PROJECT),
+        path => not_found(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_segments() {
+        let p = |s: &str| format!("{ACCOUNTS_PREFIX}{s}");
+        assert_eq!(
+            account_segment(&p("default/token"), "token"),
+            Some("default")
+        );
+        assert_eq!(
+            account_segment(&p("a@b.iam.gserviceaccount.com/email"), "email"),
+            Some("a@b.iam.gserviceaccount.com")
+        );
+        assert_eq!(account_segment(&p("default/token"), "email"), None);
+        assert_eq!(account_segment(&p("/token"), "token"), None);
+        assert_eq!(account_segment(&p("default/token/x"), "token"), None);
+        assert_eq!(
+            account_segment("/computeMetadata/v1/x/token", "token"),
+            None
+        );
+    }
+}

@@ -1,0 +1,490 @@
+//! IAM Credentials `generateAccessToken` and STS token exchange, alone and
+//! chained the way workload identity federation with impersonation chains
+//! them.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fake_google::client::{self, HttpAnswer};
+use fake_google::{CLOUD_PLATFORM_SCOPE, FakeGoogle, IAM_SCOPE, MintOptions};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(10);
+const CALLER: &str = "kai@altostrat.com";
+const TARGET: &str = "db-user@demo-project.iam.gserviceaccount.com";
+const HOP1: &str = "hop1@demo-project.iam.gserviceaccount.com";
+const HOP2: &str = "hop2@demo-project.iam.gserviceaccount.com";
+const ALLOYDB_LOGIN: &str = "https://www.googleapis.com/auth/alloydb.login";
+const AUDIENCE: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ci-pool/providers/ci-provider";
+const PRINCIPAL: &str = "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ci-pool/subject/alice";
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+fn caller_token(google: &FakeGoogle, principal: &str, scopes: &[&str]) -> String {
+    google.mint_with(&MintOptions::new(principal).scopes(scopes))
+}
+
+fn generate(google: &FakeGoogle, bearer: Option<&str>, target: &str, body: &Value) -> HttpAnswer {
+    let url = google.impersonation_url(target);
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default();
+    let body = body.to_string();
+    client::request_with_headers(
+        "POST",
+        &url,
+        &headers,
+        Some(("application/json", body.as_bytes())),
+        T,
+    )
+    .unwrap()
+}
+
+fn assert_google_error(answer: &HttpAnswer, code: u16, status: &str, message: &str) -> Value {
+    assert_eq!(answer.status, code, "{}", answer.text());
+    let body = answer.json().unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["error"]["status"], status, "{body}");
+    assert_eq!(body["error"]["message"], message, "{body}");
+    body
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn generate_access_token_for_a_permitted_caller() {
+    let google = FakeGoogle::start().unwrap();
+    google.grant_token_creator(CALLER, TARGET);
+    let bearer = caller_token(&google, CALLER, &[CLOUD_PLATFORM_SCOPE]);
+    let body = json!({"scope": [ALLOYDB_LOGIN], "lifetime": "600s"});
+    let answer = generate(&google, Some(&bearer), TARGET, &body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let out = answer.json().unwrap();
+    let mut fields: Vec<&String> = out.as_object().unwrap().keys().collect();
+    fields.sort();
+    assert_eq!(fields, ["accessToken", "expireTime"]);
+    let token = out["accessToken"].as_str().unwrap();
+    let record = google.token_info(token).unwrap();
+    assert_eq!(record.principal, TARGET);
+    assert_eq!(record.scopes, [ALLOYDB_LOGIN]);
+    assert!(record.email_in_tokeninfo);
+    // expireTime: RFC 3339, UTC, whole seconds, matching the token.
+    let expire = out["expireTime"].as_str().unwrap();
+    assert_eq!(expire.len(), 20, "{expire}");
+    assert!(
+        expire.ends_with('Z') && expire.as_bytes()[10] == b'T',
+        "{expire}"
+    );
+    let left = unix(record.expires_at) - unix(SystemTime::now());
+    assert!((595..=600).contains(&left), "{left}");
+
+    assert_eq!(
+        google.last_generate_access_token_request().unwrap(),
+        json!({"caller": CALLER, "target": TARGET, "body": body})
+    );
+    assert_eq!(google.hits("generate_access_token"), 1);
+
+    // Defaults: one hour. The iam scope is enough; `%40` in the path works.
+    let bearer = caller_token(&google, CALLER, &[IAM_SCOPE]);
+    let url = google.impersonation_url(TARGET).replace('@', "%40");
+    let auth = format!("Bearer {bearer}");
+    let answer = client::request_with_headers(
+        "POST",
+        &url,
+        &[("Authorization", &auth)],
+        Some((
+            "application/json",
+            json!({"scope": [CLOUD_PLATFORM_SCOPE]})
+                .to_string()
+                .as_bytes(),
+        )),
+        T,
+    )
+    .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let token = answer.json().unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let left = unix(google.token_info(&token).unwrap().expires_at) - unix(SystemTime::now());
+    assert!((3595..=3600).contains(&left), "{left}");
+}
+
+#[test]
+fn padding_applies_to_impersonated_tokens() {
+    let google = FakeGoogle::start().unwrap();
+    google.grant_token_creator(CALLER, TARGET);
+    google.set_token_padding(2);
+    let bearer = caller_token(&google, CALLER, &[CLOUD_PLATFORM_SCOPE]);
+    let out = generate(
+        &google,
+        Some(&bearer),
+        TARGET,
+        &json!({"scope": [ALLOYDB_LOGIN]}),
+    )
+    .json()
+    .unwrap();
+    assert!(out["accessToken"].as_str().unwrap().ends_with(".."));
+}
+
+#[test]
+fn delegation_chains() {
+    let google = FakeGoogle::start().unwrap();
+    let bearer = caller_token(&google, CALLER, &[CLOUD_PLATFORM_SCOPE]);
+    let body = json!({
+        "delegates": [
+            format!("projects/-/serviceAccounts/{HOP1}"),
+            format!("projects/-/serviceAccounts/{HOP2}"),
+        ],
+        "scope": [ALLOYDB_LOGIN],
+    });
+    let denied =
+        "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).";
+
+    // Links granted one at a time: denied until the chain is complete.
+    let check_denied = || {
+        let answer = generate(&google, Some(&bearer), TARGET, &body);
+        let error = assert_google_error(&answer, 403, "PERMISSION_DENIED", denied);
+        assert_eq!(
+            error["error"]["details"][0]["reason"],
+            "IAM_PERMISSION_DENIED"
+        );
+        assert_eq!(
+            error["error"]["details"][0]["metadata"]["permission"],
+            "iam.serviceAccounts.getAccessToken"
+        );
+    };
+    check_denied();
+    google.grant_token_creator(CALLER, HOP1);
+    check_denied();
+    google.grant_token_creator(HOP1, HOP2);
+    check_denied();
+    // Granting the caller directly on the target does not help a chain
+    // whose last delegate lacks the grant.
+    google.grant_token_creator(CALLER, TARGET);
+    check_denied();
+    google.grant_token_creator(HOP2, TARGET);
+    let answer = generate(&google, Some(&bearer), TARGET, &body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let token = answer.json().unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(google.token_info(&token).unwrap().principal, TARGET);
+    assert_eq!(
+        google.last_generate_access_token_request().unwrap()["body"],
+        body
+    );
+}
+
+#[test]
+fn authentication_errors() {
+    let google = FakeGoogle::start().unwrap();
+    google.grant_token_creator(CALLER, TARGET);
+    let body = json!({"scope": [ALLOYDB_LOGIN]});
+    let invalid = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
+
+    let answer = generate(&google, None, TARGET, &body);
+    assert_google_error(
+        &answer,
+        401,
+        "UNAUTHENTICATED",
+        "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+    );
+    assert!(
+        answer
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer")
+    );
+
+    let expired = google.mint_with(
+        &MintOptions::new(CALLER)
+            .scopes(&[CLOUD_PLATFORM_SCOPE])
+            .lifetime(Duration::ZERO),
+    );
+    let revoked = caller_token(&google, CALLER, &[CLOUD_PLATFORM_SCOPE]);
+    google.revoke(&revoked);
+    for bearer in ["ya29.nonsense", expired.as_str(), revoked.as_str()] {
+        assert_google_error(
+            &generate(&google, Some(bearer), TARGET, &body),
+            401,
+            "UNAUTHENTICATED",
+            invalid,
+        );
+    }
+
+    let narrow = caller_token(&google, CALLER, &[ALLOYDB_LOGIN]);
+    let answer = generate(&google, Some(&narrow), TARGET, &body);
+    let error = assert_google_error(
+        &answer,
+        403,
+        "PERMISSION_DENIED",
+        "Request had insufficient authentication scopes.",
+    );
+    assert_eq!(
+        error["error"]["details"][0]["reason"],
+        "ACCESS_TOKEN_SCOPE_INSUFFICIENT"
+    );
+    assert!(google.last_generate_access_token_request().is_none());
+}
+
+#[test]
+fn invalid_arguments() {
+    let google = FakeGoogle::start().unwrap();
+    google.grant_token_creator(CALLER, TARGET);
+    let bearer = caller_token(&google, CALLER, &[CLOUD_PLATFORM_SCOPE]);
+    for body in [
+        json!({}),
+        json!({"scope": []}),
+        json!({"scope": [ALLOYDB_LOGIN], "lifetime": "7200s"}),
+        json!({"scope": [ALLOYDB_LOGIN], "lifetime": "0s"}),
+        json!({"scope": [ALLOYDB_LOGIN], "delegates": [HOP1]}),
+    ] {
+        assert_google_error(
+            &generate(&google, Some(&bearer), TARGET, &body),
+            400,
+            "INVALID_ARGUMENT",
+            "Request contains an invalid argument.",
+        );
+    }
+    for body in [
+        json!({"scope": [ALLOYDB_LOGIN], "lifetime": "3600"}),
+        json!({"scope": ALLOYDB_LOGIN}),
+        json!({"scopes": [ALLOYDB_LOGIN]}),
+        json!([1]),
+    ] {
+        let answer = generate(&google, Some(&bearer), TARGET, &body);
+        assert_eq!(answer.status, 400, "{body}: {}", answer.text());
+        assert_eq!(
+            answer.json().unwrap()["error"]["status"],
+            "INVALID_ARGUMENT"
+        );
+    }
+    // Other verbs and paths are not served.
+    let answer = client::post_json(
+        &google
+            .impersonation_url(TARGET)
+            .replace("generateAccessToken", "signJwt"),
+        &json!({}),
+        T,
+    )
+    .unwrap();
+    assert_eq!(answer.status, 404);
+}
+
+fn exchange(google: &FakeGoogle, fields: &[(&str, &str)]) -> HttpAnswer {
+    client::post_form(&format!("{}/v1/token", google.http_url()), fields, T).unwrap()
+}
+
+fn exchange_fields<'a>(subject_token: &'a str, audience: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", TOKEN_EXCHANGE),
+        ("audience", audience),
+        ("scope", CLOUD_PLATFORM_SCOPE),
+        ("requested_token_type", ACCESS_TOKEN_TYPE),
+        ("subject_token", subject_token),
+        ("subject_token_type", JWT_TYPE),
+    ]
+}
+
+#[test]
+fn sts_exchange() {
+    let google = FakeGoogle::start().unwrap();
+    google.add_external_subject("eyJ.ci-job-42.sig", AUDIENCE, PRINCIPAL);
+    let answer = exchange(&google, &exchange_fields("eyJ.ci-job-42.sig", AUDIENCE));
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body = answer.json().unwrap();
+    let mut fields: Vec<&String> = body.as_object().unwrap().keys().collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "access_token",
+            "expires_in",
+            "issued_token_type",
+            "token_type"
+        ]
+    );
+    assert_eq!(body["issued_token_type"], ACCESS_TOKEN_TYPE);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3599);
+    let token = body["access_token"].as_str().unwrap();
+    let record = google.token_info(token).unwrap();
+    assert_eq!(record.principal, PRINCIPAL);
+    assert_eq!(record.scopes, [CLOUD_PLATFORM_SCOPE]);
+    assert!(!record.email_in_tokeninfo);
+    let info = client::get(
+        &format!(
+            "{}/tokeninfo?access_token={}",
+            google.http_url(),
+            client::percent_encode(token)
+        ),
+        T,
+    )
+    .unwrap()
+    .json()
+    .unwrap();
+    assert!(info.get("email").is_none(), "{info}");
+    assert_eq!(google.hits("sts_token"), 1);
+
+    // The REST API's JSON body with camelCase names works too.
+    let answer = client::post_json(
+        &format!("{}/v1/token", google.http_url()),
+        &json!({
+            "grantType": TOKEN_EXCHANGE,
+            "audience": AUDIENCE,
+            "scope": CLOUD_PLATFORM_SCOPE,
+            "requestedTokenType": ACCESS_TOKEN_TYPE,
+            "subjectToken": "eyJ.ci-job-42.sig",
+            "subjectTokenType": JWT_TYPE,
+        }),
+        T,
+    )
+    .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
+
+#[test]
+fn sts_errors() {
+    let google = FakeGoogle::start().unwrap();
+    google.add_external_subject("subject-1", AUDIENCE, PRINCIPAL);
+    let other_audience = AUDIENCE.replace("ci-provider", "other-provider");
+
+    let answer = exchange(&google, &exchange_fields("subject-1", &other_audience));
+    assert_eq!(answer.status, 400);
+    let body = answer.json().unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        body["error_description"],
+        format!("The audience in ID Token [{AUDIENCE}] does not match the expected audience.")
+    );
+
+    let answer = exchange(&google, &exchange_fields("unknown-subject", AUDIENCE));
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.json().unwrap()["error"], "invalid_grant");
+
+    let answer = exchange(&google, &exchange_fields("subject-1", "my-provider"));
+    assert_eq!(answer.status, 400);
+    let body = answer.json().unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid value for \"audience\"."),
+        "{body}"
+    );
+
+    let with = |name: &str, value: &str| {
+        let mut fields = exchange_fields("subject-1", AUDIENCE);
+        fields.retain(|(k, _)| *k != name);
+        if !value.is_empty() {
+            fields.push((name, value));
+        }
+        exchange(&google, &fields)
+    };
+    for (name, value, error) in [
+        (
+            "requested_token_type",
+            "urn:ietf:params:oauth:token-type:id_token",
+            "invalid_request",
+        ),
+        ("subject_token_type", "urn:example:nope", "invalid_request"),
+        ("subject_token", "", "invalid_request"),
+        ("scope", "", "invalid_scope"),
+        ("grant_type", "refresh_token", "unsupported_grant_type"),
+    ] {
+        let answer = with(name, value);
+        assert_eq!(answer.status, 400, "{name}: {}", answer.text());
+        assert_eq!(answer.json().unwrap()["error"], error, "{name}");
+    }
+    assert_eq!(google.mint_count(), 0);
+}
+
+#[test]
+fn sts_then_impersonation() {
+    let google = FakeGoogle::start().unwrap();
+    google.add_external_subject("subject-1", AUDIENCE, PRINCIPAL);
+    let federated = exchange(&google, &exchange_fields("subject-1", AUDIENCE))
+        .json()
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"scope": [ALLOYDB_LOGIN]});
+    // The federated principal needs its own grant.
+    let answer = generate(&google, Some(&federated), TARGET, &body);
+    assert_eq!(answer.status, 403, "{}", answer.text());
+    google.grant_token_creator(PRINCIPAL, TARGET);
+    let answer = generate(&google, Some(&federated), TARGET, &body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let token = answer.json().unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(google.token_info(&token).unwrap().principal, TARGET);
+    assert_eq!(
+        google.last_generate_access_token_request().unwrap()["caller"],
+        PRINCIPAL
+    );
+}
+
+#[test]
+fn credential_files() {
+    let google = FakeGoogle::start().unwrap();
+    let file = google.external_account_file(AUDIENCE, "/run/secrets/oidc-token", None);
+    assert_eq!(
+        file,
+        json!({
+            "type": "external_account",
+            "audience": AUDIENCE,
+            "subject_token_type": JWT_TYPE,
+            "token_url": format!("{}/v1/token", google.http_url()),
+            "credential_source": {"file": "/run/secrets/oidc-token", "format": {"type": "text"}},
+            "universe_domain": "googleapis.com",
+        })
+    );
+    let file = google.external_account_file(AUDIENCE, "/t", Some(TARGET));
+    assert_eq!(
+        file["service_account_impersonation_url"],
+        format!(
+            "{}/v1/projects/-/serviceAccounts/{TARGET}:generateAccessToken",
+            google.http_url()
+        )
+    );
+
+    let source = google.add_user(CALLER, &[CLOUD_PLATFORM_SCOPE]);
+    let file = google.impersonated_service_account_file(source.clone(), TARGET, &[HOP1, HOP2]);
+    assert_eq!(
+        file,
+        json!({
+            "type": "impersonated_service_account",
+            "service_account_impersonation_url": google.impersonation_url(TARGET),
+            "delegates": [HOP1, HOP2],
+            "source_credentials": source,
+        })
+    );
+}
+
+#[test]
+fn faults_apply_to_iam_and_sts() {
+    let google = FakeGoogle::start().unwrap();
+    google.add_external_subject("subject-1", AUDIENCE, PRINCIPAL);
+    google.set_failures(2, 503);
+    assert_eq!(
+        exchange(&google, &exchange_fields("subject-1", AUDIENCE)).status,
+        503
+    );
+    assert_eq!(generate(&google, None, TARGET, &json!({})).status, 503);
+    assert_eq!(
+        exchange(&google, &exchange_fields("subject-1", AUDIENCE)).status,
+        200
+    );
+    assert_eq!(google.hits("sts_token"), 2);
+    assert_eq!(google.hits("generate_access_token"), 1);
+}
