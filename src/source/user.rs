@@ -10,6 +10,9 @@ use super::oauth::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, CLOUD_PLATFORM, OAuthError, tok
 use super::service_account::DEFAULT_TOKEN_URI;
 use super::{Context, MintedToken, TokenSource, tokeninfo};
 use crate::config::DEFAULT_SCOPE;
+
+/// Lets tokeninfo report the user's e-mail.
+const EMAIL_SCOPE: &str = "https://www.googleapis.com/auth/userinfo.email";
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::state::State;
@@ -100,12 +103,16 @@ impl<'a> UserSource<'a> {
         token_answer(&answer, what, now)
     }
 
-    /// The e-mail behind the token: remembered, or asked of tokeninfo once.
-    fn principal(&self, token: &Secret) -> Result<Option<String>> {
+    fn remembered_principal(&self) -> Option<String> {
+        State::load()
+            .principals
+            .get(&self.user.fingerprint())
+            .cloned()
+    }
+
+    /// Asks tokeninfo for the e-mail behind `token` and remembers it.
+    fn learn_principal(&self, token: &Secret) -> Result<Option<String>> {
         let key = self.user.fingerprint();
-        if let Some(email) = State::load().principals.get(&key) {
-            return Ok(Some(email.clone()));
-        }
         let info = tokeninfo::lookup(self.ctx.http, self.ctx.endpoints, token)?;
         if let Some(email) = &info.email {
             let mut state = State::load();
@@ -121,7 +128,15 @@ impl<'a> UserSource<'a> {
 impl TokenSource for UserSource<'_> {
     fn mint(&self) -> Result<MintedToken> {
         let now = Timestamp::now();
-        let (secret, expires_at) = match self.request(&self.scopes, now)? {
+        // Tokeninfo names the user only for a token with the e-mail scope, so the first
+        // token of a credential asks for it too; once the e-mail is remembered, tokens
+        // carry only the configured scopes.
+        let remembered = self.remembered_principal();
+        let mut scopes = self.scopes.clone();
+        if remembered.is_none() && !scopes.iter().any(|s| s == EMAIL_SCOPE) {
+            scopes.push(EMAIL_SCOPE.to_string());
+        }
+        let (secret, expires_at) = match self.request(&scopes, now)? {
             Ok(token) => token,
             // The user's ADC login lacks the AlloyDB scope: cloud-platform also works
             // for login; say how to get the narrower token.
@@ -133,8 +148,7 @@ impl TokenSource for UserSource<'_> {
                     "the user credentials in {} were not granted the AlloyDB login scope; using cloud-platform instead. To get tokens that can only log in to AlloyDB, run once: {ADC_LOGIN_WITH_ALLOYDB_SCOPE}",
                     self.origin
                 );
-                let fallback: Vec<String> = self
-                    .scopes
+                let fallback: Vec<String> = scopes
                     .iter()
                     .map(|s| {
                         if s == DEFAULT_SCOPE {
@@ -149,7 +163,10 @@ impl TokenSource for UserSource<'_> {
             }
             Err(err) => return Err(explain(&err, &self.origin)),
         };
-        let principal = self.principal(&secret)?;
+        let principal = match remembered {
+            Some(email) => Some(email),
+            None => self.learn_principal(&secret)?,
+        };
         Ok(MintedToken {
             secret,
             expires_at,

@@ -1,0 +1,474 @@
+//! Every Google credential source, against stand-in Google endpoints on loopback, each
+//! ending in a real psql login through the generated files against the AlloyDB-like
+//! server: service-account keys, user ADC, impersonated ADC, workload identity
+//! federation, the metadata server, `impersonate` with delegates, and gcloud. Then the
+//! failures: a revoked refresh token, 500s then success, a hung endpoint, a principal
+//! that does not match the configured user.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use alloydb_cred::pgpass::PgpassFile;
+use common::*;
+use fake_google::FakeGoogle;
+use fake_google::pg::PgServer;
+
+const SA: &str = "app@proj.iam.gserviceaccount.com";
+const SA_USER: &str = "app@proj.iam";
+const TARGET: &str = "db-login@proj.iam.gserviceaccount.com";
+const TARGET_USER: &str = "db-login@proj.iam";
+const DELEGATE: &str = "hop@proj.iam.gserviceaccount.com";
+const PERSON: &str = "kai@altostrat.com";
+const ALLOYDB_SCOPE: &str = "https://www.googleapis.com/auth/alloydb.login";
+const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+const EMAIL_SCOPE: &str = "https://www.googleapis.com/auth/userinfo.email";
+
+struct World {
+    google: FakeGoogle,
+    pg: PgServer,
+    env: Env,
+}
+
+fn world() -> World {
+    let google = FakeGoogle::start().expect("fake google");
+    let pg =
+        PgServer::start(google.ldap_port(), &[SA_USER, TARGET_USER, PERSON]).expect("postgres");
+    World {
+        google,
+        pg,
+        env: Env::new(),
+    }
+}
+
+impl World {
+    /// A config with one service `db` using `credentials` (a TOML value) and `extra`
+    /// lines for the service, with Google's endpoints redirected to the stand-in.
+    fn config(&self, credentials: &str, extra: &str) {
+        let url = self.google.http_url();
+        self.env.write_config(&format!(
+            r#"[defaults]
+credentials = {credentials}
+
+[endpoints]
+token = "{url}/token"
+tokeninfo = "{url}/tokeninfo"
+iamcredentials = "{url}"
+sts = "{url}/v1/token"
+timeout = "2s"
+
+[services.db]
+host = "127.0.0.1"
+port = {port}
+dbname = "appdb"
+{extra}
+"#,
+            port = self.pg.port()
+        ));
+    }
+
+    fn write_json(&self, name: &str, value: &serde_json::Value) -> PathBuf {
+        let path = self.env.dir.path().join(name);
+        fs::write(&path, serde_json::to_vec_pretty(value).expect("json")).expect("write");
+        path
+    }
+
+    fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = self.env.cmd();
+        // Nothing from the machine's own Google set-up leaks in; the test says what is set.
+        cmd.env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+            .env_remove("CLOUDSDK_CONFIG")
+            .env("GCE_METADATA_HOST", "127.0.0.1:9");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.args(args).output().expect("run alloydb-cred")
+    }
+
+    /// psql through ~/.pg_service.conf and ~/.pgpass only; returns current_user.
+    fn login(&self) -> String {
+        let out = self
+            .env
+            .client(&self.pg.client("psql"))
+            .args(["-X", "-A", "-t", "-w", "-c", "select current_user"])
+            .env("PGSERVICE", "db")
+            .output()
+            .expect("psql");
+        ok(out).trim().to_string()
+    }
+
+    fn entry(&self) -> alloydb_cred::pgpass::ManagedEntry {
+        PgpassFile::parse(&fs::read(self.env.pgpass()).expect("pgpass"))
+            .entry("db")
+            .cloned()
+            .expect("managed entry for db")
+    }
+}
+
+fn seconds_left(entry: &alloydb_cred::pgpass::ManagedEntry) -> i64 {
+    entry.expires_at.as_second() - jiff::Timestamp::now().as_second()
+}
+
+fn toml_path(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}
+
+#[test]
+fn service_account_key_gets_a_real_token_from_its_token_uri() {
+    let w = world();
+    let key = w.google.add_service_account(SA);
+    w.google.set_token_padding(3);
+    let path = w.write_json("key.json", &key);
+    w.config(&format!("{{ key_file = {} }}", toml_path(&path)), "");
+    ok(w.run_with(&["refresh"], &[]));
+
+    // The assertion a real token endpoint checks.
+    let claims = w.google.last_jwt_claims().expect("a JWT-bearer grant");
+    assert_eq!(claims["iss"], SA);
+    assert_eq!(claims["scope"], ALLOYDB_SCOPE);
+    assert_eq!(claims["aud"], format!("{}/token", w.google.http_url()));
+    let entry = w.entry();
+    assert!(
+        entry.password.expose().ends_with("..."),
+        "padding kept whole"
+    );
+    assert_eq!(entry.user, SA_USER);
+    assert!(
+        (3500..=3599).contains(&seconds_left(&entry)),
+        "{}",
+        seconds_left(&entry)
+    );
+    assert_eq!(w.login(), SA_USER);
+    assert_eq!(
+        w.google.tokeninfo_calls(),
+        0,
+        "a key's expiry and principal need no tokeninfo"
+    );
+
+    // The same key through ADC's GOOGLE_APPLICATION_CREDENTIALS.
+    w.config("\"adc\"", "");
+    let gac = path.display().to_string();
+    ok(w.run_with(
+        &["refresh", "--force"],
+        &[("GOOGLE_APPLICATION_CREDENTIALS", &gac)],
+    ));
+    assert_eq!(w.login(), SA_USER);
+}
+
+#[test]
+fn user_adc_from_gclouds_file_logs_in_as_the_user_and_asks_tokeninfo_once() {
+    let w = world();
+    let adc = w.google.add_user(
+        PERSON,
+        &[ALLOYDB_SCOPE, CLOUD_PLATFORM, EMAIL_SCOPE, "openid"],
+    );
+    let gcloud_dir = w.env.home().join(".config/gcloud");
+    fs::create_dir_all(&gcloud_dir).expect("mkdir");
+    fs::write(
+        gcloud_dir.join("application_default_credentials.json"),
+        serde_json::to_vec(&adc).expect("json"),
+    )
+    .expect("write");
+    w.config("\"adc\"", "");
+    ok(w.run_with(&["refresh"], &[]));
+    assert_eq!(w.entry().user, PERSON);
+    assert_eq!(w.login(), PERSON);
+    let calls = w.google.tokeninfo_calls();
+    assert_eq!(calls, 1);
+    ok(w.run_with(&["refresh", "--force"], &[]));
+    assert_eq!(
+        w.google.tokeninfo_calls(),
+        calls,
+        "principal remembered per credential"
+    );
+    assert_eq!(w.login(), PERSON);
+}
+
+#[test]
+fn user_without_the_alloydb_scope_falls_back_to_cloud_platform_with_advice() {
+    let w = world();
+    let adc = w
+        .google
+        .add_user(PERSON, &[CLOUD_PLATFORM, EMAIL_SCOPE, "openid"]);
+    let path = w.write_json("adc.json", &adc);
+    w.config("\"adc\"", "");
+    let out = w.run_with(
+        &["refresh"],
+        &[(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            &path.display().to_string(),
+        )],
+    );
+    let err = stderr(&out);
+    ok(out);
+    assert!(
+        err.contains("gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid"),
+        "{err}"
+    );
+    let token = w.entry().password;
+    let info = w
+        .google
+        .token_info(token.expose())
+        .expect("issued by the stand-in");
+    assert!(
+        info.scopes.iter().any(|s| s == CLOUD_PLATFORM),
+        "{:?}",
+        info.scopes
+    );
+    assert_eq!(w.login(), PERSON);
+}
+
+#[test]
+fn a_revoked_refresh_token_fails_with_what_to_run_and_keeps_the_entry() {
+    let w = world();
+    let adc = w.google.add_user(PERSON, &[ALLOYDB_SCOPE, EMAIL_SCOPE]);
+    let path = w.write_json("adc.json", &adc);
+    let gac = path.display().to_string();
+    w.config("\"adc\"", "");
+    ok(w.run_with(&["refresh"], &[("GOOGLE_APPLICATION_CREDENTIALS", &gac)]));
+    let before = fs::read(w.env.pgpass()).expect("read");
+    w.google
+        .revoke_refresh_token(adc["refresh_token"].as_str().expect("refresh token"));
+    let err = fails_with(
+        w.run_with(
+            &["refresh", "--force"],
+            &[("GOOGLE_APPLICATION_CREDENTIALS", &gac)],
+        ),
+        1,
+    );
+    assert!(
+        err.contains("gcloud auth application-default login"),
+        "{err}"
+    );
+    assert!(err.contains("invalid_grant"), "{err}");
+    assert!(
+        !err.contains(adc["refresh_token"].as_str().unwrap_or("-")),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(fs::read(w.env.pgpass()).expect("read"), before);
+    assert_eq!(w.login(), PERSON, "the old token still works");
+}
+
+#[test]
+fn metadata_server_token_keeps_its_real_remaining_lifetime() {
+    let w = world();
+    w.google.set_metadata_account(SA);
+    let host = w
+        .google
+        .http_url()
+        .trim_start_matches("http://")
+        .to_string();
+    w.config("\"metadata\"", "");
+    ok(w.run_with(&["refresh"], &[("GCE_METADATA_HOST", &host)]));
+    assert_eq!(w.entry().user, SA_USER);
+    assert_eq!(w.login(), SA_USER);
+
+    // The server hands out its cached token with 5 minutes 20 s left: the entry says so.
+    w.google
+        .set_metadata_token_remaining(Duration::from_secs(320));
+    ok(w.run_with(&["refresh", "--force"], &[("GCE_METADATA_HOST", &host)]));
+    let left = seconds_left(&w.entry());
+    assert!(
+        (300..=320).contains(&left),
+        "entry expiry from expires_in: {left}s left"
+    );
+    assert_eq!(w.login(), SA_USER);
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(w.run_with(&["status", "--json"], &[]))).expect("json");
+    assert_eq!(status["services"][0]["state"], "due");
+}
+
+#[test]
+fn impersonation_with_delegates_on_top_of_a_key() {
+    let w = world();
+    let key = w.google.add_service_account(SA);
+    let path = w.write_json("key.json", &key);
+    w.google.grant_token_creator(SA, DELEGATE);
+    w.google.grant_token_creator(DELEGATE, TARGET);
+    let creds = format!("{{ key_file = {} }}", toml_path(&path));
+    w.config(
+        &creds,
+        &format!("impersonate = \"{TARGET}\"\ndelegates = [\"{DELEGATE}\"]"),
+    );
+    ok(w.run_with(&["refresh"], &[]));
+    let request = w
+        .google
+        .last_generate_access_token_request()
+        .expect("generateAccessToken");
+    assert_eq!(
+        request["body"]["delegates"][0],
+        format!("projects/-/serviceAccounts/{DELEGATE}")
+    );
+    assert_eq!(request["body"]["scope"][0], ALLOYDB_SCOPE);
+    assert_eq!(w.entry().user, TARGET_USER);
+    assert_eq!(w.login(), TARGET_USER);
+
+    // Without the delegate's permission: one sentence that says which role to grant.
+    w.config(&creds, &format!("impersonate = \"{TARGET}\""));
+    let err = fails_with(w.run_with(&["refresh", "--force"], &[]), 1);
+    assert!(
+        err.contains("roles/iam.serviceAccountTokenCreator"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("--member=serviceAccount:{SA}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn impersonated_adc_file_logs_in_as_the_target() {
+    let w = world();
+    let user = w.google.add_user(PERSON, &[CLOUD_PLATFORM, EMAIL_SCOPE]);
+    w.google.grant_token_creator(PERSON, TARGET);
+    let file = w
+        .google
+        .impersonated_service_account_file(user, TARGET, &[]);
+    let path = w.write_json("impersonated.json", &file);
+    w.config("\"adc\"", "");
+    ok(w.run_with(
+        &["refresh"],
+        &[(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            &path.display().to_string(),
+        )],
+    ));
+    assert_eq!(w.login(), TARGET_USER);
+}
+
+#[test]
+fn workload_identity_federation_from_a_file_then_impersonation() {
+    let w = world();
+    let audience = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/prov";
+    let federated = "principal://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/subject/ci-job";
+    let subject = w.env.dir.path().join("subject-token.jwt");
+    fs::write(&subject, "eyJhbGciOi.subject.token\n").expect("write");
+    w.google
+        .add_external_subject("eyJhbGciOi.subject.token", audience, federated);
+    w.google.grant_token_creator(federated, TARGET);
+    let file =
+        w.google
+            .external_account_file(audience, subject.display().to_string(), Some(TARGET));
+    let path = w.write_json("external.json", &file);
+    w.config("\"adc\"", "");
+    let gac = path.display().to_string();
+    ok(w.run_with(&["refresh"], &[("GOOGLE_APPLICATION_CREDENTIALS", &gac)]));
+    assert_eq!(w.login(), TARGET_USER);
+
+    // Without impersonation a federated identity has no e-mail: the user must be named.
+    let file = w
+        .google
+        .external_account_file(audience, subject.display().to_string(), None);
+    let path = w.write_json("external-direct.json", &file);
+    let err = fails_with(
+        w.run_with(
+            &["refresh", "--force"],
+            &[(
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                &path.display().to_string(),
+            )],
+        ),
+        2,
+    );
+    assert!(err.contains("set user"), "{err}");
+}
+
+#[test]
+fn gcloud_source_with_and_without_impersonation() {
+    let w = world();
+    w.google.grant_token_creator(PERSON, TARGET);
+    let bin = w.env.dir.path().join("bin");
+    fs::create_dir(&bin).expect("mkdir");
+    let script = bin.join("gcloud");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec {} gcloud --url {} --account {PERSON} -- \"$@\"\n",
+            fake_google_bin().display(),
+            w.google.http_url()
+        ),
+    )
+    .expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    w.config("\"gcloud\"", "");
+    ok(w.run_with(&["refresh"], &[("PATH", &path)]));
+    assert_eq!(w.entry().user, PERSON);
+    assert!(seconds_left(&w.entry()) > 3000, "expiry from config-helper");
+    assert_eq!(w.login(), PERSON);
+
+    w.config("\"gcloud\"", &format!("impersonate = \"{TARGET}\""));
+    ok(w.run_with(&["refresh", "--force"], &[("PATH", &path)]));
+    assert_eq!(w.login(), TARGET_USER);
+}
+
+#[test]
+fn endpoint_failures_retry_then_succeed_and_timeouts_fail_cleanly() {
+    let w = world();
+    let key = w.google.add_service_account(SA);
+    let path = w.write_json("key.json", &key);
+    w.config(&format!("{{ key_file = {} }}", toml_path(&path)), "");
+
+    // Two 500s, then success.
+    w.google.set_failures(2, 500);
+    let out = w.run_with(&["refresh"], &[]);
+    assert!(stderr(&out).contains("retrying"), "{}", stderr(&out));
+    ok(out);
+    assert_eq!(w.login(), SA_USER);
+    let before = fs::read(w.env.pgpass()).expect("read");
+
+    // An endpoint that never answers in time: every attempt times out, exit 1, entry kept.
+    w.google.set_delay(Duration::from_secs(3));
+    let err = fails_with(w.run_with(&["refresh", "--force"], &[]), 1);
+    w.google.set_delay(Duration::ZERO);
+    assert!(err.contains("after 3 attempts"), "{err}");
+    assert_eq!(fs::read(w.env.pgpass()).expect("read"), before);
+    assert_eq!(w.login(), SA_USER);
+}
+
+#[test]
+fn a_principal_that_does_not_match_the_configured_user_is_refused() {
+    let w = world();
+    let key = w.google.add_service_account(SA);
+    let path = w.write_json("key.json", &key);
+    w.config(
+        &format!("{{ key_file = {} }}", toml_path(&path)),
+        &format!("user = \"{PERSON}\""),
+    );
+    let err = fails_with(w.run_with(&["refresh"], &[]), 2);
+    assert!(
+        err.contains("IAM principal does not match database user"),
+        "{err}"
+    );
+    assert!(!w.env.pgpass().exists() || w.entry().user != PERSON);
+}
+
+#[test]
+fn many_services_sharing_a_credential_mint_once() {
+    let w = world();
+    let key = w.google.add_service_account(SA);
+    let path = w.write_json("key.json", &key);
+    let mut extra = String::new();
+    for i in 0..20 {
+        extra.push_str(&format!("\n[services.s{i}]\nhost = \"10.9.0.{i}\"\n"));
+    }
+    w.config(&format!("{{ key_file = {} }}", toml_path(&path)), &extra);
+    ok(w.run_with(&["refresh"], &[]));
+    assert_eq!(w.google.hits("token"), 1);
+    assert_eq!(
+        PgpassFile::parse(&fs::read(w.env.pgpass()).expect("read"))
+            .managed()
+            .len(),
+        21
+    );
+}
