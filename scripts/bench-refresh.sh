@@ -4,7 +4,8 @@
 #   - 1 service, and 1,000 services;
 #   - beside them, `alloydb-cred --version` (process start-up and argument parsing only),
 #     so the ratio to bare start-up is measured in the same run.
-# Also a cold refresh of 1 service minting from a loopback token command.
+# Also cold refreshes that mint: 1 service from a loopback token command, and 1 and
+# 100 services sharing one credential from a loopback metadata server (one mint per run).
 # Needs hyperfine (Debian: apt-get install hyperfine). Medians are what to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/alloydb-cred-bench.XXXXXX")
 FAKE_PID=
 cleanup() { [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
-"$FAKE" serve --env-file "$WORK/env" >/dev/null &
+"$FAKE" serve --metadata-account robot@proj.iam.gserviceaccount.com --env-file "$WORK/env" >/dev/null &
 FAKE_PID=$!
 for _ in $(seq 1 100); do [ -s "$WORK/env" ] && break; sleep 0.05; done
 . "$WORK/env"
@@ -47,14 +48,34 @@ hyperfine --warmup 20 --runs 300 -N \
     -n "refresh, nothing due, 1 service" "$BIN --config $WORK/n1/config.toml refresh" \
     -n "refresh, nothing due, 1000 services" "$BIN --config $WORK/n1000/config.toml refresh"
 
+for n in 1 100; do
+    dir="$WORK/meta$n"
+    mkdir -p "$dir"
+    {
+        echo "[defaults]"
+        echo "pgpass = \"$dir/pgpass\""
+        echo "service_file = \"$dir/services\""
+        echo "credentials = \"metadata\""
+        for i in $(seq 1 "$n"); do
+            printf '[services.svc%d]\nhost = "10.0.%d.%d"\n' "$i" $((i / 250)) $((i % 250))
+        done
+    } > "$dir/config.toml"
+done
+export GCE_METADATA_HOST="$FAKE_GOOGLE_METADATA_HOST"
 hyperfine --warmup 5 --runs 100 -N \
-    -n "refresh --force, 1 service, loopback token command" "$BIN --config $WORK/n1/config.toml refresh --force"
+    --export-json "$WORK/minting.json" \
+    -n "startup (--version)" "$BIN --version" \
+    -n "refresh --force, 1 service, token command" "$BIN --config $WORK/n1/config.toml refresh --force" \
+    -n "refresh --force, 1 service, metadata server" "$BIN --config $WORK/meta1/config.toml refresh --force" \
+    -n "refresh --force, 100 services, metadata server" "$BIN --config $WORK/meta100/config.toml refresh --force"
 
-python3 - "$WORK/nothing-due.json" <<'PY'
+python3 - "$WORK/nothing-due.json" "$WORK/minting.json" <<'PY'
 import json, sys
-res = json.load(open(sys.argv[1]))["results"]
-base = res[0]["median"]
-for r in res:
-    print(f'{r["command"]:40s} median {r["median"]*1000:7.3f} ms  ({r["median"]/base:5.2f}x start-up)')
+for path in sys.argv[1:]:
+    res = json.load(open(path))["results"]
+    base = res[0]["median"]
+    for r in res:
+        print(f'{r["command"]:48s} median {r["median"]*1000:7.3f} ms  ({r["median"]/base:5.2f}x start-up)')
 PY
+curl -s "$FAKE_GOOGLE_URL/stats" | python3 -c 'import json,sys; h=json.load(sys.stdin).get("requests",{}); print("metadata token requests:", h.get("metadata_token"), "(one per metadata run: 100 services share one mint)")' || true
 /usr/bin/time -v "$BIN" --config "$WORK/n1000/config.toml" refresh 2>&1 | grep -E "Maximum resident|Elapsed" || true

@@ -33,9 +33,12 @@ usage:
       (with --bare, only the token). Exits 1 if the fake answers an error.
 
   fake-google serve [--env-file PATH] [--postgres] [--role NAME]...
+                    [--metadata-account EMAIL]
       Start the fake (with --postgres also a PostgreSQL server whose TCP
       logins are checked against it, with a LOGIN role per --role) and print
       FAKE_GOOGLE_URL=... style lines once ready, also to --env-file.
+      --metadata-account makes its metadata server (GCE_METADATA_HOST set to
+      FAKE_GOOGLE_METADATA_HOST) hand out tokens for that service account.
       Runs until SIGTERM, SIGINT or SIGHUP, or until standard input reaches
       end of file when it is a pipe; then stops PostgreSQL and exits 0.
 
@@ -195,10 +198,12 @@ fn serve(argv: &[String]) -> Result<(), Failure> {
     let mut env_file: Option<PathBuf> = None;
     let mut postgres = false;
     let mut roles: Vec<&str> = Vec::new();
+    let mut metadata_account: Option<&str> = None;
     while let Some(arg) = args.rest.next() {
         match arg.as_str() {
             "--env-file" => env_file = Some(PathBuf::from(args.value(arg)?)),
             "--postgres" => postgres = true,
+            "--metadata-account" => metadata_account = Some(args.value(arg)?),
             "--role" => roles.push(args.value(arg)?),
             other => return Err(Failure::Usage(format!("serve: unknown argument {other}"))),
         }
@@ -217,6 +222,9 @@ fn serve(argv: &[String]) -> Result<(), Failure> {
     }
 
     let google = FakeGoogle::start()?;
+    if let Some(email) = metadata_account {
+        google.set_metadata_account(email);
+    }
     let pg = if postgres {
         Some(PgServer::start(google.ldap_port(), &roles)?)
     } else {
@@ -225,6 +233,7 @@ fn serve(argv: &[String]) -> Result<(), Failure> {
 
     let mut vars = vec![
         ("FAKE_GOOGLE_URL", google.http_url()),
+        ("FAKE_GOOGLE_METADATA_HOST", google.metadata_host()),
         ("FAKE_GOOGLE_LDAP_PORT", google.ldap_port().to_string()),
         ("FAKE_GOOGLE_PID", std::process::id().to_string()),
     ];
