@@ -379,3 +379,49 @@ fn bare_tokens_get_their_expiry_from_tokeninfo_with_retries() {
     assert_eq!(fs::read(env.pgpass()).expect("read"), before);
     google.set_failures(0, 500);
 }
+
+#[test]
+fn single_file_bind_mount_is_written_in_place() {
+    // A container that bind-mounts one file: rename onto the mount point fails with
+    // EBUSY, so the tool must rewrite the file in place. Needs a private mount namespace,
+    // i.e. root (as in CI); elsewhere this test says so and checks nothing.
+    if !is_root()
+        || !Command::new("unshare")
+            .args(["-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        eprintln!("note: not root or no mount namespaces here; bind-mount fallback not exercised");
+        return;
+    }
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    let outside = env.dir.path().join("host-pgpass");
+    fs::write(&outside, FOREIGN).expect("seed");
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o600)).expect("chmod");
+    fs::write(env.pgpass(), b"").expect("mount point");
+    env.write_config(&config_for(&env, &google.http_url(), 2));
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"",
+        "sh",
+    ])
+    .arg(&outside)
+    .arg(env.pgpass())
+    .arg(BIN)
+    .arg("-v")
+    .arg("--config")
+    .arg(env.config_path())
+    .arg("refresh");
+    env.apply_env(&mut cmd);
+    let out = cmd.output().expect("unshare");
+    let err = stderr(&out);
+    ok(out);
+    assert!(err.contains("writing it in place"), "{err}");
+    let bytes = fs::read(&outside).expect("read");
+    assert!(bytes.ends_with(FOREIGN));
+    assert_eq!(PgpassFile::parse(&bytes).managed().len(), 2);
+}
