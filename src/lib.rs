@@ -17,6 +17,7 @@ pub mod error;
 pub mod exit_codes;
 pub mod http;
 pub mod locked_file;
+mod managed_text;
 pub mod paths;
 pub mod pgpass;
 pub mod principal;

@@ -12,6 +12,7 @@
 
 use jiff::Timestamp;
 
+use crate::managed_text;
 use crate::secret::Secret;
 use crate::timefmt;
 
@@ -95,48 +96,29 @@ impl PgpassFile {
     }
 }
 
-/// Splits `bytes`; with `keep_foreign` false the foreign bytes are skipped, not copied.
 fn scan(bytes: &[u8], keep_foreign: bool) -> PgpassFile {
-    let mut managed = Vec::new();
-    let mut foreign = Vec::with_capacity(if keep_foreign { bytes.len() } else { 0 });
-    // Foreign bytes are copied in runs between managed pairs; only lines starting
-    // with the marker prefix are looked at, found with a vectorised substring search
-    // (this parse is most of what a nothing-due refresh does).
-    let mut copied = 0;
-    for start in line_starts_with(bytes, MARKER_PREFIX.as_bytes()) {
-        if start < copied {
-            continue;
-        }
-        let Some(marker_end) = line_end(bytes, start) else {
-            break;
-        };
-        let Some(entry_end) = line_end(bytes, marker_end) else {
-            continue;
-        };
-        let pair = parse_marker(&bytes[start..marker_end]).and_then(|(service, expires_at)| {
-            let (host, port, user, password) =
-                parse_managed_line(&bytes[marker_end..entry_end - 1])?;
-            Some(ManagedEntry {
-                service,
-                expires_at,
-                host,
-                port,
-                user,
-                password,
-            })
-        });
-        if let Some(entry) = pair {
-            if keep_foreign {
-                foreign.extend_from_slice(&bytes[copied..start]);
-            }
-            managed.push(entry);
-            copied = entry_end;
-        }
+    let split = managed_text::split(bytes, MARKER_PREFIX, keep_foreign, parse_pair);
+    PgpassFile {
+        managed: split.managed,
+        foreign: split.foreign,
     }
-    if keep_foreign {
-        foreign.extend_from_slice(&bytes[copied..]);
-    }
-    PgpassFile { managed, foreign }
+}
+
+/// A marker line and the entry line under it, starting at `start`.
+fn parse_pair(bytes: &[u8], start: usize) -> Option<(ManagedEntry, usize)> {
+    let (marker, entry_start) = managed_text::line_at(bytes, start)?;
+    let (service, expires_at) = parse_marker(marker)?;
+    let entry_end = managed_text::line_end(bytes, entry_start)?;
+    let (host, port, user, password) = parse_managed_line(&bytes[entry_start..entry_end - 1])?;
+    let entry = ManagedEntry {
+        service,
+        expires_at,
+        host,
+        port,
+        user,
+        password,
+    };
+    Some((entry, entry_end))
 }
 
 fn render_entry(entry: &ManagedEntry) -> String {
@@ -151,22 +133,7 @@ fn render_entry(entry: &ManagedEntry) -> String {
     )
 }
 
-/// Offsets of the lines of `bytes` that start with `prefix`.
-pub(crate) fn line_starts_with<'a>(
-    bytes: &'a [u8],
-    prefix: &'a [u8],
-) -> impl Iterator<Item = usize> + 'a {
-    memchr::memmem::find_iter(bytes, prefix).filter(move |&at| at == 0 || bytes[at - 1] == b'\n')
-}
-
-/// The offset just past the newline ending the line that starts at `start`, or `None`
-/// when that line has no newline (our lines always have one).
-pub(crate) fn line_end(bytes: &[u8], start: usize) -> Option<usize> {
-    memchr::memchr(b'\n', bytes.get(start..)?).map(|i| start + i + 1)
-}
-
-fn parse_marker(line: &[u8]) -> Option<(String, Timestamp)> {
-    let text = std::str::from_utf8(line.strip_suffix(b"\n")?).ok()?;
+fn parse_marker(text: &str) -> Option<(String, Timestamp)> {
     let rest = text.strip_prefix(MARKER_PREFIX)?;
     let (service, expires) = rest.split_once(MARKER_EXPIRES)?;
     if service.is_empty() || service.contains(char::is_whitespace) {

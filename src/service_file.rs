@@ -20,7 +20,7 @@
 use std::fmt::Write as _;
 
 use crate::error::{Error, Result};
-use crate::pgpass::{line_end, line_starts_with};
+use crate::managed_text;
 
 const BEGIN_PREFIX: &str = "# alloydb-cred begin service=";
 const BEGIN_SUFFIX: &str = " (managed by alloydb-cred; edits here are overwritten)";
@@ -233,27 +233,12 @@ impl ServiceFile {
     }
 }
 
-/// Splits `bytes`; with `keep_foreign` false the foreign bytes are skipped, not copied.
 fn scan(bytes: &[u8], keep_foreign: bool) -> ServiceFile {
-    let mut managed = Vec::new();
-    let mut foreign = Vec::with_capacity(if keep_foreign { bytes.len() } else { 0 });
-    let mut copied = 0;
-    for start in line_starts_with(bytes, BEGIN_PREFIX.as_bytes()) {
-        if start < copied {
-            continue;
-        }
-        if let Some((section, end)) = parse_section(bytes, start) {
-            if keep_foreign {
-                foreign.extend_from_slice(&bytes[copied..start]);
-            }
-            managed.push(section);
-            copied = end;
-        }
+    let split = managed_text::split(bytes, BEGIN_PREFIX, keep_foreign, parse_section);
+    ServiceFile {
+        managed: split.managed,
+        foreign: split.foreign,
     }
-    if keep_foreign {
-        foreign.extend_from_slice(&bytes[copied..]);
-    }
-    ServiceFile { managed, foreign }
 }
 
 /// Tries to read one framed managed section starting at offset `start`; returns it and
@@ -261,10 +246,9 @@ fn scan(bytes: &[u8], keep_foreign: bool) -> ServiceFile {
 fn parse_section(bytes: &[u8], start: usize) -> Option<(ManagedSection, usize)> {
     let mut at = start;
     let mut next_line = || -> Option<&str> {
-        let end = line_end(bytes, at)?;
-        let line = std::str::from_utf8(&bytes[at..end - 1]).ok();
+        let (line, end) = managed_text::line_at(bytes, at)?;
         at = end;
-        line
+        Some(line)
     };
     let name = next_line()?
         .strip_prefix(BEGIN_PREFIX)?

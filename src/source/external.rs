@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::oauth::{CLOUD_PLATFORM, token_answer};
-use super::{Context, MintedToken, TokenSource};
+use super::{Context, MintedToken, TokenSource, credential_fields};
 use crate::error::{Error, Result};
 use crate::http::{Body, Method, Request};
 
@@ -51,12 +51,12 @@ struct Format {
 
 impl ExternalAccount {
     pub fn from_json(value: serde_json::Value, origin: &str) -> Result<ExternalAccount> {
-        let account: ExternalAccount = serde_json::from_value(value).map_err(|e| {
-            Error::Config(format!(
-                "{origin} is not a usable external_account file ({})",
-                e.to_string().split(" at line").next().unwrap_or("invalid")
-            ))
-        })?;
+        let account: ExternalAccount = credential_fields(
+            value,
+            origin,
+            "external_account file",
+            "create it again with `gcloud iam workload-identity-pools create-cred-config`",
+        )?;
         let source = &account.credential_source;
         if source.executable.is_some() || source.environment_id.is_some() {
             return Err(Error::Config(format!(

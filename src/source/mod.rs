@@ -85,6 +85,27 @@ pub fn build<'a>(spec: &CredentialSpec, ctx: &'a Context<'a>) -> Result<Box<dyn 
     })
 }
 
+/// Reads a credentials file's fields. Errors name a missing field but never quote a
+/// value: the file holds secrets.
+fn credential_fields<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    origin: &str,
+    kind: &str,
+    fix: &str,
+) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        let why = match message.strip_prefix("missing field ") {
+            Some(rest) => format!(
+                "missing field {}",
+                rest.split(' ').next().unwrap_or_default()
+            ),
+            None => "a field has the wrong type".to_string(),
+        };
+        Error::Config(format!("{origin} is not a usable {kind} ({why}); {fix}"))
+    })
+}
+
 /// Checks that a token can be written as a password: non-empty, no white space or
 /// control characters (which would end or corrupt the pgpass line).
 pub fn check_token(token: &str, origin: &str) -> Result<()> {

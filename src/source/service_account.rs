@@ -11,7 +11,7 @@ use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde::Deserialize;
 
 use super::oauth::{OAuthError, token_answer};
-use super::{Context, MintedToken, TokenSource};
+use super::{Context, MintedToken, TokenSource, credential_fields};
 use crate::error::{Error, Result};
 
 pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -34,13 +34,12 @@ pub struct ServiceAccountKey {
 impl ServiceAccountKey {
     /// Parses a key file's JSON; `origin` names the file in errors.
     pub fn from_json(value: serde_json::Value, origin: &str) -> Result<ServiceAccountKey> {
-        serde_json::from_value(value).map_err(|e| {
-            Error::Config(format!(
-                "{origin} is not a usable service-account key ({}); download a new JSON key for the service account",
-                // serde's message names the missing field, never a value.
-                e.to_string().split(" at line").next().unwrap_or("invalid")
-            ))
-        })
+        credential_fields(
+            value,
+            origin,
+            "service-account key",
+            "download a new JSON key for the service account",
+        )
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::oauth::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, CLOUD_PLATFORM, OAuthError, token_answer};
 use super::service_account::DEFAULT_TOKEN_URI;
-use super::{Context, MintedToken, TokenSource, tokeninfo};
+use super::{Context, MintedToken, TokenSource, credential_fields, tokeninfo};
 use crate::config::DEFAULT_SCOPE;
 
 /// Lets tokeninfo report the user's e-mail.
@@ -28,12 +28,12 @@ pub struct AuthorizedUser {
 
 impl AuthorizedUser {
     pub fn from_json(value: serde_json::Value, origin: &str) -> Result<AuthorizedUser> {
-        serde_json::from_value(value).map_err(|e| {
-            Error::Config(format!(
-                "{origin} is not usable user credentials ({}); run `gcloud auth application-default login`",
-                e.to_string().split(" at line").next().unwrap_or("invalid")
-            ))
-        })
+        credential_fields(
+            value,
+            origin,
+            "user credentials file",
+            "run `gcloud auth application-default login`",
+        )
     }
 
     /// A stable name for this credential that reveals nothing of it: the key under which
