@@ -50,12 +50,8 @@ impl Files {
 pub struct Outcome {
     /// Services that got a new token.
     pub minted: Vec<String>,
-    /// Services whose token was still good.
-    pub fresh: Vec<String>,
     /// Services that could not be refreshed; their old entries are untouched.
     pub failed: Vec<(String, Error)>,
-    /// How many tokens were minted (one per distinct credential).
-    pub mints: usize,
 }
 
 /// The bytes of a file as read; a missing file is empty.
@@ -180,10 +176,7 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
         );
         if first.due.is_empty() && !first.sections_stale {
             log::debug!("nothing is due");
-            return Ok(Outcome {
-                fresh: services.iter().map(|s| s.name.clone()).collect(),
-                ..Outcome::default()
-            });
+            return Ok(Outcome::default());
         }
     }
 
@@ -204,12 +197,6 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
     );
 
     let mut outcome = Outcome::default();
-    let due_names: Vec<&str> = second.due.iter().map(|(s, _)| s.name.as_str()).collect();
-    outcome.fresh = services
-        .iter()
-        .filter(|s| !due_names.contains(&s.name.as_str()))
-        .map(|s| s.name.clone())
-        .collect();
 
     // One token per distinct credential.
     let http = Http::with_timeout(
@@ -225,10 +212,9 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
     let mut tokens: BTreeMap<&CredentialSpec, Result<MintedToken>> = BTreeMap::new();
     for &(service, reason) in &second.due {
         log::info!("{}: refreshing ({reason})", service.name);
-        let minted = tokens.entry(&service.credential).or_insert_with(|| {
-            outcome.mints += 1;
-            source::build(&service.credential, &ctx).and_then(|s| s.mint())
-        });
+        let minted = tokens
+            .entry(&service.credential)
+            .or_insert_with(|| source::build(&service.credential, &ctx).and_then(|s| s.mint()));
         let result = match minted {
             Ok(token) => entry_for(service, token),
             Err(e) => Err(e.for_service(&service.name)),
@@ -271,7 +257,6 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
             }
             if let Err(e) = service_file.upsert(section, &svc_path) {
                 outcome.minted.retain(|n| n != &service.name);
-                outcome.fresh.retain(|n| n != &service.name);
                 outcome.failed.push((service.name.clone(), e));
             }
         }
@@ -286,7 +271,7 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
 
     // pgpass first: a section must never point at a password that is not there yet.
     let new_pg = pgpass.render();
-    if new_pg != bytes_of(&pg_snap) || pg_snap.is_none() && !new_pg.is_empty() {
+    if new_pg != bytes_of(&pg_snap) {
         locked_file::write(
             &files.pgpass_real,
             &new_pg,
@@ -295,7 +280,7 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
         )?;
     }
     let new_svc = service_file.render();
-    if new_svc != bytes_of(&svc_snap) || svc_snap.is_none() && !new_svc.is_empty() {
+    if new_svc != bytes_of(&svc_snap) {
         locked_file::write(
             &files.service_file_real,
             &new_svc,
