@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use alloydb_cred::pgpass::PgpassFile;
 use common::*;
-use fake_google::FakeGoogle;
-use fake_google::pg::PgServer;
 
 const SA: &str = "app@proj.iam.gserviceaccount.com";
 const SA_USER: &str = "app@proj.iam";
@@ -27,24 +25,21 @@ const ALLOYDB_SCOPE: &str = "https://www.googleapis.com/auth/alloydb.login";
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 const EMAIL_SCOPE: &str = "https://www.googleapis.com/auth/userinfo.email";
 
-struct World {
-    google: FakeGoogle,
-    pg: PgServer,
-    env: Env,
-}
-
 fn world() -> World {
-    let google = FakeGoogle::start().expect("fake google");
-    let pg =
-        PgServer::start(google.ldap_port(), &[SA_USER, TARGET_USER, PERSON]).expect("postgres");
-    World {
-        google,
-        pg,
-        env: Env::new(),
-    }
+    World::start(&[SA_USER, TARGET_USER, PERSON])
 }
 
-impl World {
+/// What the tests here add to the shared world: configs pointing at the stand-in's
+/// endpoints, credential files, and runs with a controlled Google environment.
+trait GoogleWorld {
+    fn config(&self, credentials: &str, extra: &str);
+    fn write_json(&self, name: &str, value: &serde_json::Value) -> PathBuf;
+    fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output;
+    fn login(&self) -> String;
+    fn entry(&self) -> alloydb_cred::pgpass::ManagedEntry;
+}
+
+impl GoogleWorld for World {
     /// A config with one service `db` using `credentials` (a TOML value) and `extra`
     /// lines for the service, with Google's endpoints redirected to the stand-in.
     fn config(&self, credentials: &str, extra: &str) {
@@ -90,14 +85,9 @@ dbname = "appdb"
 
     /// psql through ~/.pg_service.conf and ~/.pgpass only; returns current_user.
     fn login(&self) -> String {
-        let out = self
-            .env
-            .client(&self.pg.client("psql"))
-            .args(["-X", "-A", "-t", "-w", "-c", "select current_user"])
-            .env("PGSERVICE", "db")
-            .output()
-            .expect("psql");
-        ok(out).trim().to_string()
+        ok(self.psql("db", "select current_user"))
+            .trim()
+            .to_string()
     }
 
     fn entry(&self) -> alloydb_cred::pgpass::ManagedEntry {

@@ -8,39 +8,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fake_google::FakeGoogle;
-use fake_google::pg::PgServer;
 
 const SA: &str = "my-service@my-project.iam.gserviceaccount.com";
 const SA_USER: &str = "my-service@my-project.iam";
 const PERSON: &str = "kai@altostrat.com";
 
-struct World {
-    google: FakeGoogle,
-    pg: PgServer,
-    env: Env,
-}
-
 fn world() -> World {
-    let google = FakeGoogle::start().expect("fake google");
-    let pg = PgServer::start(google.ldap_port(), &[SA_USER, PERSON, "bob@example.com"])
-        .expect("postgres");
-    World {
-        google,
-        pg,
-        env: Env::new(),
-    }
-}
-
-impl World {
-    fn psql(&self, service: &str, sql: &str) -> std::process::Output {
-        self.env
-            .client(&self.pg.client("psql"))
-            .args(["-X", "-A", "-t", "-w", "-c", sql])
-            .env("PGSERVICE", service)
-            .output()
-            .expect("run psql")
-    }
+    World::start(&[SA_USER, PERSON, "bob@example.com"])
 }
 
 #[test]
@@ -234,13 +208,6 @@ credentials = {{ command = {} }}
     // The token in the file has expired: the server refuses it.
     assert!(!w.psql("short", "select 1").status.success());
     // exec refreshes what is due before running the client.
-    let out = ok(w
-        .env
-        .cmd()
-        .args(["exec", "--service", "short", "--"])
-        .arg(w.pg.client("psql"))
-        .args(["-X", "-A", "-t", "-w", "-c", "select current_user"])
-        .output()
-        .expect("exec"));
+    let out = ok(w.exec_psql("short", "select current_user"));
     assert_eq!(out.trim(), SA_USER);
 }

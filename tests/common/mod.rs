@@ -178,3 +178,44 @@ pub fn is_root() -> bool {
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false)
 }
+
+/// The stand-in Google, an AlloyDB-like PostgreSQL whose logins it checks, and a user.
+pub struct World {
+    pub google: fake_google::FakeGoogle,
+    pub pg: fake_google::pg::PgServer,
+    pub env: Env,
+}
+
+impl World {
+    /// Starts both servers; `roles` are the database users that may log in.
+    pub fn start(roles: &[&str]) -> World {
+        let google = fake_google::FakeGoogle::start().expect("fake google");
+        let pg = fake_google::pg::PgServer::start(google.ldap_port(), roles).expect("postgres");
+        World {
+            google,
+            pg,
+            env: Env::new(),
+        }
+    }
+
+    /// psql with PGSERVICE=`service` and nothing else: libpq finds the rest in ~/.
+    pub fn psql(&self, service: &str, sql: &str) -> Output {
+        self.env
+            .client(&self.pg.client("psql"))
+            .args(["-X", "-A", "-t", "-w", "-c", sql])
+            .env("PGSERVICE", service)
+            .output()
+            .expect("run psql")
+    }
+
+    /// `alloydb-cred exec --service SERVICE -- psql … -c SQL`.
+    pub fn exec_psql(&self, service: &str, sql: &str) -> Output {
+        self.env
+            .cmd()
+            .args(["exec", "--service", service, "--"])
+            .arg(self.pg.client("psql"))
+            .args(["-X", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("exec")
+    }
+}
