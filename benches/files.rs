@@ -32,6 +32,7 @@ fn pgpass_with(managed: usize) -> Vec<u8> {
             port: 5432,
             user: "robot@proj.iam".into(),
             password: Secret::new("ya29.".to_string() + &"x".repeat(250)),
+            credential: "0123abcd".into(),
         });
     }
     file.render()

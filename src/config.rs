@@ -70,6 +70,14 @@ pub struct CredentialSpec {
     pub scopes: Vec<String>,
 }
 
+impl CredentialSpec {
+    /// A short, stable digest of everything that decides which token is minted, kept in
+    /// each pgpass marker so that a changed credential makes the entry due at once.
+    pub fn fingerprint(&self) -> String {
+        crate::fingerprint::short(format!("{self:?}").as_bytes())
+    }
+}
+
 /// Where tokens come from (`credentials = …`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceSpec {

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exit_codes;
+mod fingerprint;
 pub mod http;
 pub mod locked_file;
 mod managed_text;

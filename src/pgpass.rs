@@ -9,15 +9,30 @@
 //!
 //! Marker comments start in column 0 and contain no `:` (node-postgres parses column-0
 //! comment lines as data), so the expiry is ISO 8601 basic UTC: `20261129T010203Z`.
+//!
+//! ```text
+//! # alloydb-cred service=prod expires=20261129T010203Z cred=1f0c9a2e sum=6b1d04c7
+//! 10.1.2.3:5432:*:kai@altostrat.com:ya29.…
+//! ```
+//!
+//! `cred` is a digest of the credential settings (a changed credential makes the entry
+//! due); `sum` is a digest of the entry line itself, so a marker never claims a line it
+//! did not write — say, a user's own line that ended up under it after a hand edit.
+//!
+//! Entries are ordered freshest first: when two services share host, port and user,
+//! libpq's first match is then the token with the most time left.
 
 use jiff::Timestamp;
 
+use crate::fingerprint;
 use crate::managed_text;
 use crate::secret::Secret;
 use crate::timefmt;
 
 const MARKER_PREFIX: &str = "# alloydb-cred service=";
 const MARKER_EXPIRES: &str = " expires=";
+const MARKER_CRED: &str = " cred=";
+const MARKER_SUM: &str = " sum=";
 
 /// One token the tool wrote for one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +43,8 @@ pub struct ManagedEntry {
     pub port: u16,
     pub user: String,
     pub password: Secret,
+    /// [`crate::config::CredentialSpec::fingerprint`] of the credential that minted it.
+    pub credential: String,
 }
 
 /// A parsed password file: the managed entries and everything else, byte for byte.
@@ -73,12 +90,12 @@ impl PgpassFile {
     }
 
     /// Replaces the entry of `entry.service` (all of them, if a hand edit duplicated it)
-    /// or adds it; the block stays sorted by service name so output is deterministic.
+    /// or adds it. The block stays ordered by expiry, latest first (then by service, so
+    /// output is deterministic): libpq takes the first match.
     pub fn upsert(&mut self, entry: ManagedEntry) {
         self.managed.retain(|e| e.service != entry.service);
-        let at = self
-            .managed
-            .partition_point(|e| e.service.as_str() < entry.service.as_str());
+        let key = |e: &ManagedEntry| (std::cmp::Reverse(e.expires_at), e.service.clone());
+        let at = self.managed.partition_point(|e| key(e) < key(&entry));
         self.managed.insert(at, entry);
     }
 
@@ -107,39 +124,69 @@ fn scan(bytes: &[u8], keep_foreign: bool) -> PgpassFile {
 /// A marker line and the entry line under it, starting at `start`.
 fn parse_pair(bytes: &[u8], start: usize) -> Option<(ManagedEntry, usize)> {
     let (marker, entry_start) = managed_text::line_at(bytes, start)?;
-    let (service, expires_at) = parse_marker(marker)?;
+    let marker = parse_marker(marker)?;
     let entry_end = managed_text::line_end(bytes, entry_start)?;
-    let (host, port, user, password) = parse_managed_line(&bytes[entry_start..entry_end - 1])?;
+    let line = &bytes[entry_start..entry_end - 1];
+    if fingerprint::short(line) != marker.sum {
+        return None;
+    }
+    let (host, port, user, password) = parse_managed_line(line)?;
     let entry = ManagedEntry {
-        service,
-        expires_at,
+        service: marker.service,
+        expires_at: marker.expires_at,
         host,
         port,
         user,
         password,
+        credential: marker.credential,
     };
     Some((entry, entry_end))
 }
 
 fn render_entry(entry: &ManagedEntry) -> String {
-    format!(
-        "{MARKER_PREFIX}{}{MARKER_EXPIRES}{}\n{}:{}:*:{}:{}\n",
-        entry.service,
-        timefmt::basic_utc(entry.expires_at),
+    let line = format!(
+        "{}:{}:*:{}:{}",
         escape(&entry.host),
         entry.port,
         escape(&entry.user),
         escape(entry.password.expose()),
+    );
+    format!(
+        "{MARKER_PREFIX}{}{MARKER_EXPIRES}{}{MARKER_CRED}{}{MARKER_SUM}{}\n{line}\n",
+        entry.service,
+        timefmt::basic_utc(entry.expires_at),
+        entry.credential,
+        fingerprint::short(line.as_bytes()),
     )
 }
 
-fn parse_marker(text: &str) -> Option<(String, Timestamp)> {
+/// What a marker line says.
+struct Marker {
+    service: String,
+    expires_at: Timestamp,
+    credential: String,
+    sum: String,
+}
+
+fn parse_marker(text: &str) -> Option<Marker> {
     let rest = text.strip_prefix(MARKER_PREFIX)?;
-    let (service, expires) = rest.split_once(MARKER_EXPIRES)?;
-    if service.is_empty() || service.contains(char::is_whitespace) {
+    let (service, rest) = rest.split_once(MARKER_EXPIRES)?;
+    let (expires, rest) = rest.split_once(MARKER_CRED)?;
+    let (credential, sum) = rest.split_once(MARKER_SUM)?;
+    let hex8 = |s: &str| s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if service.is_empty()
+        || service.contains(char::is_whitespace)
+        || !hex8(credential)
+        || !hex8(sum)
+    {
         return None;
     }
-    Some((service.to_string(), timefmt::parse_basic_utc(expires)?))
+    Some(Marker {
+        service: service.to_string(),
+        expires_at: timefmt::parse_basic_utc(expires)?,
+        credential: credential.to_string(),
+        sum: sum.to_string(),
+    })
 }
 
 /// A managed line: `host:port:*:user:password`, all fields escaped.
@@ -275,6 +322,7 @@ mod tests {
             port: 5432,
             user: user.into(),
             password: Secret::new(token),
+            credential: "0123abcd".into(),
         }
     }
 
@@ -285,7 +333,7 @@ mod tests {
         let text = String::from_utf8(file.render()).unwrap_or_default();
         assert_eq!(
             text,
-            "# alloydb-cred service=prod expires=20261129T010203Z\n\\:\\:1:5432:*:kai@altostrat.com:to\\:k\\\\en\n"
+            "# alloydb-cred service=prod expires=20261129T010203Z cred=0123abcd sum=e63f59c7\n\\:\\:1:5432:*:kai@altostrat.com:to\\:k\\\\en\n"
         );
         let marker = text.lines().next().unwrap_or_default();
         assert!(!marker.contains(':'));
@@ -302,18 +350,57 @@ mod tests {
         assert!(written.ends_with(original));
         let mut again = PgpassFile::parse(&written);
         assert_eq!(again.managed().len(), 2);
-        assert_eq!(again.managed()[0].service, "a");
+        assert_eq!(
+            again.managed()[0].service,
+            "a",
+            "same expiry: by service name"
+        );
         assert_eq!(again.remove_all(), 2);
         assert_eq!(again.render(), original);
     }
 
     #[test]
     fn managed_entries_are_found_anywhere_and_moved_to_the_top() {
-        let text = b"x:1:*:u:p\n# alloydb-cred service=prod expires=20261129T010203Z\nh:5432:*:u:tok\ny:2:*:u:q\n";
-        let file = PgpassFile::parse(text);
+        let mut ours = PgpassFile::default();
+        ours.upsert(entry("prod", "h", "u", "tok"));
+        let pair = ours.render();
+        let text = [&b"x:1:*:u:p\n"[..], &pair, b"y:2:*:u:q\n"].concat();
+        let file = PgpassFile::parse(&text);
         assert_eq!(file.managed().len(), 1);
         assert_eq!(file.foreign(), b"x:1:*:u:p\ny:2:*:u:q\n");
         assert!(file.render().starts_with(b"# alloydb-cred service=prod"));
+    }
+
+    #[test]
+    fn a_marker_never_claims_a_line_it_did_not_write() {
+        // The user removed our token line by hand; their own line now sits under the
+        // marker. The sum does not match, so both lines stay theirs.
+        let mut ours = PgpassFile::default();
+        ours.upsert(entry("prod", "h", "u", "tok"));
+        let rendered = ours.render();
+        let marker_end = rendered
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let text = [&rendered[..marker_end], b"myhost:5432:*:bob:bobspassword\n"].concat();
+        let mut file = PgpassFile::parse(&text);
+        assert!(file.managed().is_empty());
+        file.remove_all();
+        assert_eq!(file.render(), text);
+    }
+
+    #[test]
+    fn freshest_entry_comes_first() {
+        let mut file = PgpassFile::default();
+        let mut older = entry("a", "h", "u", "old");
+        older.expires_at = ts("2026-11-29T00:00:00Z");
+        file.upsert(older);
+        file.upsert(entry("b", "h", "u", "new"));
+        let written = file.render();
+        assert_eq!(
+            lookup(&written, "h", 5432, "db", "u").as_deref(),
+            Some(&b"new"[..])
+        );
     }
 
     #[test]

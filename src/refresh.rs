@@ -71,6 +71,9 @@ fn due_reason(
     if entry.host != service.host || entry.port != service.port {
         return Some("host or port changed");
     }
+    if entry.credential != service.credential.fingerprint() {
+        return Some("credentials changed");
+    }
     if let UserSpec::Named(user) = &service.user {
         if &entry.user != user {
             return Some("user changed");
@@ -340,6 +343,7 @@ fn entry_for(service: &Service, token: &MintedToken) -> Result<ManagedEntry> {
         port: service.port,
         user,
         password: token.secret.clone(),
+        credential: service.credential.fingerprint(),
     })
 }
 
@@ -386,6 +390,7 @@ mod tests {
             port: 5432,
             user: "u".into(),
             password: Secret::new("t"),
+            credential: svc.credential.fingerprint(),
         };
         assert_eq!(due_reason(Some(&entry), &svc, now), None);
         entry.expires_at = now + SignedDuration::from_secs(899);

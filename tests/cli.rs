@@ -190,23 +190,34 @@ fn remove_all_deletes_files_the_tool_created() {
 fn nothing_due_touches_no_network_and_mints_nothing() {
     let google = FakeGoogle::start().expect("fake google");
     let env = Env::new();
-    env.write_config(&basic_config(&google.http_url()));
+    // The token command is a script whose body can change without the configuration
+    // (and so the credential) changing.
+    let url = google.http_url();
+    let mint = env.script(
+        "mint.sh",
+        &format!(
+            "exec {} mint --url {url} --principal {SA}",
+            fake_google_bin().display()
+        ),
+    );
+    let config = basic_config(&url).replace(
+        &mint_command(&url, SA, &[]),
+        &format!("[\"{}\"]", mint.display()),
+    );
+    env.write_config(&config);
     ok(env.run(&["refresh"]));
     let before = fs::read(env.pgpass()).expect("read");
-    // The source now fails and tokeninfo points nowhere: a refresh that needed either
-    // would fail.
-    let failing = env.script("fail.sh", "exit 9");
-    env.write_config(&format!(
-        "[defaults]\ncredentials = {{ command = [\"{}\"] }}\n[endpoints]\ntokeninfo = \"http://127.0.0.1:9/tokeninfo\"\n[services.prod]\nhost = \"10.1.2.3\"\ndbname = \"appdb\"\nsslmode = \"require\"\n[services.v6]\nhost = \"2001:db8::7\"\nport = 6432\n",
-        failing.display()
-    ));
+    assert_eq!(google.mint_count(), 1);
+    // The source now fails, and the stand-in is gone: a refresh that needed either would
+    // fail.
+    env.script("mint.sh", "exit 9");
+    drop(google);
     let out = env.run(&["-vv", "refresh"]);
     let err = stderr(&out);
     ok(out);
     assert!(err.contains("nothing is due"), "{err}");
     assert!(!err.contains("building HTTP client"), "{err}");
     assert_eq!(fs::read(env.pgpass()).expect("read"), before);
-    assert_eq!(google.mint_count(), 1);
     // But --force does go to the source, and fails without touching the file.
     let err = fails_with(env.run(&["refresh", "--force"]), 1);
     assert!(err.contains("exited with status 9"), "{err}");
@@ -277,4 +288,27 @@ fn a_group_readable_pgpass_is_tightened_before_it_holds_tokens() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn a_changed_credential_makes_the_entry_due_at_once() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    env.write_config(&basic_config(&google.http_url()));
+    ok(env.run(&["refresh"]));
+    assert_eq!(google.mint_count(), 1);
+    // Same services, another principal: no --force needed.
+    env.write_config(
+        &basic_config(&google.http_url()).replace(SA, "other@proj.iam.gserviceaccount.com"),
+    );
+    let out = env.run(&["-v", "refresh"]);
+    assert!(
+        stderr(&out).contains("credentials changed"),
+        "{}",
+        stderr(&out)
+    );
+    ok(out);
+    assert_eq!(google.mint_count(), 2);
+    let file = PgpassFile::parse(&fs::read(env.pgpass()).expect("read"));
+    assert!(file.managed().iter().all(|e| e.user == "other@proj.iam"));
 }

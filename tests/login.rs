@@ -192,14 +192,22 @@ fn an_expired_token_in_the_file_is_replaced_before_clients_use_it() {
     let w = world();
     let url = w.google.http_url();
     let port = w.pg.port();
-    // Tokens that live 2 s, with a 15 min window: every run finds them due.
+    // Tokens that live 2 s, with a 15 min window: every run finds them due. `alias`
+    // shares host, port and user with `short` (and sorts before it by name).
     w.env.write_config(&format!(
         r#"
+[defaults]
+credentials = {{ command = {} }}
+
 [services.short]
 host = "127.0.0.1"
 port = {port}
 dbname = "appdb"
-credentials = {{ command = {} }}
+
+[services.alias]
+host = "127.0.0.1"
+port = {port}
+dbname = "appdb"
 "#,
         mint_command(&url, SA, &["--lifetime", "2"])
     ));
@@ -207,7 +215,8 @@ credentials = {{ command = {} }}
     std::thread::sleep(Duration::from_secs(3));
     // The token in the file has expired: the server refuses it.
     assert!(!w.psql("short", "select 1").status.success());
-    // exec refreshes what is due before running the client.
+    // exec refreshes what is due (only `short`) before running the client, and libpq's
+    // first match is the fresh token, not `alias`'s expired one above it by name.
     let out = ok(w.exec_psql("short", "select current_user"));
     assert_eq!(out.trim(), SA_USER);
 }

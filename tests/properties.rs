@@ -42,15 +42,19 @@ fn entry() -> impl Strategy<Value = ManagedEntry> {
         user(),
         token(),
         1_700_000_000i64..2_000_000_000,
+        "[0-9a-f]{8}",
     )
-        .prop_map(|(service, host, port, user, token, secs)| ManagedEntry {
-            service,
-            expires_at: Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH),
-            host,
-            port,
-            user,
-            password: Secret::new(token),
-        })
+        .prop_map(
+            |(service, host, port, user, token, secs, credential)| ManagedEntry {
+                service,
+                expires_at: Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH),
+                host,
+                port,
+                user,
+                password: Secret::new(token),
+                credential,
+            },
+        )
 }
 
 /// Arbitrary bytes a user's file may hold: lines of text with CRLF, comments, blank
@@ -86,7 +90,8 @@ proptest! {
             expected.push(e.clone());
             file.upsert(e);
         }
-        expected.sort_by(|a, b| a.service.cmp(&b.service));
+        // Freshest first, then by service.
+        expected.sort_by(|a, b| b.expires_at.cmp(&a.expires_at).then_with(|| a.service.cmp(&b.service)));
         let written = file.render();
         prop_assert!(written.ends_with(&foreign));
 
