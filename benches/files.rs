@@ -49,6 +49,7 @@ fn service_file_with(sections: usize) -> Vec<u8> {
                 ("dbname".into(), "appdb".into()),
                 ("user".into(), "robot@proj.iam".into()),
             ],
+            edited: false,
         };
         let _ = file.upsert(section, "bench");
     }

@@ -50,16 +50,19 @@ impl Error {
         }
     }
 
-    /// An I/O error about `path`, with a hint for the common causes.
+    /// An I/O error about `path`, with a hint for the common causes. Matched by kind,
+    /// not errno, so that errors wrapped by other crates (tempfile) keep their hint.
     pub fn io(action: &str, path: &Path, source: io::Error) -> Error {
-        let hint = match source.raw_os_error() {
-            Some(code) if code == libc_codes::ENOSPC || code == libc_codes::EFBIG => {
+        let hint = match source.kind() {
+            io::ErrorKind::StorageFull
+            | io::ErrorKind::FileTooLarge
+            | io::ErrorKind::QuotaExceeded => {
                 "; free some space (or raise the file size limit) and run again; the previous file is unchanged"
             }
-            Some(code) if code == libc_codes::EROFS => {
-                "; the file system is read-only; point `pgpass`/`service_file` in the config somewhere writable"
+            io::ErrorKind::ReadOnlyFilesystem => {
+                "; the file system is read-only: point `pgpass`/`service_file` in the config somewhere writable"
             }
-            _ if source.kind() == io::ErrorKind::PermissionDenied => {
+            io::ErrorKind::PermissionDenied => {
                 "; check the permissions of the file and its directory; the previous file is unchanged"
             }
             _ => "",
@@ -70,14 +73,6 @@ impl Error {
             hint,
         }
     }
-}
-
-/// The few errno values we give hints for. Linux numbering; on other systems the hint
-/// is simply not shown (the message still names the file and the OS error).
-mod libc_codes {
-    pub const EFBIG: i32 = 27;
-    pub const ENOSPC: i32 = 28;
-    pub const EROFS: i32 = 30;
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

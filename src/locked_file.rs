@@ -12,7 +12,7 @@
 //!   sits on another device (EXDEV), the content is written in place, still under the lock.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -63,6 +63,13 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 /// Reads the real target (see [`resolve`]). `None` when it does not exist yet; an error
 /// when it is a directory, FIFO, device or anything else that is not a regular file.
 pub fn read(real: &Path) -> Result<Option<Snapshot>> {
+    // Look before opening: opening a FIFO for reading would block until a writer comes.
+    match fs::metadata(real) {
+        Ok(meta) if !meta.is_file() => return Err(not_regular(real, &meta)),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("inspect", real, e)),
+    }
     let file = match File::open(real) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -70,11 +77,7 @@ pub fn read(real: &Path) -> Result<Option<Snapshot>> {
     };
     let meta = file.metadata().map_err(|e| Error::io("inspect", real, e))?;
     if !meta.is_file() {
-        return Err(Error::Runtime(format!(
-            "{} is not a regular file (it is a {}); alloydb-cred writes only regular files: move it away or point the config elsewhere",
-            real.display(),
-            describe_type(&meta)
-        )));
+        return Err(not_regular(real, &meta));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     io::Read::read_to_end(&mut &file, &mut bytes).map_err(|e| Error::io("read", real, e))?;
@@ -84,6 +87,14 @@ pub fn read(real: &Path) -> Result<Option<Snapshot>> {
         uid: meta.uid(),
         gid: meta.gid(),
     }))
+}
+
+fn not_regular(real: &Path, meta: &fs::Metadata) -> Error {
+    Error::Runtime(format!(
+        "{} is not a regular file (it is a {}); alloydb-cred writes only regular files: move it away or point the config elsewhere",
+        real.display(),
+        describe_type(meta)
+    ))
 }
 
 fn describe_type(meta: &fs::Metadata) -> &'static str {
@@ -129,6 +140,7 @@ pub fn write(
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     remove_stale_temps(dir, &name);
+    let mode = previous.map(|prev| kept_mode(real, prev, contents));
     // tempfile creates with O_CREAT|O_EXCL and mode 0600: no window with a wider mode.
     let mut temp = tempfile::Builder::new()
         .prefix(&temp_prefix(&name))
@@ -138,20 +150,8 @@ pub fn write(
     let result = (|| -> io::Result<()> {
         // Through the raw file: tempfile's own Write wraps errors and hides the errno.
         temp.as_file_mut().write_all(bytes)?;
-        if let Some(prev) = previous {
+        if let (Some(prev), Some(mode)) = (previous, mode) {
             let file = temp.as_file();
-            let mode = match contents {
-                Contents::Secret if prev.mode & 0o077 != 0 => {
-                    log::warn!(
-                        "{} was readable by group or others (mode {:o}); it now holds tokens, so it is written with mode {:o}",
-                        real.display(),
-                        prev.mode,
-                        prev.mode & !0o077
-                    );
-                    prev.mode & !0o077
-                }
-                _ => prev.mode,
-            };
             if mode != PRIVATE_MODE {
                 file.set_permissions(fs::Permissions::from_mode(mode))?;
             }
@@ -185,7 +185,7 @@ pub fn write(
                 err.error
             );
             // `err.file` (the temp file) is removed when dropped.
-            write_in_place(real, bytes).map_err(|e| Error::io("write", real, e))
+            write_in_place(real, bytes, previous, mode)
         }
         Err(err) => Err(Error::io("replace", real, err.error)),
     }
@@ -193,10 +193,11 @@ pub fn write(
 
 const TEMP_SUFFIX: &str = ".tmp";
 
-/// Temp files are named `.<target>.alloydb-cred-XXXXXX.tmp`: distinctive enough that
+/// Temp files are named `.<target>.alloydb-cred-XXXXXX.tmp` (the target's name whole, so
+/// `pgpass` and `.pgpass` in one directory never share a prefix): distinctive enough that
 /// removing leftovers can never hit a file the user made.
 fn temp_prefix(target_name: &str) -> String {
-    format!(".{}.alloydb-cred-", target_name.trim_start_matches('.'))
+    format!(".{target_name}.alloydb-cred-")
 }
 
 /// Removes temp files a killed writer left behind. Only called with the target's lock
@@ -222,13 +223,78 @@ fn remove_stale_temps(dir: &Path, target_name: &str) {
     }
 }
 
-/// The bind-mount fallback: overwrite then truncate, so a failure part way leaves at most
-/// a longer file, never a shorter one, and the lock keeps other writers out.
-fn write_in_place(real: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().write(true).open(real)?;
-    file.write_all(bytes)?;
-    file.set_len(bytes.len() as u64)?;
-    file.sync_all()
+/// The mode a rewritten file gets: the previous one, except that a file holding tokens
+/// loses group and other access.
+fn kept_mode(real: &Path, prev: &Snapshot, contents: Contents) -> u32 {
+    match contents {
+        Contents::Secret if prev.mode & 0o077 != 0 => {
+            log::warn!(
+                "{} was readable by group or others (mode {:o}); it now holds tokens, so it is written with mode {:o}",
+                real.display(),
+                prev.mode,
+                prev.mode & !0o077
+            );
+            prev.mode & !0o077
+        }
+        _ => prev.mode,
+    }
+}
+
+/// The bind-mount fallback, under the lock. The space is reserved first, so that a full
+/// disk or a file-size limit fails before a byte of the old content is overwritten; if
+/// writing fails anyway, the old content is put back.
+fn write_in_place(
+    real: &Path,
+    bytes: &[u8],
+    previous: Option<&Snapshot>,
+    mode: Option<u32>,
+) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(real)
+        .map_err(|e| Error::io("write", real, e))?;
+    if let (Some(prev), Some(mode)) = (previous, mode) {
+        if mode != prev.mode {
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io("restrict the permissions of", real, e))?;
+        }
+    }
+    let old_len = previous.map_or(0, |p| p.bytes.len());
+    if bytes.len() > old_len {
+        if let Err(e) = file.allocate(bytes.len() as u64) {
+            match e.kind() {
+                io::ErrorKind::StorageFull
+                | io::ErrorKind::FileTooLarge
+                | io::ErrorKind::QuotaExceeded => {
+                    // fallocate may have grown the file without writing: shrink it back.
+                    let _ = file.set_len(old_len as u64);
+                    return Err(Error::io("write", real, e));
+                }
+                _ => log::debug!("cannot reserve space for {}: {e}", real.display()),
+            }
+        }
+    }
+    let overwrite = |file: &mut File, content: &[u8]| -> io::Result<()> {
+        file.seek(io::SeekFrom::Start(0))?;
+        file.write_all(content)?;
+        file.set_len(content.len() as u64)?;
+        file.sync_all()
+    };
+    match overwrite(&mut file, bytes) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let restored = previous.is_some_and(|p| overwrite(&mut file, &p.bytes).is_ok());
+            Err(Error::Runtime(format!(
+                "cannot write {} in place: {e}; {}",
+                real.display(),
+                if restored {
+                    "its previous content was put back"
+                } else {
+                    "putting its previous content back failed too, so check the file by hand"
+                }
+            )))
+        }
+    }
 }
 
 /// Makes the rename durable. Some file systems refuse fsync on a directory; the rename

@@ -104,6 +104,7 @@ pub fn desired_section(service: &Service, user: &str, files: &Files) -> ManagedS
     ManagedSection {
         name: service.name.clone(),
         keywords,
+        edited: false,
     }
 }
 

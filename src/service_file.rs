@@ -99,6 +99,9 @@ pub struct ManagedSection {
     pub name: String,
     /// `keyword=value` pairs in file order.
     pub keywords: Vec<(String, String)>,
+    /// Someone added lines that are not `keyword=value` (comments, odd keys) inside
+    /// the frame; they are dropped at the next write, as the begin marker says.
+    pub edited: bool,
 }
 
 impl ManagedSection {
@@ -212,10 +215,12 @@ impl ServiceFile {
             if t.starts_with('[') {
                 return Ok(());
             }
+            // Name the key only: the value may be a password.
+            let key = t.split('=').next().unwrap_or_default().trim();
             return Err(Error::Conflict(format!(
-                "{path_for_messages} has a setting outside any [section] (line {} of its own content: {:?}); libpq would attach it to the section above it, so alloydb-cred will not add sections there: move it into a section or delete it",
-                n + 1,
-                t.chars().take(60).collect::<String>()
+                "{path_for_messages} has a setting outside any [section] (`{}` on line {} of its own content); libpq would attach it to the section above it, so alloydb-cred will not add sections there: move it into a section or delete it",
+                key.chars().take(40).collect::<String>(),
+                n + 1
             )));
         }
         Ok(())
@@ -259,16 +264,30 @@ fn parse_section(bytes: &[u8], start: usize) -> Option<(ManagedSection, usize)> 
     }
     let end_marker = format!("{END_PREFIX}{name}");
     let mut keywords = Vec::new();
+    let mut edited = false;
     loop {
         let line = next_line()?;
         if line == end_marker {
-            return Some((ManagedSection { name, keywords }, at));
+            let section = ManagedSection {
+                name,
+                keywords,
+                edited,
+            };
+            return Some((section, at));
         }
-        let (key, value) = line.split_once('=')?;
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        // A section header inside the frame is the user's own section: the frame is
+        // then not ours to rewrite.
+        if line.trim_start().starts_with('[') {
             return None;
         }
-        keywords.push((key.to_string(), value.to_string()));
+        match line.split_once('=') {
+            Some((key, value))
+                if !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+            {
+                keywords.push((key.to_string(), value.to_string()));
+            }
+            _ => edited = true,
+        }
     }
 }
 
@@ -284,6 +303,7 @@ mod tests {
                 ("port".into(), "5432".into()),
                 ("user".into(), "kai@altostrat.com".into()),
             ],
+            edited: false,
         }
     }
 
@@ -320,13 +340,42 @@ mod tests {
     }
 
     #[test]
-    fn settings_before_first_section_are_refused() {
-        let mut file = ServiceFile::parse(b"# c\nhost=stray\n[a]\nport=1\n");
+    fn settings_before_first_section_are_refused_without_quoting_values() {
+        let mut file = ServiceFile::parse(b"# c\npassword=hunter2\n[a]\nport=1\n");
         let err = file
             .upsert(section("prod"), "svc")
             .err()
-            .map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("outside any [section]")));
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("outside any [section]") && err.contains("`password`"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn edits_inside_a_frame_are_marked_and_overwritten() {
+        let mut file = ServiceFile::default();
+        file.upsert(section("prod"), "svc")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&file.render())
+            .replace("port=5432\n", "port=5432\n# my note\nHost = x\n");
+        let mut edited = ServiceFile::parse(text.as_bytes());
+        let parsed = edited.section("prod").cloned();
+        assert!(parsed.as_ref().is_some_and(|s| s.edited), "{parsed:?}");
+        assert_ne!(
+            parsed.as_ref(),
+            Some(&section("prod")),
+            "an edited section is rewritten"
+        );
+        edited
+            .upsert(section("prod"), "svc")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!String::from_utf8_lossy(&edited.render()).contains("my note"));
+        // A user's section header inside the frame makes it theirs.
+        let theirs = text.replace("# my note\n", "[mine]\n");
+        assert!(ServiceFile::parse(theirs.as_bytes()).managed().is_empty());
     }
 
     #[test]

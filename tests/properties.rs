@@ -131,6 +131,7 @@ proptest! {
             let section = ManagedSection {
                 name: name.clone(),
                 keywords: vec![("host".into(), host), ("port".into(), "5432".into()), ("user".into(), user)],
+                edited: false,
             };
             match file.upsert(section.clone(), "svc") {
                 Ok(()) => {
