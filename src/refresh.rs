@@ -161,8 +161,24 @@ fn plan<'a>(
     }
 }
 
-/// Makes the entries of `services` valid. `force` mints even when not due.
+/// Makes the entries of `services` valid. `force` mints even when not due. An error
+/// that stops the whole refresh (a file that cannot be read or written) is also
+/// remembered for `status`, as each service's last error.
 pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcome> {
+    let result = refresh(config, services, force);
+    if let Err(err) = &result {
+        let mut state = State::load();
+        for service in services {
+            state.set_error(&service.name, &err.to_string());
+        }
+        if let Err(e) = state.save() {
+            log::debug!("cannot save state: {e}");
+        }
+    }
+    result
+}
+
+fn refresh(config: &Config, services: &[&Service], force: bool) -> Result<Outcome> {
     let files = Files::of(config)?;
     let now = Timestamp::now();
 

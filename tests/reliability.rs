@@ -331,6 +331,28 @@ fn failing_and_hanging_sources_leave_entries_untouched() {
         .expose()
         .to_string();
     assert!(!status.contains(&token));
+
+    // A command that leaves a background process holding its output open: the timeout
+    // still bounds the run, and what it printed before exiting is used.
+    let json =
+        format!("{{\"access_token\":\"ya29.bg\",\"expires_in\":3600,\"principal\":\"{SA}\"}}");
+    let lingering = env.script("lingering.sh", &format!("sleep 30 &\necho '{json}'"));
+    env.write_config(&format!(
+        "[defaults]\ncredentials = {{ command = [\"{}\"], timeout = \"2s\" }}\n[services.db0]\nhost = \"10.0.0.1\"\ndbname = \"appdb\"\n",
+        lingering.display()
+    ));
+    let started = Instant::now();
+    ok(env.run(&["refresh", "--force"]));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let good = fs::read(env.pgpass()).expect("read");
+    assert_eq!(
+        PgpassFile::parse(&good).managed()[0].password.expose(),
+        "ya29.bg"
+    );
 }
 
 #[test]
@@ -401,27 +423,28 @@ fn single_file_bind_mount_is_written_in_place() {
     fs::set_permissions(&outside, fs::Permissions::from_mode(0o600)).expect("chmod");
     fs::write(env.pgpass(), b"").expect("mount point");
     env.write_config(&config_for(&env, &google.http_url(), 2));
+    // In one private mount namespace: bind the file, refresh, copy what the tool wrote,
+    // then remove --all (which must empty the mount point, not fail on unlinking it).
+    let copy = env.dir.path().join("after-refresh");
+    let script = "mount --bind \"$1\" \"$2\" && \"$3\" -v --config \"$4\" refresh && cp \"$2\" \"$5\" && \"$3\" --config \"$4\" remove --all";
     let mut cmd = Command::new("unshare");
-    cmd.args([
-        "-m",
-        "sh",
-        "-c",
-        "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"",
-        "sh",
-    ])
-    .arg(&outside)
-    .arg(env.pgpass())
-    .arg(BIN)
-    .arg("-v")
-    .arg("--config")
-    .arg(env.config_path())
-    .arg("refresh");
+    cmd.args(["-m", "sh", "-c", script, "sh"])
+        .arg(&outside)
+        .arg(env.pgpass())
+        .arg(BIN)
+        .arg(env.config_path())
+        .arg(&copy);
     env.apply_env(&mut cmd);
     let out = cmd.output().expect("unshare");
     let err = stderr(&out);
     ok(out);
     assert!(err.contains("writing it in place"), "{err}");
-    let bytes = fs::read(&outside).expect("read");
+    let bytes = fs::read(&copy).expect("read");
     assert!(bytes.ends_with(FOREIGN));
     assert_eq!(PgpassFile::parse(&bytes).managed().len(), 2);
+    assert_eq!(
+        fs::read(&outside).expect("read"),
+        FOREIGN,
+        "remove --all restored the bytes"
+    );
 }

@@ -15,8 +15,12 @@ use crate::refresh;
 /// current token has not expired yet, that token is still the best a client can get:
 /// warn and use it.
 pub fn ensure_valid(config: &Config, service: &Service) -> Result<ManagedEntry> {
-    let outcome = refresh::run(config, &[service], false)?;
-    let failure = outcome.failed.into_iter().next().map(|(_, e)| e);
+    // A refresh that fails as a whole (say, the directory is read-only) is no reason to
+    // withhold a token that is still valid.
+    let failure = match refresh::run(config, &[service], false) {
+        Ok(outcome) => outcome.failed.into_iter().next().map(|(_, e)| e),
+        Err(e) => Some(e),
+    };
     let real = locked_file::resolve(&config.pgpass)?;
     let bytes = locked_file::read(&real)?
         .map(|s| s.bytes)

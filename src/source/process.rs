@@ -2,9 +2,11 @@
 //! shell, and turning its failure into one sentence that carries its stderr.
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wait_timeout::ChildExt;
 
@@ -20,11 +22,14 @@ pub fn run(argv: &[String], timeout: Duration, what: &str, fix: &str) -> Result<
     let Some((program, args)) = argv.split_first() else {
         return Err(Error::Config(format!("{what}: no program given in {fix}")));
     };
+    let deadline = Instant::now() + timeout;
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so that a timeout stops whatever it started too.
+        .process_group(0)
         .spawn()
         .map_err(|err| {
             Error::Source(format!("cannot run {what} {program:?}: {err}; check {fix}"))
@@ -36,7 +41,7 @@ pub fn run(argv: &[String], timeout: Duration, what: &str, fix: &str) -> Result<
     let status = match child.wait_timeout(timeout) {
         Ok(Some(status)) => status,
         Ok(None) => {
-            let _ = child.kill();
+            kill_group(child.id());
             let _ = child.wait();
             return Err(Error::Source(format!(
                 "{what} {program:?} did not finish within {}s and was stopped; raise its `timeout` or fix the program",
@@ -49,8 +54,28 @@ pub fn run(argv: &[String], timeout: Duration, what: &str, fix: &str) -> Result<
             )));
         }
     };
-    let stdout = stdout.map(join).unwrap_or_default();
-    let stderr = stderr.map(join).unwrap_or_default();
+    // The program has exited, but something it left in the background may still hold
+    // the pipes open: wait for their end only until the deadline, then stop the group.
+    let collect = |rx: Option<mpsc::Receiver<Vec<u8>>>| -> Result<Vec<u8>> {
+        let Some(rx) = rx else {
+            return Ok(Vec::new());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.max(Duration::from_millis(100))) {
+            Ok(bytes) => Ok(bytes),
+            Err(_) => {
+                kill_group(child.id());
+                rx.recv_timeout(Duration::from_secs(1)).map_err(|_| {
+                    Error::Source(format!(
+                        "{what} {program:?} exited but left a process holding its output open past the {}s timeout; make it close stdout and stderr",
+                        timeout.as_secs_f64()
+                    ))
+                })
+            }
+        }
+    };
+    let stdout = collect(stdout)?;
+    let stderr = collect(stderr)?;
     if !status.success() {
         let out_text = String::from_utf8_lossy(&stdout);
         let known: Vec<&str> = out_text.split_whitespace().collect();
@@ -69,16 +94,27 @@ pub fn run(argv: &[String], timeout: Duration, what: &str, fix: &str) -> Result<
     Ok(stdout)
 }
 
-fn drain<R: Read + Send + 'static>(reader: R) -> thread::JoinHandle<Vec<u8>> {
+/// Reads a pipe to its end on a thread of its own; the bytes arrive on the channel.
+fn drain<R: Read + Send + 'static>(reader: R) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = reader.take(MAX_OUTPUT).read_to_end(&mut buf);
-        buf
-    })
+        let _ = tx.send(buf);
+    });
+    rx
 }
 
-fn join(handle: thread::JoinHandle<Vec<u8>>) -> Vec<u8> {
-    handle.join().unwrap_or_default()
+/// SIGKILL to the program's whole process group (its id: it leads the group).
+fn kill_group(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill(2) with a negative pid signals that process group; no memory is
+    // involved. The group is ours: the child was started as its leader.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
 }
 
 fn last_chars(text: &str, n: usize) -> String {

@@ -136,32 +136,60 @@ impl TokenSource for UserSource<'_> {
         if remembered.is_none() && !scopes.iter().any(|s| s == EMAIL_SCOPE) {
             scopes.push(EMAIL_SCOPE.to_string());
         }
-        let (secret, expires_at) = match self.request(&scopes, now)? {
-            Ok(token) => token,
-            // The user's ADC login lacks the AlloyDB scope: cloud-platform also works
-            // for login; say how to get the narrower token.
-            Err(err)
-                if err.code == "invalid_scope"
-                    && self.scopes.iter().any(|s| s == DEFAULT_SCOPE) =>
-            {
-                log::warn!(
-                    "the user credentials in {} were not granted the AlloyDB login scope; using cloud-platform instead. To get tokens that can only log in to AlloyDB, run once: {ADC_LOGIN_WITH_ALLOYDB_SCOPE}",
-                    self.origin
-                );
-                let fallback: Vec<String> = scopes
-                    .iter()
-                    .map(|s| {
-                        if s == DEFAULT_SCOPE {
-                            CLOUD_PLATFORM.to_string()
-                        } else {
-                            s.clone()
-                        }
-                    })
-                    .collect();
-                self.request(&fallback, now)?
-                    .map_err(|e| explain(&e, &self.origin))?
+        // Attempts in order: as configured; with cloud-platform for the AlloyDB scope
+        // (a login that lacks it); then both again without the e-mail scope (a login
+        // that lacks that). The first one the endpoint accepts wins.
+        let substituted: Vec<String> = scopes
+            .iter()
+            .map(|s| {
+                if s == DEFAULT_SCOPE {
+                    CLOUD_PLATFORM.to_string()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect();
+        let without_email = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .filter(|s| *s != EMAIL_SCOPE || self.scopes.contains(s))
+                .cloned()
+                .collect()
+        };
+        let mut attempts = vec![scopes.clone(), substituted.clone()];
+        attempts.push(without_email(&scopes));
+        attempts.push(without_email(&substituted));
+        attempts.dedup();
+        let mut last_error = None;
+        let mut minted = None;
+        for attempt in &attempts {
+            match self.request(attempt, now)? {
+                Ok(token) => {
+                    if attempt.iter().any(|s| s == CLOUD_PLATFORM)
+                        && !self.scopes.iter().any(|s| s == CLOUD_PLATFORM)
+                    {
+                        log::warn!(
+                            "the user credentials in {} were not granted the AlloyDB login scope; using cloud-platform instead. To get tokens that can only log in to AlloyDB, run once: {ADC_LOGIN_WITH_ALLOYDB_SCOPE}",
+                            self.origin
+                        );
+                    }
+                    minted = Some(token);
+                    break;
+                }
+                Err(err) if err.code == "invalid_scope" => last_error = Some(err),
+                Err(err) => return Err(explain(&err, &self.origin)),
             }
-            Err(err) => return Err(explain(&err, &self.origin)),
+        }
+        let Some((secret, expires_at)) = minted else {
+            let err = last_error.map_or_else(
+                || {
+                    Error::Source(format!(
+                        "the token endpoint gave no token for {}",
+                        self.origin
+                    ))
+                },
+                |e| explain(&e, &self.origin),
+            );
+            return Err(err);
         };
         let principal = match remembered {
             Some(email) => Some(email),
