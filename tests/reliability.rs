@@ -448,3 +448,64 @@ fn single_file_bind_mount_is_written_in_place() {
         "remove --all restored the bytes"
     );
 }
+
+#[test]
+fn full_disk_under_a_bind_mount_keeps_every_byte() {
+    // The in-place path on a full file system: it must fail before overwriting anything.
+    // Needs a private mount namespace (root, as in CI); elsewhere it says so.
+    if !is_root()
+        || !Command::new("unshare")
+            .args(["-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        eprintln!(
+            "note: not root or no mount namespaces here; full-disk in-place path not exercised"
+        );
+        return;
+    }
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    let disk = env.dir.path().join("disk");
+    fs::create_dir(&disk).expect("mkdir");
+    let mut original = FOREIGN.to_vec();
+    original.extend(
+        std::iter::repeat_n(
+            b"userhost.example.com:5432:*:someone:a-password\n".as_slice(),
+            150,
+        )
+        .flatten(),
+    );
+    let seed = env.dir.path().join("seed");
+    fs::write(&seed, &original).expect("seed");
+    fs::write(env.pgpass(), b"").expect("mount point");
+    env.write_config(&config_for(&env, &google.http_url(), 20));
+    let copy = env.dir.path().join("after");
+    // A 64 KiB tmpfs holding the user's file, filled to the brim, bind-mounted as ~/.pgpass.
+    let script = "mount -t tmpfs -o size=64k none \"$1\" && cp \"$2\" \"$1/pgpass\" && chmod 600 \"$1/pgpass\" \
+        && (dd if=/dev/zero of=\"$1/fill\" bs=1k count=128 2>/dev/null; true) \
+        && mount --bind \"$1/pgpass\" \"$3\" \
+        && { \"$4\" --config \"$5\" refresh; echo \"exit=$?\"; cp \"$1/pgpass\" \"$6\"; }";
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", script, "sh"])
+        .arg(&disk)
+        .arg(&seed)
+        .arg(env.pgpass())
+        .arg(BIN)
+        .arg(env.config_path())
+        .arg(&copy);
+    env.apply_env(&mut cmd);
+    let out = cmd.output().expect("unshare");
+    let text = stdout(&out);
+    let err = stderr(&out);
+    assert!(
+        text.contains("exit=1"),
+        "refresh must fail on a full disk: {text} {err}"
+    );
+    assert!(err.contains("No space left"), "{err}");
+    assert_eq!(
+        fs::read(&copy).expect("copy"),
+        original,
+        "not a byte of the user's file lost"
+    );
+}
