@@ -60,9 +60,11 @@ fn bytes_of(snap: &Option<Snapshot>) -> &[u8] {
 }
 
 /// Why a service's pgpass entry must be replaced, or `None` when it is still good.
+/// `credential` is the fingerprint of the service's credential spec.
 fn due_reason(
     entry: Option<&ManagedEntry>,
     service: &Service,
+    credential: &str,
     now: Timestamp,
 ) -> Option<&'static str> {
     let Some(entry) = entry else {
@@ -71,7 +73,7 @@ fn due_reason(
     if entry.host != service.host || entry.port != service.port {
         return Some("host or port changed");
     }
-    if entry.credential != service.credential.fingerprint() {
+    if entry.credential != credential {
         return Some("credentials changed");
     }
     if let UserSpec::Named(user) = &service.user {
@@ -135,6 +137,8 @@ fn plan<'a>(
         .rev()
         .map(|s| (s.name.as_str(), s))
         .collect();
+    // Services mostly share a few credentials: digest each once.
+    let mut fingerprints: HashMap<&CredentialSpec, String> = HashMap::new();
     let mut due = Vec::new();
     let mut sections_stale = false;
     for &service in services {
@@ -142,7 +146,10 @@ fn plan<'a>(
         let reason = if force {
             Some("--force")
         } else {
-            due_reason(entry, service, now)
+            let credential = fingerprints
+                .entry(&service.credential)
+                .or_insert_with(|| service.credential.fingerprint());
+            due_reason(entry, service, credential, now)
         };
         match (reason, entry) {
             (Some(reason), _) => due.push((service, reason)),
@@ -409,15 +416,27 @@ mod tests {
             password: Secret::new("t"),
             credential: svc.credential.fingerprint(),
         };
-        assert_eq!(due_reason(Some(&entry), &svc, now), None);
+        let fp = svc.credential.fingerprint();
+        assert_eq!(due_reason(Some(&entry), &svc, &fp, now), None);
         entry.expires_at = now + SignedDuration::from_secs(899);
-        assert!(due_reason(Some(&entry), &svc, now).is_some());
+        assert!(due_reason(Some(&entry), &svc, &fp, now).is_some());
         entry.expires_at = now + SignedDuration::from_secs(3600);
         entry.port = 1;
-        assert!(due_reason(Some(&entry), &svc, now).is_some());
+        assert!(due_reason(Some(&entry), &svc, &fp, now).is_some());
         entry.port = 5432;
-        assert!(due_reason(Some(&entry), &service(UserSpec::Named("v".into())), now).is_some());
-        assert!(due_reason(None, &svc, now).is_some());
+        assert!(
+            due_reason(
+                Some(&entry),
+                &service(UserSpec::Named("v".into())),
+                &fp,
+                now
+            )
+            .is_some()
+        );
+        assert!(due_reason(None, &svc, &fp, now).is_some());
+        let mut other = entry.clone();
+        other.credential = "ffffffff".into();
+        assert_eq!(due_reason(Some(&other), &svc, &fp, now), Some("credentials changed"));
     }
 
     #[test]
