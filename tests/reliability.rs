@@ -402,18 +402,29 @@ fn bare_tokens_get_their_expiry_from_tokeninfo_with_retries() {
     google.set_failures(0, 500);
 }
 
+/// Whether this process can make private mount namespaces (root, as in CI). In CI a
+/// missing capability fails the test rather than skipping it silently.
+fn private_mounts(what: &str) -> bool {
+    let available = is_root()
+        && Command::new("unshare")
+            .args(["-m", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the tests as root with mount namespaces: {what} needs them"
+        );
+        eprintln!("note: not root or no mount namespaces here; {what} not exercised");
+    }
+    available
+}
+
 #[test]
 fn single_file_bind_mount_is_written_in_place() {
     // A container that bind-mounts one file: rename onto the mount point fails with
-    // EBUSY, so the tool must rewrite the file in place. Needs a private mount namespace,
-    // i.e. root (as in CI); elsewhere this test says so and checks nothing.
-    if !is_root()
-        || !Command::new("unshare")
-            .args(["-m", "true"])
-            .status()
-            .is_ok_and(|s| s.success())
-    {
-        eprintln!("note: not root or no mount namespaces here; bind-mount fallback not exercised");
+    // EBUSY, so the tool must rewrite the file in place.
+    if !private_mounts("bind-mount fallback") {
         return;
     }
     let google = FakeGoogle::start().expect("fake google");
@@ -452,16 +463,7 @@ fn single_file_bind_mount_is_written_in_place() {
 #[test]
 fn full_disk_under_a_bind_mount_keeps_every_byte() {
     // The in-place path on a full file system: it must fail before overwriting anything.
-    // Needs a private mount namespace (root, as in CI); elsewhere it says so.
-    if !is_root()
-        || !Command::new("unshare")
-            .args(["-m", "true"])
-            .status()
-            .is_ok_and(|s| s.success())
-    {
-        eprintln!(
-            "note: not root or no mount namespaces here; full-disk in-place path not exercised"
-        );
+    if !private_mounts("full-disk in-place path") {
         return;
     }
     let google = FakeGoogle::start().expect("fake google");
