@@ -436,7 +436,10 @@ mod tests {
         assert!(due_reason(None, &svc, &fp, now).is_some());
         let mut other = entry.clone();
         other.credential = "ffffffff".into();
-        assert_eq!(due_reason(Some(&other), &svc, &fp, now), Some("credentials changed"));
+        assert_eq!(
+            due_reason(Some(&other), &svc, &fp, now),
+            Some("credentials changed")
+        );
     }
 
     #[test]
