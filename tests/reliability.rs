@@ -420,6 +420,15 @@ fn private_mounts(what: &str) -> bool {
     available
 }
 
+/// Runs `script` with `sh -c` in a private mount namespace, with `args` as $1, $2, …
+/// and this user's environment.
+fn in_mount_namespace(env: &Env, script: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", script, "sh"]).args(args);
+    env.apply_env(&mut cmd);
+    cmd.output().expect("unshare")
+}
+
 #[test]
 fn single_file_bind_mount_is_written_in_place() {
     // A container that bind-mounts one file: rename onto the mount point fails with
@@ -438,15 +447,18 @@ fn single_file_bind_mount_is_written_in_place() {
     // then remove --all (which must empty the mount point, not fail on unlinking it).
     let copy = env.dir.path().join("after-refresh");
     let script = "mount --bind \"$1\" \"$2\" && \"$3\" -v --config \"$4\" refresh && cp \"$2\" \"$5\" && \"$3\" --config \"$4\" remove --all";
-    let mut cmd = Command::new("unshare");
-    cmd.args(["-m", "sh", "-c", script, "sh"])
-        .arg(&outside)
-        .arg(env.pgpass())
-        .arg(BIN)
-        .arg(env.config_path())
-        .arg(&copy);
-    env.apply_env(&mut cmd);
-    let out = cmd.output().expect("unshare");
+    let (pgpass, config) = (env.pgpass(), env.config_path());
+    let out = in_mount_namespace(
+        &env,
+        script,
+        &[
+            outside.as_os_str(),
+            pgpass.as_os_str(),
+            BIN.as_ref(),
+            config.as_os_str(),
+            copy.as_os_str(),
+        ],
+    );
     let err = stderr(&out);
     ok(out);
     assert!(err.contains("writing it in place"), "{err}");
@@ -488,16 +500,19 @@ fn full_disk_under_a_bind_mount_keeps_every_byte() {
         && (dd if=/dev/zero of=\"$1/fill\" bs=1k count=128 2>/dev/null; true) \
         && mount --bind \"$1/pgpass\" \"$3\" \
         && { \"$4\" --config \"$5\" refresh; echo \"exit=$?\"; cp \"$1/pgpass\" \"$6\"; }";
-    let mut cmd = Command::new("unshare");
-    cmd.args(["-m", "sh", "-c", script, "sh"])
-        .arg(&disk)
-        .arg(&seed)
-        .arg(env.pgpass())
-        .arg(BIN)
-        .arg(env.config_path())
-        .arg(&copy);
-    env.apply_env(&mut cmd);
-    let out = cmd.output().expect("unshare");
+    let (pgpass, config) = (env.pgpass(), env.config_path());
+    let out = in_mount_namespace(
+        &env,
+        script,
+        &[
+            disk.as_os_str(),
+            seed.as_os_str(),
+            pgpass.as_os_str(),
+            BIN.as_ref(),
+            config.as_os_str(),
+            copy.as_os_str(),
+        ],
+    );
     let text = stdout(&out);
     let err = stderr(&out);
     assert!(
