@@ -25,20 +25,25 @@ for _ in $(seq 1 100); do [ -s "$WORK/env" ] && break; sleep 0.05; done
 
 export ALLOYDB_CRED_STATE_DIR="$WORK/state"
 unset PGPASSFILE PGSERVICEFILE ALLOYDB_CRED_CONFIG
+# write_config DIR N CREDENTIALS: a config for N services sharing one credential.
+write_config() {
+    {
+        echo "[defaults]"
+        echo "pgpass = \"$1/pgpass\""
+        echo "service_file = \"$1/services\""
+        echo "credentials = $3"
+        for i in $(seq 1 "$2"); do
+            printf '[services.svc%d]\nhost = "10.0.%d.%d"\ndbname = "appdb"\n' "$i" $((i / 250)) $((i % 250))
+        done
+    } > "$1/config.toml"
+}
+
 for n in 1 1000; do
     dir="$WORK/n$n"
     mkdir -p "$dir"
     for i in $(seq 1 10000); do echo "host$i.example.com:5432:*:user$i:password$i"; done > "$dir/pgpass"
     chmod 600 "$dir/pgpass"
-    {
-        echo "[defaults]"
-        echo "pgpass = \"$dir/pgpass\""
-        echo "service_file = \"$dir/services\""
-        echo "credentials = { command = [\"$FAKE\", \"mint\", \"--url\", \"$FAKE_GOOGLE_URL\", \"--principal\", \"robot@proj.iam.gserviceaccount.com\"] }"
-        for i in $(seq 1 "$n"); do
-            printf '[services.svc%d]\nhost = "10.0.%d.%d"\ndbname = "appdb"\n' "$i" $((i / 250)) $((i % 250))
-        done
-    } > "$dir/config.toml"
+    write_config "$dir" "$n" "{ command = [\"$FAKE\", \"mint\", \"--url\", \"$FAKE_GOOGLE_URL\", \"--principal\", \"robot@proj.iam.gserviceaccount.com\"] }"
     "$BIN" --config "$dir/config.toml" -q refresh
 done
 
@@ -49,17 +54,8 @@ hyperfine --warmup 20 --runs 300 -N \
     -n "refresh, nothing due, 1000 services" "$BIN --config $WORK/n1000/config.toml refresh"
 
 for n in 1 100; do
-    dir="$WORK/meta$n"
-    mkdir -p "$dir"
-    {
-        echo "[defaults]"
-        echo "pgpass = \"$dir/pgpass\""
-        echo "service_file = \"$dir/services\""
-        echo "credentials = \"metadata\""
-        for i in $(seq 1 "$n"); do
-            printf '[services.svc%d]\nhost = "10.0.%d.%d"\n' "$i" $((i / 250)) $((i % 250))
-        done
-    } > "$dir/config.toml"
+    mkdir -p "$WORK/meta$n"
+    write_config "$WORK/meta$n" "$n" '"metadata"'
 done
 export GCE_METADATA_HOST="$FAKE_GOOGLE_METADATA_HOST"
 hyperfine --warmup 5 --runs 100 -N \
