@@ -1,6 +1,30 @@
+//! `alloydb-cred`: keeps Google IAM database tokens for AlloyDB and Cloud SQL in libpq's
+//! password file and connection service file.
+//!
+//! This binary only wires two library crates together: `google-tokens` mints tokens,
+//! `libpq-files` keeps them in libpq's files. What is its own: the command line ([`cli`]),
+//! the configuration ([`config`]), deciding what is due and doing it ([`refresh`]), and one
+//! module per subcommand ([`commands`]). docs/ARCHITECTURE.md draws the whole picture.
+
+mod cli;
+mod commands;
+mod config;
+mod error;
+mod exit_codes;
+mod files;
+mod logging;
+mod paths;
+mod refresh;
+mod state;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = alloydb_cred::cli::Cli::parse();
-    alloydb_cred::main_with(cli).into()
+    let cli = cli::Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
+    let code = commands::run(cli).unwrap_or_else(|err| {
+        eprintln!("alloydb-cred: error: {err}");
+        err.exit_code()
+    });
+    code.into()
 }

@@ -37,25 +37,14 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// The password file libpq reads when nothing else is said: `$PGPASSFILE`, else the
-/// platform default. Every pgpass reader finds this one without configuration.
+/// The password file libpq reads when nothing else is said: `$PGPASSFILE`, else
+/// `~/.pgpass`. Every pgpass reader finds this one without configuration. (The tool is
+/// built for Unix only; libpq's Windows default would be `%APPDATA%\postgresql\pgpass.conf`.)
 pub fn default_pgpass() -> Result<PathBuf> {
     if let Some(path) = env_path("PGPASSFILE") {
         return Ok(path);
     }
-    platform_pgpass()
-}
-
-#[cfg(not(windows))]
-fn platform_pgpass() -> Result<PathBuf> {
     Ok(home()?.join(".pgpass"))
-}
-
-#[cfg(windows)]
-fn platform_pgpass() -> Result<PathBuf> {
-    dirs::config_dir()
-        .map(|d| d.join("postgresql").join("pgpass.conf"))
-        .ok_or_else(|| Error::Config("cannot find %APPDATA%; set pgpass in the config".into()))
 }
 
 /// The per-user service file libpq (and pgjdbc) read: `$PGSERVICEFILE`, else
@@ -74,7 +63,7 @@ pub fn is_libpq_default_pgpass(pgpass: &Path) -> bool {
 
 /// Compares two paths after resolving what can be resolved (symlinked home directories
 /// are common).
-pub fn same_file_path(a: &Path, b: &Path) -> bool {
+fn same_file_path(a: &Path, b: &Path) -> bool {
     if a == b {
         return true;
     }
@@ -92,8 +81,9 @@ fn resolve(path: &Path) -> Option<PathBuf> {
     Some(parent.join(path.file_name()?))
 }
 
-/// Per-user state: lock files and the last error of each service. `$XDG_STATE_HOME`
-/// style on Linux; the cache directory elsewhere.
+/// Per-user state: lock files, the last error of each service, remembered principals.
+/// `$ALLOYDB_CRED_STATE_DIR`, else `$XDG_STATE_HOME/alloydb-cred` (`~/.local/state`) on
+/// Linux; the cache directory elsewhere.
 pub fn state_dir() -> Result<PathBuf> {
     if let Some(dir) = env_path("ALLOYDB_CRED_STATE_DIR") {
         return Ok(dir);
@@ -104,4 +94,9 @@ pub fn state_dir() -> Result<PathBuf> {
         .ok_or_else(|| {
             Error::Config("cannot find a state directory; set ALLOYDB_CRED_STATE_DIR".into())
         })
+}
+
+/// Where lock files live: a private directory inside the state directory.
+pub fn lock_dir() -> Result<PathBuf> {
+    Ok(state_dir()?.join("locks"))
 }

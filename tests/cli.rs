@@ -6,9 +6,9 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use alloydb_cred::pgpass::PgpassFile;
 use common::*;
 use fake_google::FakeGoogle;
+use libpq_files::pgpass::PgpassFile;
 
 const SA: &str = "robot@proj.iam.gserviceaccount.com";
 

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use alloydb_cred::pgpass::PgpassFile;
 use common::*;
+use libpq_files::pgpass::PgpassFile;
 
 const SA: &str = "app@proj.iam.gserviceaccount.com";
 const SA_USER: &str = "app@proj.iam";
@@ -36,7 +36,7 @@ trait GoogleWorld {
     fn write_json(&self, name: &str, value: &serde_json::Value) -> PathBuf;
     fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output;
     fn login(&self) -> String;
-    fn entry(&self) -> alloydb_cred::pgpass::ManagedEntry;
+    fn entry(&self) -> libpq_files::pgpass::ManagedEntry;
 }
 
 impl GoogleWorld for World {
@@ -90,15 +90,15 @@ dbname = "appdb"
             .to_string()
     }
 
-    fn entry(&self) -> alloydb_cred::pgpass::ManagedEntry {
+    fn entry(&self) -> libpq_files::pgpass::ManagedEntry {
         PgpassFile::parse(&fs::read(self.env.pgpass()).expect("pgpass"))
-            .entry("db")
+            .get("db")
             .cloned()
             .expect("managed entry for db")
     }
 }
 
-fn seconds_left(entry: &alloydb_cred::pgpass::ManagedEntry) -> i64 {
+fn seconds_left(entry: &libpq_files::pgpass::ManagedEntry) -> i64 {
     entry.expires_at.as_second() - jiff::Timestamp::now().as_second()
 }
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use alloydb_cred::pgpass::PgpassFile;
 use common::*;
 use fake_google::FakeGoogle;
+use libpq_files::pgpass::PgpassFile;
 
 const SA: &str = "robot@proj.iam.gserviceaccount.com";
 const FOREIGN: &[u8] =

@@ -1,52 +1,17 @@
+//! `exec`: run a program with a valid token where libpq will look for it.
+
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use jiff::Timestamp;
-
 use crate::cli::ExecArgs;
-use crate::config::{Config, Service};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::exit_codes::ExitCode;
-use crate::locked_file;
-use crate::pgpass::{ManagedEntry, PgpassFile};
 use crate::refresh;
-
-/// Refreshes `service` if due and returns its entry. When the refresh fails but the
-/// current token has not expired yet, that token is still the best a client can get:
-/// warn and use it.
-pub fn ensure_valid(config: &Config, service: &Service) -> Result<ManagedEntry> {
-    // A refresh that fails as a whole (say, the directory is read-only) is no reason to
-    // withhold a token that is still valid.
-    let failure = match refresh::run(config, &[service], false) {
-        Ok(outcome) => outcome.failed.into_iter().next().map(|(_, e)| e),
-        Err(e) => Some(e),
-    };
-    let real = locked_file::resolve(&config.pgpass)?;
-    let bytes = locked_file::read(&real)?
-        .map(|s| s.bytes)
-        .unwrap_or_default();
-    let entry = PgpassFile::parse(&bytes).entry(&service.name).cloned();
-    match (entry, failure) {
-        (Some(entry), None) => Ok(entry),
-        (Some(entry), Some(err)) if entry.expires_at > Timestamp::now() => {
-            log::warn!(
-                "{err}; using the current token, valid until {}",
-                entry.expires_at
-            );
-            Ok(entry)
-        }
-        (_, Some(err)) => Err(err),
-        (None, None) => Err(Error::Runtime(format!(
-            "service {}: no entry in {} after refreshing; is another program rewriting it?",
-            service.name,
-            config.pgpass.display()
-        ))),
-    }
-}
 
 pub fn run(config: &Config, args: &ExecArgs) -> Result<ExitCode> {
     let service = config.single(args.service.as_deref())?;
-    ensure_valid(config, service)?;
+    refresh::ensure_valid(config, service)?;
     let (program, rest) = args
         .command
         .split_first()

@@ -1,3 +1,5 @@
+//! `refresh`: make every (or the named) service's entry valid.
+
 use crate::cli::RefreshArgs;
 use crate::config::Config;
 use crate::error::Result;

@@ -1,35 +1,47 @@
+//! `remove`: delete the entries and sections the tool manages, and nothing else.
+
 use std::path::Path;
+
+use libpq_files::locked_file::{self, Contents};
+use libpq_files::pgpass::ManagedEntry;
+use libpq_files::service_file::ManagedSection;
+use libpq_files::{ManagedFile, Region};
 
 use crate::cli::RemoveArgs;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exit_codes::ExitCode;
-use crate::locked_file::{self, Contents};
-use crate::pgpass::PgpassFile;
-use crate::refresh::Files;
-use crate::service_file::ServiceFile;
-use crate::state::State;
+use crate::files::Files;
+use crate::state;
 
 pub fn run(config: &Config, args: &RemoveArgs) -> Result<ExitCode> {
     let files = Files::of(config)?;
     // Names need not be configured: removing a service from the config and then its
     // entries is the natural order.
     let names: Vec<&str> = args.services.iter().map(String::as_str).collect();
-    let _locks = locked_file::lock_all(&[&files.pgpass_real, &files.service_file_real])?;
+    let _locks = files.lock()?;
 
     // Both files are cleaned even when one fails: a token must not stay behind because
     // the service file could not be written, nor the other way round.
     let mut removed = 0;
     let mut first_error = None;
-    for (path, real, contents) in [
-        (&files.pgpass, &files.pgpass_real, Contents::Secret),
-        (
+    for result in [
+        remove_from::<ManagedEntry>(
+            &files.pgpass,
+            &files.pgpass_real,
+            Contents::Secret,
+            args.all,
+            &names,
+        ),
+        remove_from::<ManagedSection>(
             &files.service_file,
             &files.service_file_real,
             Contents::Plain,
+            args.all,
+            &names,
         ),
     ] {
-        match remove_from(path, real, contents, args.all, &names) {
+        match result {
             Ok(count) => removed += count,
             Err(e) => {
                 eprintln!("alloydb-cred: error: {e}");
@@ -37,15 +49,18 @@ pub fn run(config: &Config, args: &RemoveArgs) -> Result<ExitCode> {
             }
         }
     }
-    let mut state = State::load();
-    if args.all {
-        state.last_errors.clear();
-    } else {
-        for name in &names {
-            state.clear_error(name);
+    let saved = state::update(|state| {
+        if args.all {
+            state.last_errors.clear();
+        } else {
+            for name in &names {
+                state.clear_error(name);
+            }
         }
+    });
+    if let Err(e) = saved {
+        log::debug!("cannot save state: {e}");
     }
-    let _ = state.save();
     log::info!("removed {removed} managed entries and sections");
     match first_error {
         // Already reported above; the exit code still says it failed.
@@ -55,7 +70,7 @@ pub fn run(config: &Config, args: &RemoveArgs) -> Result<ExitCode> {
 }
 
 /// Removes our part of one file; returns how many entries or sections went.
-fn remove_from(
+fn remove_from<R: Region>(
     path: &Path,
     real: &Path,
     contents: Contents,
@@ -65,26 +80,13 @@ fn remove_from(
     let Some(snap) = locked_file::read(real)? else {
         return Ok(0);
     };
-    let (count, bytes) = match contents {
-        Contents::Secret => {
-            let mut file = PgpassFile::parse(&snap.bytes);
-            let n = if all {
-                file.remove_all()
-            } else {
-                file.remove_services(names)
-            };
-            (n, file.render())
-        }
-        Contents::Plain => {
-            let mut file = ServiceFile::parse(&snap.bytes);
-            let n = if all {
-                file.remove_all()
-            } else {
-                file.remove_services(names)
-            };
-            (n, file.render())
-        }
+    let mut file = ManagedFile::<R>::parse(&snap.bytes);
+    let count = if all {
+        file.remove_all()
+    } else {
+        file.remove_services(names)
     };
+    let bytes = file.render();
     if count == 0 {
         return Ok(0);
     }
@@ -96,7 +98,7 @@ fn remove_from(
         && match std::fs::remove_file(real) {
             Ok(()) => true,
             Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => false,
-            Err(e) => return Err(Error::io("remove", real, e)),
+            Err(e) => return Err(libpq_files::Error::io("remove", real, e).into()),
         };
     if !deleted {
         locked_file::write(real, &bytes, Some(&snap), contents)?;

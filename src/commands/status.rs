@@ -1,18 +1,18 @@
+//! `status`: each service's user, host, expiry, time left and last error. Never a token.
+
 use std::io::Write;
 
 use jiff::Timestamp;
+use libpq_files::pgpass::PgpassFile;
+use libpq_files::service_file::ServiceFile;
 use serde_json::json;
 
 use crate::cli::StatusArgs;
 use crate::config::{Config, UserSpec};
 use crate::error::{Error, Result};
 use crate::exit_codes::ExitCode;
-use crate::locked_file;
-use crate::pgpass::PgpassFile;
-use crate::refresh::Files;
-use crate::service_file::ServiceFile;
+use crate::files::{Files, bytes_of};
 use crate::state::State;
-use crate::timefmt;
 
 /// One row of the report.
 struct Row {
@@ -31,9 +31,9 @@ struct Row {
 
 pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
     let files = Files::of(config)?;
-    let read = |p| locked_file::read(p).map(|s| s.map(|s| s.bytes).unwrap_or_default());
-    let entries = PgpassFile::managed_in(&read(&files.pgpass_real)?);
-    let sections = ServiceFile::managed_in(&read(&files.service_file_real)?);
+    let snapshots = files.read()?;
+    let entries = PgpassFile::managed_in(bytes_of(&snapshots.pgpass));
+    let sections = ServiceFile::managed_in(bytes_of(&snapshots.service_file));
     let state = State::load();
     let now = Timestamp::now();
 
@@ -143,9 +143,7 @@ fn render_table(config: &Config, rows: &[Row], orphans: &[String], needs_env: bo
             r.expires_at
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(|| "-".into()),
-            r.seconds_left
-                .map(timefmt::human_left)
-                .unwrap_or_else(|| "-".into()),
+            r.seconds_left.map(human_left).unwrap_or_else(|| "-".into()),
             format!(
                 "{}{}",
                 r.state,
@@ -200,4 +198,34 @@ pgjdbc clients (DBeaver, DataGrip) need PGPASSFILE={} and cannot use these servi
         ));
     }
     text
+}
+
+/// "42m 10s", "1h 2m", "expired 3m ago" style, to the second.
+fn human_left(seconds: i64) -> String {
+    let (neg, s) = (seconds < 0, seconds.unsigned_abs());
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let text = if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {sec}s")
+    } else {
+        format!("{sec}s")
+    };
+    if neg {
+        format!("expired {text} ago")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human() {
+        assert_eq!(human_left(3723), "1h 2m");
+        assert_eq!(human_left(610), "10m 10s");
+        assert_eq!(human_left(-5), "expired 5s ago");
+    }
 }

@@ -1,15 +1,15 @@
+//! `token`: print a valid token, for programs that want the password itself.
+
 use std::io::Write;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::exit_codes::ExitCode;
-use crate::secret::Secret;
-
-use super::exec::ensure_valid;
+use crate::refresh;
 
 pub fn run(config: &Config, service: Option<&str>) -> Result<ExitCode> {
     let service = config.single(service)?;
-    let token: Secret = ensure_valid(config, service)?.password;
+    let token = refresh::ensure_valid(config, service)?.password;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", token.expose())
         .and_then(|()| out.flush())

@@ -1,0 +1,37 @@
+//! Google OAuth2 access tokens, each with its **real** expiry and, where it can be known,
+//! the principal it speaks for, from every kind of Google credential: Application Default
+//! Credentials (service-account keys, user logins, impersonated service accounts,
+//! workload identity federation), the metadata server, the gcloud CLI, a token command,
+//! and IAM impersonation on top of any of them.
+//!
+//! What this crate owns: finding and reading credentials, talking to Google's token
+//! endpoints (one lazily built HTTP client), validating every answer, and
+//! keeping secrets out of every message ([`Secret`], [`redact`]).
+//!
+//! What it must never do: know about libpq's files or the tool's configuration file,
+//! assume an expiry it was not told, or put a secret into an error, a log line or a
+//! `Debug` print.
+
+mod credential;
+mod endpoints;
+mod error;
+mod http;
+mod oauth;
+mod principal;
+mod process;
+mod secret;
+mod source;
+mod tokeninfo;
+
+pub use credential::{CredentialSpec, SourceSpec};
+pub use endpoints::Endpoints;
+pub use error::{Error, Result};
+pub use principal::{MAX_ROLE_BYTES, database_user};
+pub use secret::{Secret, redact};
+pub use source::{Context, MintedToken, PrincipalMemory, TokenSource, build};
+pub use tokeninfo::{TokenInfo, lookup as tokeninfo};
+
+/// The scope that restricts a token to AlloyDB login.
+pub const ALLOYDB_LOGIN_SCOPE: &str = "https://www.googleapis.com/auth/alloydb.login";
+/// The scope every Google API accepts; the IAM Credentials API requires it of callers.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";

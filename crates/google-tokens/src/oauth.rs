@@ -1,0 +1,194 @@
+//! Google's OAuth2 answers: the token response and its errors, turned into a token with
+//! its real expiry, or into one sentence that says what to run.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, Result};
+use crate::http::Answer;
+use crate::secret::{Secret, redact};
+use crate::source::check_token;
+
+/// The one-time command that gives a user's ADC login the AlloyDB scope.
+pub(crate) const ADC_LOGIN_WITH_ALLOYDB_SCOPE: &str = "gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid";
+
+/// An OAuth2 or Google API error answer.
+#[derive(Debug, Clone)]
+pub(crate) struct OAuthError {
+    pub status: u16,
+    pub code: String,
+    pub description: String,
+}
+
+/// `{"access_token", "expires_in"}`: the answer of the OAuth2 token endpoint, STS and the
+/// metadata server.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(deserialize_with = "seconds")]
+    expires_in: i64,
+}
+
+/// Reads a token answer: the token and its expiry, or the endpoint's refusal.
+pub(crate) fn token_answer(
+    answer: &Answer,
+    what: &str,
+    now: Timestamp,
+) -> Result<std::result::Result<(Secret, Timestamp), OAuthError>> {
+    if answer.status != 200 {
+        return Ok(Err(oauth_error(answer, what)?));
+    }
+    let response: TokenResponse = answer.parse(what)?;
+    check_token(&response.access_token, what)?;
+    let expires_at = now
+        .checked_add(SignedDuration::from_secs(response.expires_in))
+        .map_err(|_| Error::Source(format!("{what} answered an out-of-range expires_in")))?;
+    Ok(Ok((Secret::new(response.access_token), expires_at)))
+}
+
+/// Google's two error shapes: OAuth2's flat `{"error": "…", "error_description": "…"}`
+/// and the APIs' `{"error": {"code", "message", "status"}}`.
+#[derive(Deserialize)]
+struct ErrorResponse {
+    error: ErrorField,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ErrorField {
+    Code(String),
+    Api {
+        #[serde(default)]
+        status: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+    },
+}
+
+/// Reads an error answer; a body in neither shape is reported with its status alone.
+pub(crate) fn oauth_error(answer: &Answer, what: &str) -> Result<OAuthError> {
+    let parsed: ErrorResponse = match serde_json::from_str(&answer.body) {
+        Ok(parsed) => parsed,
+        Err(_) if !answer.body.trim_start().starts_with('{') => {
+            return Err(Error::Source(format!(
+                "{what} answered HTTP {} with a body that is not JSON",
+                answer.status
+            )));
+        }
+        Err(_) => {
+            return Ok(OAuthError {
+                status: answer.status,
+                code: String::new(),
+                description: String::new(),
+            });
+        }
+    };
+    let (code, description) = match parsed.error {
+        ErrorField::Code(code) => (code, parsed.error_description.unwrap_or_default()),
+        ErrorField::Api { status, message } => {
+            (status.unwrap_or_default(), message.unwrap_or_default())
+        }
+    };
+    Ok(OAuthError {
+        status: answer.status,
+        code: redact(&code, &[]),
+        description: redact(&description, &[]),
+    })
+}
+
+impl OAuthError {
+    /// "HTTP 400 invalid_grant: Token has been expired or revoked."
+    pub fn summary(&self) -> String {
+        match (self.code.is_empty(), self.description.is_empty()) {
+            (true, true) => format!("HTTP {}", self.status),
+            (false, true) => format!("HTTP {} {}", self.status, self.code),
+            (true, false) => format!("HTTP {}: {}", self.status, self.description),
+            (false, false) => format!("HTTP {} {}: {}", self.status, self.code, self.description),
+        }
+    }
+}
+
+/// A number of seconds, which Google writes as a JSON number or as a string of digits.
+pub(crate) fn seconds<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Number(i64),
+        Text(String),
+    }
+    match Seconds::deserialize(d)? {
+        Seconds::Number(n) => Ok(n),
+        Seconds::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom("not a number of seconds")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status,
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn token_answers_in_both_number_spellings() {
+        let now = Timestamp::UNIX_EPOCH;
+        for body in [
+            r#"{"access_token":"ya29.a","expires_in":3599}"#,
+            r#"{"access_token":"ya29.a","expires_in":"3599","token_type":"Bearer"}"#,
+        ] {
+            let got = token_answer(&answer(200, body), "t", now);
+            match got {
+                Ok(Ok((secret, at))) => {
+                    assert_eq!(secret.expose(), "ya29.a");
+                    assert_eq!(at.as_second(), 3599);
+                }
+                _ => panic!("not accepted: {body}"),
+            }
+        }
+        let missing = token_answer(&answer(200, r#"{"access_token":"ya29.a"}"#), "t", now);
+        assert!(missing.is_err_and(|e| e.to_string().contains("missing field `expires_in`")));
+    }
+
+    #[test]
+    fn both_error_shapes() {
+        let flat = oauth_error(
+            &answer(
+                400,
+                r#"{"error":"invalid_grant","error_description":"Bad."}"#,
+            ),
+            "t",
+        );
+        assert_eq!(
+            flat.map(|e| e.summary()).ok().as_deref(),
+            Some("HTTP 400 invalid_grant: Bad.")
+        );
+        let api = oauth_error(
+            &answer(
+                403,
+                r#"{"error":{"code":403,"message":"Denied.","status":"PERMISSION_DENIED"}}"#,
+            ),
+            "t",
+        );
+        assert_eq!(
+            api.map(|e| e.summary()).ok().as_deref(),
+            Some("HTTP 403 PERMISSION_DENIED: Denied.")
+        );
+        assert!(oauth_error(&answer(502, "<html>"), "t").is_err());
+        assert_eq!(
+            oauth_error(&answer(400, r#"{"other":1}"#), "t")
+                .map(|e| e.summary())
+                .ok()
+                .as_deref(),
+            Some("HTTP 400")
+        );
+    }
+}

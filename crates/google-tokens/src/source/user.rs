@@ -1,0 +1,209 @@
+//! A user's Application Default Credentials (`authorized_user`, from
+//! `gcloud auth application-default login`): the refresh-token grant at the token
+//! endpoint. The expiry is the endpoint's `expires_in`; the principal comes from tokeninfo
+//! once, and is remembered per credential so later refreshes make one request, not two.
+
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::{Context, MintedToken, TokenSource, credential_fields};
+use crate::endpoints::Api;
+use crate::error::{Error, Result};
+use crate::oauth::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, OAuthError, token_answer};
+use crate::secret::Secret;
+use crate::{ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE, tokeninfo};
+
+/// Lets tokeninfo report the user's e-mail.
+const EMAIL_SCOPE: &str = "https://www.googleapis.com/auth/userinfo.email";
+
+#[derive(Deserialize)]
+pub struct AuthorizedUser {
+    client_id: String,
+    client_secret: String,
+    refresh_token: String,
+    #[serde(default)]
+    token_uri: Option<String>,
+}
+
+impl AuthorizedUser {
+    pub fn from_json(value: serde_json::Value, origin: &str) -> Result<AuthorizedUser> {
+        credential_fields(
+            value,
+            origin,
+            "user credentials file",
+            "run `gcloud auth application-default login`",
+        )
+    }
+
+    /// A stable name for this credential that reveals nothing of it: the key under which
+    /// its principal is remembered. A cryptographic digest, because its input is a secret.
+    fn memory_key(&self) -> String {
+        let mut input = self.client_id.as_bytes().to_vec();
+        input.push(0);
+        input.extend_from_slice(self.refresh_token.as_bytes());
+        let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+        let hex: String = digest.as_ref()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("user-{hex}")
+    }
+}
+
+pub struct UserSource<'a> {
+    user: AuthorizedUser,
+    origin: String,
+    scopes: Vec<String>,
+    ctx: &'a Context<'a>,
+}
+
+impl<'a> UserSource<'a> {
+    pub fn new(
+        user: AuthorizedUser,
+        origin: String,
+        scopes: Vec<String>,
+        ctx: &'a Context<'a>,
+    ) -> Self {
+        UserSource {
+            user,
+            origin,
+            scopes,
+            ctx,
+        }
+    }
+
+    fn request(
+        &self,
+        scopes: &[String],
+        now: Timestamp,
+    ) -> Result<std::result::Result<(Secret, Timestamp), OAuthError>> {
+        let url = self
+            .ctx
+            .endpoints
+            .url(Api::Token, self.user.token_uri.as_deref());
+        let scope = scopes.join(" ");
+        let what = "the OAuth2 token endpoint";
+        let answer = self.ctx.http.post_form(
+            what,
+            &url,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &self.user.client_id),
+                ("client_secret", &self.user.client_secret),
+                ("refresh_token", &self.user.refresh_token),
+                ("scope", &scope),
+            ],
+        )?;
+        token_answer(&answer, what, now)
+    }
+
+    fn remembered_principal(&self) -> Option<String> {
+        self.ctx.principals.recall(&self.user.memory_key())
+    }
+
+    /// Asks tokeninfo for the e-mail behind `token` and remembers it.
+    fn learn_principal(&self, token: &Secret) -> Result<Option<String>> {
+        let info = tokeninfo::lookup(self.ctx, token)?;
+        if let Some(email) = &info.email {
+            self.ctx.principals.remember(&self.user.memory_key(), email);
+        }
+        Ok(info.email)
+    }
+}
+
+impl TokenSource for UserSource<'_> {
+    fn mint(&self) -> Result<MintedToken> {
+        let now = Timestamp::now();
+        // Tokeninfo names the user only for a token with the e-mail scope, so the first
+        // token of a credential asks for it too; once the e-mail is remembered, tokens
+        // carry only the configured scopes.
+        let remembered = self.remembered_principal();
+        let mut scopes = self.scopes.clone();
+        if remembered.is_none() && !scopes.iter().any(|s| s == EMAIL_SCOPE) {
+            scopes.push(EMAIL_SCOPE.to_string());
+        }
+        // Attempts in order: as configured; with cloud-platform for the AlloyDB scope
+        // (a login that lacks it); then both again without the e-mail scope (a login
+        // that lacks that). The first one the endpoint accepts wins.
+        let substituted: Vec<String> = scopes
+            .iter()
+            .map(|s| {
+                if s == ALLOYDB_LOGIN_SCOPE {
+                    CLOUD_PLATFORM_SCOPE.to_string()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect();
+        let without_email = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .filter(|s| *s != EMAIL_SCOPE || self.scopes.contains(s))
+                .cloned()
+                .collect()
+        };
+        let mut attempts = vec![scopes.clone(), substituted.clone()];
+        attempts.push(without_email(&scopes));
+        attempts.push(without_email(&substituted));
+        attempts.dedup();
+        let mut last_error = None;
+        let mut minted = None;
+        for attempt in &attempts {
+            match self.request(attempt, now)? {
+                Ok(token) => {
+                    if attempt.iter().any(|s| s == CLOUD_PLATFORM_SCOPE)
+                        && !self.scopes.iter().any(|s| s == CLOUD_PLATFORM_SCOPE)
+                    {
+                        log::warn!(
+                            "the user credentials in {} were not granted the AlloyDB login scope; using cloud-platform instead. To get tokens that can only log in to AlloyDB, run once: {ADC_LOGIN_WITH_ALLOYDB_SCOPE}",
+                            self.origin
+                        );
+                    }
+                    minted = Some(token);
+                    break;
+                }
+                Err(err) if err.code == "invalid_scope" => last_error = Some(err),
+                Err(err) => return Err(explain(&err, &self.origin)),
+            }
+        }
+        let Some((secret, expires_at)) = minted else {
+            let err = last_error.map_or_else(
+                || {
+                    Error::Source(format!(
+                        "the token endpoint gave no token for {}",
+                        self.origin
+                    ))
+                },
+                |e| explain(&e, &self.origin),
+            );
+            return Err(err);
+        };
+        let principal = match remembered {
+            Some(email) => Some(email),
+            None => self.learn_principal(&secret)?,
+        };
+        Ok(MintedToken {
+            secret,
+            expires_at,
+            principal,
+        })
+    }
+}
+
+fn explain(err: &OAuthError, origin: &str) -> Error {
+    let fix = match err.code.as_str() {
+        "invalid_grant" => {
+            "the login has expired or was revoked: run `gcloud auth application-default login`"
+        }
+        "invalid_client" => {
+            "the OAuth client in the file is unknown: run `gcloud auth application-default login` again"
+        }
+        "invalid_scope" => {
+            "the login was not granted these scopes: check `scopes` in the config, or log in again with them"
+        }
+        _ => "run `gcloud auth application-default login` again",
+    };
+    Error::Source(format!(
+        "the token endpoint refused the user credentials in {origin} ({}); {fix}",
+        err.summary()
+    ))
+}

@@ -1,0 +1,104 @@
+//! Google's tokeninfo endpoint: the one authority on a token's expiry and principal when
+//! the source itself did not say.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+use crate::endpoints::Api;
+use crate::error::{Error, Result};
+use crate::oauth::seconds;
+use crate::secret::Secret;
+use crate::source::{Context, json_problem};
+
+/// What tokeninfo tells about a token.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub expires_at: Timestamp,
+    pub email: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+/// tokeninfo's answer. Google sends numbers as strings here (`"expires_in": "3599"`);
+/// both spellings are accepted.
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default, deserialize_with = "optional_seconds")]
+    expires_in: Option<i64>,
+    #[serde(default, deserialize_with = "optional_seconds")]
+    exp: Option<i64>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+fn optional_seconds<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    seconds(d).map(Some)
+}
+
+/// Asks tokeninfo about `token`. The token goes in the POST body, never in the URL,
+/// so no proxy or server access log records it.
+pub fn lookup(ctx: &Context<'_>, token: &Secret) -> Result<TokenInfo> {
+    let url = ctx.endpoints.url(Api::TokenInfo, None);
+    let answer = ctx
+        .http
+        .post_form("tokeninfo", &url, &[("access_token", token.expose())])?;
+    if answer.status != 200 {
+        return Err(Error::Source(format!(
+            "tokeninfo at {url} rejected the token (HTTP {}): it is expired, revoked or not a Google access token",
+            answer.status
+        )));
+    }
+    parse(&answer.body, Timestamp::now())
+        .map_err(|why| Error::Source(format!("tokeninfo at {url} gave an unusable answer: {why}")))
+}
+
+/// Parses a tokeninfo answer.
+pub(crate) fn parse(body: &str, now: Timestamp) -> std::result::Result<TokenInfo, String> {
+    let answer: Answer =
+        serde_json::from_str(body).map_err(|e| json_problem(&e, "it is not JSON"))?;
+    let expires_at = match (answer.expires_in, answer.exp) {
+        (Some(secs), _) => now
+            .checked_add(SignedDuration::from_secs(secs))
+            .map_err(|e| e.to_string())?,
+        (None, Some(exp)) => Timestamp::from_second(exp).map_err(|e| e.to_string())?,
+        (None, None) => return Err("it has neither expires_in nor exp".into()),
+    };
+    Ok(TokenInfo {
+        expires_at,
+        email: answer.email.filter(|e| !e.is_empty()),
+        scopes: answer
+            .scope
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_google_string_numbers() {
+        let now = Timestamp::from_second(1_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
+        let info = parse(
+            r#"{"azp":"x","scope":"a b","exp":"1003599","expires_in":"3599","email":"kai@altostrat.com"}"#,
+            now,
+        );
+        let info = info.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(info.expires_at.as_second(), 1_003_599);
+        assert_eq!(info.email.as_deref(), Some("kai@altostrat.com"));
+        assert_eq!(info.scopes, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn falls_back_to_exp_and_rejects_neither() {
+        let now = Timestamp::UNIX_EPOCH;
+        let info = parse(r#"{"exp": 42}"#, now).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(info.expires_at.as_second(), 42);
+        assert!(info.email.is_none());
+        assert!(parse(r#"{"scope":"a"}"#, now).is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! Parsing and rendering the two files at the sizes the nothing-due refresh path meets:
+//! a password file with 10,000 foreign lines and 1 or 1,000 managed entries, and a
+//! service file with as many sections.
+//!
+//! Run: `cargo bench -p libpq-files`. Whole-process timings: `scripts/bench-refresh.sh`.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use jiff::Timestamp;
+use libpq_files::pgpass::{ManagedEntry, PgpassFile};
+use libpq_files::service_file::{ManagedSection, ServiceFile};
+use libpq_files::{CredentialTag, Password};
+
+fn foreign_lines(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.extend_from_slice(
+            format!("host{i}.example.com:5432:*:user{i}:password{i}\n").as_bytes(),
+        );
+    }
+    out
+}
+
+fn pgpass_with(managed: usize) -> Vec<u8> {
+    let mut file = PgpassFile::parse(&foreign_lines(10_000));
+    for i in 0..managed {
+        file.upsert(ManagedEntry {
+            service: format!("svc{i}"),
+            expires_at: Timestamp::from_second(1_900_000_000).unwrap_or(Timestamp::UNIX_EPOCH),
+            host: format!("10.0.{}.{}", i / 250, i % 250),
+            port: 5432,
+            user: "robot@proj.iam".into(),
+            password: Password::new("ya29.".to_string() + &"x".repeat(250)),
+            credential: CredentialTag::of(b"adc"),
+        });
+    }
+    file.render()
+}
+
+fn service_file_with(sections: usize) -> Vec<u8> {
+    let mut file = ServiceFile::default();
+    for i in 0..sections {
+        let section = ManagedSection {
+            name: format!("svc{i}"),
+            keywords: vec![
+                ("host".into(), format!("10.0.{}.{}", i / 250, i % 250)),
+                ("port".into(), "5432".into()),
+                ("dbname".into(), "appdb".into()),
+                ("user".into(), "robot@proj.iam".into()),
+            ],
+            edited: false,
+        };
+        let _ = file.upsert(section, "bench");
+    }
+    file.render()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pgpass_10k_foreign");
+    for managed in [1usize, 1000] {
+        let bytes = pgpass_with(managed);
+        group.bench_with_input(BenchmarkId::new("parse", managed), &bytes, |b, bytes| {
+            b.iter(|| PgpassFile::parse(black_box(bytes)))
+        });
+        let parsed = PgpassFile::parse(&bytes);
+        group.bench_with_input(BenchmarkId::new("render", managed), &parsed, |b, file| {
+            b.iter(|| black_box(file).render())
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("service_file");
+    for sections in [1usize, 1000] {
+        let bytes = service_file_with(sections);
+        group.bench_with_input(BenchmarkId::new("parse", sections), &bytes, |b, bytes| {
+            b.iter(|| ServiceFile::parse(black_box(bytes)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

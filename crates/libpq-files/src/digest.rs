@@ -1,0 +1,60 @@
+//! The short digests marker comments carry. They must agree across builds, platforms and
+//! releases (a changed digest would disown every entry already written), so they use
+//! FNV-1a, whose values are fixed, rather than std's hasher, which may change.
+
+use std::fmt;
+use std::hash::Hasher;
+
+/// The low 32 bits of FNV-1a 64 over `bytes`, as 8 hex digits: short enough for a marker
+/// comment. Not for secrets: where one is digested (an entry line), only these 32 bits
+/// are kept, which reveal nothing useful.
+pub(crate) fn short(bytes: &[u8]) -> String {
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(bytes);
+    format!("{:08x}", hasher.finish() & 0xffff_ffff)
+}
+
+/// A digest of whatever decides which token an entry holds (for this tool, the
+/// credential settings), kept in the entry's marker: when the caller's digest differs
+/// from the marker's, the entry is stale whatever its expiry says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CredentialTag(String);
+
+impl CredentialTag {
+    /// The tag of a stable description of the credential (the caller must make sure the
+    /// description does not change between releases for the same settings).
+    pub fn of(description: &[u8]) -> CredentialTag {
+        CredentialTag(short(description))
+    }
+
+    /// Reads a tag from a marker: exactly 8 hex digits.
+    pub(crate) fn parse(text: &str) -> Option<CredentialTag> {
+        (text.len() == 8 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| CredentialTag(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CredentialTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_fnv1a_and_stable() {
+        assert_eq!(short(b""), "84222325");
+        assert_eq!(short(b"a"), "8601ec8c");
+        assert_eq!(CredentialTag::of(b"a").as_str(), "8601ec8c");
+        assert!(CredentialTag::parse("0123abcd").is_some());
+        assert!(CredentialTag::parse("0123abc").is_none());
+        assert!(CredentialTag::parse("0123abcg").is_none());
+    }
+}

@@ -1,0 +1,434 @@
+//! libpq's password file (`~/.pgpass`), read and written by libpq's rules.
+//!
+//! The tool owns only *managed entries*: a marker comment naming the service and the
+//! token's expiry, followed by one `host:port:*:user:token` line. Managed entries are
+//! recognised anywhere in the file, and always written as one block at the top, because
+//! every reader takes the first matching line. All other bytes are *foreign*: they are
+//! kept exactly as found, in order (comments, CRLF, blank lines, non-UTF-8, a missing
+//! final newline). Removing every managed entry therefore gives back the original bytes.
+//!
+//! Marker comments start in column 0 and contain no `:` (node-postgres parses column-0
+//! comment lines as data), so the expiry is ISO 8601 basic UTC: `20261129T010203Z`.
+//!
+//! ```text
+//! # alloydb-cred service=prod expires=20261129T010203Z cred=1f0c9a2e sum=6b1d04c7
+//! 10.1.2.3:5432:*:kai@altostrat.com:ya29.…
+//! ```
+//!
+//! `cred` is a digest of the credential settings (a changed credential makes the entry
+//! due); `sum` is a digest of the entry line itself, so a marker never claims a line it
+//! did not write — say, a user's own line that ended up under it after a hand edit.
+//!
+//! Entries are ordered freshest first: when two services share host, port and user,
+//! libpq's first match is then the token with the most time left.
+
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+
+use crate::digest::{self, CredentialTag};
+use crate::managed::{self, ManagedFile, Region};
+use crate::password::Password;
+
+const MARKER_PREFIX: &str = "# alloydb-cred service=";
+const MARKER_EXPIRES: &str = " expires=";
+const MARKER_CRED: &str = " cred=";
+const MARKER_SUM: &str = " sum=";
+
+/// One token the tool wrote for one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedEntry {
+    pub service: String,
+    pub expires_at: Timestamp,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Password,
+    /// What minted the token (see [`CredentialTag`]).
+    pub credential: CredentialTag,
+}
+
+/// A parsed password file: the managed entries and everything else, byte for byte.
+pub type PgpassFile = ManagedFile<ManagedEntry>;
+
+impl ManagedFile<ManagedEntry> {
+    /// Replaces the entry of `entry.service` (all of them, if a hand edit duplicated it)
+    /// or adds it. The block stays ordered by expiry, latest first (then by service, so
+    /// output is deterministic): libpq takes the first match.
+    pub fn upsert(&mut self, entry: ManagedEntry) {
+        self.insert_ordered(entry, |e| {
+            (std::cmp::Reverse(e.expires_at), e.service.clone())
+        });
+    }
+}
+
+impl Region for ManagedEntry {
+    const MARKER: &'static str = MARKER_PREFIX;
+
+    fn name(&self) -> &str {
+        &self.service
+    }
+
+    /// A marker line and the entry line under it.
+    fn parse_at(bytes: &[u8], start: usize) -> Option<(ManagedEntry, usize)> {
+        let (marker, entry_start) = managed::line_at(bytes, start)?;
+        let marker = parse_marker(marker)?;
+        let entry_end = managed::line_end(bytes, entry_start)?;
+        let line = &bytes[entry_start..entry_end - 1];
+        if digest::short(line) != marker.sum {
+            return None;
+        }
+        let (host, port, user, password) = parse_managed_line(line)?;
+        let entry = ManagedEntry {
+            service: marker.service,
+            expires_at: marker.expires_at,
+            host,
+            port,
+            user,
+            password,
+            credential: marker.credential,
+        };
+        Some((entry, entry_end))
+    }
+
+    fn render_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(render_entry(self).as_bytes());
+    }
+}
+
+fn render_entry(entry: &ManagedEntry) -> String {
+    let line = format!(
+        "{}:{}:*:{}:{}",
+        escape(&entry.host),
+        entry.port,
+        escape(&entry.user),
+        escape(entry.password.expose()),
+    );
+    format!(
+        "{MARKER_PREFIX}{}{MARKER_EXPIRES}{}{MARKER_CRED}{}{MARKER_SUM}{}\n{line}\n",
+        entry.service,
+        basic_utc(entry.expires_at),
+        entry.credential,
+        digest::short(line.as_bytes()),
+    )
+}
+
+/// What a marker line says.
+struct Marker {
+    service: String,
+    expires_at: Timestamp,
+    credential: CredentialTag,
+    sum: String,
+}
+
+fn parse_marker(text: &str) -> Option<Marker> {
+    let rest = text.strip_prefix(MARKER_PREFIX)?;
+    let (service, rest) = rest.split_once(MARKER_EXPIRES)?;
+    let (expires, rest) = rest.split_once(MARKER_CRED)?;
+    let (credential, sum) = rest.split_once(MARKER_SUM)?;
+    if service.is_empty() || service.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(Marker {
+        service: service.to_string(),
+        expires_at: parse_basic_utc(expires)?,
+        credential: CredentialTag::parse(credential)?,
+        // A sum is a credential-tag-shaped digest too.
+        sum: CredentialTag::parse(sum)?.as_str().to_string(),
+    })
+}
+
+/// A managed line: `host:port:*:user:password`, all fields escaped.
+fn parse_managed_line(body: &[u8]) -> Option<(String, u16, String, Password)> {
+    let fields = split_fields(body)?;
+    let [host, port, database, user, password] = fields;
+    if database != b"*" {
+        return None;
+    }
+    let port = std::str::from_utf8(&port).ok()?.parse().ok()?;
+    Some((
+        String::from_utf8(host).ok()?,
+        port,
+        String::from_utf8(user).ok()?,
+        Password::new(String::from_utf8(password).ok()?),
+    ))
+}
+
+/// Splits a line into its five unescaped fields, or `None` when it has another count.
+fn split_fields(body: &[u8]) -> Option<[Vec<u8>; 5]> {
+    let mut fields: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut bytes = body.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\\' => {
+                let next = bytes.next()?;
+                fields.last_mut()?.push(*next);
+            }
+            b':' => fields.push(Vec::new()),
+            _ => fields.last_mut()?.push(b),
+        }
+    }
+    fields.try_into().ok()
+}
+
+/// Escapes a field for the password file: `\` as `\\` and `:` as `\:`, nothing else
+/// (every reader unescapes exactly these two).
+pub fn escape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    for c in field.chars() {
+        if c == '\\' || c == ':' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `20261129T010203Z`: ISO 8601 basic format, UTC, whole seconds. The marker must not
+/// contain `:`, which node-postgres would read as a field separator.
+fn basic_utc(ts: Timestamp) -> String {
+    ts.to_zoned(TimeZone::UTC)
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
+/// Parses what [`basic_utc`] writes; anything else is `None`.
+fn parse_basic_utc(text: &str) -> Option<Timestamp> {
+    let body = text.strip_suffix('Z')?;
+    if body.len() != 15 || body.as_bytes()[8] != b'T' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = body.get(r)?;
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().ok()
+        } else {
+            None
+        }
+    };
+    let dt = DateTime::new(
+        i16::try_from(digits(0..4)?).ok()?,
+        i8::try_from(digits(4..6)?).ok()?,
+        i8::try_from(digits(6..8)?).ok()?,
+        i8::try_from(digits(9..11)?).ok()?,
+        i8::try_from(digits(11..13)?).ok()?,
+        i8::try_from(digits(13..15)?).ok()?,
+        0,
+    )
+    .ok()?;
+    dt.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
+}
+
+/// The password libpq would use for a connection, by libpq's own matching: lines in
+/// order, `#` comments skipped, trailing CR/LF ignored, `*` matching any value, escapes
+/// honoured, the first match wins. The tests use it to check
+/// what clients will really see.
+pub fn lookup(bytes: &[u8], host: &str, port: u16, database: &str, user: &str) -> Option<Vec<u8>> {
+    let port = port.to_string();
+    for line in bytes.split(|&b| b == b'\n') {
+        let mut line = line;
+        while let Some(rest) = line.strip_suffix(b"\r") {
+            line = rest;
+        }
+        if line.is_empty() || line.starts_with(b"#") {
+            continue;
+        }
+        let mut rest = line;
+        let mut matched = true;
+        for wanted in [host, port.as_str(), database, user] {
+            match match_field(rest, wanted.as_bytes()) {
+                Some(after) => rest = after,
+                None => {
+                    matched = false;
+                    break;
+                }
+            }
+        }
+        if matched {
+            // The password runs to the next unescaped ':' or the end of the line.
+            let mut password = Vec::new();
+            let mut bytes = rest.iter();
+            while let Some(&b) = bytes.next() {
+                match b {
+                    b'\\' => match bytes.next() {
+                        Some(&next) => password.push(next),
+                        None => break,
+                    },
+                    b':' => break,
+                    _ => password.push(b),
+                }
+            }
+            return Some(password);
+        }
+    }
+    None
+}
+
+/// Matches one field at the start of `line` (libpq's `pwdfMatchesString`), returning
+/// what follows its `:`.
+fn match_field<'a>(line: &'a [u8], wanted: &[u8]) -> Option<&'a [u8]> {
+    if let Some(rest) = line.strip_prefix(b"*:") {
+        return Some(rest);
+    }
+    let mut i = 0;
+    let mut w = 0;
+    while i < line.len() {
+        let mut b = line[i];
+        if b == b':' {
+            return (w == wanted.len()).then(|| &line[i + 1..]);
+        }
+        if b == b'\\' && i + 1 < line.len() {
+            i += 1;
+            b = line[i];
+        }
+        if w >= wanted.len() || wanted[w] != b {
+            return None;
+        }
+        i += 1;
+        w += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    fn entry(service: &str, host: &str, user: &str, token: &str) -> ManagedEntry {
+        ManagedEntry {
+            service: service.into(),
+            expires_at: ts("2026-11-29T01:02:03Z"),
+            host: host.into(),
+            port: 5432,
+            user: user.into(),
+            password: Password::new(token),
+            credential: CredentialTag::parse("0123abcd").unwrap_or_else(|| CredentialTag::of(b"")),
+        }
+    }
+
+    #[test]
+    fn renders_marker_without_colons_and_escaped_fields() {
+        let mut file = PgpassFile::parse(b"");
+        file.upsert(entry("prod", "::1", "kai@altostrat.com", "to:k\\en"));
+        let text = String::from_utf8(file.render()).unwrap_or_default();
+        assert_eq!(
+            text,
+            "# alloydb-cred service=prod expires=20261129T010203Z cred=0123abcd sum=e63f59c7\n\\:\\:1:5432:*:kai@altostrat.com:to\\:k\\\\en\n"
+        );
+        let marker = text.lines().next().unwrap_or_default();
+        assert!(!marker.contains(':'));
+    }
+
+    #[test]
+    fn foreign_bytes_are_kept_and_removal_restores_them() {
+        let original: &[u8] = b"# mine\r\nh:1:db:u:p\r\n\n\xff\xfe odd\nlast:line:no:newline:x";
+        let mut file = PgpassFile::parse(original);
+        assert!(file.managed().is_empty());
+        file.upsert(entry("b", "h2", "u", "t1"));
+        file.upsert(entry("a", "h1", "u", "t2"));
+        let written = file.render();
+        assert!(written.ends_with(original));
+        let mut again = PgpassFile::parse(&written);
+        assert_eq!(again.managed().len(), 2);
+        assert_eq!(
+            again.managed()[0].service,
+            "a",
+            "same expiry: by service name"
+        );
+        assert_eq!(again.remove_all(), 2);
+        assert_eq!(again.render(), original);
+    }
+
+    #[test]
+    fn managed_entries_are_found_anywhere_and_moved_to_the_top() {
+        let mut ours = PgpassFile::default();
+        ours.upsert(entry("prod", "h", "u", "tok"));
+        let pair = ours.render();
+        let text = [&b"x:1:*:u:p\n"[..], &pair, b"y:2:*:u:q\n"].concat();
+        let file = PgpassFile::parse(&text);
+        assert_eq!(file.managed().len(), 1);
+        assert_eq!(file.foreign(), b"x:1:*:u:p\ny:2:*:u:q\n");
+        assert!(file.render().starts_with(b"# alloydb-cred service=prod"));
+    }
+
+    #[test]
+    fn a_marker_never_claims_a_line_it_did_not_write() {
+        // The user removed our token line by hand; their own line now sits under the
+        // marker. The sum does not match, so both lines stay theirs.
+        let mut ours = PgpassFile::default();
+        ours.upsert(entry("prod", "h", "u", "tok"));
+        let rendered = ours.render();
+        let marker_end = rendered
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let text = [&rendered[..marker_end], b"myhost:5432:*:bob:bobspassword\n"].concat();
+        let mut file = PgpassFile::parse(&text);
+        assert!(file.managed().is_empty());
+        file.remove_all();
+        assert_eq!(file.render(), text);
+    }
+
+    #[test]
+    fn freshest_entry_comes_first() {
+        let mut file = PgpassFile::default();
+        let mut older = entry("a", "h", "u", "old");
+        older.expires_at = ts("2026-11-29T00:00:00Z");
+        file.upsert(older);
+        file.upsert(entry("b", "h", "u", "new"));
+        let written = file.render();
+        assert_eq!(
+            lookup(&written, "h", 5432, "db", "u").as_deref(),
+            Some(&b"new"[..])
+        );
+    }
+
+    #[test]
+    fn damaged_pairs_stay_foreign() {
+        // Marker followed by a 4-field line, a marker at end of file, bad expiry.
+        let text: &[u8] = b"# alloydb-cred service=a expires=20261129T010203Z\nh:1:*:u\n# alloydb-cred service=b expires=2026-11-29\nh:1:*:u:p\n# alloydb-cred service=c expires=20261129T010203Z\n";
+        let file = PgpassFile::parse(text);
+        assert!(file.managed().is_empty());
+        assert_eq!(file.render(), text);
+    }
+
+    #[test]
+    fn lookup_follows_libpq_rules() {
+        let text = b"# c:o:m:m:ent\n*:5432:*:bob:first\r\nh:5432:*:bob:second\n\\:\\:1:5432:*:kai:v6\\:pw\n";
+        assert_eq!(
+            lookup(text, "h", 5432, "db", "bob").as_deref(),
+            Some(&b"first"[..])
+        );
+        assert_eq!(
+            lookup(text, "::1", 5432, "db", "kai").as_deref(),
+            Some(&b"v6:pw"[..])
+        );
+        assert_eq!(lookup(text, "::1", 5433, "db", "kai"), None);
+    }
+
+    #[test]
+    fn basic_utc_round_trip() {
+        let t = ts("2026-11-29T01:02:03Z");
+        assert_eq!(basic_utc(t), "20261129T010203Z");
+        assert_eq!(parse_basic_utc("20261129T010203Z"), Some(t));
+        assert_eq!(parse_basic_utc("20261129T010203"), None);
+        assert_eq!(parse_basic_utc("2026-11-29T01Z"), None);
+        assert_eq!(parse_basic_utc("20261329T010203Z"), None);
+    }
+
+    #[test]
+    fn upsert_replaces_and_remove_services_is_selective() {
+        let mut file = PgpassFile::default();
+        file.upsert(entry("a", "h", "u", "1"));
+        file.upsert(entry("b", "h", "u", "2"));
+        file.upsert(entry("a", "h", "u", "3"));
+        assert_eq!(file.managed().len(), 2);
+        assert_eq!(file.get("a").map(|e| e.password.expose()), Some("3"));
+        assert_eq!(file.remove_services(&["a", "zzz"]), 1);
+        assert_eq!(file.managed().len(), 1);
+    }
+}

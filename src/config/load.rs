@@ -1,0 +1,240 @@
+//! Finding the configuration file, reading it, and turning TOML errors into messages that
+//! name the file, the line and the key.
+
+use std::path::{Path, PathBuf};
+
+use super::raw::RawConfig;
+use super::settings::Config;
+use crate::error::{Error, Result};
+
+/// Where the configuration is read from: `--config`, else `$ALLOYDB_CRED_CONFIG`, else the
+/// platform's config directory.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = std::env::var_os("ALLOYDB_CRED_CONFIG").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    dirs::config_dir()
+        .map(|dir| dir.join("alloydb-cred").join("config.toml"))
+        .ok_or_else(|| {
+            Error::Config(
+                "cannot find a configuration directory; pass --config PATH or set ALLOYDB_CRED_CONFIG"
+                    .into(),
+            )
+        })
+}
+
+/// Reads and validates the configuration at `path`.
+pub fn load(path: &Path) -> Result<Config> {
+    // Relative paths in the file are anchored at its directory, so that directory must
+    // be absolute: a `passfile=` written from `--config ./x.toml` has to work elsewhere.
+    let absolute = std::path::absolute(path);
+    let path = absolute.as_deref().unwrap_or(path);
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            Error::Config(format!(
+                "no configuration at {}; create it (see `man alloydb-cred` or the README) or pass --config PATH",
+                path.display()
+            ))
+        } else {
+            Error::Config(format!("cannot read configuration {}: {err}", path.display()))
+        }
+    })?;
+    parse(&text, path)
+}
+
+/// Parses configuration text; `path` names the file in messages and anchors relative paths.
+pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
+    let raw: RawConfig =
+        toml::from_str(text).map_err(|err| describe_toml_error(&err, text, path))?;
+    raw.resolve(path)
+}
+
+/// Turns a toml/serde error into "FILE line N, key K: message".
+fn describe_toml_error(err: &toml::de::Error, text: &str, path: &Path) -> Error {
+    let message = err.message().trim_end();
+    let Some(span) = err.span() else {
+        return Error::Config(format!("{}: {message}", path.display()));
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[line_start..line_end];
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    match key {
+        Some(key) => Error::Config(format!(
+            "{} line {line_no}, key `{key}`: {message}",
+            path.display()
+        )),
+        None => Error::Config(format!("{} line {line_no}: {message}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use google_tokens::SourceSpec;
+
+    use super::*;
+    use crate::config::{DEFAULT_REFRESH_WINDOW, UserSpec};
+
+    const DEFAULT_SCOPE: &str = google_tokens::ALLOYDB_LOGIN_SCOPE;
+
+    fn parse_ok(text: &str) -> Config {
+        match parse(text, Path::new("/etc/test/config.toml")) {
+            Ok(c) => c,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+
+    fn parse_err(text: &str) -> String {
+        match parse(text, Path::new("/etc/test/config.toml")) {
+            Ok(_) => panic!("config was accepted:\n{text}"),
+            Err(e) => {
+                assert_eq!(e.exit_code().code(), 2, "config errors exit 2: {e}");
+                e.to_string()
+            }
+        }
+    }
+
+    const MINIMAL: &str = r#"
+[defaults]
+credentials = { command = ["mint-token", "--json"] }
+pgpass = "/tmp/x/pgpass"
+service_file = "/tmp/x/services"
+
+[services.prod]
+host = "10.1.2.3"
+dbname = "appdb"
+"#;
+
+    #[test]
+    fn defaults_apply_and_per_service_overrides_win() {
+        let text = format!(
+            "{MINIMAL}\n[services.dev]\nhost = \"::1\"\nport = 6432\nuser = \"kai@altostrat.com\"\nrefresh_window = \"5m\"\nscopes = [\"https://www.googleapis.com/auth/cloud-platform\"]\ncredentials = {{ command = [\"other\"], timeout = \"3s\" }}\nsslmode = \"require\"\n"
+        );
+        let cfg = parse_ok(&text);
+        assert_eq!(cfg.services.len(), 2);
+        let dev = &cfg.services[0];
+        let prod = &cfg.services[1];
+        assert_eq!(dev.name, "dev");
+        assert_eq!(dev.port, 6432);
+        assert_eq!(dev.user, UserSpec::Named("kai@altostrat.com".into()));
+        assert_eq!(dev.refresh_window, Duration::from_secs(300));
+        assert_eq!(
+            dev.credential.source,
+            SourceSpec::Command {
+                argv: vec!["other".into()],
+                timeout: Duration::from_secs(3)
+            }
+        );
+        assert_eq!(dev.keywords, vec![("sslmode".into(), "require".into())]);
+        assert_eq!(prod.port, 5432);
+        assert_eq!(prod.user, UserSpec::Auto);
+        assert_eq!(prod.refresh_window, DEFAULT_REFRESH_WINDOW);
+        assert_eq!(prod.credential.scopes, vec![DEFAULT_SCOPE.to_string()]);
+        assert_eq!(cfg.pgpass, PathBuf::from("/tmp/x/pgpass"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse_err("[services.prod]\nhost = \"h\"\nhots = \"x\"\n");
+        assert!(err.contains("/etc/test/config.toml line 3"), "{err}");
+        assert!(err.contains("hots"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_line_and_key() {
+        let err = parse_err("[defaults]\nrefresh_window = \"15x\"\n");
+        assert!(err.contains("line 2, key `refresh_window`"), "{err}");
+        assert!(err.contains("not a duration"), "{err}");
+    }
+
+    #[test]
+    fn window_longer_than_a_token_is_refused() {
+        let err = parse_err("[defaults]\nrefresh_window = \"2h\"\n");
+        assert!(err.contains("at most 55m"), "{err}");
+    }
+
+    #[test]
+    fn service_name_must_be_plain_identifier() {
+        let err = parse_err("[services.\"prod db\"]\nhost = \"h\"\n");
+        assert!(err.contains("line 1"), "{err}");
+        assert!(err.contains("not a plain identifier"), "{err}");
+        let err = parse_err("[services.DEFAULT]\nhost = \"h\"\n");
+        assert!(err.contains("DEFAULT"), "{err}");
+    }
+
+    #[test]
+    fn host_with_newline_is_refused() {
+        let err = parse_err("[services.prod]\nhost = \"a\\nb\"\n");
+        assert!(err.contains("line 2, key `host`"), "{err}");
+        assert!(err.contains("control character"), "{err}");
+    }
+
+    #[test]
+    fn long_user_is_refused() {
+        let user = "a".repeat(64);
+        let err = parse_err(&format!(
+            "[services.prod]\nhost = \"h\"\nuser = \"{user}\"\n"
+        ));
+        assert!(err.contains("63 bytes"), "{err}");
+    }
+
+    #[test]
+    fn credentials_forms() {
+        let err = parse_err("[defaults]\ncredentials = \"adcx\"\n");
+        assert!(err.contains("unknown credentials"), "{err}");
+        let err = parse_err("[defaults]\ncredentials = { command = [] }\n");
+        assert!(err.contains("at least the program"), "{err}");
+        let err = parse_err("[defaults]\ncredentials = { key_file = \"k\", command = [\"x\"] }\n");
+        assert!(err.contains("exactly one"), "{err}");
+        let cfg = parse_ok(
+            "[defaults]\ncredentials = { key_file = \"keys/sa.json\" }\n[services.a]\nhost = \"h\"\n",
+        );
+        assert_eq!(
+            cfg.services[0].credential.source,
+            SourceSpec::KeyFile(PathBuf::from("/etc/test/keys/sa.json"))
+        );
+    }
+
+    #[test]
+    fn libpq_table_refuses_secrets_and_unknown_keywords() {
+        let err = parse_err("[services.a]\nhost = \"h\"\nlibpq = { password = \"x\" }\n");
+        assert!(err.contains("tokens never go"), "{err}");
+        let err = parse_err("[services.a]\nhost = \"h\"\nlibpq = { colour = \"x\" }\n");
+        assert!(err.contains("not a libpq connection keyword"), "{err}");
+        let cfg = parse_ok("[services.a]\nhost = \"h\"\nlibpq = { application_name = \"x\" }\n");
+        assert_eq!(
+            cfg.services[0].keywords,
+            vec![("application_name".into(), "x".into())]
+        );
+    }
+
+    #[test]
+    fn select_reports_unknown_services() {
+        let cfg = parse_ok(MINIMAL);
+        let err = match cfg.select(&["nope".into()]) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("no service \"nope\"") && err.contains("prod"),
+            "{err}"
+        );
+        assert_eq!(cfg.single(None).map(|s| s.name.as_str()).ok(), Some("prod"));
+    }
+
+    #[test]
+    fn port_range_checked() {
+        let err = parse_err("[services.a]\nhost = \"h\"\nport = 70000\n");
+        assert!(err.contains("line 3, key `port`"), "{err}");
+    }
+}

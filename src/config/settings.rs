@@ -1,0 +1,206 @@
+//! The resolved settings: every default applied, every path expanded. This is what the
+//! rest of the program reads.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use google_tokens::{CredentialSpec, Endpoints};
+
+use super::raw::{RawConfig, RawSource};
+use super::values::DbUser;
+use crate::error::{Error, Result};
+use crate::paths;
+
+/// The scope that restricts a token to AlloyDB login: the default.
+const DEFAULT_SCOPE: &str = google_tokens::ALLOYDB_LOGIN_SCOPE;
+/// Refresh when less than this much validity remains.
+pub const DEFAULT_REFRESH_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub path: PathBuf,
+    pub pgpass: PathBuf,
+    pub service_file: PathBuf,
+    pub endpoints: Endpoints,
+    /// Sorted by name.
+    pub services: Vec<Service>,
+}
+
+/// One `[services.NAME]` table with the defaults applied.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub dbname: Option<String>,
+    pub user: UserSpec,
+    /// Further connection keywords for the service file, in the order they are written
+    /// (`sslmode`, `sslrootcert`, …, then the `libpq` table).
+    pub keywords: Vec<(String, String)>,
+    pub credential: CredentialSpec,
+    pub refresh_window: Duration,
+}
+
+/// Which database user a service logs in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserSpec {
+    /// Derived from the credential's principal by Google's rule.
+    Auto,
+    Named(String),
+}
+
+impl RawConfig {
+    /// Applies the defaults to every service and expands paths against the directory of
+    /// `path`, the file the configuration was read from.
+    pub(super) fn resolve(self, path: &Path) -> Result<Config> {
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        let defaults = self.defaults;
+
+        let pgpass = match defaults.pgpass {
+            Some(p) => paths::expand(&p.into_string(), base_dir)?,
+            None => paths::default_pgpass()?,
+        };
+        let service_file = match defaults.service_file {
+            Some(p) => paths::expand(&p.into_string(), base_dir)?,
+            None => paths::default_service_file()?,
+        };
+
+        let mut services = Vec::with_capacity(self.services.len());
+        for (name, svc) in self.services {
+            let name = name.into_string();
+            let source = svc
+                .credentials
+                .or_else(|| defaults.credentials.clone())
+                .unwrap_or(RawSource::Adc);
+            let credential = CredentialSpec {
+                source: source.resolve(base_dir)?,
+                impersonate: svc
+                    .impersonate
+                    .or_else(|| defaults.impersonate.clone())
+                    .map(|e| e.into_string()),
+                delegates: svc
+                    .delegates
+                    .or_else(|| defaults.delegates.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|e| e.into_string())
+                    .collect(),
+                scopes: svc
+                    .scopes
+                    .or_else(|| defaults.scopes.clone())
+                    .map(|s| s.into_iter().map(|s| s.into_string()).collect())
+                    .unwrap_or_else(|| vec![DEFAULT_SCOPE.to_string()]),
+            };
+            if !credential.delegates.is_empty() && credential.impersonate.is_none() {
+                return Err(Error::Config(format!(
+                    "{}: service {name} sets `delegates` without `impersonate`; add the service account to impersonate",
+                    path.display()
+                )));
+            }
+            let mut keywords = Vec::new();
+            if let Some(mode) = svc.sslmode {
+                keywords.push(("sslmode".to_string(), mode.into_string()));
+            }
+            for (key, value) in [
+                ("sslrootcert", svc.sslrootcert),
+                ("sslcert", svc.sslcert),
+                ("sslkey", svc.sslkey),
+            ] {
+                if let Some(value) = value {
+                    let expanded = paths::expand(&value.into_string(), base_dir)?;
+                    keywords.push((key.to_string(), expanded.display().to_string()));
+                }
+            }
+            if let Some(options) = svc.options {
+                keywords.push(("options".to_string(), options.into_string()));
+            }
+            for (key, value) in svc.libpq.unwrap_or_default() {
+                keywords.push((key.into_string(), value.into_string()));
+            }
+            services.push(Service {
+                name,
+                host: svc.host.into_string(),
+                port: svc.port.map_or(5432, |p| p.get()),
+                dbname: svc.dbname.map(|d| d.into_string()),
+                user: user_spec(svc.user),
+                keywords,
+                credential,
+                refresh_window: svc
+                    .refresh_window
+                    .or(defaults.refresh_window)
+                    .map_or(DEFAULT_REFRESH_WINDOW, |w| w.get()),
+            });
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            pgpass,
+            service_file,
+            endpoints: self.endpoints.resolve(),
+            services,
+        })
+    }
+}
+
+fn user_spec(user: Option<DbUser>) -> UserSpec {
+    match user.map(DbUser::into_string) {
+        None => UserSpec::Auto,
+        Some(u) if u == "auto" => UserSpec::Auto,
+        Some(u) => UserSpec::Named(u),
+    }
+}
+
+impl Config {
+    /// The services named on the command line, or all of them when none is named.
+    /// An unknown name is a usage error that lists the configured ones.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Service>> {
+        if self.services.is_empty() {
+            return Err(Error::Config(format!(
+                "{} configures no services; add a [services.NAME] table",
+                self.path.display()
+            )));
+        }
+        if names.is_empty() {
+            return Ok(self.services.iter().collect());
+        }
+        let mut selected = Vec::new();
+        for name in names {
+            match self.services.iter().find(|s| &s.name == name) {
+                Some(service) if !selected.iter().any(|s: &&Service| s.name == *name) => {
+                    selected.push(service)
+                }
+                Some(_) => {}
+                None => {
+                    let known: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+                    return Err(Error::Config(format!(
+                        "{} has no service {name:?}; configured services: {}",
+                        self.path.display(),
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(selected)
+    }
+
+    /// The one service a command that acts on a single service works on: the named one,
+    /// or the only one configured.
+    pub fn single(&self, name: Option<&str>) -> Result<&Service> {
+        match name {
+            Some(name) => Ok(self.select(&[name.to_string()])?[0]),
+            None => match self.services.as_slice() {
+                [only] => Ok(only),
+                [] => Err(Error::Config(format!(
+                    "{} configures no services; add a [services.NAME] table",
+                    self.path.display()
+                ))),
+                _ => Err(Error::Config(format!(
+                    "{} configures several services; say which with --service NAME",
+                    self.path.display()
+                ))),
+            },
+        }
+    }
+}

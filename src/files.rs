@@ -1,0 +1,61 @@
+//! The two files a configuration manages: where they are configured, where they really
+//! are (symlinks followed), how to lock them and read them together.
+
+use std::path::PathBuf;
+
+use libpq_files::locked_file::{self, FileLock, Snapshot};
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::paths;
+
+/// Both files, as configured and as really written.
+#[derive(Debug, Clone)]
+pub struct Files {
+    pub pgpass: PathBuf,
+    pub pgpass_real: PathBuf,
+    pub service_file: PathBuf,
+    pub service_file_real: PathBuf,
+    /// Whether sections must name the password file (`passfile=`): only when libpq
+    /// would not find it by itself. Worked out once, not per service.
+    pub needs_passfile: bool,
+}
+
+/// What both files held when read: `None` for a file that does not exist yet.
+pub struct Snapshots {
+    pub pgpass: Option<Snapshot>,
+    pub service_file: Option<Snapshot>,
+}
+
+impl Files {
+    pub fn of(config: &Config) -> Result<Files> {
+        Ok(Files {
+            pgpass_real: locked_file::resolve(&config.pgpass)?,
+            pgpass: config.pgpass.clone(),
+            service_file_real: locked_file::resolve(&config.service_file)?,
+            service_file: config.service_file.clone(),
+            needs_passfile: !paths::is_libpq_default_pgpass(&config.pgpass),
+        })
+    }
+
+    /// Exclusive locks on both files, held until dropped. Every writer takes them before
+    /// reading what it will rewrite.
+    pub fn lock(&self) -> Result<Vec<FileLock>> {
+        Ok(locked_file::lock_all(
+            &paths::lock_dir()?,
+            &[&self.pgpass_real, &self.service_file_real],
+        )?)
+    }
+
+    pub fn read(&self) -> Result<Snapshots> {
+        Ok(Snapshots {
+            pgpass: locked_file::read(&self.pgpass_real)?,
+            service_file: locked_file::read(&self.service_file_real)?,
+        })
+    }
+}
+
+/// The bytes of a file as read; a missing file is empty.
+pub fn bytes_of(snapshot: &Option<Snapshot>) -> &[u8] {
+    snapshot.as_ref().map_or(&[], |s| &s.bytes)
+}
