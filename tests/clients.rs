@@ -75,18 +75,10 @@ impl Setup {
     }
 }
 
-/// Whether a client's driver is installed. Outside CI a missing one is skipped with a
-/// note; in CI (where `.ci/run` installs them all) it fails the test.
+/// Whether a client's driver is installed (a probe that succeeds); see [`prerequisite`].
 fn installed(client: &str, probe: &mut Command) -> bool {
     let found = probe.output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have {client}: .ci/run installs it"
-        );
-        eprintln!("note: {client} is not installed here; not exercised (see .ci/run)");
-    }
-    found
+    prerequisite(found, client, "its logins (.ci/run installs it)")
 }
 
 fn python_module(module: &str) -> Command {
@@ -119,6 +111,17 @@ fn assert_logins(out: &Output, what: &str, expected: &[String]) {
     }
 }
 
+/// Runs a client that takes service names, with every service, and asserts its logins.
+#[track_caller]
+fn assert_service_logins(mut cmd: Command, what: &str, ipv6: bool) {
+    let mut expected = Vec::new();
+    for (service, host) in hosts(ipv6) {
+        cmd.arg(service);
+        expected.push(login(service, host));
+    }
+    assert_logins(&run(cmd, what), what, &expected);
+}
+
 fn login(label: &str, addr: &str) -> String {
     format!("{label}|{USER}|{addr}")
 }
@@ -139,14 +142,7 @@ fn psycopg(setup: &Setup, ipv6: bool) {
         let what = format!("psycopg ({implementation}), files {}", setup.what);
         let mut cmd = setup.client("python3");
         cmd.arg(&script).env("PSYCOPG_IMPL", implementation);
-        let expected: Vec<String> = hosts(ipv6)
-            .into_iter()
-            .map(|(service, host)| {
-                cmd.arg(service);
-                login(service, host)
-            })
-            .collect();
-        assert_logins(&run(cmd, &what), &what, &expected);
+        assert_service_logins(cmd, &what, ipv6);
     }
 }
 
@@ -246,14 +242,7 @@ fn pgjdbc(setup: &Setup, ipv6: bool) {
     cmd.arg(format!("-Duser.home={}", setup.env.home().display()))
         .args(["-XX:TieredStopAtLevel=1", "-cp", PGJDBC_JAR])
         .arg(clients_dir().join("PgjdbcLogin.java"));
-    let expected: Vec<String> = hosts(ipv6)
-        .into_iter()
-        .map(|(service, host)| {
-            cmd.arg(service);
-            login(service, host)
-        })
-        .collect();
-    assert_logins(&run(cmd, &what), &what, &expected);
+    assert_service_logins(cmd, &what, ipv6);
 }
 
 /// A user's own password-file lines, with CRLF endings, that `refresh` must keep.
@@ -324,13 +313,7 @@ fn every_promised_client_logs_in_through_the_generated_files() {
     let w = World::start(&[USER]);
     let port = w.pg.port();
     let ipv6 = w.pg.has_ipv6();
-    if !ipv6 {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have IPv6 loopback (::1) for the client matrix"
-        );
-        eprintln!("note: ::1 is not available on this machine; IPv6 logins not exercised");
-    }
+    prerequisite(ipv6, "IPv6 loopback (::1)", "IPv6 logins");
     let config = config(&w, ipv6);
 
     // The files where libpq and every other reader look by default…
