@@ -172,6 +172,20 @@ pub fn fails_with(out: Output, code: i32) -> String {
     stderr(&out)
 }
 
+/// Whether a test's prerequisite is here. Outside CI a missing one skips that part with
+/// a note; in CI, where `.ci/run` provides everything, it fails the test instead.
+#[track_caller]
+pub fn prerequisite(present: bool, needed: &str, untested: &str) -> bool {
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have {needed}: without it {untested} goes untested"
+        );
+        eprintln!("note: {needed} is missing here; {untested} not exercised");
+    }
+    present
+}
+
 pub fn is_root() -> bool {
     // SAFETY-free way: the uid of our own /proc entry.
     fs::metadata("/proc/self")
