@@ -14,6 +14,8 @@ use crate::paths;
 pub struct Files {
     pub pgpass: PathBuf,
     pub pgpass_real: PathBuf,
+    /// `pgpass` as written into `passfile=`, made once.
+    pub pgpass_text: String,
     pub service_file: PathBuf,
     pub service_file_real: PathBuf,
     /// Whether sections must name the password file (`passfile=`): only when libpq
@@ -32,6 +34,7 @@ impl Files {
         Ok(Files {
             pgpass_real: locked_file::resolve(&config.pgpass)?,
             pgpass: config.pgpass.clone(),
+            pgpass_text: config.pgpass.display().to_string(),
             service_file_real: locked_file::resolve(&config.service_file)?,
             service_file: config.service_file.clone(),
             needs_passfile: !paths::is_libpq_default_pgpass(&config.pgpass),

@@ -2,6 +2,7 @@
 //! rest of the program reads.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use google_tokens::{CredentialSpec, Endpoints};
@@ -39,7 +40,9 @@ pub struct Service {
     /// Further connection keywords for the service file, in the order they are written
     /// (`sslmode`, `sslrootcert`, …, then the `libpq` table).
     pub keywords: Vec<(String, String)>,
-    pub credential: CredentialSpec,
+    /// Shared by every service with equal settings: minting, digests and sharing key on
+    /// this one value, so a thousand services with one credential cost one.
+    pub credential: Arc<CredentialSpec>,
     pub refresh_window: Duration,
 }
 
@@ -68,6 +71,7 @@ impl RawConfig {
         };
 
         let mut services = Vec::with_capacity(self.services.len());
+        let mut credentials: Vec<Arc<CredentialSpec>> = Vec::new();
         for (name, svc) in self.services {
             let name = name.into_string();
             let source = svc
@@ -126,7 +130,7 @@ impl RawConfig {
                 dbname: svc.dbname.map(|d| d.into_string()),
                 user: user_spec(svc.user),
                 keywords,
-                credential,
+                credential: shared(&mut credentials, credential),
                 refresh_window: svc
                     .refresh_window
                     .or(defaults.refresh_window)
@@ -142,6 +146,17 @@ impl RawConfig {
             services,
         })
     }
+}
+
+/// The one shared value equal to `spec`: the distinct credentials of a configuration
+/// are few, so a linear search is cheap.
+fn shared(known: &mut Vec<Arc<CredentialSpec>>, spec: CredentialSpec) -> Arc<CredentialSpec> {
+    if let Some(same) = known.iter().find(|k| ***k == spec) {
+        return Arc::clone(same);
+    }
+    let spec = Arc::new(spec);
+    known.push(Arc::clone(&spec));
+    spec
 }
 
 fn user_spec(user: Option<DbUser>) -> UserSpec {

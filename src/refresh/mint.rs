@@ -22,7 +22,7 @@ pub fn once_per_credential<'s>(
     due.iter()
         .map(|&(service, reason)| {
             log::info!("{}: refreshing ({reason})", service.name);
-            let minted = tokens.entry(&service.credential).or_insert_with(|| {
+            let minted = tokens.entry(&*service.credential).or_insert_with(|| {
                 google_tokens::build(&service.credential, ctx).and_then(|s| s.mint())
             });
             let entry = match minted {

@@ -247,12 +247,12 @@ pub(crate) mod tests {
             dbname: None,
             user,
             keywords: vec![],
-            credential: CredentialSpec {
+            credential: std::sync::Arc::new(CredentialSpec {
                 source: SourceSpec::Adc,
                 impersonate: None,
                 delegates: vec![],
                 scopes: vec![],
-            },
+            }),
             refresh_window: Duration::from_secs(900),
         }
     }

@@ -1,7 +1,9 @@
 //! Step one of a refresh: what is due, decided from the files alone (no lock, no
 //! network), and what each service's section should say.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use google_tokens::CredentialSpec;
 use jiff::{SignedDuration, Timestamp};
@@ -52,8 +54,9 @@ pub fn make<'a>(
         .rev()
         .map(|s| (s.name.as_str(), s))
         .collect();
-    // Services mostly share a few credentials: digest each once.
-    let mut tags: HashMap<&CredentialSpec, CredentialTag> = HashMap::new();
+    // Services mostly share a few credentials (one shared value each, see the config):
+    // digest each once.
+    let mut tags: HashMap<*const CredentialSpec, CredentialTag> = HashMap::new();
     let mut due = Vec::new();
     let mut sections_stale = false;
     for &service in services {
@@ -62,15 +65,15 @@ pub fn make<'a>(
             Some("--force")
         } else {
             let tag = tags
-                .entry(&service.credential)
+                .entry(Arc::as_ptr(&service.credential))
                 .or_insert_with(|| credential_tag(&service.credential));
             due_reason(entry, service, tag, now)
         };
         match (reason, entry) {
             (Some(reason), _) => due.push((service, reason)),
             (None, Some(entry)) => {
-                let want = desired_section(service, &entry.user, files);
-                if sections.get(service.name.as_str()) != Some(&&want) {
+                let current = sections.get(service.name.as_str()).copied();
+                if !current.is_some_and(|s| section_is_current(s, service, &entry.user, files)) {
                     sections_stale = true;
                 }
             }
@@ -114,23 +117,59 @@ fn due_reason(
 
 /// The section a service should have, given the user its entry logs in as.
 pub fn desired_section(service: &Service, user: &str, files: &Files) -> ManagedSection {
-    let mut keywords = vec![
-        ("host".to_string(), service.host.clone()),
-        ("port".to_string(), service.port.to_string()),
-    ];
-    if let Some(db) = &service.dbname {
-        keywords.push(("dbname".to_string(), db.clone()));
-    }
-    keywords.push(("user".to_string(), user.to_string()));
-    keywords.extend(service.keywords.iter().cloned());
-    if files.needs_passfile {
-        keywords.push(("passfile".to_string(), files.pgpass.display().to_string()));
-    }
     ManagedSection {
         name: service.name.clone(),
-        keywords,
+        keywords: desired_keywords(service, user, files)
+            .map(|(key, value)| (key.to_string(), value.into_owned()))
+            .collect(),
         edited: false,
     }
+}
+
+/// Whether `section` is exactly what [`desired_section`] would write, without building
+/// it: the nothing-due pass asks this of every service.
+fn section_is_current(
+    section: &ManagedSection,
+    service: &Service,
+    user: &str,
+    files: &Files,
+) -> bool {
+    if section.edited || section.name != service.name {
+        return false;
+    }
+    let mut wanted = desired_keywords(service, user, files);
+    for (key, value) in &section.keywords {
+        match wanted.next() {
+            Some((k, v)) if k == key && v == value.as_str() => {}
+            _ => return false,
+        }
+    }
+    wanted.next().is_none()
+}
+
+/// A service's section keywords, in the order they are written.
+fn desired_keywords<'a>(
+    service: &'a Service,
+    user: &'a str,
+    files: &'a Files,
+) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> {
+    let fixed = [
+        Some(("host", Cow::Borrowed(service.host.as_str()))),
+        Some(("port", Cow::Owned(service.port.to_string()))),
+        service
+            .dbname
+            .as_deref()
+            .map(|db| ("dbname", Cow::Borrowed(db))),
+        Some(("user", Cow::Borrowed(user))),
+    ];
+    let own = service
+        .keywords
+        .iter()
+        .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str())));
+    let passfile = files
+        .needs_passfile
+        .then_some(("passfile", Cow::Borrowed(files.pgpass_text.as_str())));
+    fixed.into_iter().flatten().chain(own).chain(passfile)
 }
 
 #[cfg(test)]
@@ -138,6 +177,40 @@ mod tests {
     use super::*;
     use crate::refresh::tests::service;
     use libpq_files::Password;
+
+    #[test]
+    fn a_section_is_current_only_when_it_says_exactly_what_would_be_written() {
+        let mut svc = service(UserSpec::Auto);
+        svc.keywords = vec![("sslmode".into(), "require".into())];
+        let files = Files {
+            pgpass: "/p".into(),
+            pgpass_real: "/p".into(),
+            pgpass_text: "/p".into(),
+            service_file: "/s".into(),
+            service_file_real: "/s".into(),
+            needs_passfile: true,
+        };
+        let section = desired_section(&svc, "u", &files);
+        assert_eq!(
+            section
+                .keywords
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>(),
+            ["host", "port", "user", "sslmode", "passfile"]
+        );
+        assert!(section_is_current(&section, &svc, "u", &files));
+        assert!(!section_is_current(&section, &svc, "v", &files));
+        let mut longer = section.clone();
+        longer.keywords.push(("options".into(), "x".into()));
+        assert!(!section_is_current(&longer, &svc, "u", &files));
+        let mut shorter = section.clone();
+        shorter.keywords.pop();
+        assert!(!section_is_current(&shorter, &svc, "u", &files));
+        let mut edited = section;
+        edited.edited = true;
+        assert!(!section_is_current(&edited, &svc, "u", &files));
+    }
 
     #[test]
     fn due_by_window_and_by_changed_fields() {

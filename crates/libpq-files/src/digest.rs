@@ -9,9 +9,22 @@ use std::hash::Hasher;
 /// comment. Not for secrets: where one is digested (an entry line), only these 32 bits
 /// are kept, which reveal nothing useful.
 pub(crate) fn short(bytes: &[u8]) -> String {
+    format!("{:08x}", fnv32(bytes))
+}
+
+/// The value [`short`] writes, as a number.
+pub(crate) fn fnv32(bytes: &[u8]) -> u32 {
     let mut hasher = fnv::FnvHasher::default();
     hasher.write(bytes);
-    format!("{:08x}", hasher.finish() & 0xffff_ffff)
+    (hasher.finish() & 0xffff_ffff) as u32
+}
+
+/// Reads what [`short`] writes: exactly 8 hex digits.
+pub(crate) fn parse_short(text: &str) -> Option<u32> {
+    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(text, 16).ok()
 }
 
 /// A digest of whatever decides which token an entry holds (for this tool, the
@@ -52,6 +65,8 @@ mod tests {
     fn values_are_fnv1a_and_stable() {
         assert_eq!(short(b""), "84222325");
         assert_eq!(short(b"a"), "8601ec8c");
+        assert_eq!(parse_short("8601ec8c"), Some(fnv32(b"a")));
+        assert_eq!(parse_short("+601ec8c"), None);
         assert_eq!(CredentialTag::of(b"a").as_str(), "8601ec8c");
         assert!(CredentialTag::parse("0123abcd").is_some());
         assert!(CredentialTag::parse("0123abc").is_none());

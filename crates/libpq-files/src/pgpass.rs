@@ -22,6 +22,8 @@
 //! Entries are ordered freshest first: when two services share host, port and user,
 //! libpq's first match is then the token with the most time left.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
@@ -75,7 +77,7 @@ impl Region for ManagedEntry {
         let marker = parse_marker(marker)?;
         let entry_end = managed::line_end(bytes, entry_start)?;
         let line = &bytes[entry_start..entry_end - 1];
-        if digest::short(line) != marker.sum {
+        if digest::fnv32(line) != marker.sum {
             return None;
         }
         let (host, port, user, password) = parse_managed_line(line)?;
@@ -118,57 +120,85 @@ struct Marker {
     service: String,
     expires_at: Timestamp,
     credential: CredentialTag,
-    sum: String,
+    sum: u32,
 }
 
+/// `# alloydb-cred service=S expires=E cred=C sum=X`: four words after the prefix, in
+/// this order (a service name has no white space).
 fn parse_marker(text: &str) -> Option<Marker> {
     let rest = text.strip_prefix(MARKER_PREFIX)?;
-    let (service, rest) = rest.split_once(MARKER_EXPIRES)?;
-    let (expires, rest) = rest.split_once(MARKER_CRED)?;
-    let (credential, sum) = rest.split_once(MARKER_SUM)?;
-    if service.is_empty() || service.contains(char::is_whitespace) {
+    let mut words = rest.split(' ');
+    let service = words.next().filter(|s| !s.is_empty())?;
+    let expires = words.next()?.strip_prefix(&MARKER_EXPIRES[1..])?;
+    let credential = words.next()?.strip_prefix(&MARKER_CRED[1..])?;
+    let sum = words.next()?.strip_prefix(&MARKER_SUM[1..])?;
+    if words.next().is_some() || service.contains(char::is_whitespace) {
         return None;
     }
     Some(Marker {
         service: service.to_string(),
         expires_at: parse_basic_utc(expires)?,
         credential: CredentialTag::parse(credential)?,
-        // A sum is a credential-tag-shaped digest too.
-        sum: CredentialTag::parse(sum)?.as_str().to_string(),
+        sum: digest::parse_short(sum)?,
     })
 }
 
 /// A managed line: `host:port:*:user:password`, all fields escaped.
 fn parse_managed_line(body: &[u8]) -> Option<(String, u16, String, Password)> {
-    let fields = split_fields(body)?;
-    let [host, port, database, user, password] = fields;
-    if database != b"*" {
+    let [host, port, database, user, password] = split_fields(body)?;
+    if *database != *b"*" {
         return None;
     }
     let port = std::str::from_utf8(&port).ok()?.parse().ok()?;
+    let text = |field: Cow<'_, [u8]>| String::from_utf8(field.into_owned()).ok();
     Some((
-        String::from_utf8(host).ok()?,
+        text(host)?,
         port,
-        String::from_utf8(user).ok()?,
-        Password::new(String::from_utf8(password).ok()?),
+        text(user)?,
+        Password::new(text(password)?),
     ))
 }
 
 /// Splits a line into its five unescaped fields, or `None` when it has another count.
-fn split_fields(body: &[u8]) -> Option<[Vec<u8>; 5]> {
-    let mut fields: Vec<Vec<u8>> = vec![Vec::new()];
-    let mut bytes = body.iter();
-    while let Some(&b) = bytes.next() {
-        match b {
-            b'\\' => {
-                let next = bytes.next()?;
-                fields.last_mut()?.push(*next);
+/// Fields without a `\` are borrowed, not copied: a token is most of the line.
+fn split_fields(body: &[u8]) -> Option<[Cow<'_, [u8]>; 5]> {
+    let mut fields: [Cow<'_, [u8]>; 5] = Default::default();
+    let mut index = 0;
+    let mut start = 0;
+    let mut owned: Option<Vec<u8>> = None;
+    let mut at = 0;
+    loop {
+        match memchr::memchr2(b':', b'\\', &body[at..]).map(|i| at + i) {
+            Some(i) if body[i] == b'\\' => {
+                // An escape: this field needs its own copy, without the backslashes.
+                let next = *body.get(i + 1)?;
+                let buf = owned.get_or_insert_with(Vec::new);
+                buf.extend_from_slice(&body[start..i]);
+                buf.push(next);
+                start = i + 2;
+                at = i + 2;
             }
-            b':' => fields.push(Vec::new()),
-            _ => fields.last_mut()?.push(b),
+            found => {
+                let end = found.unwrap_or(body.len());
+                let field = match owned.take() {
+                    Some(mut buf) => {
+                        buf.extend_from_slice(&body[start..end]);
+                        Cow::Owned(buf)
+                    }
+                    None => Cow::Borrowed(&body[start..end]),
+                };
+                *fields.get_mut(index)? = field;
+                index += 1;
+                match found {
+                    Some(i) => {
+                        start = i + 1;
+                        at = i + 1;
+                    }
+                    None => return (index == 5).then_some(fields),
+                }
+            }
         }
     }
-    fields.try_into().ok()
 }
 
 /// Escapes a field for the password file: `\` as `\\` and `:` as `\:`, nothing else

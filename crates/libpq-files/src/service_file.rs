@@ -215,19 +215,18 @@ fn parse_section(bytes: &[u8], start: usize) -> Option<(ManagedSection, usize)> 
     };
     let name = next_line()?
         .strip_prefix(BEGIN_PREFIX)?
-        .strip_suffix(BEGIN_SUFFIX)?
-        .to_string();
-    if name.is_empty() || next_line()? != format!("[{name}]") {
+        .strip_suffix(BEGIN_SUFFIX)?;
+    let header = next_line()?;
+    if name.is_empty() || header.strip_prefix('[')?.strip_suffix(']')? != name {
         return None;
     }
-    let end_marker = format!("{END_PREFIX}{name}");
     let mut keywords = Vec::new();
     let mut edited = false;
     loop {
         let line = next_line()?;
-        if line == end_marker {
+        if line.strip_prefix(END_PREFIX) == Some(name) {
             let section = ManagedSection {
-                name,
+                name: name.to_string(),
                 keywords,
                 edited,
             };
