@@ -2,7 +2,8 @@
 //!
 //! `-v` and `-vv` raise the level of this program's own crates only: the HTTP and TLS
 //! libraries' internals (every header, every handshake step) would drown our lines, so
-//! they stay at warnings until `-vvv`.
+//! they stay at warnings until `-vvv`, and even then never go below debug: at trace level
+//! the HTTP library dumps the raw bytes it sends and receives, tokens and keys included.
 
 /// The crates whose lines `-v`/`-vv` show.
 const OWN_CRATES: [&str; 3] = ["alloydb_cred", "libpq_files", "google_tokens"];
@@ -14,7 +15,7 @@ pub fn init(verbose: u8, quiet: bool) {
         (false, 0) => (LevelFilter::Warn, LevelFilter::Warn),
         (false, 1) => (LevelFilter::Info, LevelFilter::Warn),
         (false, 2) => (LevelFilter::Debug, LevelFilter::Warn),
-        (false, _) => (LevelFilter::Trace, LevelFilter::Trace),
+        (false, _) => (LevelFilter::Trace, LevelFilter::Debug),
     };
     let mut builder = env_logger::Builder::new();
     builder.filter_level(theirs);

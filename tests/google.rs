@@ -149,6 +149,30 @@ fn service_account_key_gets_a_real_token_from_its_token_uri() {
 }
 
 #[test]
+fn verbose_logs_show_our_steps_and_never_a_secret() {
+    let w = world();
+    let key = w.google.add_service_account(SA);
+    let path = w.write_json("key.json", &key);
+    w.config(&format!("{{ key_file = {} }}", toml_path(&path)), "");
+
+    // -vv: our own debug lines, none of the HTTP library's internals.
+    let err = stderr(&w.run_with(&["-vv", "refresh"], &[]));
+    assert!(err.contains("building HTTP client"), "{err}");
+    assert!(!err.contains("Call<") && !err.contains("Resolved"), "{err}");
+
+    // -vvv adds the HTTP library's debug lines, but never its trace-level byte dumps.
+    let err = stderr(&w.run_with(&["-vvv", "refresh", "--force"], &[]));
+    assert!(err.contains("Call<"), "the library's debug lines: {err}");
+    assert!(!err.contains(": trace:"), "{err}");
+    let token = w.entry().password.expose().to_string();
+    let assertion_claims = w.google.last_jwt_claims().expect("a JWT-bearer grant");
+    assert!(!err.contains(&token[..20]), "a token in the log: {err}");
+    assert!(!err.contains("eyJ"), "a JWT in the log: {err}");
+    assert!(!err.contains("BEGIN PRIVATE"), "{err}");
+    assert_eq!(assertion_claims["iss"], SA);
+}
+
+#[test]
 fn user_adc_from_gclouds_file_logs_in_as_the_user_and_asks_tokeninfo_once() {
     let w = world();
     let adc = w.google.add_user(
