@@ -40,7 +40,7 @@ impl Answer {
             Error::Source(format!(
                 "{what} answered HTTP {} with {}",
                 self.status,
-                crate::source::json_problem(&e, "a body that is not JSON")
+                crate::untrusted::json_problem(&e, "a body that is not JSON")
             ))
         })
     }

@@ -20,15 +20,18 @@ mod oauth;
 mod principal;
 mod process;
 mod secret;
-mod source;
+mod sources;
+mod token;
 mod tokeninfo;
+mod untrusted;
 
 pub use credential::{CredentialSpec, SourceSpec};
 pub use endpoints::Endpoints;
 pub use error::{Error, Result};
 pub use principal::{MAX_ROLE_BYTES, database_user};
 pub use secret::{Secret, redact};
-pub use source::{Context, MintedToken, PrincipalMemory, TokenSource, build};
+pub use sources::build;
+pub use token::{Context, MintedToken, PrincipalMemory, TokenSource};
 pub use tokeninfo::{TokenInfo, lookup as tokeninfo};
 
 /// The scope that restricts a token to AlloyDB login.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{Error, Result};
 use crate::http::Answer;
 use crate::secret::{Secret, redact};
-use crate::source::check_token;
+use crate::untrusted::check_token;
 
 /// The one-time command that gives a user's ADC login the AlloyDB scope.
 pub(crate) const ADC_LOGIN_WITH_ALLOYDB_SCOPE: &str = "gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid";

@@ -8,7 +8,8 @@ use crate::endpoints::Api;
 use crate::error::{Error, Result};
 use crate::oauth::seconds;
 use crate::secret::Secret;
-use crate::source::{Context, json_problem};
+use crate::token::Context;
+use crate::untrusted::json_problem;
 
 /// What tokeninfo tells about a token.
 #[derive(Debug, Clone)]

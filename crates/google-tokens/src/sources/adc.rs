@@ -11,10 +11,11 @@ use super::impersonate::Impersonation;
 use super::metadata::MetadataSource;
 use super::service_account::{ServiceAccountKey, ServiceAccountSource};
 use super::user::{AuthorizedUser, UserSource};
-use super::{Context, TokenSource, credential_fields};
 use crate::CLOUD_PLATFORM_SCOPE;
 use crate::endpoints::impersonation_target;
 use crate::error::{Error, Result};
+use crate::token::{Context, TokenSource};
+use crate::untrusted::credential_fields;
 
 /// The source for ADC with `scopes`.
 pub fn build<'a>(scopes: Vec<String>, ctx: &'a Context<'a>) -> Result<Box<dyn TokenSource + 'a>> {
@@ -44,7 +45,7 @@ struct MetadataFallback<'a> {
 }
 
 impl TokenSource for MetadataFallback<'_> {
-    fn mint(&self) -> Result<super::MintedToken> {
+    fn mint(&self) -> Result<crate::token::MintedToken> {
         self.inner.mint().map_err(|err| {
             Error::Source(format!(
                 "no Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, {} does not exist, and the metadata server did not help ({err}); run `gcloud auth application-default login`, or set `credentials` in the config",

@@ -6,12 +6,13 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{Context, MintedToken, TokenSource, check_token};
 use crate::endpoints::Api;
 use crate::error::{Error, Result};
 use crate::http::{Body, Method, Request};
 use crate::oauth::{OAuthError, oauth_error};
 use crate::secret::Secret;
+use crate::token::{Context, MintedToken, TokenSource};
+use crate::untrusted::check_token;
 
 /// `generateAccessToken`'s answer.
 #[derive(Deserialize)]

@@ -5,10 +5,10 @@
 
 use jiff::Timestamp;
 
-use super::{Context, MintedToken, TokenSource};
 use crate::error::{Error, Result};
 use crate::http::{Answer, Body, Method, Request};
 use crate::oauth::token_answer;
+use crate::token::{Context, MintedToken, TokenSource};
 
 const DEFAULT_HOST: &str = "metadata.google.internal";
 const ACCOUNT_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default";

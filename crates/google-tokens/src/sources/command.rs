@@ -11,9 +11,10 @@ use jiff::{SignedDuration, Timestamp};
 
 use serde::Deserialize;
 
-use super::{Context, MintedToken, TokenSource, check_token, json_problem};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::token::{Context, MintedToken, TokenSource};
+use crate::untrusted::{check_token, json_problem};
 use crate::{process, tokeninfo};
 
 pub struct CommandSource<'a> {

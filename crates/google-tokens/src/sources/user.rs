@@ -6,11 +6,12 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{Context, MintedToken, TokenSource, credential_fields};
 use crate::endpoints::Api;
 use crate::error::{Error, Result};
 use crate::oauth::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, OAuthError, token_answer};
 use crate::secret::Secret;
+use crate::token::{Context, MintedToken, TokenSource};
+use crate::untrusted::credential_fields;
 use crate::{ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE, tokeninfo};
 
 /// Lets tokeninfo report the user's e-mail.

@@ -10,9 +10,10 @@ use jiff::Timestamp;
 
 use serde::Deserialize;
 
-use super::{Context, MintedToken, TokenSource, check_token, json_problem};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::token::{Context, MintedToken, TokenSource};
+use crate::untrusted::{check_token, json_problem};
 use crate::{process, tokeninfo};
 
 /// gcloud starts a Python interpreter and may refresh its own tokens: give it time.

@@ -12,10 +12,11 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 
-use super::{Context, MintedToken, TokenSource, credential_fields};
 use crate::endpoints::{Api, Endpoints};
 use crate::error::{Error, Result};
 use crate::oauth::{OAuthError, token_answer};
+use crate::token::{Context, MintedToken, TokenSource};
+use crate::untrusted::credential_fields;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The longest assertion Google accepts.
 const ASSERTION_LIFETIME_SECS: i64 = 3600;
@@ -186,7 +187,7 @@ mod tests {
                 token_uri: None,
             };
             let endpoints = Endpoints::default();
-            let memory = super::super::tests::NoMemory;
+            let memory = crate::token::tests::NoMemory;
             let ctx = Context::new(&endpoints, &memory);
             match ServiceAccountSource::new(key, "key.json".into(), vec![], &ctx) {
                 Ok(_) => panic!("accepted {junk:?}"),

@@ -7,12 +7,13 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{Context, MintedToken, TokenSource, credential_fields};
 use crate::CLOUD_PLATFORM_SCOPE;
 use crate::endpoints::Api;
 use crate::error::{Error, Result};
 use crate::http::{Body, Method, Request};
 use crate::oauth::token_answer;
+use crate::token::{Context, MintedToken, TokenSource};
+use crate::untrusted::credential_fields;
 
 #[derive(Deserialize)]
 pub struct ExternalAccount {
