@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
+use libpq_files::Tag;
 use libpq_files::locked_file::{self, FileLock, Snapshot};
+use libpq_files::service_file::Owner;
 
 use crate::config::Config;
 use crate::error::Result;
@@ -21,6 +23,9 @@ pub struct Files {
     /// Whether sections must name the password file (`passfile=`): only when libpq
     /// would not find it by itself. Worked out once, not per service.
     pub needs_passfile: bool,
+    /// The configuration whose entries and sections these are (see [`Config::owner`]),
+    /// with its path for section markers and messages.
+    pub owner: Owner,
 }
 
 /// What both files held when read: `None` for a file that does not exist yet.
@@ -38,15 +43,22 @@ impl Files {
             service_file_real: locked_file::resolve(&config.service_file)?,
             service_file: config.service_file.clone(),
             needs_passfile: !paths::is_libpq_default_pgpass(&config.pgpass),
+            owner: Owner::new(config.owner.clone(), &config.path.display().to_string()),
         })
+    }
+
+    /// The tag of the owning configuration, as entry markers carry it.
+    pub fn owner_tag(&self) -> &Tag {
+        &self.owner.tag
     }
 
     /// Exclusive locks on both files, held until dropped. Every writer takes them before
     /// reading what it will rewrite.
-    pub fn lock(&self) -> Result<Vec<FileLock>> {
+    pub fn lock(&self, timeout: std::time::Duration) -> Result<Vec<FileLock>> {
         Ok(locked_file::lock_all(
-            &paths::lock_dir()?,
             &[&self.pgpass_real, &self.service_file_real],
+            &paths::lock_fallback_dir()?,
+            timeout,
         )?)
     }
 

@@ -25,13 +25,23 @@ pub fn init(verbose: u8, quiet: bool) {
     builder
         .format(|buf, record| {
             use std::io::Write;
+            // Every line passes the redactor: a message may quote a server's or a
+            // program's words, and those may carry a secret.
             writeln!(
                 buf,
                 "alloydb-cred: {}: {}",
                 record.level().as_str().to_lowercase(),
-                record.args()
+                google_tokens::redact(&record.args().to_string(), &[])
             )
         })
         .target(env_logger::Target::Stderr)
         .init();
+}
+
+/// Reports an error on stderr as one line, through the redactor like every log line.
+pub fn error(err: &dyn std::fmt::Display) {
+    eprintln!(
+        "alloydb-cred: error: {}",
+        google_tokens::redact(&err.to_string(), &[])
+    );
 }

@@ -23,7 +23,7 @@ fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     logging::init(cli.verbose, cli.quiet);
     let code = commands::run(cli).unwrap_or_else(|err| {
-        eprintln!("alloydb-cred: error: {err}");
+        logging::error(&err);
         err.exit_code()
     });
     code.into()

@@ -96,7 +96,58 @@ pub fn state_dir() -> Result<PathBuf> {
         })
 }
 
-/// Where lock files live: a private directory inside the state directory.
-pub fn lock_dir() -> Result<PathBuf> {
-    Ok(state_dir()?.join("locks"))
+/// The state directory, made private (0700) if it is new, and refused — as ssh refuses
+/// its own files — when someone else owns it or could write to it: whoever can plant files
+/// there could redirect the tool's locks or feed it remembered principals.
+pub fn private_state_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = state_dir()?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| libpq_files::Error::io("create the state directory", &dir, e))?;
+    check_private(&dir)?;
+    Ok(dir)
+}
+
+/// The state directory if it exists (checked as [`private_state_dir`] does), without
+/// creating it: for commands that only read.
+pub fn existing_state_dir() -> Result<Option<PathBuf>> {
+    let dir = state_dir()?;
+    if !dir.exists() {
+        return Ok(None);
+    }
+    check_private(&dir)?;
+    Ok(Some(dir))
+}
+
+fn check_private(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| libpq_files::Error::io("inspect the state directory", dir, e))?;
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(Error::Config(format!(
+            "the state directory {} belongs to user id {}, not to you (user id {me}); use your own (set ALLOYDB_CRED_STATE_DIR) or fix its owner: chown \"$(id -u)\" {}",
+            dir.display(),
+            meta.uid(),
+            dir.display()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(Error::Config(format!(
+            "the state directory {} can be written by others (mode {:o}); make it private: chmod 700 {}",
+            dir.display(),
+            meta.mode() & 0o777,
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Where lock files go when a target's own directory cannot hold one.
+pub fn lock_fallback_dir() -> Result<PathBuf> {
+    Ok(private_state_dir()?.join("locks"))
 }

@@ -1,15 +1,17 @@
 //! What the tool remembers between runs beyond the files: the last error of each service
-//! (for `status`) and the principal of each user credential (so tokeninfo is asked once
-//! per credential, not once per refresh). A small JSON file in the state directory that
-//! never holds a token or a credential: errors are built without them, and principals
-//! are keyed by digests.
+//! and how broad its token is (for `status`), the principal of each user credential (so
+//! tokeninfo is asked once per credential, not once per refresh), and which shadowed lines
+//! were already reported. A small JSON file (mode 0600) in the private state directory
+//! that never holds a token or a credential: every message is redacted before it is
+//! stored, and principals are keyed by digests.
 //!
 //! It is read once at the start of a run and written once at its end ([`update`]), under
 //! its own lock, so that concurrent runs merge their records instead of overwriting them.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use libpq_files::locked_file::{self, Contents};
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,13 @@ pub struct State {
     /// The e-mail of user credentials, by a digest of the credential.
     #[serde(default)]
     pub principals: BTreeMap<String, String>,
+    /// How broad each service's current token is: login-only, broad or unknown.
+    #[serde(default)]
+    pub breadth: BTreeMap<String, String>,
+    /// Shadowed password-file lines already reported by `refresh` (service, line number
+    /// and connection), so each is reported once per change.
+    #[serde(default)]
+    pub shadows_reported: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,19 +41,23 @@ pub struct LastError {
     pub message: String,
 }
 
+const FILE_NAME: &str = "state.json";
+
 fn file() -> Result<PathBuf> {
-    Ok(paths::state_dir()?.join("state.json"))
+    Ok(paths::private_state_dir()?.join(FILE_NAME))
 }
 
 impl State {
     /// Loads the state; a missing or unreadable file is an empty state (it is a cache of
-    /// diagnostics, not data).
-    pub fn load() -> State {
-        file()
+    /// diagnostics, not data). A state directory that is not private is an error.
+    pub fn load() -> Result<State> {
+        let Some(dir) = paths::existing_state_dir()? else {
+            return Ok(State::default());
+        };
+        Ok(std::fs::read(dir.join(FILE_NAME))
             .ok()
-            .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
     pub fn set_error(&mut self, service: &str, message: &str) {
@@ -54,7 +67,7 @@ impl State {
                 at: jiff::Timestamp::now()
                     .round(jiff::Unit::Second)
                     .map_or_else(|_| String::new(), |t| t.to_string()),
-                message: message.to_string(),
+                message: google_tokens::redact(message, &[]),
             },
         );
     }
@@ -67,11 +80,9 @@ impl State {
 /// Applies `change` to the state on disk, under the state's lock: the one place the state
 /// file is written. Best effort for callers: a state directory that cannot be written must
 /// not fail work that succeeded, so they log the error and go on.
-pub fn update(change: impl FnOnce(&mut State)) -> Result<()> {
+pub fn update(lock_timeout: Duration, change: impl FnOnce(&mut State)) -> Result<()> {
     let path = file()?;
-    let dir = paths::state_dir()?;
-    std::fs::create_dir_all(&dir).map_err(|e| libpq_files::Error::io("create", &dir, e))?;
-    let _lock = locked_file::lock_all(&paths::lock_dir()?, &[&path])?;
+    let _lock = locked_file::lock_all(&[&path], &paths::lock_fallback_dir()?, lock_timeout)?;
     let previous = locked_file::read(&path).ok().flatten();
     let mut state: State = previous
         .as_ref()
@@ -83,7 +94,7 @@ pub fn update(change: impl FnOnce(&mut State)) -> Result<()> {
     if previous.as_ref().is_some_and(|p| p.bytes == bytes) {
         return Ok(());
     }
-    locked_file::write(&path, &bytes, previous.as_ref(), Contents::Plain)?;
+    locked_file::write(&path, &bytes, previous.as_ref(), Contents::Secret)?;
     Ok(())
 }
 

@@ -202,26 +202,36 @@ fn user_adc_from_gclouds_file_logs_in_as_the_user_and_asks_tokeninfo_once() {
 }
 
 #[test]
-fn user_without_the_alloydb_scope_falls_back_to_cloud_platform_with_advice() {
+fn a_login_without_the_alloydb_scope_is_never_silently_widened() {
     let w = world();
     let adc = w
         .google
         .add_user(PERSON, &[CLOUD_PLATFORM, EMAIL_SCOPE, "openid"]);
     let path = w.write_json("adc.json", &adc);
+    let adc_env = [("GOOGLE_APPLICATION_CREDENTIALS", path.display().to_string())];
+    let env: Vec<(&str, &str)> = adc_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // The configured (default) AlloyDB scope is refused: fail with both remedies, write
+    // nothing broader.
     w.config("\"adc\"", "");
-    let out = w.run_with(
-        &["refresh"],
-        &[(
-            "GOOGLE_APPLICATION_CREDENTIALS",
-            &path.display().to_string(),
-        )],
-    );
-    let err = stderr(&out);
-    ok(out);
+    let err = fails_with(w.run_with(&["refresh"], &env), 1);
     assert!(
         err.contains("gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid"),
         "{err}"
     );
+    assert!(
+        err.contains(&format!("scopes = [\"{CLOUD_PLATFORM}\"]")),
+        "{err}"
+    );
+    assert!(!w.env.pgpass().exists(), "nothing was written");
+
+    // Asking for cloud-platform explicitly is honoured without complaint, and status
+    // says the token is broad.
+    w.config("\"adc\"", &format!("scopes = [\"{CLOUD_PLATFORM}\"]"));
+    let out = w.run_with(&["refresh"], &env);
+    let err = stderr(&out);
+    ok(out);
+    assert!(!err.contains("warn"), "{err}");
     let token = w.entry().password;
     let info = w
         .google
@@ -233,6 +243,10 @@ fn user_without_the_alloydb_scope_falls_back_to_cloud_platform_with_advice() {
         info.scopes
     );
     assert_eq!(w.login(), PERSON);
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(w.run_with(&["status", "--json"], &[]))).expect("json");
+    assert_eq!(status["services"][0]["token_scope"], "broad");
+    assert!(ok(w.run_with(&["status"], &[])).contains("broad"));
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub fn run(config: &Config, args: &ExecArgs) -> Result<ExitCode> {
         .ok_or_else(|| Error::Config("exec needs a command after `--`".into()))?;
     let err = Command::new(program)
         .args(rest)
-        .env("PGSERVICE", &service.name)
+        .env("PGSERVICE", service.name.as_str())
         .env("PGSERVICEFILE", &config.service_file)
         .env("PGPASSFILE", &config.pgpass)
         .exec();

@@ -9,12 +9,12 @@ use crate::refresh;
 pub fn run(config: &Config, args: &RefreshArgs) -> Result<ExitCode> {
     let services = config.select(&args.services)?;
     let outcome = refresh::run(config, &services, args.force)?;
-    for name in &outcome.minted {
+    for (name, _) in &outcome.minted {
         log::info!("{name}: refreshed");
     }
     let mut code = ExitCode::Success;
     for (_, err) in &outcome.failed {
-        eprintln!("alloydb-cred: error: {err}");
+        crate::logging::error(err);
         if code == ExitCode::Success || err.exit_code() == ExitCode::UsageOrConfig {
             code = err.exit_code();
         }

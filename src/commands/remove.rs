@@ -5,7 +5,7 @@ use std::path::Path;
 use libpq_files::locked_file::{self, Contents};
 use libpq_files::pgpass::ManagedEntry;
 use libpq_files::service_file::ManagedSection;
-use libpq_files::{ManagedFile, Region};
+use libpq_files::{ManagedFile, Region, Tag};
 
 use crate::cli::RemoveArgs;
 use crate::config::Config;
@@ -19,7 +19,8 @@ pub fn run(config: &Config, args: &RemoveArgs) -> Result<ExitCode> {
     // Names need not be configured: removing a service from the config and then its
     // entries is the natural order.
     let names: Vec<&str> = args.services.iter().map(String::as_str).collect();
-    let _locks = files.lock()?;
+    let which = (!args.all).then_some(names.as_slice());
+    let _locks = files.lock(config.lock_timeout)?;
 
     // Both files are cleaned even when one fails: a token must not stay behind because
     // the service file could not be written, nor the other way round.
@@ -30,26 +31,26 @@ pub fn run(config: &Config, args: &RemoveArgs) -> Result<ExitCode> {
             &files.pgpass,
             &files.pgpass_real,
             Contents::Secret,
-            args.all,
-            &names,
+            &config.owner,
+            which,
         ),
         remove_from::<ManagedSection>(
             &files.service_file,
             &files.service_file_real,
             Contents::Plain,
-            args.all,
-            &names,
+            &config.owner,
+            which,
         ),
     ] {
         match result {
             Ok(count) => removed += count,
             Err(e) => {
-                eprintln!("alloydb-cred: error: {e}");
+                crate::logging::error(&e);
                 first_error.get_or_insert(e);
             }
         }
     }
-    let saved = state::update(|state| {
+    let saved = state::update(config.lock_timeout, |state| {
         if args.all {
             state.last_errors.clear();
         } else {
@@ -70,22 +71,19 @@ pub fn run(config: &Config, args: &RemoveArgs) -> Result<ExitCode> {
 }
 
 /// Removes our part of one file; returns how many entries or sections went.
+/// `services`: the named ones, or `None` for all of this configuration's.
 fn remove_from<R: Region>(
     path: &Path,
     real: &Path,
     contents: Contents,
-    all: bool,
-    names: &[&str],
+    owner: &Tag,
+    services: Option<&[&str]>,
 ) -> Result<usize> {
     let Some(snap) = locked_file::read(real)? else {
         return Ok(0);
     };
     let mut file = ManagedFile::<R>::parse(&snap.bytes);
-    let count = if all {
-        file.remove_all()
-    } else {
-        file.remove_services(names)
-    };
+    let count = file.remove_owned(owner, services);
     let bytes = file.render();
     if count == 0 {
         return Ok(0);

@@ -1,9 +1,10 @@
-//! `status`: each service's user, host, expiry, time left and last error. Never a token.
+//! `status`: each service's user, host, expiry, time left, token breadth and last error.
+//! Never a token. Only this configuration's entries are reported.
 
 use std::io::Write;
 
 use jiff::Timestamp;
-use libpq_files::pgpass::PgpassFile;
+use libpq_files::pgpass::{PgpassFile, Shadowed};
 use libpq_files::service_file::ServiceFile;
 use serde_json::json;
 
@@ -12,6 +13,7 @@ use crate::config::{Config, UserSpec};
 use crate::error::{Error, Result};
 use crate::exit_codes::ExitCode;
 use crate::files::{Files, bytes_of};
+use crate::refresh::describe_shadow;
 use crate::state::State;
 
 /// One row of the report.
@@ -25,19 +27,52 @@ struct Row {
     expires_at: Option<Timestamp>,
     seconds_left: Option<i64>,
     state: &'static str,
+    /// login-only, broad or unknown, as recorded when the token was minted.
+    token_scope: Option<String>,
     section: bool,
     last_error: Option<String>,
 }
 
+/// Everything `status` reports.
+struct Report {
+    rows: Vec<Row>,
+    /// This configuration's entries for services it no longer configures.
+    orphans: Vec<String>,
+    /// Entries in the same password file that other configurations own.
+    others: usize,
+    shadowed: Vec<Shadowed>,
+    needs_pgpassfile: bool,
+}
+
 pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
+    let report = gather(config)?;
+    let text = if args.json {
+        render_json(config, &report)
+    } else {
+        render_table(config, &report)
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::Runtime(format!("cannot write to stdout: {e}")))?;
+    Ok(ExitCode::Success)
+}
+
+fn gather(config: &Config) -> Result<Report> {
     let files = Files::of(config)?;
     let snapshots = files.read()?;
-    let entries = PgpassFile::managed_in(bytes_of(&snapshots.pgpass));
+    let pgpass = PgpassFile::parse(bytes_of(&snapshots.pgpass));
     let sections = ServiceFile::managed_in(bytes_of(&snapshots.service_file));
-    let state = State::load();
+    let state = State::load()?;
     let now = Timestamp::now();
+    let ours = |owner: Option<&libpq_files::Tag>| owner.is_none_or(|o| *o == config.owner);
+    let entries: Vec<_> = pgpass
+        .managed()
+        .iter()
+        .filter(|e| ours(e.owner.as_ref()))
+        .collect();
 
-    let rows: Vec<Row> = config
+    let rows = config
         .services
         .iter()
         .map(|svc| {
@@ -50,48 +85,55 @@ pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
                 Some(s) if s < window => "due",
                 Some(_) => "valid",
             };
+            let name = svc.name.to_string();
             Row {
-                name: svc.name.clone(),
                 user: match (entry, &svc.user) {
-                    (Some(e), _) => e.user.clone(),
-                    (None, UserSpec::Named(u)) => u.clone(),
+                    (Some(e), _) => e.user.to_string(),
+                    (None, UserSpec::Named(u)) => u.to_string(),
                     (None, UserSpec::Auto) => "auto".into(),
                 },
-                host: svc.host.clone(),
+                host: svc.host.to_string(),
                 port: svc.port,
-                dbname: svc.dbname.clone(),
+                dbname: svc.dbname.as_ref().map(|d| d.to_string()),
                 credentials: svc.credential.source.to_string(),
                 expires_at: entry.map(|e| e.expires_at),
                 seconds_left,
                 state: state_word,
-                section: sections.iter().any(|s| s.name == svc.name),
+                token_scope: entry.and_then(|_| state.breadth.get(&name).cloned()),
+                section: sections
+                    .iter()
+                    .any(|s| s.name == svc.name && ours(s.owner.as_ref().map(|o| &o.tag))),
                 last_error: state
                     .last_errors
-                    .get(&svc.name)
-                    .map(|e| format!("{} ({})", e.message, e.at)),
+                    .get(&name)
+                    .map(|e| google_tokens::redact(&format!("{} ({})", e.message, e.at), &[])),
+                name,
             }
         })
         .collect();
-    let orphans: Vec<String> = entries
+    let orphans = entries
         .iter()
-        .map(|e| e.service.clone())
-        .filter(|n| !config.services.iter().any(|s| &s.name == n))
+        .map(|e| e.service.to_string())
+        .filter(|n| !config.services.iter().any(|s| s.name == *n.as_str()))
         .collect();
-    let pgjdbc_needs_pgpassfile = files.needs_passfile;
-
-    let mut out = std::io::stdout().lock();
-    let text = if args.json {
-        render_json(config, &rows, &orphans, pgjdbc_needs_pgpassfile)
-    } else {
-        render_table(config, &rows, &orphans, pgjdbc_needs_pgpassfile)
-    };
-    out.write_all(text.as_bytes())
-        .map_err(|e| Error::Runtime(format!("cannot write to stdout: {e}")))?;
-    Ok(ExitCode::Success)
+    let others = pgpass.managed().len() - entries.len();
+    let shadowed = pgpass
+        .shadowed()
+        .into_iter()
+        .filter(|s| config.services.iter().any(|svc| svc.name == s.service))
+        .collect();
+    Ok(Report {
+        rows,
+        orphans,
+        others,
+        shadowed,
+        needs_pgpassfile: files.needs_passfile,
+    })
 }
 
-fn render_json(config: &Config, rows: &[Row], orphans: &[String], needs_env: bool) -> String {
-    let services: Vec<_> = rows
+fn render_json(config: &Config, report: &Report) -> String {
+    let services: Vec<_> = report
+        .rows
         .iter()
         .map(|r| {
             json!({
@@ -104,34 +146,44 @@ fn render_json(config: &Config, rows: &[Row], orphans: &[String], needs_env: boo
                 "expires_at": r.expires_at.map(|t| t.to_string()),
                 "seconds_left": r.seconds_left,
                 "state": r.state,
+                "token_scope": r.token_scope,
                 "service_section": r.section,
                 "last_error": r.last_error,
             })
         })
         .collect();
+    let shadowed: Vec<_> = report
+        .shadowed
+        .iter()
+        .map(|s| json!({"service": s.service.as_str(), "line": s.line, "connection": s.connection}))
+        .collect();
     let doc = json!({
         "config": config.path.display().to_string(),
         "pgpass": config.pgpass.display().to_string(),
         "service_file": config.service_file.display().to_string(),
-        "pgjdbc_needs_pgpassfile": needs_env,
+        "pgjdbc_needs_pgpassfile": report.needs_pgpassfile,
         "services": services,
-        "unconfigured_entries": orphans,
+        "unconfigured_entries": report.orphans,
+        "entries_of_other_configurations": report.others,
+        "shadowed_lines": shadowed,
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
 }
 
-fn render_table(config: &Config, rows: &[Row], orphans: &[String], needs_env: bool) -> String {
+fn render_table(config: &Config, report: &Report) -> String {
+    const COLUMNS: usize = 7;
     let mut table = vec![[
         "SERVICE".to_string(),
         "USER".into(),
         "HOST".into(),
         "EXPIRES (UTC)".into(),
         "LEFT".into(),
+        "TOKEN".into(),
         "STATE".into(),
     ]];
-    for r in rows {
+    for r in &report.rows {
         table.push([
             r.name.clone(),
             r.user.clone(),
@@ -144,6 +196,7 @@ fn render_table(config: &Config, rows: &[Row], orphans: &[String], needs_env: bo
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(|| "-".into()),
             r.seconds_left.map(human_left).unwrap_or_else(|| "-".into()),
+            r.token_scope.clone().unwrap_or_else(|| "-".into()),
             format!(
                 "{}{}",
                 r.state,
@@ -155,7 +208,7 @@ fn render_table(config: &Config, rows: &[Row], orphans: &[String], needs_env: bo
             ),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..COLUMNS)
         .map(|i| {
             table
                 .iter()
@@ -179,22 +232,43 @@ fn render_table(config: &Config, rows: &[Row], orphans: &[String], needs_env: bo
         "service file: {}\n",
         config.service_file.display()
     ));
-    if needs_env {
+    if report
+        .rows
+        .iter()
+        .any(|r| r.token_scope.as_deref() == Some("broad"))
+    {
+        text.push_str(
+            "note: a broad token can act on Google Cloud APIs, not only log in; it sits in a plain file that GUI tools read. Use login-only scopes where the source allows (see the README)\n",
+        );
+    }
+    if report.needs_pgpassfile {
         text.push_str(&format!(
             "note: the password file is not where libpq looks by default, so sections carry passfile=; \
 pgjdbc clients (DBeaver, DataGrip) need PGPASSFILE={} and cannot use these services from the service file\n",
             config.pgpass.display()
         ));
     }
-    for r in rows {
+    for shadow in &report.shadowed {
+        text.push_str(&format!(
+            "note: {}\n",
+            describe_shadow(shadow, &config.pgpass)
+        ));
+    }
+    for r in &report.rows {
         if let Some(err) = &r.last_error {
             text.push_str(&format!("last error of {}: {err}\n", r.name));
         }
     }
-    if !orphans.is_empty() {
+    if !report.orphans.is_empty() {
         text.push_str(&format!(
             "entries for services no longer configured: {} (remove them with `alloydb-cred remove --service NAME`)\n",
-            orphans.join(", ")
+            report.orphans.join(", ")
+        ));
+    }
+    if report.others > 0 {
+        text.push_str(&format!(
+            "{} more entries in the password file belong to other alloydb-cred configurations\n",
+            report.others
         ));
     }
     text

@@ -87,6 +87,13 @@ mod tests {
 
     const DEFAULT_SCOPE: &str = google_tokens::ALLOYDB_LOGIN_SCOPE;
 
+    fn keywords(pairs: &[(libpq_files::Keyword, libpq_files::SectionValue)]) -> Vec<(&str, &str)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
     fn parse_ok(text: &str) -> Config {
         match parse(text, Path::new("/etc/test/config.toml")) {
             Ok(c) => c,
@@ -126,7 +133,10 @@ dbname = "appdb"
         let prod = &cfg.services[1];
         assert_eq!(dev.name, "dev");
         assert_eq!(dev.port, 6432);
-        assert_eq!(dev.user, UserSpec::Named("kai@altostrat.com".into()));
+        assert_eq!(
+            dev.user,
+            UserSpec::Named(libpq_files::Role::new("kai@altostrat.com").expect("role"))
+        );
         assert_eq!(dev.refresh_window, Duration::from_secs(300));
         assert_eq!(
             dev.credential.source,
@@ -135,7 +145,7 @@ dbname = "appdb"
                 timeout: Duration::from_secs(3)
             }
         );
-        assert_eq!(dev.keywords, vec![("sslmode".into(), "require".into())]);
+        assert_eq!(keywords(&dev.keywords), [("sslmode", "require")]);
         assert_eq!(prod.port, 5432);
         assert_eq!(prod.user, UserSpec::Auto);
         assert_eq!(prod.refresh_window, DEFAULT_REFRESH_WINDOW);
@@ -213,8 +223,8 @@ dbname = "appdb"
         assert!(err.contains("not a libpq connection keyword"), "{err}");
         let cfg = parse_ok("[services.a]\nhost = \"h\"\nlibpq = { application_name = \"x\" }\n");
         assert_eq!(
-            cfg.services[0].keywords,
-            vec![("application_name".into(), "x".into())]
+            keywords(&cfg.services[0].keywords),
+            [("application_name", "x")]
         );
     }
 

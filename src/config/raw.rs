@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::values::{
-    DbUser, Email, Host, LibpqKeyword, PathText, Port, RequestTimeout, Scope, ServiceName, SslMode,
-    Text, Url, Window, parse_duration,
+    Arg, CommandTimeout, DbUser, Email, Host, LibpqKeyword, LockTimeout, PathText, Port,
+    RequestTimeout, Scope, ServiceName, SslMode, Text, Url, Window,
 };
 use crate::error::Result;
 use crate::paths;
@@ -41,6 +41,7 @@ pub(super) struct RawDefaults {
     pub(super) refresh_window: Option<Window>,
     pub(super) pgpass: Option<PathText>,
     pub(super) service_file: Option<PathText>,
+    pub(super) lock_timeout: Option<LockTimeout>,
 }
 
 #[derive(Deserialize)]
@@ -118,8 +119,8 @@ impl<'de> Visitor<'de> for SourceVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RawSource, A::Error> {
         let mut key_file: Option<PathText> = None;
-        let mut command: Option<Vec<Text>> = None;
-        let mut timeout: Option<String> = None;
+        let mut command: Option<Vec<Arg>> = None;
+        let mut timeout: Option<CommandTimeout> = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "key_file" => key_file = Some(map.next_value()?),
@@ -133,24 +134,15 @@ impl<'de> Visitor<'de> for SourceVisitor {
             }
         }
         match (key_file, command) {
-            (Some(path), None) if timeout.is_none() => Ok(RawSource::KeyFile(path.into_string())),
+            (Some(path), None) if timeout.is_none() => Ok(RawSource::KeyFile(path.into_inner())),
             (None, Some(argv)) => {
-                let argv: Vec<String> = argv.into_iter().map(Text::into_string).collect();
+                let argv: Vec<String> = argv.into_iter().map(Arg::into_inner).collect();
                 if argv.first().is_none_or(|p| p.is_empty()) {
                     return Err(de::Error::custom(
                         "credentials `command` needs at least the program to run",
                     ));
                 }
-                let timeout = match timeout {
-                    Some(text) => {
-                        let t = parse_duration(&text).map_err(de::Error::custom)?;
-                        if t.is_zero() {
-                            return Err(de::Error::custom("command timeout must be more than 0"));
-                        }
-                        t
-                    }
-                    None => DEFAULT_COMMAND_TIMEOUT,
-                };
+                let timeout = timeout.map_or(DEFAULT_COMMAND_TIMEOUT, CommandTimeout::get);
                 Ok(RawSource::Command { argv, timeout })
             }
             _ => Err(de::Error::custom(format!(
@@ -176,11 +168,11 @@ pub(super) struct RawEndpoints {
 impl RawEndpoints {
     pub(super) fn resolve(self) -> Endpoints {
         Endpoints {
-            token: self.token.map(Url::into_string),
-            tokeninfo: self.tokeninfo.map(Url::into_string),
-            iamcredentials: self.iamcredentials.map(Url::into_string),
-            sts: self.sts.map(Url::into_string),
-            alloydb_admin: self.alloydb_admin.map(Url::into_string),
+            token: self.token.map(Url::into_inner),
+            tokeninfo: self.tokeninfo.map(Url::into_inner),
+            iamcredentials: self.iamcredentials.map(Url::into_inner),
+            sts: self.sts.map(Url::into_inner),
+            alloydb_admin: self.alloydb_admin.map(Url::into_inner),
             timeout: self.timeout.map(RequestTimeout::get),
         }
     }

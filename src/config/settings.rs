@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use google_tokens::{CredentialSpec, Endpoints};
+use libpq_files::{Host, Keyword, Role, SectionValue, ServiceName, Tag};
 
 use super::raw::{RawConfig, RawSource};
 use super::values::DbUser;
@@ -16,30 +17,37 @@ use crate::paths;
 const DEFAULT_SCOPE: &str = google_tokens::ALLOYDB_LOGIN_SCOPE;
 /// Refresh when less than this much validity remains.
 pub const DEFAULT_REFRESH_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How long a writer waits for another's lock before giving up: cron must not hang.
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A loaded, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file it was read from, for messages.
     pub path: PathBuf,
+    /// Which configuration this is, in the files' markers: a digest of the file's real
+    /// path, so that two configurations sharing a password file keep their entries apart.
+    pub owner: Tag,
     pub pgpass: PathBuf,
     pub service_file: PathBuf,
     pub endpoints: Endpoints,
+    pub lock_timeout: Duration,
     /// Sorted by name.
     pub services: Vec<Service>,
 }
 
-/// One `[services.NAME]` table with the defaults applied.
+/// One `[services.NAME]` table with the defaults applied. Every value that reaches a
+/// file is already one of the file engine's checked types.
 #[derive(Debug, Clone)]
 pub struct Service {
-    pub name: String,
-    pub host: String,
+    pub name: ServiceName,
+    pub host: Host,
     pub port: u16,
-    pub dbname: Option<String>,
+    pub dbname: Option<SectionValue>,
     pub user: UserSpec,
     /// Further connection keywords for the service file, in the order they are written
     /// (`sslmode`, `sslrootcert`, …, then the `libpq` table).
-    pub keywords: Vec<(String, String)>,
+    pub keywords: Vec<(Keyword, SectionValue)>,
     /// Shared by every service with equal settings: minting, digests and sharing key on
     /// this one value, so a thousand services with one credential cost one.
     pub credential: Arc<CredentialSpec>,
@@ -51,7 +59,7 @@ pub struct Service {
 pub enum UserSpec {
     /// Derived from the credential's principal by Google's rule.
     Auto,
-    Named(String),
+    Named(Role),
 }
 
 impl RawConfig {
@@ -62,18 +70,18 @@ impl RawConfig {
         let defaults = self.defaults;
 
         let pgpass = match defaults.pgpass {
-            Some(p) => paths::expand(&p.into_string(), base_dir)?,
+            Some(p) => paths::expand(&p.into_inner(), base_dir)?,
             None => paths::default_pgpass()?,
         };
         let service_file = match defaults.service_file {
-            Some(p) => paths::expand(&p.into_string(), base_dir)?,
+            Some(p) => paths::expand(&p.into_inner(), base_dir)?,
             None => paths::default_service_file()?,
         };
 
         let mut services = Vec::with_capacity(self.services.len());
         let mut credentials: Vec<Arc<CredentialSpec>> = Vec::new();
         for (name, svc) in self.services {
-            let name = name.into_string();
+            let name = name.into_inner();
             let source = svc
                 .credentials
                 .or_else(|| defaults.credentials.clone())
@@ -83,18 +91,18 @@ impl RawConfig {
                 impersonate: svc
                     .impersonate
                     .or_else(|| defaults.impersonate.clone())
-                    .map(|e| e.into_string()),
+                    .map(|e| e.into_inner().to_string()),
                 delegates: svc
                     .delegates
                     .or_else(|| defaults.delegates.clone())
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|e| e.into_string())
+                    .map(|e| e.into_inner().to_string())
                     .collect(),
                 scopes: svc
                     .scopes
                     .or_else(|| defaults.scopes.clone())
-                    .map(|s| s.into_iter().map(|s| s.into_string()).collect())
+                    .map(|s| s.into_iter().map(|s| s.into_inner()).collect())
                     .unwrap_or_else(|| vec![DEFAULT_SCOPE.to_string()]),
             };
             if !credential.delegates.is_empty() && credential.impersonate.is_none() {
@@ -105,7 +113,7 @@ impl RawConfig {
             }
             let mut keywords = Vec::new();
             if let Some(mode) = svc.sslmode {
-                keywords.push(("sslmode".to_string(), mode.into_string()));
+                keywords.push(keyword(&name, "sslmode", &mode.into_inner(), path)?);
             }
             for (key, value) in [
                 ("sslrootcert", svc.sslrootcert),
@@ -113,21 +121,26 @@ impl RawConfig {
                 ("sslkey", svc.sslkey),
             ] {
                 if let Some(value) = value {
-                    let expanded = paths::expand(&value.into_string(), base_dir)?;
-                    keywords.push((key.to_string(), expanded.display().to_string()));
+                    let expanded = paths::expand(&value.into_inner(), base_dir)?;
+                    keywords.push(keyword(&name, key, &expanded.display().to_string(), path)?);
                 }
             }
             if let Some(options) = svc.options {
-                keywords.push(("options".to_string(), options.into_string()));
+                keywords.push(keyword(
+                    &name,
+                    "options",
+                    options.into_inner().as_str(),
+                    path,
+                )?);
             }
             for (key, value) in svc.libpq.unwrap_or_default() {
-                keywords.push((key.into_string(), value.into_string()));
+                keywords.push((key.into_inner(), value.into_inner()));
             }
             services.push(Service {
                 name,
-                host: svc.host.into_string(),
+                host: svc.host.into_inner(),
                 port: svc.port.map_or(5432, |p| p.get()),
-                dbname: svc.dbname.map(|d| d.into_string()),
+                dbname: svc.dbname.map(|d| d.into_inner()),
                 user: user_spec(svc.user),
                 keywords,
                 credential: shared(&mut credentials, credential),
@@ -138,11 +151,17 @@ impl RawConfig {
             });
         }
 
+        // The real path names the configuration whichever way it was reached.
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         Ok(Config {
             path: path.to_path_buf(),
+            owner: Tag::of(real.as_os_str().as_encoded_bytes()),
             pgpass,
             service_file,
             endpoints: self.endpoints.resolve(),
+            lock_timeout: defaults
+                .lock_timeout
+                .map_or(DEFAULT_LOCK_TIMEOUT, |t| t.get()),
             services,
         })
     }
@@ -160,11 +179,30 @@ fn shared(known: &mut Vec<Arc<CredentialSpec>>, spec: CredentialSpec) -> Arc<Cre
 }
 
 fn user_spec(user: Option<DbUser>) -> UserSpec {
-    match user.map(DbUser::into_string) {
+    match user.and_then(DbUser::into_inner) {
         None => UserSpec::Auto,
-        Some(u) if u == "auto" => UserSpec::Auto,
-        Some(u) => UserSpec::Named(u),
+        Some(role) => UserSpec::Named(role),
     }
+}
+
+/// A `keyword=value` pair for a service's section from a setting whose text is known
+/// only now (an expanded path).
+fn keyword(
+    service: &ServiceName,
+    key: &str,
+    value: &str,
+    path: &Path,
+) -> Result<(Keyword, SectionValue)> {
+    let bad = |e: libpq_files::InvalidValue| {
+        Error::Config(format!(
+            "{}: service {service}, `{key}`: {e}",
+            path.display()
+        ))
+    };
+    Ok((
+        Keyword::new(key).map_err(bad)?,
+        SectionValue::new(value).map_err(bad)?,
+    ))
 }
 
 impl Config {
@@ -182,8 +220,8 @@ impl Config {
         }
         let mut selected = Vec::new();
         for name in names {
-            match self.services.iter().find(|s| &s.name == name) {
-                Some(service) if !selected.iter().any(|s: &&Service| s.name == *name) => {
+            match self.services.iter().find(|s| s.name == *name.as_str()) {
+                Some(service) if !selected.iter().any(|s: &&Service| s.name == *name.as_str()) => {
                     selected.push(service)
                 }
                 Some(_) => {}

@@ -1,175 +1,136 @@
-//! Validated value types: each can only be built by checking its text, so a value that
-//! made it into the configuration is known to be writable into libpq's line-based files.
+//! Validated value types: each can only be built by checking its text. Values that end up
+//! in libpq's files are checked by the file engine's own types (the configuration accepts
+//! exactly what the writers accept); the rest by the rules here. Messages say what is
+//! wrong without quoting the value.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-/// Google access tokens live an hour; a window this long would refresh on every run.
-const MAX_REFRESH_WINDOW: Duration = Duration::from_secs(55 * 60);
-
-/// Defines a string newtype whose `Deserialize` runs a check and reports its message.
-macro_rules! checked_string {
-    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+/// Defines a newtype around a checked type of another crate: its `Deserialize` reads a
+/// string and builds the inner value with `$new`, whose error becomes the message.
+macro_rules! checked {
+    ($(#[$doc:meta])* $name:ident($inner:ty), $new:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-        pub(super) struct $name(String);
+        pub(super) struct $name($inner);
 
         impl $name {
-            pub(super) fn into_string(self) -> String {
+            pub(super) fn into_inner(self) -> $inner {
                 self.0
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                let value = String::deserialize(d)?;
-                let check: fn(&str) -> std::result::Result<(), String> = $check;
-                check(&value).map_err(de::Error::custom)?;
-                Ok($name(value))
+                let text = String::deserialize(d)?;
+                let new: fn(&str) -> std::result::Result<$inner, String> = $new;
+                new(&text).map($name).map_err(de::Error::custom)
             }
         }
     };
 }
 
-/// Characters that would break a line-oriented file (newline, NUL, other controls).
-fn reject_controls(value: &str) -> std::result::Result<(), String> {
-    if let Some(c) = value.chars().find(|c| c.is_control()) {
-        return Err(format!(
-            "{value:?} contains the control character {c:?}; the service and password files are line-based"
-        ));
-    }
-    Ok(())
-}
+checked!(
+    /// A service name: a `[section]` name and a marker word.
+    ServiceName(libpq_files::ServiceName),
+    |t| libpq_files::ServiceName::new(t).map_err(|e| e.to_string())
+);
 
-/// libpq before PostgreSQL 14 reads service-file lines of at most 255 bytes; a value this
-/// long leaves room for its keyword.
-const MAX_VALUE_BYTES: usize = 200;
+checked!(
+    /// The host of a service, as written into both files.
+    Host(libpq_files::Host),
+    |t| libpq_files::Host::new(t).map_err(|e| e.to_string())
+);
 
-fn plain_value(value: &str) -> std::result::Result<(), String> {
-    reject_controls(value)?;
-    if value.len() > MAX_VALUE_BYTES {
-        return Err(format!(
-            "value is {} bytes; keep it under {MAX_VALUE_BYTES} (libpq reads service-file lines of limited length)",
-            value.len()
-        ));
-    }
-    Ok(())
-}
+checked!(
+    /// A value written as-is into the service file (`dbname`, `options`, `libpq` values).
+    Text(libpq_files::SectionValue),
+    |t| libpq_files::SectionValue::new(t).map_err(|e| e.to_string())
+);
 
-checked_string!(
-    /// A service name: becomes a `[section]` name and a marker word, so a plain identifier.
-    ServiceName,
-    |name| {
-        let valid = !name.is_empty()
-            && name.len() <= 63
-            && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !valid {
-            return Err(format!(
-                "service name {name:?} is not a plain identifier (letters, digits, `_`, `-`, `.`, starting with a letter or `_`, at most 63 characters)"
-            ));
-        }
-        if name.eq_ignore_ascii_case("default") {
-            return Err("a service may not be named DEFAULT (some service-file readers treat it specially)".into());
-        }
-        Ok(())
+checked!(
+    /// `user`: `"auto"` (derived from the credential's principal), or a role name.
+    DbUser(Option<libpq_files::Role>),
+    |t| match t {
+        "auto" => Ok(None),
+        role => libpq_files::Role::new(role).map(Some).map_err(|e| {
+            format!("{e}; use \"auto\" to derive the user from the credential")
+        }),
     }
 );
 
-checked_string!(Host, |host| {
-    if host.is_empty() {
-        return Err("host is empty".into());
-    }
-    plain_value(host)?;
-    if host.contains(char::is_whitespace) {
-        return Err(format!("host {host:?} contains white space"));
-    }
-    if host == "*" {
-        return Err(
-            "host \"*\" would match every server in the password file; name the instance".into(),
-        );
-    }
-    Ok(())
-});
+checked!(
+    /// An e-mail address of a Google account (`impersonate`, `delegates`).
+    Email(google_tokens::Principal),
+    |t| google_tokens::Principal::new(t)
+        .map_err(|why| format!("not a Google account's e-mail address ({why})"))
+);
 
-checked_string!(Text, plain_value);
-
-checked_string!(DbUser, |user| {
-    plain_value(user)?;
-    if user.is_empty() || user == "*" {
-        return Err(format!(
-            "user {user:?} is not a role name; use \"auto\" to derive it from the credential"
-        ));
+checked!(
+    /// A program or argument of a token command: anything but control characters.
+    Arg(String),
+    |t| match t.chars().any(char::is_control) {
+        true => Err("contains a control character".to_string()),
+        false => Ok(t.to_string()),
     }
-    if user.len() > 63 {
-        return Err(format!(
-            "user {user:?} is {} bytes; PostgreSQL truncates role names to 63 bytes, so the login would fail",
-            user.len()
-        ));
-    }
-    Ok(())
-});
+);
 
-checked_string!(Email, |email| {
-    plain_value(email)?;
-    if !email.contains('@') || email.contains(char::is_whitespace) {
-        return Err(format!("{email:?} is not an e-mail address"));
-    }
-    Ok(())
-});
-
-checked_string!(Scope, |scope| {
-    if !scope.starts_with("https://") || scope.contains(char::is_whitespace) {
-        return Err(format!(
-            "scope {scope:?} is not a scope URL (for example {:?})",
+checked!(
+    /// An OAuth scope URL.
+    Scope(String),
+    |t| match t.starts_with("https://") && !t.contains(char::is_whitespace) {
+        true => Ok(t.to_string()),
+        false => Err(format!(
+            "not a scope URL (for example {:?})",
             google_tokens::ALLOYDB_LOGIN_SCOPE
-        ));
+        )),
     }
-    Ok(())
-});
+);
 
-checked_string!(PathText, |p| {
-    reject_controls(p)?;
-    if p.is_empty() {
-        return Err("path is empty".into());
+checked!(
+    /// A path (expanded later, against the configuration's directory).
+    PathText(String),
+    |t| match (t.is_empty(), t.chars().any(char::is_control)) {
+        (true, _) => Err("the path is empty".to_string()),
+        (_, true) => Err("the path contains a control character".to_string()),
+        _ => Ok(t.to_string()),
     }
-    Ok(())
-});
+);
 
-checked_string!(SslMode, |mode| {
-    const MODES: [&str; 6] = [
-        "disable",
-        "allow",
-        "prefer",
-        "require",
-        "verify-ca",
-        "verify-full",
-    ];
-    if MODES.contains(&mode) {
-        Ok(())
-    } else {
-        Err(format!(
-            "sslmode {mode:?} is not one of {}",
-            MODES.join(", ")
-        ))
+checked!(
+    /// `sslmode`: one of libpq's modes.
+    SslMode(String),
+    |t| {
+        const MODES: [&str; 6] = [
+            "disable",
+            "allow",
+            "prefer",
+            "require",
+            "verify-ca",
+            "verify-full",
+        ];
+        match MODES.contains(&t) {
+            true => Ok(t.to_string()),
+            false => Err(format!("sslmode is not one of {}", MODES.join(", "))),
+        }
     }
-});
+);
 
-checked_string!(
-    /// A libpq connection keyword for the `libpq` table. The dedicated keys, and the
-    /// ones that would put secrets or our own settings in the service file, are refused.
-    LibpqKeyword,
+checked!(
+    /// A libpq connection keyword for the `libpq` table. The dedicated keys, and the ones
+    /// that would put secrets or our own settings in the service file, are refused.
+    LibpqKeyword(libpq_files::Keyword),
     |key| {
         const OWN: [&str; 10] = [
-            "host", "port", "dbname", "user", "sslmode", "sslrootcert", "sslcert", "sslkey", "options",
-            "service",
+            "host", "port", "dbname", "user", "sslmode", "sslrootcert", "sslcert", "sslkey",
+            "options", "service",
         ];
         if OWN.contains(&key) {
-            return Err(format!("set `{key}` directly in the service table, not under `libpq`"));
+            return Err(format!(
+                "set `{key}` directly in the service table, not under `libpq`"
+            ));
         }
         if key == "password" || key == "passfile" {
             return Err(format!(
@@ -179,34 +140,27 @@ checked_string!(
         if !libpq_files::service_file::LIBPQ_KEYWORDS.contains(&key) {
             return Err(format!("`{key}` is not a libpq connection keyword"));
         }
-        Ok(())
+        libpq_files::Keyword::new(key).map_err(|e| e.to_string())
     }
 );
 
-/// A URL for an endpoint override.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Url(String);
-
-impl Url {
-    pub(super) fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Url {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let value = String::deserialize(d)?;
-        if !(value.starts_with("https://") || value.starts_with("http://"))
-            || value.contains(char::is_whitespace)
-        {
-            return Err(de::Error::custom(format!(
-                "{value:?} is not an http:// or https:// URL"
-            )));
+checked!(
+    /// An endpoint URL: `https://`, or `http://` to a loopback address (a local stand-in,
+    /// a tunnel). Tokens and credentials travel to these, so nothing else is plain text.
+    Url(String),
+    |t| {
+        if t.contains(char::is_whitespace) || t.chars().any(char::is_control) {
+            return Err("not a URL (it contains white space)".to_string());
         }
-        Ok(Url(value))
+        if t.starts_with("https://") || google_tokens::is_loopback_http(t) {
+            Ok(t.to_string())
+        } else {
+            Err("not an https:// URL; plain http:// is allowed only to a loopback address (127.0.0.1, ::1, localhost), because tokens travel to it".to_string())
+        }
     }
-}
+);
 
+/// A port, 1 to 65535.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Port(u16);
 
@@ -236,48 +190,68 @@ pub(super) fn parse_duration(text: &str) -> std::result::Result<Duration, String
     Duration::try_from(parsed).map_err(|_| format!("{text:?} is negative"))
 }
 
-/// `refresh_window`: more than 0, at most 55 minutes.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Window(Duration);
+/// Defines a duration setting with bounds; the message names the key and the bounds.
+macro_rules! bounded_duration {
+    ($(#[$doc:meta])* $name:ident, $key:literal, $min:expr, $max:expr, $bounds:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(super) struct $name(Duration);
 
-impl Window {
-    pub(super) fn get(self) -> Duration {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Window {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let window = parse_duration(&text).map_err(de::Error::custom)?;
-        if window.is_zero() || window > MAX_REFRESH_WINDOW {
-            return Err(de::Error::custom(format!(
-                "refresh_window {text:?} must be more than 0 and at most 55m (tokens live about an hour)"
-            )));
+        impl $name {
+            pub(super) fn get(self) -> Duration {
+                self.0
+            }
         }
-        Ok(Window(window))
-    }
-}
 
-/// `[endpoints] timeout`: a duration from 1 second to 5 minutes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct RequestTimeout(Duration);
-
-impl RequestTimeout {
-    pub(super) fn get(self) -> Duration {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for RequestTimeout {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let timeout = parse_duration(&text).map_err(de::Error::custom)?;
-        if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(300) {
-            return Err(de::Error::custom(format!(
-                "timeout {text:?} must be between 1s and 5m"
-            )));
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                let value = parse_duration(&text).map_err(de::Error::custom)?;
+                if value < $min || value > $max {
+                    return Err(de::Error::custom(format!(
+                        concat!($key, " {:?} must be ", $bounds),
+                        text
+                    )));
+                }
+                Ok($name(value))
+            }
         }
-        Ok(RequestTimeout(timeout))
-    }
+    };
 }
+
+bounded_duration!(
+    /// `refresh_window`: tokens live about an hour; a window this long would refresh on
+    /// every run.
+    Window,
+    "refresh_window",
+    Duration::from_secs(1),
+    Duration::from_secs(55 * 60),
+    "more than 0 and at most 55m (tokens live about an hour)"
+);
+
+bounded_duration!(
+    /// `[endpoints] timeout`: how long one request may take.
+    RequestTimeout,
+    "timeout",
+    Duration::from_secs(1),
+    Duration::from_secs(300),
+    "between 1s and 5m"
+);
+
+bounded_duration!(
+    /// A token command's `timeout`.
+    CommandTimeout,
+    "timeout",
+    Duration::from_millis(1),
+    Duration::from_secs(3600),
+    "more than 0 and at most 1h"
+);
+
+bounded_duration!(
+    /// `lock_timeout`: how long to wait for another refresher's lock before giving up.
+    LockTimeout,
+    "lock_timeout",
+    Duration::from_secs(1),
+    Duration::from_secs(3600),
+    "between 1s and 1h"
+);

@@ -3,31 +3,40 @@
 
 use std::collections::BTreeMap;
 
-use google_tokens::{Context, CredentialSpec, MintedToken};
-use libpq_files::Password;
+use google_tokens::{Breadth, Context, CredentialSpec, MintedToken};
 use libpq_files::pgpass::ManagedEntry;
+use libpq_files::{Password, Role, Tag};
 
 use super::plan::credential_tag;
 use crate::config::{Service, UserSpec};
 use crate::error::{Error, Result};
 
+/// A service's new entry, and how broad its token is.
+pub struct Minted {
+    pub entry: ManagedEntry,
+    pub breadth: Breadth,
+}
+
 /// Mints for every due service, asking each credential once. Returns each service's new
 /// entry, or why it has none.
 pub fn once_per_credential<'s>(
-    due: &[(&'s Service, &'static str)],
+    due: &[&'s Service],
     ctx: &Context<'_>,
-) -> Vec<(&'s Service, Result<ManagedEntry>)> {
+    owner: &Tag,
+) -> Vec<(&'s Service, Result<Minted>)> {
     let mut tokens: BTreeMap<&CredentialSpec, Result<MintedToken, google_tokens::Error>> =
         BTreeMap::new();
     due.iter()
-        .map(|&(service, reason)| {
-            log::info!("{}: refreshing ({reason})", service.name);
+        .map(|&service| {
             let minted = tokens.entry(&*service.credential).or_insert_with(|| {
                 google_tokens::build(&service.credential, ctx).and_then(|s| s.mint())
             });
             let entry = match minted {
-                Ok(token) => entry_for(service, token),
-                Err(e) => Err(Error::from(e.clone()).for_service(&service.name)),
+                Ok(token) => entry_for(service, token, owner).map(|entry| Minted {
+                    entry,
+                    breadth: token.breadth(),
+                }),
+                Err(e) => Err(Error::from(e.clone()).for_service(service.name.as_str())),
             };
             (service, entry)
         })
@@ -36,22 +45,28 @@ pub fn once_per_credential<'s>(
 
 /// The entry for `service` from a fresh token: works out the user and checks it against
 /// the principal, so we never write an entry AlloyDB is bound to refuse.
-fn entry_for(service: &Service, token: &MintedToken) -> Result<ManagedEntry> {
+fn entry_for(service: &Service, token: &MintedToken, owner: &Tag) -> Result<ManagedEntry> {
     let derived = token
-        .principal
-        .as_deref()
+        .principal()
         .map(google_tokens::database_user)
-        .transpose()?;
+        .transpose()
+        .map_err(|e| Error::from(e).for_service(service.name.as_str()))?;
     let user = match (&service.user, derived) {
-        (UserSpec::Named(user), Some(derived)) if *user != derived => {
+        (UserSpec::Named(user), Some(derived)) if user.as_str() != derived => {
             return Err(Error::Config(format!(
-                "service {}: the token's principal {} logs in as {derived:?}, but the service sets user = {user:?}; AlloyDB would refuse it (\"IAM principal does not match database user.\"): set user = \"auto\" or use that user's credentials",
+                "service {}: the token's principal {} logs in as {derived:?}, but the service sets user = {:?}; AlloyDB would refuse it (\"IAM principal does not match database user.\"): set user = \"auto\" or use that user's credentials",
                 service.name,
-                token.principal.as_deref().unwrap_or_default()
+                token.principal().map(|p| p.as_str()).unwrap_or_default(),
+                user.as_str()
             )));
         }
         (UserSpec::Named(user), _) => user.clone(),
-        (UserSpec::Auto, Some(derived)) => derived,
+        (UserSpec::Auto, Some(derived)) => Role::new(&derived).map_err(|e| {
+            Error::Runtime(format!(
+                "service {}: the database user derived from the token's principal cannot be written: {e}",
+                service.name
+            ))
+        })?,
         (UserSpec::Auto, None) => {
             return Err(Error::Config(format!(
                 "service {}: user = \"auto\" but the credential does not say which principal the token belongs to; set user = \"…\" in the service (or have the token command print \"principal\")",
@@ -59,49 +74,20 @@ fn entry_for(service: &Service, token: &MintedToken) -> Result<ManagedEntry> {
             )));
         }
     };
+    let password = Password::new(token.secret().expose()).map_err(|e| {
+        Error::Runtime(format!(
+            "service {}: the token cannot be written into the password file: {e}",
+            service.name
+        ))
+    })?;
     Ok(ManagedEntry {
         service: service.name.clone(),
-        expires_at: token.expires_at,
+        expires_at: token.expires_at(),
         host: service.host.clone(),
         port: service.port,
         user,
-        password: Password::new(token.secret.expose()),
+        password,
         credential: credential_tag(&service.credential),
+        owner: Some(owner.clone()),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::refresh::tests::service;
-    use google_tokens::Secret;
-    use jiff::Timestamp;
-
-    fn token(principal: Option<&str>) -> MintedToken {
-        MintedToken {
-            secret: Secret::new("t"),
-            expires_at: Timestamp::UNIX_EPOCH,
-            principal: principal.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn user_rules() {
-        let auto = service(UserSpec::Auto);
-        let sa = token(Some("x@p.iam.gserviceaccount.com"));
-        assert_eq!(
-            entry_for(&auto, &sa).map(|e| e.user).ok().as_deref(),
-            Some("x@p.iam")
-        );
-        assert!(entry_for(&auto, &token(None)).is_err());
-        let named = service(UserSpec::Named("bob@example.com".into()));
-        assert!(entry_for(&named, &sa).is_err());
-        assert_eq!(
-            entry_for(&named, &token(None))
-                .map(|e| e.user)
-                .ok()
-                .as_deref(),
-            Some("bob@example.com")
-        );
-    }
 }

@@ -5,18 +5,23 @@
 //!    files.
 //! 2. Otherwise take both files' locks, re-read them and plan again: another refresher
 //!    may have done the work while we waited. That is what makes concurrent refreshers
-//!    mint once. Then **mint** ([`mint`]) one token per distinct credential.
+//!    mint once. A service another configuration owns in these files is refused here,
+//!    before anything is minted. Then **mint** ([`mint`]) one token per distinct credential.
 //! 3. **Write** both files under the locks: the password file first, so a section never
 //!    points at a password that is not there yet.
-//! 4. **Record** each service's outcome in the state file, for `status`.
+//! 4. **Record** each service's outcome in the state file, for `status`, and report what
+//!    is new (a user's line that a managed entry hides).
 
 mod mint;
 mod plan;
 
-use google_tokens::Context;
+use std::path::Path;
+
+use google_tokens::{Breadth, Context};
 use jiff::Timestamp;
+use libpq_files::Tag;
 use libpq_files::locked_file::{self, Contents};
-use libpq_files::pgpass::{ManagedEntry, PgpassFile};
+use libpq_files::pgpass::{ManagedEntry, PgpassFile, Shadowed};
 use libpq_files::service_file::ServiceFile;
 
 use crate::config::{Config, Service};
@@ -29,10 +34,12 @@ pub use plan::desired_section;
 /// What a refresh did, per service.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Services that got a new token.
-    pub minted: Vec<String>,
+    /// Services that got a new token, and how broad it is.
+    pub minted: Vec<(String, Breadth)>,
     /// Services that could not be refreshed; their old entries are untouched.
     pub failed: Vec<(String, Error)>,
+    /// The user's own lines that the managed entries hide.
+    pub shadowed: Vec<Shadowed>,
 }
 
 /// Makes the entries of `services` valid. `force` mints even when not due. An error
@@ -44,9 +51,9 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
         log::debug!("nothing is due");
         return Ok(Outcome::default());
     }
-    let principals = Principals::from(&State::load());
+    let principals = Principals::from(&State::load()?);
     let result = refresh_locked(config, &files, services, force, &principals);
-    record(services, &result, &principals);
+    record(config, &files, services, &result, &principals);
     result
 }
 
@@ -74,7 +81,7 @@ fn refresh_locked(
     force: bool,
     principals: &Principals,
 ) -> Result<Outcome> {
-    let _locks = files.lock()?;
+    let _locks = files.lock(config.lock_timeout)?;
     let snapshots = files.read()?;
     let mut pgpass = PgpassFile::parse(bytes_of(&snapshots.pgpass));
     let mut service_file = ServiceFile::parse(bytes_of(&snapshots.service_file));
@@ -87,24 +94,42 @@ fn refresh_locked(
         force,
     );
 
-    let ctx = Context::new(&config.endpoints, principals);
     let mut outcome = Outcome::default();
-    for (service, entry) in mint::once_per_credential(&plan.due, &ctx) {
-        match entry {
-            Ok(entry) => {
-                log::info!(
-                    "{}: new token for {} valid until {}",
-                    service.name,
-                    entry.user,
-                    entry.expires_at
-                );
-                pgpass.upsert(entry);
-                outcome.minted.push(service.name.clone());
+    let mut due = Vec::with_capacity(plan.due.len());
+    for (service, reason) in plan.due {
+        match claim(service, &pgpass, &service_file, files, config) {
+            Ok(()) => {
+                log::info!("{}: refreshing ({reason})", service.name);
+                due.push(service);
             }
-            Err(e) => outcome.failed.push((service.name.clone(), e)),
+            Err(e) => outcome.failed.push((service.name.to_string(), e)),
+        }
+    }
+    let ctx = Context::new(&config.endpoints, principals);
+    for (service, minted) in mint::once_per_credential(&due, &ctx, files.owner_tag()) {
+        match minted {
+            Ok(minted) => {
+                log::info!(
+                    "{}: new {} token for {} valid until {}",
+                    service.name,
+                    minted.breadth.as_str(),
+                    minted.entry.user,
+                    minted.entry.expires_at
+                );
+                pgpass.upsert(minted.entry);
+                outcome
+                    .minted
+                    .push((service.name.to_string(), minted.breadth));
+            }
+            Err(e) => outcome.failed.push((service.name.to_string(), e)),
         }
     }
     update_sections(&mut service_file, &pgpass, services, files, &mut outcome);
+    outcome.shadowed = pgpass
+        .shadowed()
+        .into_iter()
+        .filter(|s| services.iter().any(|svc| svc.name == s.service))
+        .collect();
 
     let new_pgpass = pgpass.render();
     if new_pgpass != bytes_of(&snapshots.pgpass) {
@@ -127,8 +152,62 @@ fn refresh_locked(
     Ok(outcome)
 }
 
-/// Gives every selected service that has an entry the section it should have, warning
-/// once about keywords pgjdbc rejects.
+/// Whether this configuration may write `service`'s entry and section. Another
+/// configuration's entry or section for the same service in the same files is a
+/// conflict, unless that configuration's file is gone (then its regions are taken over).
+/// Regions written before owners were recorded belong to whoever writes next.
+fn claim(
+    service: &Service,
+    pgpass: &PgpassFile,
+    service_file: &ServiceFile,
+    files: &Files,
+    config: &Config,
+) -> Result<()> {
+    let mine = files.owner_tag();
+    let section = service_file.get(service.name.as_str());
+    let other: Option<&Tag> = pgpass
+        .get(service.name.as_str())
+        .and_then(|e| e.owner.as_ref())
+        .filter(|o| *o != mine)
+        .or_else(|| {
+            section
+                .and_then(|s| s.owner.as_ref())
+                .map(|o| &o.tag)
+                .filter(|t| *t != mine)
+        });
+    let Some(other) = other else {
+        return Ok(());
+    };
+    let other_name = section
+        .and_then(|s| s.owner.as_ref())
+        .filter(|o| &o.tag == other)
+        .and_then(|o| o.name.as_deref());
+    match other_name {
+        Some(path) if !Path::new(path).exists() => {
+            log::warn!(
+                "service {}: taking over its entry and section from the configuration {path}, which no longer exists",
+                service.name
+            );
+            Ok(())
+        }
+        Some(path) => Err(Error::Config(format!(
+            "service {}: {} already holds this service for another configuration, {path} (this one is {}); two configurations must not manage one service in the same files: rename the service in one of them, or give them different `pgpass`/`service_file`",
+            service.name,
+            files.pgpass.display(),
+            config.path.display()
+        ))),
+        None => Err(Error::Config(format!(
+            "service {}: {} already holds this service for another configuration (its marker says owner={other}; this one, {}, is owner={mine}); rename the service in one of them, or give them different files; if that configuration no longer exists, delete the service's two lines from {} by hand",
+            service.name,
+            files.pgpass.display(),
+            config.path.display(),
+            files.pgpass.display()
+        ))),
+    }
+}
+
+/// Gives every selected service that has an entry of this configuration the section it
+/// should have, warning once about keywords pgjdbc rejects.
 fn update_sections(
     service_file: &mut ServiceFile,
     pgpass: &PgpassFile,
@@ -139,10 +218,22 @@ fn update_sections(
     let path = files.service_file.display().to_string();
     let mut needs_passfile = false;
     for &service in services {
-        let Some(entry) = pgpass.get(&service.name) else {
+        let Some(entry) = pgpass
+            .get(service.name.as_str())
+            .filter(|e| e.owner.as_ref().is_none_or(|o| o == files.owner_tag()))
+        else {
             continue;
         };
-        let section = desired_section(service, &entry.user, files);
+        let section = match desired_section(service, entry.user.as_str(), files) {
+            Ok(section) => section,
+            Err(e) => {
+                outcome.failed.push((
+                    service.name.to_string(),
+                    Error::Config(format!("service {}: {e}", service.name)),
+                ));
+                continue;
+            }
+        };
         let rejects: Vec<&str> = section
             .pgjdbc_rejects()
             .into_iter()
@@ -155,10 +246,13 @@ fn update_sections(
                 rejects.join(", ")
             );
         }
-        needs_passfile |= section.keywords.iter().any(|(k, _)| k == "passfile");
+        needs_passfile |= section
+            .keywords
+            .iter()
+            .any(|(k, _)| k.as_str() == "passfile");
         if let Err(e) = service_file.upsert(section, &path) {
-            outcome.minted.retain(|n| n != &service.name);
-            outcome.failed.push((service.name.clone(), e.into()));
+            outcome.minted.retain(|(n, _)| service.name != n.as_str());
+            outcome.failed.push((service.name.to_string(), e.into()));
         }
     }
     if needs_passfile {
@@ -169,31 +263,74 @@ fn update_sections(
     }
 }
 
-/// Step 4: remembers each service's last error (or its absence) and the principals
-/// learned, for `status` and the next run. Best effort: a state directory we cannot
-/// write must not fail a refresh that worked.
-fn record(services: &[&Service], result: &Result<Outcome>, principals: &Principals) {
+/// How a shadowed line is named, in warnings and in the record of those already given.
+pub fn describe_shadow(shadow: &Shadowed, pgpass: &Path) -> String {
+    format!(
+        "line {} of {} ({}) is for the same connection as service {}; libpq reads alloydb-cred's entry above it, so that line's password is never used for it — but node-postgres 8 takes the last match and would send it: remove or change the line",
+        shadow.line,
+        pgpass.display(),
+        shadow.connection,
+        shadow.service
+    )
+}
+
+/// Step 4: remembers each service's last error (or its absence), how broad its token is,
+/// the principals learned, and which shadowed lines were reported, for `status` and the
+/// next run. Best effort: a state directory we cannot write must not fail a refresh that
+/// worked.
+fn record(
+    config: &Config,
+    files: &Files,
+    services: &[&Service],
+    result: &Result<Outcome>,
+    principals: &Principals,
+) {
     let learned = principals.learned();
-    let saved = state::update(|state| {
+    let saved = state::update(config.lock_timeout, |state| {
         state.principals.extend(learned);
         match result {
             Ok(outcome) => {
-                for name in &outcome.minted {
+                for (name, breadth) in &outcome.minted {
                     state.clear_error(name);
+                    state
+                        .breadth
+                        .insert(name.clone(), breadth.as_str().to_string());
                 }
                 for (name, err) in &outcome.failed {
                     state.set_error(name, &err.to_string());
                 }
+                report_new_shadows(state, services, &outcome.shadowed, files);
             }
             Err(err) => {
                 for service in services {
-                    state.set_error(&service.name, &err.to_string());
+                    state.set_error(service.name.as_str(), &err.to_string());
                 }
             }
         }
     });
     if let Err(e) = saved {
         log::debug!("cannot save state: {e}");
+    }
+}
+
+/// Warns about each shadowed line not reported before, and remembers the current set.
+fn report_new_shadows(
+    state: &mut State,
+    services: &[&Service],
+    shadows: &[Shadowed],
+    files: &Files,
+) {
+    state.shadows_reported.retain(|key| {
+        !services
+            .iter()
+            .any(|s| key.starts_with(&format!("{} ", s.name)))
+    });
+    for shadow in shadows {
+        let key = format!("{} {} {}", shadow.service, shadow.line, shadow.connection);
+        if !state.shadows_reported.contains(&key) {
+            log::warn!("{}", describe_shadow(shadow, &files.pgpass));
+        }
+        state.shadows_reported.insert(key);
     }
 }
 
@@ -211,7 +348,10 @@ pub fn ensure_valid(config: &Config, service: &Service) -> Result<ManagedEntry> 
     let bytes = locked_file::read(&real)?
         .map(|s| s.bytes)
         .unwrap_or_default();
-    let entry = PgpassFile::parse(&bytes).get(&service.name).cloned();
+    let entry = PgpassFile::parse(&bytes)
+        .get(service.name.as_str())
+        .filter(|e| e.owner.as_ref().is_none_or(|o| *o == config.owner))
+        .cloned();
     match (entry, failure) {
         (Some(entry), None) => Ok(entry),
         (Some(entry), Some(err)) if entry.expires_at > Timestamp::now() => {
@@ -232,6 +372,7 @@ pub fn ensure_valid(config: &Config, service: &Service) -> Result<ManagedEntry> 
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use google_tokens::{CredentialSpec, SourceSpec};
@@ -241,13 +382,13 @@ pub(crate) mod tests {
     /// A service `prod` on host `h` with ADC credentials, for unit tests.
     pub(crate) fn service(user: UserSpec) -> Service {
         Service {
-            name: "prod".into(),
-            host: "h".into(),
+            name: libpq_files::ServiceName::new("prod").expect("name"),
+            host: libpq_files::Host::new("h").expect("host"),
             port: 5432,
             dbname: None,
             user,
             keywords: vec![],
-            credential: std::sync::Arc::new(CredentialSpec {
+            credential: Arc::new(CredentialSpec {
                 source: SourceSpec::Adc,
                 impersonate: None,
                 delegates: vec![],

@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use google_tokens::CredentialSpec;
 use jiff::{SignedDuration, Timestamp};
-use libpq_files::CredentialTag;
 use libpq_files::pgpass::ManagedEntry;
 use libpq_files::service_file::ManagedSection;
+use libpq_files::{InvalidValue, Keyword, SectionValue, Tag};
 
 use crate::config::{Service, UserSpec};
 use crate::files::Files;
 
 /// The tag a service's entry carries for its credential: when the settings change, the
 /// tag changes and the entry is due at once.
-pub fn credential_tag(spec: &CredentialSpec) -> CredentialTag {
-    CredentialTag::of(format!("{spec:?}").as_bytes())
+pub fn credential_tag(spec: &CredentialSpec) -> Tag {
+    Tag::of(&spec.stable_description())
 }
 
 /// The plan for one pass over the files.
@@ -56,7 +56,7 @@ pub fn make<'a>(
         .collect();
     // Services mostly share a few credentials (one shared value each, see the config):
     // digest each once.
-    let mut tags: HashMap<*const CredentialSpec, CredentialTag> = HashMap::new();
+    let mut tags: HashMap<*const CredentialSpec, Tag> = HashMap::new();
     let mut due = Vec::new();
     let mut sections_stale = false;
     for &service in services {
@@ -67,13 +67,15 @@ pub fn make<'a>(
             let tag = tags
                 .entry(Arc::as_ptr(&service.credential))
                 .or_insert_with(|| credential_tag(&service.credential));
-            due_reason(entry, service, tag, now)
+            due_reason(entry, service, tag, files.owner_tag(), now)
         };
         match (reason, entry) {
             (Some(reason), _) => due.push((service, reason)),
             (None, Some(entry)) => {
                 let current = sections.get(service.name.as_str()).copied();
-                if !current.is_some_and(|s| section_is_current(s, service, &entry.user, files)) {
+                if !current
+                    .is_some_and(|s| section_is_current(s, service, entry.user.as_str(), files))
+                {
                     sections_stale = true;
                 }
             }
@@ -90,12 +92,16 @@ pub fn make<'a>(
 fn due_reason(
     entry: Option<&ManagedEntry>,
     service: &Service,
-    credential: &CredentialTag,
+    credential: &Tag,
+    owner: &Tag,
     now: Timestamp,
 ) -> Option<&'static str> {
     let Some(entry) = entry else {
         return Some("no entry yet");
     };
+    if entry.owner.as_ref().is_some_and(|o| o != owner) {
+        return Some("the entry belongs to another configuration");
+    }
     if entry.host != service.host || entry.port != service.port {
         return Some("host or port changed");
     }
@@ -107,6 +113,9 @@ fn due_reason(
             return Some("user changed");
         }
     }
+    if entry.owner.is_none() {
+        return Some("the entry names no owning configuration yet");
+    }
     let left = entry.expires_at.duration_since(now);
     let window = SignedDuration::try_from(service.refresh_window).unwrap_or(SignedDuration::MAX);
     if left < window {
@@ -115,15 +124,23 @@ fn due_reason(
     None
 }
 
-/// The section a service should have, given the user its entry logs in as.
-pub fn desired_section(service: &Service, user: &str, files: &Files) -> ManagedSection {
-    ManagedSection {
+/// The section a service should have, given the user its entry logs in as. A value
+/// the service file cannot hold (a default password-file path with a control character)
+/// is refused here, before anything is written.
+pub fn desired_section(
+    service: &Service,
+    user: &str,
+    files: &Files,
+) -> Result<ManagedSection, InvalidValue> {
+    let keywords = desired_keywords(service, user, files)
+        .map(|(key, value)| Ok((Keyword::new(key)?, SectionValue::new(&value)?)))
+        .collect::<Result<_, InvalidValue>>()?;
+    Ok(ManagedSection {
         name: service.name.clone(),
-        keywords: desired_keywords(service, user, files)
-            .map(|(key, value)| (key.to_string(), value.into_owned()))
-            .collect(),
+        keywords,
+        owner: Some(files.owner.clone()),
         edited: false,
-    }
+    })
 }
 
 /// Whether `section` is exactly what [`desired_section`] would write, without building
@@ -134,13 +151,16 @@ fn section_is_current(
     user: &str,
     files: &Files,
 ) -> bool {
-    if section.edited || section.name != service.name {
+    if section.edited
+        || section.name != service.name
+        || section.owner.as_ref() != Some(&files.owner)
+    {
         return false;
     }
     let mut wanted = desired_keywords(service, user, files);
     for (key, value) in &section.keywords {
         match wanted.next() {
-            Some((k, v)) if k == key && v == value.as_str() => {}
+            Some((k, v)) if k == key.as_str() && v == value.as_str() => {}
             _ => return false,
         }
     }
@@ -158,8 +178,8 @@ fn desired_keywords<'a>(
         Some(("port", Cow::Owned(service.port.to_string()))),
         service
             .dbname
-            .as_deref()
-            .map(|db| ("dbname", Cow::Borrowed(db))),
+            .as_ref()
+            .map(|db| ("dbname", Cow::Borrowed(db.as_str()))),
         Some(("user", Cow::Borrowed(user))),
     ];
     let own = service
@@ -181,16 +201,12 @@ mod tests {
     #[test]
     fn a_section_is_current_only_when_it_says_exactly_what_would_be_written() {
         let mut svc = service(UserSpec::Auto);
-        svc.keywords = vec![("sslmode".into(), "require".into())];
-        let files = Files {
-            pgpass: "/p".into(),
-            pgpass_real: "/p".into(),
-            pgpass_text: "/p".into(),
-            service_file: "/s".into(),
-            service_file_real: "/s".into(),
-            needs_passfile: true,
-        };
-        let section = desired_section(&svc, "u", &files);
+        svc.keywords = vec![(
+            Keyword::new("sslmode").expect("keyword"),
+            SectionValue::new("require").expect("value"),
+        )];
+        let files = files();
+        let section = desired_section(&svc, "u", &files).expect("section");
         assert_eq!(
             section
                 .keywords
@@ -202,14 +218,32 @@ mod tests {
         assert!(section_is_current(&section, &svc, "u", &files));
         assert!(!section_is_current(&section, &svc, "v", &files));
         let mut longer = section.clone();
-        longer.keywords.push(("options".into(), "x".into()));
+        longer.keywords.push((
+            Keyword::new("options").expect("keyword"),
+            SectionValue::new("x").expect("value"),
+        ));
         assert!(!section_is_current(&longer, &svc, "u", &files));
         let mut shorter = section.clone();
         shorter.keywords.pop();
         assert!(!section_is_current(&shorter, &svc, "u", &files));
-        let mut edited = section;
+        let mut edited = section.clone();
         edited.edited = true;
         assert!(!section_is_current(&edited, &svc, "u", &files));
+        let mut unowned = section;
+        unowned.owner = None;
+        assert!(!section_is_current(&unowned, &svc, "u", &files));
+    }
+
+    fn files() -> Files {
+        Files {
+            pgpass: "/p".into(),
+            pgpass_real: "/p".into(),
+            pgpass_text: "/p".into(),
+            service_file: "/s".into(),
+            service_file_real: "/s".into(),
+            needs_passfile: true,
+            owner: libpq_files::service_file::Owner::new(Tag::of(b"config"), "/c.toml"),
+        }
     }
 
     #[test]
@@ -217,37 +251,36 @@ mod tests {
         let now = Timestamp::from_second(1_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
         let svc = service(UserSpec::Auto);
         let tag = credential_tag(&svc.credential);
+        let owner = Tag::of(b"config");
         let mut entry = ManagedEntry {
-            service: "prod".into(),
+            service: svc.name.clone(),
             expires_at: now + SignedDuration::from_secs(901),
-            host: "h".into(),
+            host: svc.host.clone(),
             port: 5432,
-            user: "u".into(),
-            password: Password::new("t"),
+            user: libpq_files::Role::new("u").expect("role"),
+            password: Password::new("t").expect("token"),
             credential: tag.clone(),
+            owner: Some(owner.clone()),
         };
-        assert_eq!(due_reason(Some(&entry), &svc, &tag, now), None);
+        let due = |e: &ManagedEntry, s: &Service| due_reason(Some(e), s, &tag, &owner, now);
+        assert_eq!(due(&entry, &svc), None);
         entry.expires_at = now + SignedDuration::from_secs(899);
-        assert!(due_reason(Some(&entry), &svc, &tag, now).is_some());
+        assert!(due(&entry, &svc).is_some());
         entry.expires_at = now + SignedDuration::from_secs(3600);
         entry.port = 1;
-        assert!(due_reason(Some(&entry), &svc, &tag, now).is_some());
+        assert!(due(&entry, &svc).is_some());
         entry.port = 5432;
-        assert!(
-            due_reason(
-                Some(&entry),
-                &service(UserSpec::Named("v".into())),
-                &tag,
-                now
-            )
-            .is_some()
-        );
-        assert!(due_reason(None, &svc, &tag, now).is_some());
+        let named = service(UserSpec::Named(libpq_files::Role::new("v").expect("role")));
+        assert!(due(&entry, &named).is_some());
+        assert!(due_reason(None, &svc, &tag, &owner, now).is_some());
         let mut other = entry.clone();
-        other.credential = CredentialTag::of(b"something else");
+        other.credential = Tag::of(b"something else");
+        assert_eq!(due(&other, &svc), Some("credentials changed"));
+        let mut theirs = entry.clone();
+        theirs.owner = Some(Tag::of(b"another config"));
         assert_eq!(
-            due_reason(Some(&other), &svc, &tag, now),
-            Some("credentials changed")
+            due(&theirs, &svc),
+            Some("the entry belongs to another configuration")
         );
     }
 }

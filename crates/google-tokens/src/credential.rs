@@ -16,6 +16,46 @@ pub struct CredentialSpec {
     pub scopes: Vec<String>,
 }
 
+impl CredentialSpec {
+    /// A description of everything that decides which token is minted, that stays the
+    /// same across builds and releases for the same settings (unlike `Debug` output): the
+    /// input of the digest kept beside each written token. Every field is length-prefixed,
+    /// so no two specs describe alike.
+    pub fn stable_description(&self) -> Vec<u8> {
+        let mut out = b"credential-v1".to_vec();
+        let mut field = |name: &str, value: &[u8]| {
+            out.extend_from_slice(format!(";{name}={}:", value.len()).as_bytes());
+            out.extend_from_slice(value);
+        };
+        match &self.source {
+            SourceSpec::Adc => field("source", b"adc"),
+            SourceSpec::Metadata => field("source", b"metadata"),
+            SourceSpec::Gcloud => field("source", b"gcloud"),
+            SourceSpec::KeyFile(path) => {
+                field("source", b"key_file");
+                field("path", path.as_os_str().as_encoded_bytes());
+            }
+            SourceSpec::Command { argv, timeout } => {
+                field("source", b"command");
+                for arg in argv {
+                    field("arg", arg.as_bytes());
+                }
+                field("timeout_ms", timeout.as_millis().to_string().as_bytes());
+            }
+        }
+        if let Some(target) = &self.impersonate {
+            field("impersonate", target.as_bytes());
+        }
+        for delegate in &self.delegates {
+            field("delegate", delegate.as_bytes());
+        }
+        for scope in &self.scopes {
+            field("scope", scope.as_bytes());
+        }
+        out
+    }
+}
+
 /// Where tokens come from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceSpec {
@@ -50,5 +90,33 @@ impl fmt::Display for SourceSpec {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_description_is_fixed_and_unambiguous() {
+        let spec = CredentialSpec {
+            source: SourceSpec::Command {
+                argv: vec!["a".into(), "b c".into()],
+                timeout: Duration::from_secs(3),
+            },
+            impersonate: Some("sa@p.iam.gserviceaccount.com".into()),
+            delegates: vec![],
+            scopes: vec!["s".into()],
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&spec.stable_description()),
+            "credential-v1;source=7:command;arg=1:a;arg=3:b c;timeout_ms=4:3000;impersonate=28:sa@p.iam.gserviceaccount.com;scope=1:s"
+        );
+        let mut joined = spec.clone();
+        joined.source = SourceSpec::Command {
+            argv: vec!["a b".into(), "c".into()],
+            timeout: Duration::from_secs(3),
+        };
+        assert_ne!(joined.stable_description(), spec.stable_description());
     }
 }

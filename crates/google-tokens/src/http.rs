@@ -5,9 +5,23 @@
 //! jittered exponential backoff; 4xx answers are returned for the caller to explain.
 //! Request bodies and headers (which carry tokens and assertions) never appear in
 //! messages: only the endpoint's name and URL do.
+//!
+//! Transport rules, checked here for every request whoever builds it (a configured
+//! endpoint, or a URL read from a credential file, which is not trusted):
+//! - `https://` only, except to a loopback address and to the metadata server, which is
+//!   plain HTTP by design and always reached directly, never through a proxy;
+//! - certificates are checked against the operating system's trust store (honouring
+//!   `SSL_CERT_FILE` and `SSL_CERT_DIR`), as gcloud and Google's libraries do, so networks
+//!   that inspect TLS with their own CA work;
+//! - `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` are honoured;
+//! - redirects are never followed: every request here carries a secret or asks for one.
 
-use std::sync::OnceLock;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use ureq::http::Uri;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::{Error, Result};
 
@@ -19,9 +33,14 @@ const ATTEMPTS: u32 = 3;
 /// Larger answers are not token responses.
 const MAX_BODY: u64 = 1 << 20;
 
-/// A lazily built HTTP agent shared by every source in one run.
+/// Lazily built HTTP agents shared by every source in one run: one for plain HTTP to the
+/// metadata server and loopback (no TLS roots to load), one for TLS reached directly
+/// (loopback), one for TLS through the environment's proxy.
 pub(crate) struct Http {
-    agent: OnceLock<ureq::Agent>,
+    plain: OnceLock<ureq::Agent>,
+    tls_direct: OnceLock<std::result::Result<ureq::Agent, String>>,
+    tls_proxied: OnceLock<std::result::Result<ureq::Agent, String>>,
+    roots: OnceLock<std::result::Result<RootCerts, String>>,
     timeout: Duration,
 }
 
@@ -61,6 +80,9 @@ pub(crate) struct Request<'a> {
     pub url: &'a str,
     pub headers: &'a [(&'a str, &'a str)],
     pub body: Body<'a>,
+    /// The request goes to the metadata server: plain HTTP is expected, and it is never
+    /// sent through a proxy.
+    pub to_metadata_server: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,23 +92,62 @@ pub(crate) enum Method {
 }
 
 impl Http {
-    /// A client whose every request is abandoned after `timeout`.
+    /// A client whose every request is abandoned after `timeout`. Nothing is built yet.
     pub fn with_timeout(timeout: Duration) -> Http {
         Http {
-            agent: OnceLock::new(),
+            plain: OnceLock::new(),
+            tls_direct: OnceLock::new(),
+            tls_proxied: OnceLock::new(),
+            roots: OnceLock::new(),
             timeout,
         }
     }
 
-    fn agent(&self) -> &ureq::Agent {
-        self.agent.get_or_init(|| {
-            log::debug!("building HTTP client");
-            ureq::Agent::config_builder()
-                .timeout_global(Some(self.timeout))
-                .http_status_as_error(false)
-                .build()
-                .into()
-        })
+    fn config(&self) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+        ureq::Agent::config_builder()
+            .timeout_global(Some(self.timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+    }
+
+    /// The agent for a request on `route`.
+    fn agent(&self, route: Route) -> std::result::Result<&ureq::Agent, String> {
+        match route {
+            Route::Plain => Ok(self.plain.get_or_init(|| {
+                log::debug!("building HTTP client (plain, direct)");
+                self.config().proxy(None).build().into()
+            })),
+            Route::TlsDirect => self
+                .tls_direct
+                .get_or_init(|| self.tls_agent(false))
+                .as_ref()
+                .map_err(Clone::clone),
+            Route::TlsProxied => self
+                .tls_proxied
+                .get_or_init(|| self.tls_agent(true))
+                .as_ref()
+                .map_err(Clone::clone),
+        }
+    }
+
+    fn tls_agent(&self, proxied: bool) -> std::result::Result<ureq::Agent, String> {
+        log::debug!(
+            "building HTTP client (TLS, {})",
+            if proxied {
+                "proxy from the environment"
+            } else {
+                "direct"
+            }
+        );
+        let roots = self.roots.get_or_init(system_roots).clone()?;
+        let tls = TlsConfig::builder().root_certs(roots).build();
+        let proxy = if proxied {
+            ureq::Proxy::try_from_env()
+        } else {
+            None
+        };
+        Ok(self.config().tls_config(tls).proxy(proxy).build().into())
     }
 
     /// POSTs a form (the OAuth2 endpoints' way).
@@ -97,16 +158,30 @@ impl Http {
             url,
             headers: &[],
             body: Body::Form(form),
+            to_metadata_server: false,
         })
     }
 
-    /// Sends `request`, retrying transport errors and 5xx answers.
+    /// Sends `request`, retrying transport errors and 5xx answers. A redirect is an error:
+    /// it is never followed.
     pub fn send(&self, request: &Request<'_>) -> Result<Answer> {
         let (what, url) = (request.what, request.url);
+        let route = route(url, request.to_metadata_server).map_err(|why| {
+            Error::Source(format!(
+                "refusing to send a request to {what} at {url}: {why}"
+            ))
+        })?;
+        let agent = self.agent(route).map_err(Error::Source)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.send_once(request) {
+            match send_once(agent, request) {
+                Ok(answer) if (300..400).contains(&answer.status) => {
+                    return Err(Error::Source(format!(
+                        "{what} at {url} answered with a redirect (HTTP {}); requests that carry credentials never follow redirects: configure the final URL",
+                        answer.status
+                    )));
+                }
                 Ok(answer) if answer.status < 500 => return Ok(answer),
                 Ok(answer) if attempt >= ATTEMPTS => {
                     return Err(Error::Source(format!(
@@ -125,9 +200,10 @@ impl Http {
             std::thread::sleep(backoff(attempt));
         }
     }
+}
 
-    fn send_once(&self, request: &Request<'_>) -> std::result::Result<Answer, String> {
-        let agent = self.agent();
+fn send_once(agent: &ureq::Agent, request: &Request<'_>) -> std::result::Result<Answer, String> {
+    {
         let response = match request.method {
             Method::Get => {
                 let mut builder = agent.get(request.url);
@@ -160,6 +236,81 @@ impl Http {
     }
 }
 
+/// How a request travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Plain HTTP, directly: the metadata server, or a loopback address.
+    Plain,
+    /// TLS to a loopback address, directly.
+    TlsDirect,
+    /// TLS, through the environment's proxy if it names one.
+    TlsProxied,
+}
+
+/// Decides how `url` may be reached, or why it may not.
+fn route(url: &str, to_metadata_server: bool) -> std::result::Result<Route, String> {
+    let uri: Uri = url.parse().map_err(|_| "it is not a URL".to_string())?;
+    let authority = uri.authority().ok_or("it names no host")?;
+    if authority.as_str().contains('@') {
+        return Err("it carries a user name in the URL".into());
+    }
+    let host = authority.host();
+    let direct = is_loopback_host(host) || is_instance_metadata_host(host);
+    match uri.scheme_str() {
+        Some("https") if direct => Ok(Route::TlsDirect),
+        Some("https") => Ok(Route::TlsProxied),
+        Some("http") if to_metadata_server || direct => Ok(Route::Plain),
+        Some("http") => Err(
+            "it is plain http://, and only https:// is allowed except to a loopback address or a metadata server (tokens travel in these requests)"
+                .into(),
+        ),
+        _ => Err("its scheme is neither https:// nor http://".into()),
+    }
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1`.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The link-local instance-metadata addresses cloud VMs answer on (GCE, AWS, Azure):
+/// not routable beyond the machine's own link, and plain HTTP by design.
+fn is_instance_metadata_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    matches!(host, "169.254.169.254" | "fd00:ec2::254")
+}
+
+/// Whether `url` is plain `http://` to a loopback address: the one plain-text endpoint a
+/// configuration may name.
+pub fn is_loopback_http(url: &str) -> bool {
+    url.parse::<Uri>().is_ok_and(|uri| {
+        uri.scheme_str() == Some("http") && uri.host().is_some_and(is_loopback_host)
+    })
+}
+
+/// The operating system's trusted roots (`SSL_CERT_FILE`/`SSL_CERT_DIR` when set).
+fn system_roots() -> std::result::Result<RootCerts, String> {
+    let found = rustls_native_certs::load_native_certs();
+    for err in &found.errors {
+        log::debug!("while loading trusted certificates: {err}");
+    }
+    if found.certs.is_empty() {
+        return Err("no trusted root certificates were found in the system's store; install the ca-certificates package, or set SSL_CERT_FILE to a bundle of PEM certificates".into());
+    }
+    log::debug!(
+        "trusting {} certificates from the system's store",
+        found.certs.len()
+    );
+    let certs: Vec<Certificate<'static>> = found
+        .certs
+        .iter()
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
 /// 200 ms, 400 ms, 800 ms… each scaled by a jitter in [0.5, 1.5) so that many clients
 /// failing together do not retry together.
 pub(crate) fn backoff(attempt: u32) -> Duration {
@@ -169,4 +320,48 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
         .map_or(0, |d| d.subsec_nanos());
     let jitter = 0.5 + f64::from(nanos % 1000) / 1000.0;
     base.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route("https://oauth2.googleapis.com/token", false),
+            Ok(Route::TlsProxied)
+        );
+        assert_eq!(
+            route("https://127.0.0.1:8443/token", false),
+            Ok(Route::TlsDirect)
+        );
+        assert_eq!(
+            route("http://127.0.0.1:8080/token", false),
+            Ok(Route::Plain)
+        );
+        assert_eq!(route("http://[::1]:8080/token", false), Ok(Route::Plain));
+        assert_eq!(route("http://localhost/token", false), Ok(Route::Plain));
+        assert_eq!(
+            route("http://169.254.169.254/computeMetadata/v1/x", true),
+            Ok(Route::Plain)
+        );
+        for refused in [
+            "http://oauth2.googleapis.com/token",
+            "http://127.0.0.1.evil.example/token",
+            "https://127.0.0.1@evil.example/token",
+            "ftp://127.0.0.1/token",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(route(refused, false).is_err(), "{refused}");
+        }
+        assert_eq!(
+            route("http://169.254.169.254/latest/api/token", false),
+            Ok(Route::Plain)
+        );
+        assert!(is_loopback_http("http://127.0.0.1:1/x"));
+        assert!(!is_loopback_http("http://169.254.169.254/x"));
+        assert!(!is_loopback_http("https://127.0.0.1:1/x"));
+    }
 }

@@ -28,10 +28,11 @@ mod untrusted;
 pub use credential::{CredentialSpec, SourceSpec};
 pub use endpoints::Endpoints;
 pub use error::{Error, Result};
-pub use principal::{MAX_ROLE_BYTES, database_user};
+pub use http::is_loopback_http;
+pub use principal::{MAX_ROLE_BYTES, Principal, database_user};
 pub use secret::{Secret, redact};
 pub use sources::build;
-pub use token::{Context, MintedToken, PrincipalMemory, TokenSource};
+pub use token::{Breadth, Context, MAX_TOKEN_LIFETIME, MintedToken, PrincipalMemory, TokenSource};
 pub use tokeninfo::{TokenInfo, lookup as tokeninfo};
 
 /// The scope that restricts a token to AlloyDB login.

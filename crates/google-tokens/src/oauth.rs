@@ -7,7 +7,6 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{Error, Result};
 use crate::http::Answer;
 use crate::secret::{Secret, redact};
-use crate::untrusted::check_token;
 
 /// The one-time command that gives a user's ADC login the AlloyDB scope.
 pub(crate) const ADC_LOGIN_WITH_ALLOYDB_SCOPE: &str = "gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid";
@@ -20,13 +19,24 @@ pub(crate) struct OAuthError {
     pub description: String,
 }
 
-/// `{"access_token", "expires_in"}`: the answer of the OAuth2 token endpoint, STS and the
-/// metadata server.
+/// `{"access_token", "expires_in", "scope"}`: the answer of the OAuth2 token endpoint, STS
+/// and the metadata server.
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
     #[serde(deserialize_with = "seconds")]
     expires_in: i64,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// A token an endpoint granted. Not yet a [`crate::MintedToken`]: the source adds what it
+/// knows and [`crate::MintedToken::new`] checks the whole.
+pub(crate) struct Granted {
+    pub secret: Secret,
+    pub expires_at: Timestamp,
+    /// The scopes the endpoint says it granted, if it says.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// Reads a token answer: the token and its expiry, or the endpoint's refusal.
@@ -34,16 +44,21 @@ pub(crate) fn token_answer(
     answer: &Answer,
     what: &str,
     now: Timestamp,
-) -> Result<std::result::Result<(Secret, Timestamp), OAuthError>> {
+) -> Result<std::result::Result<Granted, OAuthError>> {
     if answer.status != 200 {
         return Ok(Err(oauth_error(answer, what)?));
     }
     let response: TokenResponse = answer.parse(what)?;
-    check_token(&response.access_token, what)?;
     let expires_at = now
         .checked_add(SignedDuration::from_secs(response.expires_in))
         .map_err(|_| Error::Source(format!("{what} answered an out-of-range expires_in")))?;
-    Ok(Ok((Secret::new(response.access_token), expires_at)))
+    Ok(Ok(Granted {
+        secret: Secret::new(response.access_token),
+        expires_at,
+        scopes: response
+            .scope
+            .map(|s| s.split_whitespace().map(str::to_string).collect()),
+    }))
 }
 
 /// Google's two error shapes: OAuth2's flat `{"error": "…", "error_description": "…"}`
@@ -147,9 +162,9 @@ mod tests {
         ] {
             let got = token_answer(&answer(200, body), "t", now);
             match got {
-                Ok(Ok((secret, at))) => {
-                    assert_eq!(secret.expose(), "ya29.a");
-                    assert_eq!(at.as_second(), 3599);
+                Ok(Ok(granted)) => {
+                    assert_eq!(granted.secret.expose(), "ya29.a");
+                    assert_eq!(granted.expires_at.as_second(), 3599);
                 }
                 _ => panic!("not accepted: {body}"),
             }

@@ -2,20 +2,116 @@
 //! server, a key, gcloud), a source yields the token, its **real** expiry and, when it can
 //! know it, the principal. Expiry is never assumed: a source that cannot say asks tokeninfo.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::endpoints::Endpoints;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::{DEFAULT_TIMEOUT, Http};
+use crate::principal::Principal;
 use crate::secret::Secret;
+use crate::untrusted::check_token;
 
-/// A freshly minted access token.
+/// Google's longest access-token lifetime: an issuer claiming more is not to be believed.
+pub const MAX_TOKEN_LIFETIME: SignedDuration = SignedDuration::from_hours(12);
+
+/// A freshly minted access token. It can only be made by [`MintedToken::new`], which
+/// checks what every source's answer must satisfy, so no source can skip a check.
 #[derive(Debug, Clone)]
 pub struct MintedToken {
-    pub secret: Secret,
-    pub expires_at: Timestamp,
-    /// The e-mail of the principal the token speaks for, when known.
-    pub principal: Option<String>,
+    secret: Secret,
+    expires_at: Timestamp,
+    principal: Option<Principal>,
+    scopes: Option<Vec<String>>,
+}
+
+/// How much a token may do, as far as the tool can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breadth {
+    /// Its scopes allow logging in to a database and naming the user, nothing more.
+    LoginOnly,
+    /// It carries a scope that acts on Google Cloud APIs (cloud-platform or another).
+    Broad,
+    /// Its issuer did not say (a token command that printed no scope).
+    Unknown,
+}
+
+impl Breadth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Breadth::LoginOnly => "login-only",
+            Breadth::Broad => "broad",
+            Breadth::Unknown => "unknown",
+        }
+    }
+}
+
+/// Scopes that only let a token log in (and tell who it is).
+const LOGIN_SCOPES: [&str; 5] = [
+    crate::ALLOYDB_LOGIN_SCOPE,
+    "https://www.googleapis.com/auth/sqlservice.login",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "openid",
+    "email",
+];
+
+impl MintedToken {
+    /// A token from `origin` (named in errors): non-empty and a single word, and expiring
+    /// in the future but no more than 12 hours ahead.
+    pub(crate) fn new(secret: Secret, expires_at: Timestamp, origin: &str) -> Result<MintedToken> {
+        check_token(secret.expose(), origin)?;
+        let now = Timestamp::now();
+        if expires_at <= now {
+            return Err(Error::Source(format!(
+                "{origin} returned a token that has already expired (at {expires_at}); nothing was written"
+            )));
+        }
+        if expires_at.duration_since(now) > MAX_TOKEN_LIFETIME {
+            return Err(Error::Source(format!(
+                "{origin} returned a token said to be valid until {expires_at}, more than 12 hours ahead; Google's access tokens never live that long, so the answer is not believed and nothing was written"
+            )));
+        }
+        Ok(MintedToken {
+            secret,
+            expires_at,
+            principal: None,
+            scopes: None,
+        })
+    }
+
+    /// The principal the token speaks for (already checked by [`Principal::parse`]).
+    pub(crate) fn with_principal(mut self, principal: Option<Principal>) -> MintedToken {
+        self.principal = principal;
+        self
+    }
+
+    /// The scopes the token carries, when the issuer said or honours what was asked.
+    pub(crate) fn with_scopes(mut self, scopes: Option<Vec<String>>) -> MintedToken {
+        self.scopes = scopes;
+        self
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    pub fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
+    /// Whether the token can do more than log in.
+    pub fn breadth(&self) -> Breadth {
+        match &self.scopes {
+            None => Breadth::Unknown,
+            Some(scopes) if scopes.iter().all(|s| LOGIN_SCOPES.contains(&s.as_str())) => {
+                Breadth::LoginOnly
+            }
+            Some(_) => Breadth::Broad,
+        }
+    }
 }
 
 /// Something that can mint access tokens for one credential.
@@ -54,6 +150,47 @@ impl<'a> Context<'a> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_in_the_past_or_beyond_twelve_hours_is_refused() {
+        let now = Timestamp::now();
+        let token = |at: Timestamp| MintedToken::new(Secret::new("ya29.x"), at, "the issuer");
+        assert!(token(now + SignedDuration::from_secs(3599)).is_ok());
+        let past = token(now - SignedDuration::from_secs(1))
+            .err()
+            .map(|e| e.to_string());
+        assert!(past.is_some_and(|e| e.contains("already expired")));
+        let far = token(now + SignedDuration::from_hours(13))
+            .err()
+            .map(|e| e.to_string());
+        assert!(far.is_some_and(|e| e.contains("more than 12 hours")));
+        assert!(
+            MintedToken::new(Secret::new("a b"), now + SignedDuration::from_secs(60), "x").is_err()
+        );
+    }
+
+    #[test]
+    fn breadth_from_scopes() {
+        let at = Timestamp::now() + SignedDuration::from_secs(60);
+        let token = |scopes: Option<&[&str]>| {
+            MintedToken::new(Secret::new("t"), at, "x")
+                .map(|t| t.with_scopes(scopes.map(|s| s.iter().map(|s| s.to_string()).collect())))
+                .map(|t| t.breadth())
+                .ok()
+        };
+        assert_eq!(
+            token(Some(&[crate::ALLOYDB_LOGIN_SCOPE])),
+            Some(Breadth::LoginOnly)
+        );
+        assert_eq!(
+            token(Some(&[
+                crate::ALLOYDB_LOGIN_SCOPE,
+                crate::CLOUD_PLATFORM_SCOPE
+            ])),
+            Some(Breadth::Broad)
+        );
+        assert_eq!(token(None), Some(Breadth::Unknown));
+    }
 
     /// A principal memory that remembers nothing, for unit tests.
     pub(crate) struct NoMemory;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::endpoints::Api;
 use crate::error::{Error, Result};
 use crate::oauth::seconds;
+use crate::principal::Principal;
 use crate::secret::Secret;
 use crate::token::Context;
 use crate::untrusted::json_problem;
@@ -15,7 +16,8 @@ use crate::untrusted::json_problem;
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
     pub expires_at: Timestamp,
-    pub email: Option<String>,
+    /// The e-mail tokeninfo names (checked), when the token has the e-mail scope.
+    pub email: Option<Principal>,
     pub scopes: Vec<String>,
 }
 
@@ -52,24 +54,34 @@ pub fn lookup(ctx: &Context<'_>, token: &Secret) -> Result<TokenInfo> {
             answer.status
         )));
     }
-    parse(&answer.body, Timestamp::now())
-        .map_err(|why| Error::Source(format!("tokeninfo at {url} gave an unusable answer: {why}")))
+    parse(
+        &answer.body,
+        Timestamp::now(),
+        &format!("tokeninfo at {url}"),
+    )
 }
 
-/// Parses a tokeninfo answer.
-pub(crate) fn parse(body: &str, now: Timestamp) -> std::result::Result<TokenInfo, String> {
+/// Parses a tokeninfo answer; `origin` names the endpoint in errors.
+pub(crate) fn parse(body: &str, now: Timestamp, origin: &str) -> Result<TokenInfo> {
+    let unusable = |why: &str| Error::Source(format!("{origin} gave an unusable answer: {why}"));
     let answer: Answer =
-        serde_json::from_str(body).map_err(|e| json_problem(&e, "it is not JSON"))?;
+        serde_json::from_str(body).map_err(|e| unusable(&json_problem(&e, "it is not JSON")))?;
     let expires_at = match (answer.expires_in, answer.exp) {
         (Some(secs), _) => now
             .checked_add(SignedDuration::from_secs(secs))
-            .map_err(|e| e.to_string())?,
-        (None, Some(exp)) => Timestamp::from_second(exp).map_err(|e| e.to_string())?,
-        (None, None) => return Err("it has neither expires_in nor exp".into()),
+            .map_err(|_| unusable("an out-of-range expires_in"))?,
+        (None, Some(exp)) => {
+            Timestamp::from_second(exp).map_err(|_| unusable("an out-of-range exp"))?
+        }
+        (None, None) => return Err(unusable("it has neither expires_in nor exp")),
+    };
+    let email = match answer.email.filter(|e| !e.is_empty()) {
+        Some(email) => Some(Principal::parse(&email, origin)?),
+        None => None,
     };
     Ok(TokenInfo {
         expires_at,
-        email: answer.email.filter(|e| !e.is_empty()),
+        email,
         scopes: answer
             .scope
             .map(|s| s.split_whitespace().map(str::to_string).collect())
@@ -87,19 +99,29 @@ mod tests {
         let info = parse(
             r#"{"azp":"x","scope":"a b","exp":"1003599","expires_in":"3599","email":"kai@altostrat.com"}"#,
             now,
+            "tokeninfo",
         );
         let info = info.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(info.expires_at.as_second(), 1_003_599);
-        assert_eq!(info.email.as_deref(), Some("kai@altostrat.com"));
+        assert_eq!(
+            info.email.map(|e| e.to_string()).as_deref(),
+            Some("kai@altostrat.com")
+        );
         assert_eq!(info.scopes, vec!["a", "b"]);
     }
 
     #[test]
     fn falls_back_to_exp_and_rejects_neither() {
         let now = Timestamp::UNIX_EPOCH;
-        let info = parse(r#"{"exp": 42}"#, now).unwrap_or_else(|e| panic!("{e}"));
+        let info = parse(r#"{"exp": 42}"#, now, "t").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(info.expires_at.as_second(), 42);
         assert!(info.email.is_none());
-        assert!(parse(r#"{"scope":"a"}"#, now).is_err());
+        assert!(parse(r#"{"scope":"a"}"#, now, "t").is_err());
+        let hostile =
+            r#"{"expires_in":"3599","email":"kai@altostrat.com\n[evil]\nhost=attacker.example"}"#;
+        let err = parse(hostile, now, "tokeninfo at https://x")
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("not a Google account") && !e.contains("attacker")));
     }
 }

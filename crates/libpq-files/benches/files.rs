@@ -10,7 +10,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
 use libpq_files::pgpass::{ManagedEntry, PgpassFile};
 use libpq_files::service_file::{ManagedSection, ServiceFile};
-use libpq_files::{CredentialTag, Password};
+use libpq_files::{Host, Keyword, Password, Role, SectionValue, ServiceName, Tag};
 
 fn foreign_lines(n: usize) -> Vec<u8> {
     let mut out = Vec::new();
@@ -26,13 +26,14 @@ fn pgpass_with(managed: usize) -> Vec<u8> {
     let mut file = PgpassFile::parse(&foreign_lines(10_000));
     for i in 0..managed {
         file.upsert(ManagedEntry {
-            service: format!("svc{i}"),
+            service: ServiceName::new(&format!("svc{i}")).expect("name"),
             expires_at: Timestamp::from_second(1_900_000_000).unwrap_or(Timestamp::UNIX_EPOCH),
-            host: format!("10.0.{}.{}", i / 250, i % 250),
+            host: Host::new(&format!("10.0.{}.{}", i / 250, i % 250)).expect("host"),
             port: 5432,
-            user: "robot@proj.iam".into(),
-            password: Password::new("ya29.".to_string() + &"x".repeat(250)),
-            credential: CredentialTag::of(b"adc"),
+            user: Role::new("robot@proj.iam").expect("role"),
+            password: Password::new(&("ya29.".to_string() + &"x".repeat(250))).expect("token"),
+            credential: Tag::of(b"adc"),
+            owner: Some(Tag::of(b"/etc/alloydb-cred/config.toml")),
         });
     }
     file.render()
@@ -41,14 +42,21 @@ fn pgpass_with(managed: usize) -> Vec<u8> {
 fn service_file_with(sections: usize) -> Vec<u8> {
     let mut file = ServiceFile::default();
     for i in 0..sections {
+        let pair = |k: &str, v: &str| {
+            (
+                Keyword::new(k).expect("keyword"),
+                SectionValue::new(v).expect("value"),
+            )
+        };
         let section = ManagedSection {
-            name: format!("svc{i}"),
+            name: ServiceName::new(&format!("svc{i}")).expect("name"),
             keywords: vec![
-                ("host".into(), format!("10.0.{}.{}", i / 250, i % 250)),
-                ("port".into(), "5432".into()),
-                ("dbname".into(), "appdb".into()),
-                ("user".into(), "robot@proj.iam".into()),
+                pair("host", &format!("10.0.{}.{}", i / 250, i % 250)),
+                pair("port", "5432"),
+                pair("dbname", "appdb"),
+                pair("user", "robot@proj.iam"),
             ],
+            owner: None,
             edited: false,
         };
         let _ = file.upsert(section, "bench");

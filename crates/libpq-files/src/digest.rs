@@ -27,23 +27,22 @@ pub(crate) fn parse_short(text: &str) -> Option<u32> {
     u32::from_str_radix(text, 16).ok()
 }
 
-/// A digest of whatever decides which token an entry holds (for this tool, the
-/// credential settings), kept in the entry's marker: when the caller's digest differs
-/// from the marker's, the entry is stale whatever its expiry says.
+/// A short digest kept in marker comments: of whatever decides which token an entry holds
+/// (`cred=`: when the caller's tag differs, the entry is stale whatever its expiry says),
+/// and of the configuration that owns a region (`owner=`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CredentialTag(String);
+pub struct Tag(String);
 
-impl CredentialTag {
-    /// The tag of a stable description of the credential (the caller must make sure the
-    /// description does not change between releases for the same settings).
-    pub fn of(description: &[u8]) -> CredentialTag {
-        CredentialTag(short(description))
+impl Tag {
+    /// The tag of a stable description (the caller must make sure the description does
+    /// not change between releases for the same settings).
+    pub fn of(description: &[u8]) -> Tag {
+        Tag(short(description))
     }
 
     /// Reads a tag from a marker: exactly 8 hex digits.
-    pub(crate) fn parse(text: &str) -> Option<CredentialTag> {
-        (text.len() == 8 && text.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| CredentialTag(text.to_string()))
+    pub(crate) fn parse(text: &str) -> Option<Tag> {
+        parse_short(text).map(|_| Tag(text.to_ascii_lowercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -51,7 +50,7 @@ impl CredentialTag {
     }
 }
 
-impl fmt::Display for CredentialTag {
+impl fmt::Display for Tag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -67,9 +66,9 @@ mod tests {
         assert_eq!(short(b"a"), "8601ec8c");
         assert_eq!(parse_short("8601ec8c"), Some(fnv32(b"a")));
         assert_eq!(parse_short("+601ec8c"), None);
-        assert_eq!(CredentialTag::of(b"a").as_str(), "8601ec8c");
-        assert!(CredentialTag::parse("0123abcd").is_some());
-        assert!(CredentialTag::parse("0123abc").is_none());
-        assert!(CredentialTag::parse("0123abcg").is_none());
+        assert_eq!(Tag::of(b"a").as_str(), "8601ec8c");
+        assert!(Tag::parse("0123abcd").is_some());
+        assert!(Tag::parse("0123abc").is_none());
+        assert!(Tag::parse("0123abcg").is_none());
     }
 }

@@ -10,6 +10,10 @@
 //!   with mode 0600 from creation on, fsync, rename, and an in-place fallback for
 //!   single-file bind mounts.
 //!
+//! Every value written is one of the types in this crate that can only be built by
+//! checking it ([`Host`], [`Role`], [`Password`], [`SectionValue`]…), so whatever produced
+//! the text, it cannot add a line or a section or change what a line means.
+//!
 //! What it must never do: know where tokens come from (it is as usable by another cloud's
 //! IAM helper as by this one), read a configuration file, or let a password reach a log,
 //! an error or a `Debug` print ([`Password`] redacts itself).
@@ -21,8 +25,10 @@ mod managed;
 mod password;
 pub mod pgpass;
 pub mod service_file;
+mod value;
 
-pub use digest::CredentialTag;
+pub use digest::Tag;
 pub use error::{Error, Result};
 pub use managed::{ManagedFile, Region};
 pub use password::Password;
+pub use value::{Host, InvalidValue, Keyword, MAX_ROLE_BYTES, Role, SectionValue, ServiceName};

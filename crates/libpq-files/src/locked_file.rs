@@ -15,6 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use fs2::FileExt;
 
@@ -309,42 +310,127 @@ pub struct FileLock {
     _file: File,
 }
 
-/// Lock-file path for a real target: in `lock_dir`, named after the file and a hash of
-/// its full path so two targets never share a lock by accident.
-pub fn lock_path(lock_dir: &Path, real: &Path) -> PathBuf {
-    use std::hash::Hasher;
-    let name = real
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let name = name.trim_start_matches('.');
-    let mut hash = fnv::FnvHasher::default();
-    hash.write(real.as_os_str().as_encoded_bytes());
-    lock_dir.join(format!("{name}-{:016x}.lock", hash.finish()))
-}
+/// The lock file beside a target: one per directory, shared by every target in it.
+const LOCK_NAME: &str = ".alloydb-cred.lock";
 
-/// Takes exclusive locks on every target, in a fixed order so two processes locking the
-/// same pair cannot deadlock. Blocks until they are free. Lock files live in
-/// `lock_dir`, created private (0700) if missing.
-pub fn lock_all(lock_dir: &Path, reals: &[&Path]) -> Result<Vec<FileLock>> {
-    let mut lock_paths: Vec<PathBuf> = reals.iter().map(|r| lock_path(lock_dir, r)).collect();
-    lock_paths.sort();
-    lock_paths.dedup();
-    lock_paths.iter().map(|p| lock_one(p)).collect()
-}
-
-fn lock_one(path: &Path) -> Result<FileLock> {
-    if let Some(dir) = path.parent() {
-        create_private_dir(dir)?;
+/// Takes exclusive locks on every target, in a fixed order (by the lock files' identity)
+/// so two processes locking the same pair cannot deadlock. A lock file lives beside its
+/// target; where that directory cannot hold one (read-only), in `fallback_dir`, named after
+/// the directory's identity. Gives up after `timeout`, naming the lock and its holder.
+pub fn lock_all(reals: &[&Path], fallback_dir: &Path, timeout: Duration) -> Result<Vec<FileLock>> {
+    let mut opened = Vec::with_capacity(reals.len());
+    for real in reals {
+        let (file, path) = open_lock_file(real, fallback_dir)?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io("inspect", &path, e))?;
+        opened.push(((meta.dev(), meta.ino()), file, path));
     }
-    let file = OpenOptions::new()
+    opened.sort_by_key(|(identity, _, _)| *identity);
+    opened.dedup_by_key(|(identity, _, _)| *identity);
+    let deadline = Instant::now() + timeout;
+    opened
+        .into_iter()
+        .map(|(_, file, path)| acquire(file, &path, deadline, timeout))
+        .collect()
+}
+
+/// Opens (creating it private, never through a symlink) the lock file for `real`.
+fn open_lock_file(real: &Path, fallback_dir: &Path) -> Result<(File, PathBuf)> {
+    let dir = match real.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let beside = dir.join(LOCK_NAME);
+    match open_no_follow(&beside) {
+        Ok(file) => return checked_lock_file(file, beside),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) => {}
+        Err(e) => return Err(lock_open_error(&beside, e)),
+    }
+    // The directory cannot hold a lock file: lock in the fallback directory, named after
+    // the directory's identity so that every spelling of its path meets the same lock.
+    let meta = fs::metadata(dir).map_err(|e| Error::io("inspect", dir, e))?;
+    create_private_dir(fallback_dir)?;
+    let path = fallback_dir.join(format!("dir-{:x}-{:x}.lock", meta.dev(), meta.ino()));
+    let file = open_no_follow(&path).map_err(|e| lock_open_error(&path, e))?;
+    checked_lock_file(file, path)
+}
+
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
+        .mode(PRIVATE_MODE)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| Error::io("create the lock file", path, e))?;
-    file.lock_exclusive()
-        .map_err(|e| Error::io("lock", path, e))?;
+}
+
+fn lock_open_error(path: &Path, e: io::Error) -> Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return Error::Unusable(format!(
+            "{} is a symbolic link; a lock file is never followed through one (it could make alloydb-cred create or write a file elsewhere): remove the link",
+            path.display()
+        ));
+    }
+    Error::io("create the lock file", path, e)
+}
+
+/// A lock file must be a regular file: anything else was put there by someone else.
+fn checked_lock_file(file: File, path: PathBuf) -> Result<(File, PathBuf)> {
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io("inspect", &path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(&path, &meta));
+    }
+    Ok((file, path))
+}
+
+/// Waits for the lock until `deadline`, then records this process as the holder.
+fn acquire(file: File, path: &Path, deadline: Instant, timeout: Duration) -> Result<FileLock> {
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match file.try_lock_exclusive() {
+            Ok(()) => break,
+            Err(e) if e.kind() == fs2::lock_contended_error().kind() => {
+                if Instant::now() >= deadline {
+                    let holder = holder_of(&file)
+                        .map(|pid| format!(" (held by process {pid})"))
+                        .unwrap_or_default();
+                    return Err(Error::Unusable(format!(
+                        "gave up after {timeout:?} waiting for the lock {}{holder}: another alloydb-cred is writing the same files, or is hung; check it, or raise `lock_timeout` in the config",
+                        path.display()
+                    )));
+                }
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            Err(e) => return Err(Error::io("lock", path, e)),
+        }
+    }
+    let mut file = file;
+    let recorded = file
+        .set_len(0)
+        .and_then(|()| file.seek(io::SeekFrom::Start(0)))
+        .and_then(|_| writeln!(file, "{}", std::process::id()));
+    if let Err(e) = recorded {
+        log::debug!("cannot record the lock holder in {}: {e}", path.display());
+    }
     Ok(FileLock { _file: file })
+}
+
+/// The pid the holder wrote into the lock file, if it did.
+fn holder_of(file: &File) -> Option<u32> {
+    let mut text = String::new();
+    io::Read::read_to_string(&mut &*file, &mut text).ok()?;
+    text.trim().parse().ok()
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
@@ -410,6 +496,57 @@ mod tests {
                 .unwrap_or(false)
         );
         assert_eq!(fs::read(&link).unwrap_or_default(), b"new");
+    }
+
+    #[test]
+    fn locks_meet_however_the_path_is_spelled_time_out_and_name_the_holder() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let real = dir.path().join("data");
+        fs::create_dir(&real).unwrap_or_else(|e| panic!("{e}"));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap_or_else(|e| panic!("{e}"));
+        let fallback = dir.path().join("fallback");
+        let held = lock_all(&[&real.join("pgpass")], &fallback, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = lock_all(
+            &[&link.join("pgpass")],
+            &fallback,
+            Duration::from_millis(200),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("gave up after 200ms waiting"), "{err}");
+        assert!(
+            err.contains(&format!("held by process {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        assert!(lock_all(&[&link.join("pgpass")], &fallback, Duration::from_secs(1)).is_ok());
+        assert_eq!(
+            fs::metadata(real.join(LOCK_NAME))
+                .map(|m| m.mode() & 0o777)
+                .ok(),
+            Some(0o600)
+        );
+    }
+
+    #[test]
+    fn a_planted_symlink_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join(LOCK_NAME))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = lock_all(
+            &[&dir.path().join("pgpass")],
+            dir.path(),
+            Duration::from_secs(1),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(!elsewhere.exists(), "nothing was created through the link");
     }
 
     #[test]

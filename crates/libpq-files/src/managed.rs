@@ -9,6 +9,8 @@
 //! Only lines starting with the marker are looked at, found with a vectorised substring
 //! search: this scan is most of what a nothing-due refresh does.
 
+use crate::digest::Tag;
+
 /// One kind of managed region (a password-file entry, a service-file section).
 pub trait Region: Sized {
     /// Every region of this kind starts with a line beginning with this text.
@@ -16,6 +18,9 @@ pub trait Region: Sized {
 
     /// The service the region belongs to.
     fn name(&self) -> &str;
+
+    /// The configuration that wrote the region, when its marker names one.
+    fn owner(&self) -> Option<&Tag>;
 
     /// Reads one region beginning at `start` (a line starting with [`Region::MARKER`])
     /// and returns it with the offset just past it, or `None` when it is not exactly
@@ -80,14 +85,20 @@ impl<R: Region> ManagedFile<R> {
         self.managed.iter().find(|r| r.name() == service)
     }
 
-    /// Removes the regions of the named services; returns how many went.
-    pub fn remove_services(&mut self, services: &[&str]) -> usize {
+    /// Removes the regions `owner` owns — of the named services, or all of them — and
+    /// returns how many went. Regions whose marker names no owner (written before markers
+    /// did) count as everyone's; regions of other owners are left alone.
+    pub fn remove_owned(&mut self, owner: &Tag, services: Option<&[&str]>) -> usize {
         let before = self.managed.len();
-        self.managed.retain(|r| !services.contains(&r.name()));
+        self.managed.retain(|r| {
+            let ours = r.owner().is_none_or(|o| o == owner);
+            let named = services.is_none_or(|names| names.contains(&r.name()));
+            !(ours && named)
+        });
         before - self.managed.len()
     }
 
-    /// Removes every managed region; returns how many went.
+    /// Removes every managed region, whoever owns it; returns how many went.
     pub fn remove_all(&mut self) -> usize {
         std::mem::take(&mut self.managed).len()
     }

@@ -2,14 +2,18 @@
 
 use std::fmt;
 
-/// A password (for this tool, an access token). `Debug` and `Display` never show the
-/// value, so it cannot leak through `{:?}` in a log line or an error built with `format!`.
+use crate::value::{InvalidValue, check_password};
+
+/// A password (for this tool, an access token): non-empty, without white space or control
+/// characters. `Debug` and `Display` never show the value, so it cannot leak through
+/// `{:?}` in a log line or an error built with `format!`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
-    pub fn new(value: impl Into<String>) -> Self {
-        Password(value.into())
+    pub fn new(value: &str) -> Result<Self, InvalidValue> {
+        check_password(value)?;
+        Ok(Password(value.to_string()))
     }
 
     /// The password itself. Call sites are few and grep-able: rendering the entry line,
@@ -37,7 +41,7 @@ mod tests {
 
     #[test]
     fn debug_and_display_hide_the_value() {
-        let p = Password::new("ya29.very-secret");
+        let p = Password::new("ya29.very-secret").unwrap_or_else(|e| panic!("{e}"));
         assert!(!format!("{p:?}").contains("very-secret"));
         assert!(!format!("{p}").contains("very-secret"));
     }

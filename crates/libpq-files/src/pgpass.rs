@@ -11,13 +11,15 @@
 //! comment lines as data), so the expiry is ISO 8601 basic UTC: `20261129T010203Z`.
 //!
 //! ```text
-//! # alloydb-cred service=prod expires=20261129T010203Z cred=1f0c9a2e sum=6b1d04c7
+//! # alloydb-cred service=prod expires=20261129T010203Z cred=1f0c9a2e sum=6b1d04c7 owner=5d41402a
 //! 10.1.2.3:5432:*:kai@altostrat.com:ya29.…
 //! ```
 //!
 //! `cred` is a digest of the credential settings (a changed credential makes the entry
 //! due); `sum` is a digest of the entry line itself, so a marker never claims a line it
-//! did not write — say, a user's own line that ended up under it after a hand edit.
+//! did not write — say, a user's own line that ended up under it after a hand edit;
+//! `owner` is a digest of the configuration that wrote it, so two configurations sharing
+//! one file can tell their entries apart (markers written before it existed have none).
 //!
 //! Entries are ordered freshest first: when two services share host, port and user,
 //! libpq's first match is then the token with the most time left.
@@ -28,26 +30,32 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
-use crate::digest::{self, CredentialTag};
+use crate::digest::{self, Tag};
 use crate::managed::{self, ManagedFile, Region};
 use crate::password::Password;
+use crate::value::{Host, Role, ServiceName};
 
 const MARKER_PREFIX: &str = "# alloydb-cred service=";
 const MARKER_EXPIRES: &str = " expires=";
 const MARKER_CRED: &str = " cred=";
 const MARKER_SUM: &str = " sum=";
+const MARKER_OWNER: &str = " owner=";
 
-/// One token the tool wrote for one service.
+/// One token the tool wrote for one service. Every field is a checked type, so an entry
+/// always renders as exactly one marker line and one five-field line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedEntry {
-    pub service: String,
+    pub service: ServiceName,
     pub expires_at: Timestamp,
-    pub host: String,
+    pub host: Host,
     pub port: u16,
-    pub user: String,
+    pub user: Role,
     pub password: Password,
-    /// What minted the token (see [`CredentialTag`]).
-    pub credential: CredentialTag,
+    /// What minted the token.
+    pub credential: Tag,
+    /// The configuration that wrote the entry; `None` for entries written before
+    /// markers named one.
+    pub owner: Option<Tag>,
 }
 
 /// A parsed password file: the managed entries and everything else, byte for byte.
@@ -62,13 +70,62 @@ impl ManagedFile<ManagedEntry> {
             (std::cmp::Reverse(e.expires_at), e.service.clone())
         });
     }
+
+    /// The user's own lines that match the same connection as a managed entry (host,
+    /// port and user, literally or by `*`; any database). libpq never reads them for that
+    /// connection, since the managed block comes first; a reader that takes the last match
+    /// (node-postgres) would. Line numbers are those of the rendered file.
+    pub fn shadowed(&self) -> Vec<Shadowed> {
+        let mut found = Vec::new();
+        let managed_lines = 2 * self.managed().len();
+        for (index, line) in self.foreign().split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() || line.starts_with(b"#") {
+                continue;
+            }
+            let Some(fields) = split_fields(line) else {
+                continue;
+            };
+            let field = |i: usize| String::from_utf8_lossy(&fields[i]).into_owned();
+            let matches =
+                |wanted: &str, i: usize| *fields[i] == *b"*" || *fields[i] == *wanted.as_bytes();
+            for entry in self.managed() {
+                if matches(entry.host.as_str(), 0)
+                    && matches(&entry.port.to_string(), 1)
+                    && matches(entry.user.as_str(), 3)
+                {
+                    found.push(Shadowed {
+                        service: entry.service.clone(),
+                        line: managed_lines + index + 1,
+                        connection: format!("{}:{}:{}:{}", field(0), field(1), field(2), field(3)),
+                    });
+                }
+            }
+        }
+        found
+    }
+}
+
+/// A user's line that a managed entry hides from libpq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    /// The service whose entry hides it.
+    pub service: ServiceName,
+    /// Its line number in the file as rendered (1-based).
+    pub line: usize,
+    /// Its first four fields, `host:port:database:user`, unescaped; never the password.
+    pub connection: String,
 }
 
 impl Region for ManagedEntry {
     const MARKER: &'static str = MARKER_PREFIX;
 
     fn name(&self) -> &str {
-        &self.service
+        self.service.as_str()
+    }
+
+    fn owner(&self) -> Option<&Tag> {
+        self.owner.as_ref()
     }
 
     /// A marker line and the entry line under it.
@@ -89,6 +146,7 @@ impl Region for ManagedEntry {
             user,
             password,
             credential: marker.credential,
+            owner: marker.owner,
         };
         Some((entry, entry_end))
     }
@@ -101,13 +159,18 @@ impl Region for ManagedEntry {
 fn render_entry(entry: &ManagedEntry) -> String {
     let line = format!(
         "{}:{}:*:{}:{}",
-        escape(&entry.host),
+        escape(entry.host.as_str()),
         entry.port,
-        escape(&entry.user),
+        escape(entry.user.as_str()),
         escape(entry.password.expose()),
     );
+    let owner = entry
+        .owner
+        .as_ref()
+        .map(|o| format!("{MARKER_OWNER}{o}"))
+        .unwrap_or_default();
     format!(
-        "{MARKER_PREFIX}{}{MARKER_EXPIRES}{}{MARKER_CRED}{}{MARKER_SUM}{}\n{line}\n",
+        "{MARKER_PREFIX}{}{MARKER_EXPIRES}{}{MARKER_CRED}{}{MARKER_SUM}{}{owner}\n{line}\n",
         entry.service,
         basic_utc(entry.expires_at),
         entry.credential,
@@ -117,45 +180,54 @@ fn render_entry(entry: &ManagedEntry) -> String {
 
 /// What a marker line says.
 struct Marker {
-    service: String,
+    service: ServiceName,
     expires_at: Timestamp,
-    credential: CredentialTag,
+    credential: Tag,
     sum: u32,
+    owner: Option<Tag>,
 }
 
-/// `# alloydb-cred service=S expires=E cred=C sum=X`: four words after the prefix, in
-/// this order (a service name has no white space).
+/// `# alloydb-cred service=S expires=E cred=C sum=X [owner=O]`: words after the prefix,
+/// in this order (a service name has no white space).
 fn parse_marker(text: &str) -> Option<Marker> {
     let rest = text.strip_prefix(MARKER_PREFIX)?;
     let mut words = rest.split(' ');
-    let service = words.next().filter(|s| !s.is_empty())?;
+    let service = words.next()?;
     let expires = words.next()?.strip_prefix(&MARKER_EXPIRES[1..])?;
     let credential = words.next()?.strip_prefix(&MARKER_CRED[1..])?;
     let sum = words.next()?.strip_prefix(&MARKER_SUM[1..])?;
-    if words.next().is_some() || service.contains(char::is_whitespace) {
+    let owner = match words.next() {
+        Some(word) => Some(Tag::parse(word.strip_prefix(&MARKER_OWNER[1..])?)?),
+        None => None,
+    };
+    if words.next().is_some() {
         return None;
     }
     Some(Marker {
-        service: service.to_string(),
+        service: ServiceName::new(service).ok()?,
         expires_at: parse_basic_utc(expires)?,
-        credential: CredentialTag::parse(credential)?,
+        credential: Tag::parse(credential)?,
         sum: digest::parse_short(sum)?,
+        owner,
     })
 }
 
-/// A managed line: `host:port:*:user:password`, all fields escaped.
-fn parse_managed_line(body: &[u8]) -> Option<(String, u16, String, Password)> {
+/// A managed line: `host:port:*:user:password`, all fields escaped and each a value the
+/// writer would accept.
+fn parse_managed_line(body: &[u8]) -> Option<(Host, u16, Role, Password)> {
     let [host, port, database, user, password] = split_fields(body)?;
     if *database != *b"*" {
         return None;
     }
     let port = std::str::from_utf8(&port).ok()?.parse().ok()?;
-    let text = |field: Cow<'_, [u8]>| String::from_utf8(field.into_owned()).ok();
+    fn text(field: &[u8]) -> Option<&str> {
+        std::str::from_utf8(field).ok()
+    }
     Some((
-        text(host)?,
+        Host::new(text(&host)?).ok()?,
         port,
-        text(user)?,
-        Password::new(text(password)?),
+        Role::new(text(&user)?).ok()?,
+        Password::new(text(&password)?).ok()?,
     ))
 }
 
@@ -328,15 +400,20 @@ mod tests {
         s.parse().unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
+    fn ok<T>(value: Result<T, crate::value::InvalidValue>) -> T {
+        value.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn entry(service: &str, host: &str, user: &str, token: &str) -> ManagedEntry {
         ManagedEntry {
-            service: service.into(),
+            service: ok(ServiceName::new(service)),
             expires_at: ts("2026-11-29T01:02:03Z"),
-            host: host.into(),
+            host: ok(Host::new(host)),
             port: 5432,
-            user: user.into(),
-            password: Password::new(token),
-            credential: CredentialTag::parse("0123abcd").unwrap_or_else(|| CredentialTag::of(b"")),
+            user: ok(Role::new(user)),
+            password: ok(Password::new(token)),
+            credential: Tag::parse("0123abcd").unwrap_or_else(|| Tag::of(b"")),
+            owner: None,
         }
     }
 
@@ -441,6 +518,25 @@ mod tests {
     }
 
     #[test]
+    fn user_lines_for_the_same_connection_are_found_without_their_passwords() {
+        let foreign = b"# mine\r\nh:5432:appdb:u:SECRET1\r\nother:5432:*:u:x\n*:*:*:u:SECRET2\nh:5432:*:v:y\n";
+        let mut file = PgpassFile::parse(foreign);
+        file.upsert(entry("prod", "h", "u", "tok"));
+        let shadowed = file.shadowed();
+        assert_eq!(
+            shadowed
+                .iter()
+                .map(|s| (s.service.as_str(), s.line, s.connection.as_str()))
+                .collect::<Vec<_>>(),
+            [("prod", 4, "h:5432:appdb:u"), ("prod", 6, "*:*:*:u")]
+        );
+        let rendered = file.render();
+        let lines: Vec<&[u8]> = rendered.split(|&b| b == b'\n').collect();
+        assert!(lines[3].starts_with(b"h:5432:appdb:u:"));
+        assert!(!format!("{shadowed:?}").contains("SECRET"));
+    }
+
+    #[test]
     fn basic_utc_round_trip() {
         let t = ts("2026-11-29T01:02:03Z");
         assert_eq!(basic_utc(t), "20261129T010203Z");
@@ -451,14 +547,29 @@ mod tests {
     }
 
     #[test]
-    fn upsert_replaces_and_remove_services_is_selective() {
+    fn upsert_replaces_and_removal_is_selective_by_service_and_owner() {
         let mut file = PgpassFile::default();
         file.upsert(entry("a", "h", "u", "1"));
         file.upsert(entry("b", "h", "u", "2"));
         file.upsert(entry("a", "h", "u", "3"));
         assert_eq!(file.managed().len(), 2);
         assert_eq!(file.get("a").map(|e| e.password.expose()), Some("3"));
-        assert_eq!(file.remove_services(&["a", "zzz"]), 1);
+        let mine = Tag::of(b"mine");
+        assert_eq!(file.remove_owned(&mine, Some(&["a", "zzz"])), 1);
         assert_eq!(file.managed().len(), 1);
+        let mut theirs = entry("c", "h", "u", "4");
+        theirs.owner = Some(Tag::of(b"theirs"));
+        file.upsert(theirs);
+        assert_eq!(
+            file.remove_owned(&mine, None),
+            1,
+            "b has no owner: anyone's"
+        );
+        assert_eq!(
+            file.managed().len(),
+            1,
+            "c belongs to another configuration"
+        );
+        assert_eq!(file.remove_owned(&Tag::of(b"theirs"), None), 1);
     }
 }

@@ -3,7 +3,7 @@
 //! Each service the tool manages is one section framed by marker comments:
 //!
 //! ```text
-//! # alloydb-cred begin service=prod (managed by alloydb-cred; edits here are overwritten)
+//! # alloydb-cred begin service=prod owner=5d41402a (managed by alloydb-cred for /home/kai/.config/alloydb-cred/config.toml; edits here are overwritten)
 //! [prod]
 //! host=10.1.2.3
 //! port=5432
@@ -16,14 +16,25 @@
 //! wrote is never touched: a managed section of the same name is a conflict, reported
 //! instead of written. Only keywords that pgjdbc (DBeaver, DataGrip) also accepts are
 //! written by default, because pgjdbc rejects the whole service on an unknown key.
+//!
+//! The begin marker names the configuration that owns the section, as a tag and, when
+//! the line stays short enough for old libpq, by its path, so that a second configuration
+//! claiming the same service can be told whose it is. Markers written before owners were
+//! recorded (`# alloydb-cred begin service=prod (managed by alloydb-cred; …)`) are read
+//! as having no owner.
 
 use std::fmt::Write as _;
 
+use crate::digest::Tag;
 use crate::error::{Error, Result};
 use crate::managed::{self, ManagedFile, Region};
+use crate::value::{Keyword, MAX_SECTION_LINE_BYTES, SectionValue, ServiceName};
 
 const BEGIN_PREFIX: &str = "# alloydb-cred begin service=";
-const BEGIN_SUFFIX: &str = " (managed by alloydb-cred; edits here are overwritten)";
+const OWNER_WORD: &str = " owner=";
+const MANAGED_BY: &str = " (managed by alloydb-cred";
+const OWNED_BY: &str = " for ";
+const BEGIN_SUFFIX: &str = "; edits here are overwritten)";
 const END_PREFIX: &str = "# alloydb-cred end service=";
 
 /// libpq's connection keywords (PostgreSQL 16's list; older servers' clients ignore none
@@ -90,18 +101,40 @@ pub const PGJDBC_KEYWORDS: &[&str] = &[
     "replication",
 ];
 
-/// libpq's service-file line buffer was 256 bytes before PostgreSQL 14.
-const MAX_LINE_BYTES: usize = 253;
-
-/// One section the tool wrote.
+/// One section the tool wrote. Every field is a checked type, so a section always renders
+/// as exactly its frame, its header and one line per keyword.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedSection {
-    pub name: String,
+    pub name: ServiceName,
     /// `keyword=value` pairs in file order.
-    pub keywords: Vec<(String, String)>,
+    pub keywords: Vec<(Keyword, SectionValue)>,
+    /// The configuration that wrote the section; `None` for sections written before
+    /// markers named one.
+    pub owner: Option<Owner>,
     /// Someone added lines that are not `keyword=value` (comments, odd keys) inside
     /// the frame; they are dropped at the next write, as the begin marker says.
     pub edited: bool,
+}
+
+/// Who owns a section: a tag, and a readable name (a path) when it fits the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub tag: Tag,
+    /// What to call the owner in messages; never holds a control character or `;`.
+    pub name: Option<String>,
+}
+
+impl Owner {
+    /// An owner; a `name` that could break the marker line is left out.
+    pub fn new(tag: Tag, name: &str) -> Owner {
+        let usable = !name.is_empty()
+            && !name.contains(|c: char| c.is_control() || c == ';')
+            && !name.ends_with(' ');
+        Owner {
+            tag,
+            name: usable.then(|| name.to_string()),
+        }
+    }
 }
 
 impl ManagedSection {
@@ -113,6 +146,26 @@ impl ManagedSection {
             .filter(|k| !PGJDBC_KEYWORDS.contains(k))
             .collect()
     }
+
+    /// The begin marker: with the owner's name only when the line stays short enough
+    /// for libpq before PostgreSQL 14, which reads comment lines with the same buffer.
+    fn begin_line(&self) -> String {
+        let mut line = format!("{BEGIN_PREFIX}{}", self.name);
+        if let Some(owner) = &self.owner {
+            let _ = write!(line, "{OWNER_WORD}{}", owner.tag);
+        }
+        line.push_str(MANAGED_BY);
+        if let Some(name) = self.owner.as_ref().and_then(|o| o.name.as_deref()) {
+            if line.len() + OWNED_BY.len() + name.len() + BEGIN_SUFFIX.len()
+                <= MAX_SECTION_LINE_BYTES
+            {
+                line.push_str(OWNED_BY);
+                line.push_str(name);
+            }
+        }
+        line.push_str(BEGIN_SUFFIX);
+        line
+    }
 }
 
 /// A parsed service file: managed sections and everything else, byte for byte.
@@ -122,7 +175,11 @@ impl Region for ManagedSection {
     const MARKER: &'static str = BEGIN_PREFIX;
 
     fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
+    }
+
+    fn owner(&self) -> Option<&Tag> {
+        self.owner.as_ref().map(|o| &o.tag)
     }
 
     /// A framed section: begin marker, `[name]`, `keyword=value` lines, end marker.
@@ -132,7 +189,7 @@ impl Region for ManagedSection {
 
     fn render_into(&self, out: &mut Vec<u8>) {
         let mut text = String::new();
-        let _ = writeln!(text, "{BEGIN_PREFIX}{}{BEGIN_SUFFIX}", self.name);
+        let _ = writeln!(text, "{}", self.begin_line());
         let _ = writeln!(text, "[{}]", self.name);
         for (key, value) in &self.keywords {
             let _ = writeln!(text, "{key}={value}");
@@ -160,18 +217,22 @@ impl ManagedFile<ManagedSection> {
     /// Replaces or adds the managed section `section.name`, after checking that it can be
     /// written without touching the user's own sections and that every line fits libpq.
     pub fn upsert(&mut self, section: ManagedSection, path_for_messages: &str) -> Result<()> {
-        if self.foreign_section_names().contains(&section.name) {
+        if self
+            .foreign_section_names()
+            .iter()
+            .any(|n| section.name == *n.as_str())
+        {
             return Err(Error::Conflict(format!(
                 "{path_for_messages} already has a section [{}] that alloydb-cred did not write; it is left alone: rename the service in the alloydb-cred config, or delete or rename that section",
                 section.name
             )));
         }
         for (key, value) in &section.keywords {
-            if key.len() + value.len() + 1 > MAX_LINE_BYTES {
+            let length = key.as_str().len() + value.as_str().len() + 1;
+            if length > MAX_SECTION_LINE_BYTES {
                 return Err(Error::Invalid(format!(
-                    "service {}: the line `{key}=…` would be {} bytes, longer than libpq before PostgreSQL 14 reads ({MAX_LINE_BYTES}); shorten it",
+                    "service {}: the line `{key}=…` would be {length} bytes, longer than libpq before PostgreSQL 14 reads ({MAX_SECTION_LINE_BYTES}); shorten it",
                     section.name,
-                    key.len() + value.len() + 1
                 )));
             }
         }
@@ -213,21 +274,20 @@ fn parse_section(bytes: &[u8], start: usize) -> Option<(ManagedSection, usize)> 
         at = end;
         Some(line)
     };
-    let name = next_line()?
-        .strip_prefix(BEGIN_PREFIX)?
-        .strip_suffix(BEGIN_SUFFIX)?;
+    let (name, owner) = parse_begin(next_line()?)?;
     let header = next_line()?;
-    if name.is_empty() || header.strip_prefix('[')?.strip_suffix(']')? != name {
+    if header.strip_prefix('[')?.strip_suffix(']')? != name.as_str() {
         return None;
     }
     let mut keywords = Vec::new();
     let mut edited = false;
     loop {
         let line = next_line()?;
-        if line.strip_prefix(END_PREFIX) == Some(name) {
+        if line.strip_prefix(END_PREFIX) == Some(name.as_str()) {
             let section = ManagedSection {
-                name: name.to_string(),
+                name,
                 keywords,
+                owner,
                 edited,
             };
             return Some((section, at));
@@ -237,29 +297,59 @@ fn parse_section(bytes: &[u8], start: usize) -> Option<(ManagedSection, usize)> 
         if line.trim_start().starts_with('[') {
             return None;
         }
-        match line.split_once('=') {
-            Some((key, value))
-                if !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
-            {
-                keywords.push((key.to_string(), value.to_string()));
-            }
-            _ => edited = true,
+        let pair = line.split_once('=').and_then(|(key, value)| {
+            Some((Keyword::new(key).ok()?, SectionValue::new(value).ok()?))
+        });
+        match pair {
+            Some(pair) => keywords.push(pair),
+            None => edited = true,
         }
     }
+}
+
+/// Reads a begin marker, in either form (with or without an owner).
+fn parse_begin(line: &str) -> Option<(ServiceName, Option<Owner>)> {
+    let rest = line
+        .strip_prefix(BEGIN_PREFIX)?
+        .strip_suffix(BEGIN_SUFFIX)?;
+    let (head, by) = rest.split_once(MANAGED_BY)?;
+    let (name, tag) = match head.split_once(OWNER_WORD) {
+        Some((name, tag)) => (name, Some(Tag::parse(tag)?)),
+        None => (head, None),
+    };
+    let owner_name = match by {
+        "" => None,
+        by => Some(by.strip_prefix(OWNED_BY)?),
+    };
+    let owner = match (tag, owner_name) {
+        (Some(tag), name) => Some(Owner::new(tag, name.unwrap_or_default())),
+        (None, None) => None,
+        (None, Some(_)) => return None,
+    };
+    Some((ServiceName::new(name).ok()?, owner))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ok<T>(value: std::result::Result<T, crate::value::InvalidValue>) -> T {
+        value.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn kw(key: &str, value: &str) -> (Keyword, SectionValue) {
+        (ok(Keyword::new(key)), ok(SectionValue::new(value)))
+    }
+
     fn section(name: &str) -> ManagedSection {
         ManagedSection {
-            name: name.into(),
+            name: ServiceName::new(name).unwrap_or_else(|e| panic!("{e}")),
             keywords: vec![
-                ("host".into(), "10.1.2.3".into()),
-                ("port".into(), "5432".into()),
-                ("user".into(), "kai@altostrat.com".into()),
+                kw("host", "10.1.2.3"),
+                kw("port", "5432"),
+                kw("user", "kai@altostrat.com"),
             ],
+            owner: None,
             edited: false,
         }
     }
@@ -336,6 +426,51 @@ mod tests {
     }
 
     #[test]
+    fn owners_are_written_and_read_back_and_old_markers_still_parse() {
+        let mut owned = section("prod");
+        owned.owner = Some(Owner::new(
+            Tag::of(b"config"),
+            "/etc/alloydb-cred/config.toml",
+        ));
+        let mut file = ServiceFile::default();
+        file.upsert(owned.clone(), "svc")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&file.render()).into_owned();
+        assert!(
+            text.starts_with("# alloydb-cred begin service=prod owner="),
+            "{text}"
+        );
+        assert!(
+            text.contains(" for /etc/alloydb-cred/config.toml; edits"),
+            "{text}"
+        );
+        assert_eq!(
+            ServiceFile::parse(text.as_bytes()).get("prod"),
+            Some(&owned)
+        );
+
+        // A name too long for old libpq's line buffer is left out; the tag stays.
+        let mut long = section("prod");
+        long.owner = Some(Owner::new(Tag::of(b"config"), &"/x".repeat(150)));
+        let mut file = ServiceFile::default();
+        file.upsert(long, "svc").unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&file.render()).into_owned();
+        assert!(
+            text.lines().all(|l| l.len() <= MAX_SECTION_LINE_BYTES),
+            "{text}"
+        );
+        let parsed = ServiceFile::parse(text.as_bytes());
+        let owner = parsed.get("prod").and_then(|s| s.owner.clone());
+        assert_eq!(
+            owner.map(|o| (o.tag, o.name)),
+            Some((Tag::of(b"config"), None))
+        );
+
+        let old = b"# alloydb-cred begin service=prod (managed by alloydb-cred; edits here are overwritten)\n[prod]\nhost=10.1.2.3\nport=5432\nuser=kai@altostrat.com\n# alloydb-cred end service=prod\n";
+        assert_eq!(ServiceFile::parse(old).get("prod"), Some(&section("prod")));
+    }
+
+    #[test]
     fn broken_frames_stay_foreign() {
         let text: &[u8] = b"# alloydb-cred begin service=prod (managed by alloydb-cred; edits here are overwritten)\n[prod]\nhost=x\n[other]\nport=1\n";
         let file = ServiceFile::parse(text);
@@ -347,8 +482,8 @@ mod tests {
     #[test]
     fn pgjdbc_rejects_lists_unknown_keys() {
         let mut s = section("x");
-        s.keywords.push(("passfile".into(), "/p".into()));
-        s.keywords.push(("application_name".into(), "a".into()));
+        s.keywords.push(kw("passfile", "/p"));
+        s.keywords.push(kw("application_name", "a"));
         assert_eq!(s.pgjdbc_rejects(), vec!["passfile", "application_name"]);
     }
 
@@ -356,7 +491,7 @@ mod tests {
     fn overlong_lines_are_refused() {
         let mut s = section("x");
         s.keywords
-            .push(("options".into(), "-c x=".to_string() + &"y".repeat(300)));
+            .push(kw("options", &("-c x=".to_string() + &"y".repeat(248))));
         let mut file = ServiceFile::default();
         assert!(file.upsert(s, "svc").is_err());
     }

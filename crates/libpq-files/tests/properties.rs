@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use libpq_files::pgpass::{self, ManagedEntry, PgpassFile};
 use libpq_files::service_file::{ManagedSection, ServiceFile};
-use libpq_files::{CredentialTag, Password};
+use libpq_files::{Host, Keyword, Password, Role, SectionValue, ServiceName, Tag};
 use proptest::prelude::*;
 
 fn service_name() -> impl Strategy<Value = String> {
@@ -43,16 +43,21 @@ fn entry() -> impl Strategy<Value = ManagedEntry> {
         token(),
         1_700_000_000i64..2_000_000_000,
         "[0-9a-f]{8}",
+        prop::option::of("[a-z]{1,8}"),
     )
-        .prop_map(
-            |(service, host, port, user, token, secs, credential)| ManagedEntry {
-                service,
-                expires_at: Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH),
-                host,
-                port,
-                user,
-                password: Password::new(token),
-                credential: CredentialTag::of(credential.as_bytes()),
+        .prop_filter_map(
+            "values the writer refuses are not entries",
+            |(service, host, port, user, token, secs, credential, owner)| {
+                Some(ManagedEntry {
+                    service: ServiceName::new(&service).ok()?,
+                    expires_at: Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH),
+                    host: Host::new(&host).ok()?,
+                    port,
+                    user: Role::new(&user).ok()?,
+                    password: Password::new(&token).ok()?,
+                    credential: Tag::of(credential.as_bytes()),
+                    owner: owner.map(|o| Tag::of(o.as_bytes())),
+                })
             },
         )
 }
@@ -105,7 +110,7 @@ proptest! {
                 .iter()
                 .find(|x| x.host == e.host && x.port == e.port && x.user == e.user)
                 .map(|x| x.password.expose().as_bytes().to_vec());
-            let found = pgpass::lookup(&written, &e.host, e.port, "anydb", &e.user);
+            let found = pgpass::lookup(&written, e.host.as_str(), e.port, "anydb", e.user.as_str());
             prop_assert_eq!(found, first);
         }
 
@@ -128,14 +133,25 @@ proptest! {
         prop_assume!(file.managed().is_empty());
         let mut expected: Vec<ManagedSection> = Vec::new();
         for (name, host, user) in sections {
+            let (Ok(service), Ok(host), Ok(user)) =
+                (ServiceName::new(&name), SectionValue::new(&host), SectionValue::new(&user))
+            else {
+                continue;
+            };
+            let keyword = |k: &str| Keyword::new(k).expect("keyword");
             let section = ManagedSection {
-                name: name.clone(),
-                keywords: vec![("host".into(), host), ("port".into(), "5432".into()), ("user".into(), user)],
+                name: service,
+                keywords: vec![
+                    (keyword("host"), host),
+                    (keyword("port"), SectionValue::new("5432").expect("port")),
+                    (keyword("user"), user),
+                ],
+                owner: None,
                 edited: false,
             };
             match file.upsert(section.clone(), "svc") {
                 Ok(()) => {
-                    expected.retain(|s| s.name != name);
+                    expected.retain(|s| s.name != *name.as_str());
                     expected.push(section);
                 }
                 // Refused (a user section of that name, settings outside sections): the

@@ -14,6 +14,7 @@ use super::user::{AuthorizedUser, UserSource};
 use crate::CLOUD_PLATFORM_SCOPE;
 use crate::endpoints::impersonation_target;
 use crate::error::{Error, Result};
+use crate::principal::Principal;
 use crate::token::{Context, TokenSource};
 use crate::untrusted::credential_fields;
 
@@ -140,11 +141,7 @@ fn from_json<'a>(
                 "run `gcloud auth application-default login --impersonate-service-account=…` again",
             )?;
             let url = file.service_account_impersonation_url;
-            let target = impersonation_target(&url).ok_or_else(|| {
-                Error::Config(format!(
-                    "{origin}: cannot find the service account in {url}"
-                ))
-            })?;
+            let target = target_in(&url, origin)?;
             let inner = from_json(
                 file.source_credentials,
                 &format!("{origin} (source_credentials)"),
@@ -168,11 +165,7 @@ fn from_json<'a>(
                 Box::new(ExternalSource::new(account, origin_owned.clone(), sts, ctx));
             match url {
                 Some(url) => {
-                    let target = impersonation_target(&url).ok_or_else(|| {
-                        Error::Config(format!(
-                            "{origin}: cannot find the service account in {url}"
-                        ))
-                    })?;
+                    let target = target_in(&url, origin)?;
                     Ok(Box::new(Impersonation::new(
                         inner,
                         target,
@@ -192,6 +185,16 @@ fn from_json<'a>(
             "{origin} has type {other:?}, which is not supported (service_account, authorized_user, impersonated_service_account, external_account)"
         ))),
     }
+}
+
+/// The service account an impersonation URL in a credential file names.
+fn target_in(url: &str, origin: &str) -> Result<Principal> {
+    let target = impersonation_target(url).ok_or_else(|| {
+        Error::Config(format!(
+            "{origin}: cannot find the service account in {url}"
+        ))
+    })?;
+    Principal::parse(&target, origin)
 }
 
 /// The `key_file` source: a file that must be a service-account key.

@@ -12,6 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::principal::Principal;
 use crate::secret::Secret;
 use crate::token::{Context, MintedToken, TokenSource};
 use crate::untrusted::{check_token, json_problem};
@@ -28,7 +29,8 @@ pub struct CommandSource<'a> {
 struct Printed {
     secret: Secret,
     expires_at: Option<Timestamp>,
-    principal: Option<String>,
+    principal: Option<Principal>,
+    scopes: Option<Vec<String>>,
 }
 
 impl<'a> CommandSource<'a> {
@@ -51,24 +53,21 @@ impl TokenSource for CommandSource<'_> {
         )?;
         let origin = format!("token command {:?}", self.program());
         let printed = parse_output(&stdout, Timestamp::now(), &origin)?;
-        let (expires_at, principal) = match (printed.expires_at, printed.principal) {
-            (Some(expiry), principal) => (expiry, principal),
-            (None, principal) => {
+        let (expires_at, principal, scopes) = match printed.expires_at {
+            Some(expiry) => (expiry, printed.principal, printed.scopes),
+            None => {
                 log::debug!("{origin} gave no expiry; asking tokeninfo");
                 let info = tokeninfo::lookup(self.ctx, &printed.secret)?;
-                (info.expires_at, principal.or(info.email))
+                (
+                    info.expires_at,
+                    printed.principal.or(info.email),
+                    Some(info.scopes),
+                )
             }
         };
-        if expires_at <= Timestamp::now() {
-            return Err(Error::Source(format!(
-                "{origin} returned a token that has already expired (at {expires_at})"
-            )));
-        }
-        Ok(MintedToken {
-            secret: printed.secret,
-            expires_at,
-            principal,
-        })
+        Ok(MintedToken::new(printed.secret, expires_at, &origin)?
+            .with_principal(principal)
+            .with_scopes(scopes))
     }
 }
 
@@ -83,6 +82,7 @@ fn parse_output(stdout: &[u8], now: Timestamp, origin: &str) -> Result<Printed> 
             secret: Secret::new(text),
             expires_at: None,
             principal: None,
+            scopes: None,
         });
     }
     // Errors below never quote the JSON: it holds the token.
@@ -128,17 +128,15 @@ fn parse_output(stdout: &[u8], now: Timestamp, origin: &str) -> Result<Printed> 
     };
     let principal = match printed.principal {
         None => None,
-        Some(p) if p.contains('@') && !p.contains(char::is_whitespace) => Some(p),
-        Some(_) => {
-            return Err(Error::Source(format!(
-                "{origin} printed a \"principal\" that is not an e-mail address"
-            )));
-        }
+        Some(p) => Some(Principal::parse(&p, origin)?),
     };
     Ok(Printed {
         secret: Secret::new(printed.access_token),
         expires_at,
         principal,
+        scopes: printed
+            .scope
+            .map(|s| s.split_whitespace().map(str::to_string).collect()),
     })
 }
 
@@ -152,6 +150,9 @@ struct PrintedJson {
     expiry: Option<String>,
     #[serde(default)]
     principal: Option<String>,
+    /// The token's scopes, space-separated as OAuth2 writes them (optional).
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 /// `expires_in` as a number or a string of digits (programs differ).
@@ -195,7 +196,10 @@ mod tests {
         );
         assert_eq!(p.secret.expose(), "tok");
         assert_eq!(p.expires_at.map(|t| t.as_second()), Some(1_800_003_599));
-        assert_eq!(p.principal.as_deref(), Some("a@b.iam.gserviceaccount.com"));
+        assert_eq!(
+            p.principal.map(|p| p.to_string()).as_deref(),
+            Some("a@b.iam.gserviceaccount.com")
+        );
     }
 
     #[test]
@@ -224,6 +228,11 @@ mod tests {
         assert!(err(r#"{"token":"x"}"#).contains("access_token"));
         assert!(err(r#"{"access_token":"x","expiry":"tomorrow"}"#).contains("RFC 3339"));
         assert!(err(r#"{"access_token":"x","principal":"nobody"}"#).contains("e-mail"));
+        let e = err(r#"{"access_token":"x","principal":"a@b.com\n[evil]\nhost=attacker.example"}"#);
+        assert!(
+            e.contains("not a Google account") && !e.contains("attacker"),
+            "{e}"
+        );
         let e = err(r#"{"access_token":"x","principal":"ya29.SECRETSECRET@x","expiry":5}"#);
         assert!(!e.contains("SECRETSECRET"), "{e}");
         assert!(err("tok\u{7}en").contains("control") || err("tok\u{7}en").contains("white"));

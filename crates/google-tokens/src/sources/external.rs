@@ -119,6 +119,7 @@ impl<'a> ExternalSource<'a> {
                 url,
                 headers: &headers,
                 body: Body::Empty,
+                to_metadata_server: false,
             })?;
             if answer.status != 200 {
                 return Err(Error::Source(format!(
@@ -190,18 +191,17 @@ impl TokenSource for ExternalSource<'_> {
                 ("subject_token_type", &self.account.subject_token_type),
             ],
         )?;
-        let (secret, expires_at) = token_answer(&answer, what, now)?.map_err(|err| {
+        let granted = token_answer(&answer, what, now)?.map_err(|err| {
             Error::Source(format!(
                 "the Security Token Service refused the subject token of {} ({}); check the workload identity pool, its provider and the audience",
                 self.origin,
                 err.summary()
             ))
         })?;
-        Ok(MintedToken {
-            secret,
-            expires_at,
-            principal: None,
-        })
+        // A federated identity has no e-mail: without impersonation the service names
+        // its database user itself.
+        let scopes = granted.scopes.or_else(|| Some(self.scopes.clone()));
+        Ok(MintedToken::new(granted.secret, granted.expires_at, what)?.with_scopes(scopes))
     }
 }
 

@@ -11,10 +11,11 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::principal::Principal;
 use crate::secret::Secret;
 use crate::token::{Context, MintedToken, TokenSource};
 use crate::untrusted::{check_token, json_problem};
-use crate::{process, tokeninfo};
+use crate::{CLOUD_PLATFORM_SCOPE, process, tokeninfo};
 
 /// gcloud starts a Python interpreter and may refresh its own tokens: give it time.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -52,15 +53,12 @@ impl TokenSource for GcloudSource<'_> {
         if let Some(target) = self.chain.last() {
             let flag = format!("--impersonate-service-account={}", self.chain.join(","));
             let out = self.run(&["auth", "print-access-token", &flag])?;
-            let token = out.trim();
-            check_token(token, "gcloud")?;
-            let secret = Secret::new(token);
+            let secret = Secret::new(out.trim());
+            check_token(secret.expose(), "gcloud")?;
             let info = tokeninfo::lookup(self.ctx, &secret)?;
-            return Ok(MintedToken {
-                secret,
-                expires_at: info.expires_at,
-                principal: Some(target.clone()),
-            });
+            return Ok(MintedToken::new(secret, info.expires_at, "gcloud")?
+                .with_principal(Some(Principal::parse(target, "the configuration")?))
+                .with_scopes(Some(info.scopes)));
         }
         let out = self.run(&["config", "config-helper", "--format=json"])?;
         parse_config_helper(&out)
@@ -112,7 +110,6 @@ fn parse_config_helper(out: &str) -> Result<MintedToken> {
             "gcloud config config-helper printed no access_token; run `gcloud auth login`".into(),
         )
     })?;
-    check_token(&token, "gcloud")?;
     let expires_at: Timestamp = helper
         .credential
         .token_expiry
@@ -120,15 +117,14 @@ fn parse_config_helper(out: &str) -> Result<MintedToken> {
         .ok_or_else(|| {
             Error::Source("gcloud config config-helper printed no valid token_expiry".into())
         })?;
-    let principal = helper
-        .configuration
-        .and_then(|c| c.properties.core.account)
-        .filter(|a| a.contains('@'));
-    Ok(MintedToken {
-        secret: Secret::new(token),
-        expires_at,
-        principal,
-    })
+    let principal = match helper.configuration.and_then(|c| c.properties.core.account) {
+        Some(account) => Some(Principal::parse(&account, "gcloud's configuration")?),
+        None => None,
+    };
+    // gcloud's own login always carries the cloud-platform scope.
+    Ok(MintedToken::new(Secret::new(token), expires_at, "gcloud")?
+        .with_principal(principal)
+        .with_scopes(Some(vec![CLOUD_PLATFORM_SCOPE.to_string()])))
 }
 
 #[cfg(test)]
@@ -137,12 +133,15 @@ mod tests {
 
     #[test]
     fn config_helper_output() {
-        let out = r#"{"configuration":{"active_configuration":"default","properties":{"core":{"account":"kai@altostrat.com","project":"p"}}},
-            "credential":{"access_token":"ya29.abc","id_token":"x","token_expiry":"2030-01-01T00:00:00Z"},"sentinels":{}}"#;
-        let t = parse_config_helper(out).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(t.secret.expose(), "ya29.abc");
-        assert_eq!(t.principal.as_deref(), Some("kai@altostrat.com"));
-        assert_eq!(t.expires_at.to_string(), "2030-01-01T00:00:00Z");
+        let expiry = Timestamp::now() + jiff::SignedDuration::from_secs(3000);
+        let out = format!(
+            r#"{{"configuration":{{"active_configuration":"default","properties":{{"core":{{"account":"kai@altostrat.com","project":"p"}}}}}},
+            "credential":{{"access_token":"ya29.abc","id_token":"x","token_expiry":"{expiry}"}},"sentinels":{{}}}}"#
+        );
+        let t = parse_config_helper(&out).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.secret().expose(), "ya29.abc");
+        assert_eq!(t.principal().map(|p| p.as_str()), Some("kai@altostrat.com"));
+        assert_eq!(t.breadth(), crate::Breadth::Broad);
         assert!(parse_config_helper("{}").is_err());
     }
 }

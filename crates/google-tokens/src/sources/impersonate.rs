@@ -10,9 +10,9 @@ use crate::endpoints::Api;
 use crate::error::{Error, Result};
 use crate::http::{Body, Method, Request};
 use crate::oauth::{OAuthError, oauth_error};
+use crate::principal::Principal;
 use crate::secret::Secret;
 use crate::token::{Context, MintedToken, TokenSource};
-use crate::untrusted::check_token;
 
 /// `generateAccessToken`'s answer.
 #[derive(Deserialize)]
@@ -24,7 +24,7 @@ struct Generated {
 
 pub struct Impersonation<'a> {
     inner: Box<dyn TokenSource + 'a>,
-    target: String,
+    target: Principal,
     delegates: Vec<String>,
     scopes: Vec<String>,
     /// The full generateAccessToken URL.
@@ -37,7 +37,7 @@ impl<'a> Impersonation<'a> {
     /// over it, Google's default comes last.
     pub fn new(
         inner: Box<dyn TokenSource + 'a>,
-        target: String,
+        target: Principal,
         delegates: Vec<String>,
         scopes: Vec<String>,
         url: Option<String>,
@@ -45,7 +45,7 @@ impl<'a> Impersonation<'a> {
     ) -> Self {
         let url = ctx
             .endpoints
-            .url(Api::GenerateAccessToken(&target), url.as_deref());
+            .url(Api::GenerateAccessToken(target.as_str()), url.as_deref());
         Impersonation {
             inner,
             target,
@@ -61,9 +61,8 @@ impl TokenSource for Impersonation<'_> {
     fn mint(&self) -> Result<MintedToken> {
         let source = self.inner.mint()?;
         let caller = source
-            .principal
-            .clone()
-            .unwrap_or_else(|| "the source credential".into());
+            .principal()
+            .map_or_else(|| "the source credential".into(), |p| p.to_string());
         let delegates: Vec<String> = self
             .delegates
             .iter()
@@ -80,7 +79,7 @@ impl TokenSource for Impersonation<'_> {
             "scope": self.scopes,
             "lifetime": "3600s",
         });
-        let bearer = format!("Bearer {}", source.secret.expose());
+        let bearer = format!("Bearer {}", source.secret().expose());
         let what = "the IAM Credentials API";
         let answer = self.ctx.http.send(&Request {
             what,
@@ -88,26 +87,26 @@ impl TokenSource for Impersonation<'_> {
             url: &self.url,
             headers: &[("Authorization", &bearer)],
             body: Body::Json(&body),
+            to_metadata_server: false,
         })?;
         if answer.status != 200 {
             return Err(explain(
                 &oauth_error(&answer, what)?,
-                &self.target,
+                self.target.as_str(),
                 &caller,
                 &self.delegates,
             ));
         }
         let generated: Generated = answer.parse(what)?;
-        check_token(&generated.access_token, what)?;
         let expires_at: Timestamp = generated
             .expire_time
             .parse()
             .map_err(|_| Error::Source(format!("{what} answered without a valid expireTime")))?;
-        Ok(MintedToken {
-            secret: Secret::new(generated.access_token),
-            expires_at,
-            principal: Some(self.target.clone()),
-        })
+        Ok(
+            MintedToken::new(Secret::new(generated.access_token), expires_at, what)?
+                .with_principal(Some(self.target.clone()))
+                .with_scopes(Some(self.scopes.clone())),
+        )
     }
 }
 

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use crate::error::{Error, Result};
 use crate::http::{Answer, Body, Method, Request};
 use crate::oauth::token_answer;
+use crate::principal::Principal;
 use crate::token::{Context, MintedToken, TokenSource};
 
 const DEFAULT_HOST: &str = "metadata.google.internal";
@@ -41,6 +42,7 @@ impl<'a> MetadataSource<'a> {
             url,
             headers: &[FLAVOR],
             body: Body::Empty,
+            to_metadata_server: true,
         })
     }
 }
@@ -51,7 +53,7 @@ impl TokenSource for MetadataSource<'_> {
         let what = "the metadata server";
         let url = format!("{}/token?scopes={}", self.base, self.scopes.join(","));
         let answer = self.get(what, &url)?;
-        let (secret, expires_at) = token_answer(&answer, what, now)?.map_err(|err| {
+        let granted = token_answer(&answer, what, now)?.map_err(|err| {
             Error::Source(format!(
                 "the metadata server refused a token ({}); check that the instance has a service account with the scopes {} (or cloud-platform)",
                 err.summary(),
@@ -59,17 +61,17 @@ impl TokenSource for MetadataSource<'_> {
             ))
         })?;
         let email_answer = self.get(what, &format!("{}/email", self.base))?;
-        let email = email_answer.body.trim();
-        if email_answer.status != 200 || !email.contains('@') {
+        if email_answer.status != 200 {
             return Err(Error::Source(format!(
                 "the metadata server did not report the service account's e-mail (HTTP {})",
                 email_answer.status
             )));
         }
-        Ok(MintedToken {
-            secret,
-            expires_at,
-            principal: Some(email.to_string()),
-        })
+        let principal = Principal::parse(email_answer.body.trim(), what)?;
+        // The server grants the scopes asked for (within the instance's access scopes).
+        let scopes = granted.scopes.or_else(|| Some(self.scopes.clone()));
+        Ok(MintedToken::new(granted.secret, granted.expires_at, what)?
+            .with_principal(Some(principal))
+            .with_scopes(scopes))
     }
 }

@@ -12,6 +12,7 @@ mod user;
 use crate::CLOUD_PLATFORM_SCOPE;
 use crate::credential::{CredentialSpec, SourceSpec};
 use crate::error::Result;
+use crate::principal::Principal;
 use crate::token::{Context, TokenSource};
 
 use command::CommandSource;
@@ -45,7 +46,7 @@ pub fn build<'a>(spec: &CredentialSpec, ctx: &'a Context<'a>) -> Result<Box<dyn 
     Ok(match &spec.impersonate {
         Some(target) => Box::new(Impersonation::new(
             base,
-            target.clone(),
+            Principal::parse(target, "`impersonate` in the configuration")?,
             spec.delegates.clone(),
             spec.scopes.clone(),
             None,

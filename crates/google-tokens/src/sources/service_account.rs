@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::endpoints::{Api, Endpoints};
 use crate::error::{Error, Result};
 use crate::oauth::{OAuthError, token_answer};
+use crate::principal::Principal;
 use crate::token::{Context, MintedToken, TokenSource};
 use crate::untrusted::credential_fields;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -137,11 +138,13 @@ impl TokenSource for ServiceAccountSource<'_> {
             &[("grant_type", JWT_BEARER), ("assertion", &assertion)],
         )?;
         match token_answer(&answer, what, now)? {
-            Ok((secret, expires_at)) => Ok(MintedToken {
-                secret,
-                expires_at,
-                principal: Some(self.key.client_email.clone()),
-            }),
+            Ok(granted) => {
+                let principal = Principal::parse(&self.key.client_email, &self.origin)?;
+                let scopes = granted.scopes.or_else(|| Some(self.scopes.clone()));
+                Ok(MintedToken::new(granted.secret, granted.expires_at, what)?
+                    .with_principal(Some(principal))
+                    .with_scopes(scopes))
+            }
             Err(err) => Err(explain(&err, &self.key.client_email, &self.origin)),
         }
     }

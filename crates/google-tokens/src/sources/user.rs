@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use crate::endpoints::Api;
 use crate::error::{Error, Result};
-use crate::oauth::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, OAuthError, token_answer};
+use crate::oauth::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, Granted, OAuthError, token_answer};
+use crate::principal::Principal;
 use crate::secret::Secret;
 use crate::token::{Context, MintedToken, TokenSource};
 use crate::untrusted::credential_fields;
@@ -77,7 +78,7 @@ impl<'a> UserSource<'a> {
         &self,
         scopes: &[String],
         now: Timestamp,
-    ) -> Result<std::result::Result<(Secret, Timestamp), OAuthError>> {
+    ) -> Result<std::result::Result<Granted, OAuthError>> {
         let url = self
             .ctx
             .endpoints
@@ -98,15 +99,19 @@ impl<'a> UserSource<'a> {
         token_answer(&answer, what, now)
     }
 
-    fn remembered_principal(&self) -> Option<String> {
-        self.ctx.principals.recall(&self.user.memory_key())
+    /// The principal remembered from an earlier run, checked again: the memory is a file.
+    fn remembered_principal(&self) -> Option<Principal> {
+        let text = self.ctx.principals.recall(&self.user.memory_key())?;
+        Principal::parse(&text, "the remembered principal").ok()
     }
 
     /// Asks tokeninfo for the e-mail behind `token` and remembers it.
-    fn learn_principal(&self, token: &Secret) -> Result<Option<String>> {
+    fn learn_principal(&self, token: &Secret) -> Result<Option<Principal>> {
         let info = tokeninfo::lookup(self.ctx, token)?;
         if let Some(email) = &info.email {
-            self.ctx.principals.remember(&self.user.memory_key(), email);
+            self.ctx
+                .principals
+                .remember(&self.user.memory_key(), email.as_str());
         }
         Ok(info.email)
     }
@@ -117,76 +122,62 @@ impl TokenSource for UserSource<'_> {
         let now = Timestamp::now();
         // Tokeninfo names the user only for a token with the e-mail scope, so the first
         // token of a credential asks for it too; once the e-mail is remembered, tokens
-        // carry only the configured scopes.
+        // carry only the configured scopes. A login that was not granted the e-mail scope
+        // is asked again without it. The configured scopes themselves are never widened:
+        // a token written to a file must not be able to do more than the user chose.
         let remembered = self.remembered_principal();
-        let mut scopes = self.scopes.clone();
-        if remembered.is_none() && !scopes.iter().any(|s| s == EMAIL_SCOPE) {
-            scopes.push(EMAIL_SCOPE.to_string());
+        let mut attempts = vec![self.scopes.clone()];
+        if remembered.is_none() && !self.scopes.iter().any(|s| s == EMAIL_SCOPE) {
+            let mut with_email = self.scopes.clone();
+            with_email.push(EMAIL_SCOPE.to_string());
+            attempts.insert(0, with_email);
         }
-        // Attempts in order: as configured; with cloud-platform for the AlloyDB scope
-        // (a login that lacks it); then both again without the e-mail scope (a login
-        // that lacks that). The first one the endpoint accepts wins.
-        let substituted: Vec<String> = scopes
-            .iter()
-            .map(|s| {
-                if s == ALLOYDB_LOGIN_SCOPE {
-                    CLOUD_PLATFORM_SCOPE.to_string()
-                } else {
-                    s.clone()
-                }
-            })
-            .collect();
-        let without_email = |list: &[String]| -> Vec<String> {
-            list.iter()
-                .filter(|s| *s != EMAIL_SCOPE || self.scopes.contains(s))
-                .cloned()
-                .collect()
-        };
-        let mut attempts = vec![scopes.clone(), substituted.clone()];
-        attempts.push(without_email(&scopes));
-        attempts.push(without_email(&substituted));
-        attempts.dedup();
-        let mut last_error = None;
-        let mut minted = None;
+        let mut refusal = None;
+        let mut granted = None;
         for attempt in &attempts {
             match self.request(attempt, now)? {
                 Ok(token) => {
-                    if attempt.iter().any(|s| s == CLOUD_PLATFORM_SCOPE)
-                        && !self.scopes.iter().any(|s| s == CLOUD_PLATFORM_SCOPE)
-                    {
-                        log::warn!(
-                            "the user credentials in {} were not granted the AlloyDB login scope; using cloud-platform instead. To get tokens that can only log in to AlloyDB, run once: {ADC_LOGIN_WITH_ALLOYDB_SCOPE}",
-                            self.origin
-                        );
-                    }
-                    minted = Some(token);
+                    granted = Some(token);
                     break;
                 }
-                Err(err) if err.code == "invalid_scope" => last_error = Some(err),
+                Err(err) if err.code == "invalid_scope" => refusal = Some(err),
                 Err(err) => return Err(explain(&err, &self.origin)),
             }
         }
-        let Some((secret, expires_at)) = minted else {
-            let err = last_error.map_or_else(
-                || {
-                    Error::Source(format!(
-                        "the token endpoint gave no token for {}",
-                        self.origin
-                    ))
-                },
-                |e| explain(&e, &self.origin),
-            );
-            return Err(err);
+        let Some(granted) = granted else {
+            return Err(match refusal {
+                Some(err) if self.lacks_alloydb_scope() => Error::Source(format!(
+                    "the user credentials in {} were not granted the AlloyDB login scope ({}); either run once: {ADC_LOGIN_WITH_ALLOYDB_SCOPE} — or, to accept tokens that can act on the whole Google Cloud project, set scopes = [\"{CLOUD_PLATFORM_SCOPE}\"] in the config",
+                    self.origin,
+                    err.summary()
+                )),
+                Some(err) => explain(&err, &self.origin),
+                None => Error::Source(format!(
+                    "the token endpoint gave no token for {}",
+                    self.origin
+                )),
+            });
         };
         let principal = match remembered {
             Some(email) => Some(email),
-            None => self.learn_principal(&secret)?,
+            None => self.learn_principal(&granted.secret)?,
         };
-        Ok(MintedToken {
-            secret,
-            expires_at,
-            principal,
-        })
+        let scopes = granted.scopes.or_else(|| Some(self.scopes.clone()));
+        Ok(MintedToken::new(
+            granted.secret,
+            granted.expires_at,
+            "the OAuth2 token endpoint",
+        )?
+        .with_principal(principal)
+        .with_scopes(scopes))
+    }
+}
+
+impl UserSource<'_> {
+    /// Whether the configured scopes ask for AlloyDB login: the scope a login made with
+    /// plain `gcloud auth application-default login` does not have.
+    fn lacks_alloydb_scope(&self) -> bool {
+        self.scopes.iter().any(|s| s == ALLOYDB_LOGIN_SCOPE)
     }
 }
 
