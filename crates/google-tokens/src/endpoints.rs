@@ -1,8 +1,53 @@
 //! Where each request goes. One rule for every Google API: the URL the user configured
 //! (private access, restricted VIPs, tests), else the URL the credential file names, else
-//! Google's default.
+//! Google's default in the credential's universe (`googleapis.com`, or the
+//! `universe_domain` a credential file names for a sovereign cloud).
 
+use std::borrow::Cow;
 use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// The domain Google's APIs live under for a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Universe(Cow<'static, str>);
+
+impl Universe {
+    /// Google's public cloud.
+    pub const DEFAULT: Universe = Universe(Cow::Borrowed("googleapis.com"));
+
+    /// The `universe_domain` of a credential file: a DNS name, since it becomes part of
+    /// every default URL. `origin` names the file in errors.
+    pub(crate) fn parse(text: Option<&str>, origin: &str) -> Result<Universe> {
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return Ok(Universe::DEFAULT);
+        };
+        let is_dns_name = text.len() <= 253
+            && text.split('.').count() >= 2
+            && text.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !is_dns_name {
+            return Err(Error::Config(format!(
+                "{origin}: universe_domain is not a domain name; create the credential file again"
+            )));
+        }
+        Ok(Universe(Cow::Owned(text.to_ascii_lowercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn default_url(&self, service: &str, path: &str) -> String {
+        format!("https://{service}.{}{path}", self.0)
+    }
+}
 
 /// URLs replacing Google's, from the user's configuration. They win over URLs named in
 /// credential files.
@@ -35,38 +80,44 @@ pub(crate) enum Api<'a> {
     GenerateAccessToken(&'a str),
 }
 
-const TOKEN: &str = "https://oauth2.googleapis.com/token";
-const TOKENINFO: &str = "https://oauth2.googleapis.com/tokeninfo";
-const STS: &str = "https://sts.googleapis.com/v1/token";
-const IAMCREDENTIALS: &str = "https://iamcredentials.googleapis.com";
-
 impl Endpoints {
-    /// The URL for `api`: configured, else `named_in_file`, else Google's default.
-    pub(crate) fn url(&self, api: Api<'_>, named_in_file: Option<&str>) -> String {
+    /// The URL for `api`: configured, else `named_in_file`, else Google's default in
+    /// `universe`.
+    pub(crate) fn url(
+        &self,
+        api: Api<'_>,
+        named_in_file: Option<&str>,
+        universe: &Universe,
+    ) -> String {
         let (configured, default) = match api {
-            Api::Token => (&self.token, TOKEN),
-            Api::TokenInfo => (&self.tokeninfo, TOKENINFO),
-            Api::Sts => (&self.sts, STS),
+            Api::Token => (&self.token, universe.default_url("oauth2", "/token")),
+            Api::TokenInfo => (
+                &self.tokeninfo,
+                universe.default_url("oauth2", "/tokeninfo"),
+            ),
+            Api::Sts => (&self.sts, universe.default_url("sts", "/v1/token")),
             Api::GenerateAccessToken(target) => {
                 // Configured and default are base URLs; a credential file names the full one.
                 return match (&self.iamcredentials, named_in_file) {
                     (Some(base), _) => generate_access_token_url(base, target),
                     (None, Some(url)) => url.to_string(),
-                    (None, None) => generate_access_token_url(IAMCREDENTIALS, target),
+                    (None, None) => generate_access_token_url(
+                        &universe.default_url("iamcredentials", ""),
+                        target,
+                    ),
                 };
             }
         };
-        configured
-            .as_deref()
-            .or(named_in_file)
-            .unwrap_or(default)
-            .to_string()
+        match configured.as_deref().or(named_in_file) {
+            Some(url) => url.to_string(),
+            None => default,
+        }
     }
 
-    /// Google's own token endpoint, which is also what a service-account assertion must
-    /// name as its audience whatever URL the request is sent to.
-    pub(crate) fn default_token_uri() -> &'static str {
-        TOKEN
+    /// The universe's own token endpoint, which is also what a service-account assertion
+    /// must name as its audience whatever URL the request is sent to.
+    pub(crate) fn default_token_uri(universe: &Universe) -> String {
+        universe.default_url("oauth2", "/token")
     }
 }
 
@@ -88,12 +139,43 @@ pub(crate) fn impersonation_target(url: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    const TOKEN: &str = "https://oauth2.googleapis.com/token";
+    const U: &Universe = &Universe::DEFAULT;
+    const SA: &str = "sa@p.iam.gserviceaccount.com";
+
+    #[test]
+    fn universes_name_their_default_endpoints_and_are_checked() {
+        let sovereign = Universe::parse(Some("apis-tpc.example.net"), "key.json")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let none = Endpoints::default();
+        assert_eq!(
+            none.url(Api::Sts, None, &sovereign),
+            "https://sts.apis-tpc.example.net/v1/token"
+        );
+        assert_eq!(
+            none.url(Api::GenerateAccessToken(SA), None, &sovereign),
+            format!(
+                "https://iamcredentials.apis-tpc.example.net/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"
+            )
+        );
+        assert_eq!(Universe::parse(None, "k"), Ok(Universe::DEFAULT));
+        for hostile in [
+            "evil.example/steal?x=",
+            "a",
+            "x..y",
+            "évil.example",
+            "a b.example",
+        ] {
+            assert!(Universe::parse(Some(hostile), "k").is_err(), "{hostile}");
+        }
+    }
+
     #[test]
     fn configured_then_file_then_default() {
         let none = Endpoints::default();
-        assert_eq!(none.url(Api::Token, None), TOKEN);
+        assert_eq!(none.url(Api::Token, None, U), TOKEN);
         assert_eq!(
-            none.url(Api::Token, Some("https://f/token")),
+            none.url(Api::Token, Some("https://f/token"), U),
             "https://f/token"
         );
         let set = Endpoints {
@@ -102,28 +184,21 @@ mod tests {
             ..Endpoints::default()
         };
         assert_eq!(
-            set.url(Api::Token, Some("https://f/token")),
+            set.url(Api::Token, Some("https://f/token"), U),
             "https://c/token"
         );
         assert_eq!(
-            set.url(
-                Api::GenerateAccessToken("sa@p.iam.gserviceaccount.com"),
-                Some("https://f/x")
-            ),
-            "https://c/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken"
+            set.url(Api::GenerateAccessToken(SA), Some("https://f/x"), U),
+            format!("https://c/v1/projects/-/serviceAccounts/{SA}:generateAccessToken")
         );
-        let url = none.url(
-            Api::GenerateAccessToken("sa@p.iam.gserviceaccount.com"),
-            None,
-        );
+        let url = none.url(Api::GenerateAccessToken(SA), None, U);
         assert_eq!(
             url,
-            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken"
+            format!(
+                "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"
+            )
         );
-        assert_eq!(
-            impersonation_target(&url).as_deref(),
-            Some("sa@p.iam.gserviceaccount.com")
-        );
+        assert_eq!(impersonation_target(&url).as_deref(), Some(SA));
         assert_eq!(impersonation_target("https://x/v1/other"), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Errors of the token sources. Every message is one sentence that says what to do, and
 //! none carries a secret: credential files are never quoted, program output is redacted.
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The credential itself is unusable (a missing or malformed file, an unsupported
     /// kind): the user must change something before trying again.

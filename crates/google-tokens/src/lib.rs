@@ -26,7 +26,7 @@ mod tokeninfo;
 mod untrusted;
 
 pub use credential::{CredentialSpec, SourceSpec};
-pub use endpoints::Endpoints;
+pub use endpoints::{Endpoints, Universe};
 pub use error::{Error, Result};
 pub use http::is_loopback_http;
 pub use principal::{MAX_ROLE_BYTES, Principal, database_user};

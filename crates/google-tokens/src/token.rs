@@ -4,7 +4,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::endpoints::Endpoints;
+use crate::endpoints::{Endpoints, Universe};
 use crate::error::{Error, Result};
 use crate::http::{DEFAULT_TIMEOUT, Http};
 use crate::principal::Principal;
@@ -117,6 +117,12 @@ impl MintedToken {
 /// Something that can mint access tokens for one credential.
 pub trait TokenSource {
     fn mint(&self) -> Result<MintedToken>;
+
+    /// The universe the credential belongs to: where Google's default endpoints are for
+    /// anything built on top of it (impersonation).
+    fn universe(&self) -> &Universe {
+        &Universe::DEFAULT
+    }
 }
 
 /// Remembers, across runs, which principal a credential belongs to, for sources that

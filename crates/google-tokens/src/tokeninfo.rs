@@ -4,7 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
-use crate::endpoints::Api;
+use crate::endpoints::{Api, Universe};
 use crate::error::{Error, Result};
 use crate::oauth::seconds;
 use crate::principal::Principal;
@@ -43,8 +43,8 @@ fn optional_seconds<'de, D: serde::Deserializer<'de>>(
 
 /// Asks tokeninfo about `token`. The token goes in the POST body, never in the URL,
 /// so no proxy or server access log records it.
-pub fn lookup(ctx: &Context<'_>, token: &Secret) -> Result<TokenInfo> {
-    let url = ctx.endpoints.url(Api::TokenInfo, None);
+pub fn lookup(ctx: &Context<'_>, token: &Secret, universe: &Universe) -> Result<TokenInfo> {
+    let url = ctx.endpoints.url(Api::TokenInfo, None, universe);
     let answer = ctx
         .http
         .post_form("tokeninfo", &url, &[("access_token", token.expose())])?;

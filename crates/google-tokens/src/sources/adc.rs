@@ -131,7 +131,7 @@ fn from_json<'a>(
         }
         "authorized_user" => {
             let user = AuthorizedUser::from_json(json, origin)?;
-            Ok(Box::new(UserSource::new(user, origin_owned, scopes, ctx)))
+            Ok(Box::new(UserSource::new(user, origin_owned, scopes, ctx)?))
         }
         "impersonated_service_account" => {
             let file: ImpersonatedFile = credential_fields(
@@ -161,8 +161,12 @@ fn from_json<'a>(
             let account = ExternalAccount::from_json(json, origin)?;
             let url = account.service_account_impersonation_url.clone();
             let sts = sts_scopes(&account, &scopes);
-            let inner: Box<dyn TokenSource + 'a> =
-                Box::new(ExternalSource::new(account, origin_owned.clone(), sts, ctx));
+            let inner: Box<dyn TokenSource + 'a> = Box::new(ExternalSource::new(
+                account,
+                origin_owned.clone(),
+                sts,
+                ctx,
+            )?);
             match url {
                 Some(url) => {
                     let target = target_in(&url, origin)?;

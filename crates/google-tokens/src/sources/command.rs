@@ -11,6 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use serde::Deserialize;
 
+use crate::endpoints::Universe;
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 use crate::secret::Secret;
@@ -57,7 +58,7 @@ impl TokenSource for CommandSource<'_> {
             Some(expiry) => (expiry, printed.principal, printed.scopes),
             None => {
                 log::debug!("{origin} gave no expiry; asking tokeninfo");
-                let info = tokeninfo::lookup(self.ctx, &printed.secret)?;
+                let info = tokeninfo::lookup(self.ctx, &printed.secret, &Universe::DEFAULT)?;
                 (
                     info.expires_at,
                     printed.principal.or(info.email),

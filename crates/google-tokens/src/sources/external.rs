@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::CLOUD_PLATFORM_SCOPE;
-use crate::endpoints::Api;
+use crate::endpoints::{Api, Universe};
 use crate::error::{Error, Result};
 use crate::http::{Body, Method, Request};
 use crate::oauth::token_answer;
@@ -24,6 +24,8 @@ pub struct ExternalAccount {
     credential_source: CredentialSource,
     #[serde(default)]
     pub service_account_impersonation_url: Option<String>,
+    #[serde(default)]
+    universe_domain: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +77,7 @@ impl ExternalAccount {
 
 pub struct ExternalSource<'a> {
     account: ExternalAccount,
+    universe: Universe,
     origin: String,
     scopes: Vec<String>,
     ctx: &'a Context<'a>,
@@ -88,13 +91,14 @@ impl<'a> ExternalSource<'a> {
         origin: String,
         scopes: Vec<String>,
         ctx: &'a Context<'a>,
-    ) -> Self {
-        ExternalSource {
+    ) -> Result<Self> {
+        Ok(ExternalSource {
+            universe: Universe::parse(account.universe_domain.as_deref(), &origin)?,
             account,
             origin,
             scopes,
             ctx,
-        }
+        })
     }
 
     fn subject_token(&self) -> Result<String> {
@@ -167,10 +171,10 @@ impl TokenSource for ExternalSource<'_> {
     fn mint(&self) -> Result<MintedToken> {
         let now = Timestamp::now();
         let subject = self.subject_token()?;
-        let url = self
-            .ctx
-            .endpoints
-            .url(Api::Sts, self.account.token_url.as_deref());
+        let url =
+            self.ctx
+                .endpoints
+                .url(Api::Sts, self.account.token_url.as_deref(), &self.universe);
         let scope = self.scopes.join(" ");
         let what = "the Security Token Service";
         let answer = self.ctx.http.post_form(
@@ -202,6 +206,10 @@ impl TokenSource for ExternalSource<'_> {
         // its database user itself.
         let scopes = granted.scopes.or_else(|| Some(self.scopes.clone()));
         Ok(MintedToken::new(granted.secret, granted.expires_at, what)?.with_scopes(scopes))
+    }
+
+    fn universe(&self) -> &Universe {
+        &self.universe
     }
 }
 

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use serde::Deserialize;
 
+use crate::endpoints::Universe;
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 use crate::secret::Secret;
@@ -55,7 +56,7 @@ impl TokenSource for GcloudSource<'_> {
             let out = self.run(&["auth", "print-access-token", &flag])?;
             let secret = Secret::new(out.trim());
             check_token(secret.expose(), "gcloud")?;
-            let info = tokeninfo::lookup(self.ctx, &secret)?;
+            let info = tokeninfo::lookup(self.ctx, &secret, &Universe::DEFAULT)?;
             return Ok(MintedToken::new(secret, info.expires_at, "gcloud")?
                 .with_principal(Some(Principal::parse(target, "the configuration")?))
                 .with_scopes(Some(info.scopes)));

@@ -43,9 +43,11 @@ impl<'a> Impersonation<'a> {
         url: Option<String>,
         ctx: &'a Context<'a>,
     ) -> Self {
-        let url = ctx
-            .endpoints
-            .url(Api::GenerateAccessToken(target.as_str()), url.as_deref());
+        let url = ctx.endpoints.url(
+            Api::GenerateAccessToken(target.as_str()),
+            url.as_deref(),
+            inner.universe(),
+        );
         Impersonation {
             inner,
             target,

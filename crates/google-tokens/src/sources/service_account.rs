@@ -12,7 +12,7 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 
-use crate::endpoints::{Api, Endpoints};
+use crate::endpoints::{Api, Endpoints, Universe};
 use crate::error::{Error, Result};
 use crate::oauth::{OAuthError, token_answer};
 use crate::principal::Principal;
@@ -32,6 +32,8 @@ pub struct ServiceAccountKey {
     private_key_id: Option<String>,
     #[serde(default)]
     token_uri: Option<String>,
+    #[serde(default)]
+    universe_domain: Option<String>,
 }
 
 impl ServiceAccountKey {
@@ -49,6 +51,9 @@ impl ServiceAccountKey {
 pub struct ServiceAccountSource<'a> {
     key: ServiceAccountKey,
     key_pair: RsaKeyPair,
+    universe: Universe,
+    /// The key's own token URI, else its universe's: also the assertion's audience.
+    token_uri: String,
     origin: String,
     scopes: Vec<String>,
     ctx: &'a Context<'a>,
@@ -67,6 +72,11 @@ impl<'a> ServiceAccountSource<'a> {
                 "{origin}: private_key is not a PEM \"PRIVATE KEY\" block; download a new JSON key"
             ))
         })?;
+        let universe = Universe::parse(key.universe_domain.as_deref(), &origin)?;
+        let token_uri = key
+            .token_uri
+            .clone()
+            .unwrap_or_else(|| Endpoints::default_token_uri(&universe));
         let key_pair = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| {
             Error::Config(format!(
                 "{origin}: private_key is not an RSA PKCS#8 key ({e}); download a new JSON key"
@@ -75,18 +85,12 @@ impl<'a> ServiceAccountSource<'a> {
         Ok(ServiceAccountSource {
             key,
             key_pair,
+            universe,
+            token_uri,
             origin,
             scopes,
             ctx,
         })
-    }
-
-    /// The key's own token URI, which is also the assertion's audience.
-    fn token_uri(&self) -> &str {
-        self.key
-            .token_uri
-            .as_deref()
-            .unwrap_or(Endpoints::default_token_uri())
     }
 
     /// The signed assertion: header.claims.signature, each base64url without padding.
@@ -99,7 +103,7 @@ impl<'a> ServiceAccountSource<'a> {
         let claims = serde_json::json!({
             "iss": self.key.client_email,
             "scope": self.scopes.join(" "),
-            "aud": self.token_uri(),
+            "aud": self.token_uri,
             "iat": iat,
             "exp": iat + ASSERTION_LIFETIME_SECS,
         });
@@ -130,7 +134,10 @@ impl TokenSource for ServiceAccountSource<'_> {
         let assertion = self.assertion(now)?;
         // `[endpoints] token` redirects the request (private access); the audience stays
         // the key's token URI, which is what Google checks.
-        let url = self.ctx.endpoints.url(Api::Token, Some(self.token_uri()));
+        let url = self
+            .ctx
+            .endpoints
+            .url(Api::Token, Some(&self.token_uri), &self.universe);
         let what = "the OAuth2 token endpoint";
         let answer = self.ctx.http.post_form(
             what,
@@ -147,6 +154,10 @@ impl TokenSource for ServiceAccountSource<'_> {
             }
             Err(err) => Err(explain(&err, &self.key.client_email, &self.origin)),
         }
+    }
+
+    fn universe(&self) -> &Universe {
+        &self.universe
     }
 }
 
@@ -188,6 +199,7 @@ mod tests {
                 private_key: junk.into(),
                 private_key_id: None,
                 token_uri: None,
+                universe_domain: None,
             };
             let endpoints = Endpoints::default();
             let memory = crate::token::tests::NoMemory;

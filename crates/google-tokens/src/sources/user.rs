@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::endpoints::Api;
+use crate::endpoints::{Api, Universe};
 use crate::error::{Error, Result};
 use crate::oauth::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, Granted, OAuthError, token_answer};
 use crate::principal::Principal;
@@ -25,6 +25,8 @@ pub struct AuthorizedUser {
     refresh_token: String,
     #[serde(default)]
     token_uri: Option<String>,
+    #[serde(default)]
+    universe_domain: Option<String>,
 }
 
 impl AuthorizedUser {
@@ -54,6 +56,7 @@ impl AuthorizedUser {
 
 pub struct UserSource<'a> {
     user: AuthorizedUser,
+    universe: Universe,
     origin: String,
     scopes: Vec<String>,
     ctx: &'a Context<'a>,
@@ -65,13 +68,14 @@ impl<'a> UserSource<'a> {
         origin: String,
         scopes: Vec<String>,
         ctx: &'a Context<'a>,
-    ) -> Self {
-        UserSource {
+    ) -> Result<Self> {
+        Ok(UserSource {
+            universe: Universe::parse(user.universe_domain.as_deref(), &origin)?,
             user,
             origin,
             scopes,
             ctx,
-        }
+        })
     }
 
     fn request(
@@ -79,10 +83,10 @@ impl<'a> UserSource<'a> {
         scopes: &[String],
         now: Timestamp,
     ) -> Result<std::result::Result<Granted, OAuthError>> {
-        let url = self
-            .ctx
-            .endpoints
-            .url(Api::Token, self.user.token_uri.as_deref());
+        let url =
+            self.ctx
+                .endpoints
+                .url(Api::Token, self.user.token_uri.as_deref(), &self.universe);
         let scope = scopes.join(" ");
         let what = "the OAuth2 token endpoint";
         let answer = self.ctx.http.post_form(
@@ -107,7 +111,7 @@ impl<'a> UserSource<'a> {
 
     /// Asks tokeninfo for the e-mail behind `token` and remembers it.
     fn learn_principal(&self, token: &Secret) -> Result<Option<Principal>> {
-        let info = tokeninfo::lookup(self.ctx, token)?;
+        let info = tokeninfo::lookup(self.ctx, token, &self.universe)?;
         if let Some(email) = &info.email {
             self.ctx
                 .principals
@@ -170,6 +174,10 @@ impl TokenSource for UserSource<'_> {
         )?
         .with_principal(principal)
         .with_scopes(scopes))
+    }
+
+    fn universe(&self) -> &Universe {
+        &self.universe
     }
 }
 
