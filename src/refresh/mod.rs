@@ -320,14 +320,20 @@ fn report_new_shadows(
     shadows: &[Shadowed],
     files: &Files,
 ) {
-    state.shadows_reported.retain(|key| {
-        !services
-            .iter()
-            .any(|s| key.starts_with(&format!("{} ", s.name)))
-    });
+    let reported = std::mem::take(&mut state.shadows_reported);
+    // Keep what other services' runs reported; this run's services start afresh.
+    state.shadows_reported = reported
+        .iter()
+        .filter(|key| {
+            !services
+                .iter()
+                .any(|s| key.starts_with(&format!("{} ", s.name)))
+        })
+        .cloned()
+        .collect();
     for shadow in shadows {
         let key = format!("{} {} {}", shadow.service, shadow.line, shadow.connection);
-        if !state.shadows_reported.contains(&key) {
+        if !reported.contains(&key) {
             log::warn!("{}", describe_shadow(shadow, &files.pgpass));
         }
         state.shadows_reported.insert(key);

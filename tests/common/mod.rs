@@ -233,3 +233,50 @@ impl World {
             .expect("exec")
     }
 }
+
+/// A one-route HTTP server on loopback that answers every request with what `answer`
+/// returns for its path: for answers the stand-in Google would never give (redirects,
+/// error bodies full of secrets). Runs until the test process ends.
+pub struct Responder {
+    pub url: String,
+}
+
+impl Responder {
+    pub fn start(answer: fn(&str) -> (u16, Vec<(&'static str, String)>, String)) -> Responder {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(&stream);
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+                let (status, headers, text) = answer(&path);
+                let mut response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    text.len()
+                );
+                for (name, value) in headers {
+                    response.push_str(&format!("{name}: {value}\r\n"));
+                }
+                response.push_str("\r\n");
+                response.push_str(&text);
+                let _ = (&stream).write_all(response.as_bytes());
+            }
+        });
+        Responder { url }
+    }
+}
