@@ -142,6 +142,14 @@ impl Directory {
     }
 }
 
+/// What every token the emulated endpoints issue has in common.
+fn issued(principal: &str, scopes: &[String], lifetime: Duration, length: usize) -> MintOptions {
+    MintOptions::new(principal)
+        .scopes(scopes)
+        .lifetime(lifetime)
+        .length(length)
+}
+
 impl State {
     pub(crate) fn directory(&self) -> MutexGuard<'_, Directory> {
         lock(&self.directory)
@@ -163,11 +171,7 @@ impl State {
     ) -> String {
         let padding = self.directory().token_padding;
         self.mint(
-            &MintOptions::new(principal)
-                .scopes(scopes)
-                .lifetime(lifetime)
-                .length(SERVICE_ACCOUNT_TOKEN_LENGTH)
-                .padding(padding),
+            &issued(principal, scopes, lifetime, SERVICE_ACCOUNT_TOKEN_LENGTH).padding(padding),
         )
     }
 
@@ -183,11 +187,7 @@ impl State {
             .iter()
             .any(|s| s == USERINFO_EMAIL_SCOPE || s == "email");
         self.mint(
-            &MintOptions::new(principal)
-                .scopes(scopes)
-                .lifetime(lifetime)
-                .length(DEFAULT_TOKEN_LENGTH)
-                .email_in_tokeninfo(email),
+            &issued(principal, scopes, lifetime, DEFAULT_TOKEN_LENGTH).email_in_tokeninfo(email),
         )
     }
 
@@ -200,10 +200,7 @@ impl State {
         lifetime: Duration,
     ) -> String {
         self.mint(
-            &MintOptions::new(principal)
-                .scopes(scopes)
-                .lifetime(lifetime)
-                .length(SERVICE_ACCOUNT_TOKEN_LENGTH)
+            &issued(principal, scopes, lifetime, SERVICE_ACCOUNT_TOKEN_LENGTH)
                 .email_in_tokeninfo(false),
         )
     }

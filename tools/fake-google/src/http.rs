@@ -39,11 +39,7 @@ pub(crate) struct Request {
 impl Request {
     /// First value of a header (name matched case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        crate::client::find_header(&self.headers, name)
     }
 
     /// The token of an `Authorization: Bearer <token>` header, if any (the
@@ -110,11 +106,7 @@ impl Params {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v.trim().parse().map_err(|_| {
-                Response::error(
-                    400,
-                    "invalid_request",
-                    &format!("parameter {name} has an invalid value"),
-                )
+                Response::invalid_request(&format!("parameter {name} has an invalid value"))
             }),
         }
     }
@@ -125,11 +117,9 @@ impl Params {
             None => Ok(default),
             Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
             Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
-            Some(_) => Err(Response::error(
-                400,
-                "invalid_request",
-                &format!("parameter {name} must be true or false"),
-            )),
+            Some(_) => Err(Response::invalid_request(&format!(
+                "parameter {name} must be true or false"
+            ))),
         }
     }
 }
@@ -138,7 +128,7 @@ impl Params {
 /// their text; arrays of strings are joined with spaces (the OAuth2 `scope`
 /// convention).
 fn json_params(body: &[u8]) -> Result<Vec<(String, String)>, Response> {
-    let bad = || Response::error(400, "invalid_request", "body is not a JSON object");
+    let bad = || Response::invalid_request("body is not a JSON object");
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad())?;
     let object = value.as_object().ok_or_else(bad)?;
     let mut out = Vec::with_capacity(object.len());
@@ -197,6 +187,11 @@ impl Response {
         }
     }
 
+    /// `400 invalid_request`, the OAuth2 refusal of a malformed request.
+    pub fn invalid_request(description: &str) -> Response {
+        Response::error(400, "invalid_request", description)
+    }
+
     /// The error shape of Google's JSON APIs (IAM Credentials and the like):
     /// `{"error": {"code", "message", "status", "details"?}}`.
     pub fn google_error(
@@ -228,8 +223,10 @@ impl Response {
     }
 }
 
-/// Signature of every endpoint handler.
-pub(crate) type Handler = fn(&State, &Request) -> Response;
+/// Signature of every endpoint handler. Refusals are answers too, sent as
+/// they are; returning them as `Err` lets handlers stop at the first failed
+/// check with `?`.
+pub(crate) type Handler = fn(&State, &Request) -> Result<Response, Response>;
 
 /// Which paths a route serves.
 #[derive(Debug, Clone, Copy)]
@@ -270,6 +267,38 @@ pub(crate) struct Route {
     /// included (the metadata server's `Metadata-Flavor: Google`).
     pub headers: &'static [(&'static str, &'static str)],
     pub handler: Handler,
+}
+
+impl Route {
+    /// An emulated Google endpoint: injected faults apply, no extra headers.
+    pub const fn new(
+        name: &'static str,
+        method: &'static str,
+        path: PathMatch,
+        handler: Handler,
+    ) -> Route {
+        Route {
+            name,
+            method,
+            path,
+            faultable: true,
+            headers: &[],
+            handler,
+        }
+    }
+
+    /// Exempts the route from injected faults (the fake's own control
+    /// endpoints).
+    pub const fn control(mut self) -> Route {
+        self.faultable = false;
+        self
+    }
+
+    /// Adds `headers` to every answer on the route.
+    pub const fn with_headers(mut self, headers: &'static [(&'static str, &'static str)]) -> Route {
+        self.headers = headers;
+        self
+    }
 }
 
 /// Dispatches requests to the first matching route.
@@ -320,7 +349,7 @@ impl Router {
                 return Response::error(status, "backend_error", "injected failure");
             }
         }
-        (route.handler)(state, request)
+        (route.handler)(state, request).unwrap_or_else(|refusal| refusal)
     }
 }
 
@@ -455,7 +484,7 @@ fn to_request(raw: &mut tiny_http::Request) -> Result<Request, Response> {
     raw.as_reader()
         .take(MAX_BODY as u64 + 1)
         .read_to_end(&mut body)
-        .map_err(|e| Response::error(400, "invalid_request", &format!("cannot read body: {e}")))?;
+        .map_err(|e| Response::invalid_request(&format!("cannot read body: {e}")))?;
     if body.len() > MAX_BODY {
         return Err(Response::error(
             413,

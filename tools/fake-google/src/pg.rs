@@ -209,24 +209,11 @@ impl PgServer {
 
     /// Like [`PgServer::admin_sql`], in database `db`.
     pub fn admin_sql_in(&self, db: &str, sql: &str) -> io::Result<String> {
-        let mut cmd = Command::new(self.client("psql"));
-        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(&self.socket_dir)
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                SUPERUSER,
-                "-d",
-                db,
-                "-f",
-                "-",
-            ])
-            .env("PGCONNECT_TIMEOUT", "10")
+        let mut cmd = self.superuser_client("psql", db);
+        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        clean_env(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| context(e, "cannot run psql"))?;
         // Feed stdin from another thread so a large result cannot deadlock
         // against a full stdin pipe.
@@ -248,6 +235,18 @@ impl PgServer {
             )));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A client program connecting as [`SUPERUSER`] to database `db` over
+    /// the Unix socket, with a clean environment.
+    fn superuser_client(&self, program: &str, db: &str) -> Command {
+        let mut cmd = Command::new(self.client(program));
+        cmd.arg("-h")
+            .arg(&self.socket_dir)
+            .args(["-p", &self.port.to_string(), "-U", SUPERUSER, "-d", db])
+            .env("PGCONNECT_TIMEOUT", "10");
+        clean_env(&mut cmd);
+        cmd
     }
 
     /// A command for a server-side program, run as the unprivileged user
@@ -389,24 +388,11 @@ impl PgServer {
 
     /// Whether the server accepts connections on its socket.
     fn is_ready(&self) -> bool {
-        let mut cmd = Command::new(self.program("pg_isready"));
-        cmd.arg("-q")
-            .arg("-h")
-            .arg(&self.socket_dir)
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                SUPERUSER,
-                "-d",
-                "postgres",
-                "-t",
-                "2",
-            ])
+        let mut cmd = self.superuser_client("pg_isready", "postgres");
+        cmd.args(["-q", "-t", "2"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        clean_env(&mut cmd);
         match cmd.status() {
             Ok(status) => status.success(),
             // No pg_isready (some minimal installs): ask psql instead.

@@ -1,11 +1,14 @@
 //! The `fake-google` binary: `mint` as a credential command, `serve` as a
 //! long-running helper for scripts.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::assert_success;
 use fake_google::FakeGoogle;
 use fake_google::client;
 
@@ -13,26 +16,29 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fake-google"))
 }
 
+/// `fake-google mint --url URL --principal PRINCIPAL`.
+fn mint(url: &str, principal: &str) -> Command {
+    let mut cmd = bin();
+    cmd.args(["mint", "--url", url, "--principal", principal]);
+    cmd
+}
+
 #[test]
 fn mint_bare_prints_a_live_token() {
     let google = FakeGoogle::start().unwrap();
-    let out = bin()
+    let out = mint(&google.http_url(), "demo@example.com")
         .args([
-            "mint",
-            "--url",
-            &google.http_url(),
-            "--principal",
-            "demo@example.com",
             "--bare",
+            "--length",
+            "300",
+            "--padding",
+            "1",
+            "--lifetime",
+            "90",
         ])
-        .args(["--length", "300", "--padding", "1", "--lifetime", "90"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.ends_with('\n') && stdout.lines().count() == 1);
     let token = stdout.trim_end();
@@ -47,15 +53,8 @@ fn mint_prints_json_by_default() {
     let google = FakeGoogle::start().unwrap();
     // A trailing slash on the URL is tolerated.
     let url = format!("{}/", google.http_url());
-    let out = bin()
-        .args(["mint", "--url", &url, "--principal", "demo@example.com"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = mint(&url, "demo@example.com").output().unwrap();
+    assert_success(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["token_type"], "Bearer");
     assert_eq!(json["expires_in"], 3600);
@@ -66,14 +65,7 @@ fn mint_prints_json_by_default() {
 fn mint_fails_on_http_errors_and_bad_usage() {
     let google = FakeGoogle::start().unwrap();
     google.set_failures(1, 500);
-    let out = bin()
-        .args([
-            "mint",
-            "--url",
-            &google.http_url(),
-            "--principal",
-            "demo@example.com",
-        ])
+    let out = mint(&google.http_url(), "demo@example.com")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -94,14 +86,7 @@ fn mint_fails_on_http_errors_and_bad_usage() {
         .local_addr()
         .unwrap()
         .port();
-    let out = bin()
-        .args([
-            "mint",
-            "--url",
-            &format!("http://127.0.0.1:{port}"),
-            "--principal",
-            "x@y.z",
-        ])
+    let out = mint(&format!("http://127.0.0.1:{port}"), "x@y.z")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -164,18 +149,11 @@ fn serve_with_postgres_publishes_env_and_cleans_up() {
 
     // The published fake works and the server's logins go through it.
     let token = {
-        let out = bin()
-            .args([
-                "mint",
-                "--url",
-                url,
-                "--principal",
-                "demo@example.com",
-                "--bare",
-            ])
+        let out = mint(url, "demo@example.com")
+            .arg("--bare")
             .output()
             .unwrap();
-        assert!(out.status.success());
+        assert_success(&out);
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let psql = Path::new(get(&vars, "PG_BINDIR")).join("psql");
@@ -188,11 +166,7 @@ fn serve_with_postgres_publishes_env_and_cleans_up() {
         .env("PGPASSFILE", "/nonexistent")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "demo@example.com"

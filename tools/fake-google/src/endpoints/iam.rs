@@ -31,14 +31,12 @@ pub(crate) const GET_ACCESS_TOKEN_DENIED: &str =
     "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).";
 
 pub(crate) fn routes() -> Vec<Route> {
-    vec![Route {
-        name: "generate_access_token",
-        method: "POST",
-        path: PathMatch::Prefix(PREFIX),
-        faultable: true,
-        headers: &[],
-        handler: handle,
-    }]
+    vec![Route::new(
+        "generate_access_token",
+        "POST",
+        PathMatch::Prefix(PREFIX),
+        generate,
+    )]
 }
 
 fn error_info(reason: &str, domain: &str, metadata: Value) -> Value {
@@ -100,12 +98,6 @@ pub(crate) fn chain_allowed(
         .chain(std::iter::once(target))
         .collect();
     chain.windows(2).all(|w| dir.may_create_token(w[0], w[1]))
-}
-
-fn handle(state: &State, request: &Request) -> Response {
-    match generate(state, request) {
-        Ok(response) | Err(response) => response,
-    }
 }
 
 /// Percent-decodes a path segment (clients may send `%40` for `@`).

@@ -34,69 +34,62 @@ const AUDIENCE_PREFIXES: &[&str] = &[
 ];
 
 pub(crate) fn routes() -> Vec<Route> {
-    vec![Route {
-        name: "sts_token",
-        method: "POST",
-        path: PathMatch::Exact("/v1/token"),
-        faultable: true,
-        headers: &[],
-        handler: handle,
-    }]
+    vec![Route::new(
+        "sts_token",
+        "POST",
+        PathMatch::Exact("/v1/token"),
+        handle,
+    )]
 }
 
-fn invalid_request(description: &str) -> Response {
-    Response::error(400, "invalid_request", description)
-}
-
-fn handle(state: &State, request: &Request) -> Response {
-    let params = match request.params() {
-        Ok(p) => p,
-        Err(response) => return response,
-    };
+fn handle(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params()?;
     // Form bodies use the OAuth names; the REST API's JSON body uses
     // camelCase ones.
     let param = |snake: &str, camel: &str| params.get_any(&[snake, camel]).unwrap_or("").trim();
 
     let grant_type = param("grant_type", "grantType");
     if grant_type != TOKEN_EXCHANGE {
-        return Response::error(
+        return Err(Response::error(
             400,
             "unsupported_grant_type",
             &format!("Invalid value for \"grant_type\": \"{grant_type}\"."),
-        );
+        ));
     }
     let audience = param("audience", "audience");
     if !AUDIENCE_PREFIXES.iter().any(|p| audience.starts_with(p)) {
-        return invalid_request(
+        return Err(Response::invalid_request(
             "Invalid value for \"audience\". This value should be the full resource name of the Identity Provider. See https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token for the list of possible formats.",
-        );
+        ));
     }
     if param("requested_token_type", "requestedTokenType") != ACCESS_TOKEN_TYPE {
-        return invalid_request(&format!(
+        return Err(Response::invalid_request(&format!(
             "Invalid value for \"requested_token_type\". Expected: \"{ACCESS_TOKEN_TYPE}\"."
-        ));
+        )));
     }
     let subject_token_type = param("subject_token_type", "subjectTokenType");
     if !SUBJECT_TOKEN_TYPES.contains(&subject_token_type) {
-        return invalid_request(&format!(
+        return Err(Response::invalid_request(&format!(
             "Invalid value for \"subject_token_type\". Supported values are: {}.",
             SUBJECT_TOKEN_TYPES.join(", ")
-        ));
+        )));
     }
     let subject_token = param("subject_token", "subjectToken");
     if subject_token.is_empty() {
-        return invalid_request("Missing required parameter: \"subject_token\".");
+        return Err(Response::invalid_request(
+            "Missing required parameter: \"subject_token\".",
+        ));
     }
     let scopes: Vec<String> = param("scope", "scope")
         .split_whitespace()
         .map(str::to_owned)
         .collect();
     if scopes.is_empty() {
-        return Response::error(
+        return Err(Response::error(
             400,
             "invalid_scope",
             &format!("Missing required parameter: \"scope\". Use \"{CLOUD_PLATFORM_SCOPE}\"."),
-        );
+        ));
     }
 
     let subject = state
@@ -105,22 +98,26 @@ fn handle(state: &State, request: &Request) -> Response {
         .get(subject_token)
         .cloned();
     let Some(subject) = subject else {
-        return Response::error(400, "invalid_grant", "Unable to parse the ID Token.");
+        return Err(Response::error(
+            400,
+            "invalid_grant",
+            "Unable to parse the ID Token.",
+        ));
     };
     if subject.audience != audience {
-        return Response::error(
+        return Err(Response::error(
             400,
             "invalid_grant",
             &format!(
                 "The audience in ID Token [{}] does not match the expected audience.",
                 subject.audience
             ),
-        );
+        ));
     }
 
     let lifetime = state.token_lifetime();
     let token = state.issue_federated_token(&subject.principal, &scopes, lifetime);
-    Response::json(
+    Ok(Response::json(
         200,
         &json!({
             "access_token": token,
@@ -128,5 +125,5 @@ fn handle(state: &State, request: &Request) -> Response {
             "token_type": "Bearer",
             "expires_in": lifetime.as_secs(),
         }),
-    )
+    ))
 }

@@ -1,0 +1,154 @@
+//! Helpers shared by the fake's integration tests: requests they all make
+//! and the assertions they all repeat about Google-shaped answers.
+
+// Each test crate uses its own subset.
+#![allow(dead_code)]
+
+use std::io;
+use std::process::Output;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fake_google::FakeGoogle;
+use fake_google::client::{self, HttpAnswer};
+use serde_json::Value;
+
+/// Timeout for requests that should be answered at once.
+pub const T: Duration = Duration::from_secs(10);
+
+/// `path` on the fake's HTTP server.
+pub fn url(google: &FakeGoogle, path: &str) -> String {
+    format!("{}{path}", google.http_url())
+}
+
+/// `GET path` on the fake.
+pub fn get(google: &FakeGoogle, path: &str) -> HttpAnswer {
+    client::get(&url(google, path), T).unwrap()
+}
+
+/// `POST path` with a form body.
+pub fn post_form(google: &FakeGoogle, path: &str, fields: &[(&str, &str)]) -> HttpAnswer {
+    client::post_form(&url(google, path), fields, T).unwrap()
+}
+
+/// `POST path` with a JSON body.
+pub fn post_json(google: &FakeGoogle, path: &str, body: &Value) -> HttpAnswer {
+    client::post_json(&url(google, path), body, T).unwrap()
+}
+
+/// `POST /tokeninfo` with a form body, as most clients ask.
+pub fn tokeninfo(google: &FakeGoogle, token: &str) -> HttpAnswer {
+    post_form(google, "/tokeninfo", &[("access_token", token)])
+}
+
+/// `GET /tokeninfo?access_token=...`.
+pub fn tokeninfo_get(google: &FakeGoogle, token: &str) -> HttpAnswer {
+    get(
+        google,
+        &format!("/tokeninfo?access_token={}", client::percent_encode(token)),
+    )
+}
+
+/// Asserts a 200 answer with a JSON body and returns the body.
+#[track_caller]
+pub fn ok_json(answer: &HttpAnswer) -> Value {
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(
+        answer
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json")),
+        "{:?}",
+        answer.headers
+    );
+    answer.json().unwrap()
+}
+
+/// A string field of a JSON object, which must be there.
+#[track_caller]
+pub fn text(value: &Value, field: &str) -> String {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {field} in {value}"))
+        .to_owned()
+}
+
+/// The field names of a JSON object, sorted.
+#[track_caller]
+pub fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// Asserts an OAuth2 refusal `{"error": error, ...}` with `status`; returns
+/// the body.
+#[track_caller]
+pub fn assert_oauth_refusal(answer: &HttpAnswer, status: u16, error: &str) -> Value {
+    assert_eq!(answer.status, status, "{}", answer.text());
+    let body = answer.json().unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    body
+}
+
+/// Like [`assert_oauth_refusal`], also checking `error_description`.
+#[track_caller]
+pub fn assert_oauth_error(answer: &HttpAnswer, status: u16, error: &str, description: &str) {
+    let body = assert_oauth_refusal(answer, status, error);
+    assert_eq!(body["error_description"], description, "{body}");
+}
+
+/// Asserts a JSON API error `{"error": {"code", "status", "message"}}`;
+/// returns the body.
+#[track_caller]
+pub fn assert_google_error(answer: &HttpAnswer, code: u16, status: &str, message: &str) -> Value {
+    assert_eq!(answer.status, code, "{}", answer.text());
+    let body = answer.json().unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["error"]["status"], status, "{body}");
+    assert_eq!(body["error"]["message"], message, "{body}");
+    body
+}
+
+/// Asserts that a request failed by running out of time.
+#[track_caller]
+pub fn assert_timed_out(result: io::Result<HttpAnswer>) {
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+        "{err:?}"
+    );
+}
+
+/// Asserts that a program exited 0, showing its stderr otherwise.
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now_secs() -> u64 {
+    unix(SystemTime::now())
+}
+
+/// Whole seconds left before a token the fake issued expires.
+#[track_caller]
+pub fn secs_left(google: &FakeGoogle, token: &str) -> u64 {
+    unix(google.token_info(token).unwrap().expires_at).saturating_sub(now_secs())
+}
