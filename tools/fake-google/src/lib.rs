@@ -45,6 +45,7 @@ mod ldap;
 pub mod pg;
 mod state;
 mod sys;
+pub mod tls;
 
 use std::io;
 use std::path::Path;
@@ -109,6 +110,7 @@ pub fn database_user_for(principal: &str) -> String {
 pub struct FakeGoogle {
     state: Arc<state::State>,
     http: http::HttpServer,
+    https: Option<(http::HttpServer, tls::ServerCert)>,
     ldap: ldap::LdapServer,
 }
 
@@ -116,6 +118,7 @@ impl std::fmt::Debug for FakeGoogle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeGoogle")
             .field("http_url", &self.http_url())
+            .field("https_url", &self.https_url())
             .field("ldap_port", &self.ldap_port())
             .finish()
     }
@@ -125,11 +128,51 @@ impl FakeGoogle {
     /// Starts the HTTP and LDAP servers on 127.0.0.1 ephemeral ports, each
     /// in its own background thread.
     pub fn start() -> io::Result<FakeGoogle> {
+        Self::start_with(None)
+    }
+
+    /// Like [`FakeGoogle::start`], and also serves every HTTP endpoint over
+    /// HTTPS on another port ([`FakeGoogle::https_url`]), presenting a
+    /// certificate from `ca` for `127.0.0.1`, `::1` and `localhost`. A
+    /// client reaches it only if it trusts `ca` (e.g. with
+    /// `SSL_CERT_FILE=<ca.cert_path()>`, if the client honours that).
+    pub fn start_tls(ca: &tls::TestCa) -> io::Result<FakeGoogle> {
+        Self::start_with(Some(ca.issue(&["127.0.0.1", "::1", "localhost"])?))
+    }
+
+    fn start_with(tls_cert: Option<tls::ServerCert>) -> io::Result<FakeGoogle> {
         let state = Arc::new(state::State::default());
-        let http = http::HttpServer::start(Arc::clone(&state))?;
+        let router = Arc::new(http::default_router());
+        let http = http::HttpServer::start(Arc::clone(&state), Arc::clone(&router), None)?;
         state.directory().base_url = format!("http://{}", http.addr());
+        let https = match tls_cert {
+            Some(cert) => {
+                let config = cert.server_config()?;
+                let server = http::HttpServer::start(Arc::clone(&state), router, Some(config))?;
+                Some((server, cert))
+            }
+            None => None,
+        };
         let ldap = ldap::LdapServer::start(Arc::clone(&state))?;
-        Ok(FakeGoogle { state, http, ldap })
+        Ok(FakeGoogle {
+            state,
+            http,
+            https,
+            ldap,
+        })
+    }
+
+    /// Base URL of the HTTPS server of [`FakeGoogle::start_tls`], e.g.
+    /// `https://127.0.0.1:41235`; `None` for [`FakeGoogle::start`].
+    pub fn https_url(&self) -> Option<String> {
+        self.https
+            .as_ref()
+            .map(|(server, _)| format!("https://{}", server.addr()))
+    }
+
+    /// The certificate the HTTPS server presents, if any.
+    pub fn https_cert(&self) -> Option<&tls::ServerCert> {
+        self.https.as_ref().map(|(_, cert)| cert)
     }
 
     /// Base URL of the HTTP server, e.g. `http://127.0.0.1:41234` (no
