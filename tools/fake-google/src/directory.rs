@@ -105,6 +105,14 @@ pub(crate) struct Directory {
     pub token_padding: usize,
     pub last_jwt_claims: Option<Value>,
     pub last_generate_access_token_request: Option<Value>,
+    /// By full resource name `projects/P/locations/L/clusters/C/instances/I`.
+    pub alloydb_instances: HashMap<String, crate::instances::AlloyDbInstance>,
+    /// Members who may read every AlloyDB instance.
+    pub alloydb_viewers: BTreeSet<String>,
+    /// By (project, instance).
+    pub cloudsql_instances: HashMap<(String, String), crate::instances::CloudSqlInstance>,
+    /// (member, permission) pairs, valid for every Cloud SQL instance.
+    pub cloudsql_grants: BTreeSet<(String, String)>,
 }
 
 /// The project a service account e-mail names:

@@ -373,6 +373,8 @@ pub(crate) fn default_router() -> Router {
     router.add(endpoints::iam::routes());
     router.add(endpoints::sts::routes());
     router.add(endpoints::gcloud::routes());
+    router.add(endpoints::alloydb::routes());
+    router.add(endpoints::cloudsql::routes());
     router
 }
 

@@ -40,6 +40,7 @@ pub mod client;
 mod directory;
 mod endpoints;
 mod http;
+mod instances;
 mod jwt;
 mod ldap;
 pub mod pg;
@@ -57,6 +58,9 @@ use serde_json::{Value, json};
 pub use directory::{
     CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, IAM_SCOPE, ISSUED_TOKEN_LIFETIME, METADATA_REFRESH_MARGIN,
     OPENID_SCOPE, SERVICE_ACCOUNT_TOKEN_LENGTH, USERINFO_EMAIL_SCOPE,
+};
+pub use instances::{
+    AlloyDbInstance, AlloyDbSslMode, CloudSqlInstance, CloudSqlSslMode, ServerCaCert, ServerCaMode,
 };
 pub use jwt::{TEST_SERVICE_ACCOUNT_KEY_PEM, pem_to_der};
 pub use state::{
@@ -465,6 +469,62 @@ impl FakeGoogle {
             file["service_account_impersonation_url"] = self.impersonation_url(target).into();
         }
         file
+    }
+
+    // ----- AlloyDB Admin API -----
+
+    /// Registers (or replaces) the AlloyDB instance `name`, a full resource
+    /// name `projects/P/locations/L/clusters/C/instances/I`, for
+    /// `GET {http_url}/v1/{name}` to describe.
+    pub fn add_alloydb_instance(&self, name: &str, instance: AlloyDbInstance) {
+        self.state
+            .directory()
+            .alloydb_instances
+            .insert(name.to_owned(), instance);
+    }
+
+    /// Grants `member` (e-mail or `principal://...`) `alloydb.instances.get`
+    /// on every AlloyDB instance, like `roles/alloydb.viewer` (or
+    /// `roles/alloydb.client`) on the project.
+    pub fn grant_alloydb_viewer(&self, member: &str) {
+        self.state
+            .directory()
+            .alloydb_viewers
+            .insert(member.to_owned());
+    }
+
+    // ----- Cloud SQL Admin API -----
+
+    /// Registers (or replaces) the Cloud SQL instance `instance` of
+    /// `project` (connection name `project:region:instance`), for
+    /// `GET {http_url}/v1/projects/{project}/instances/{instance}` and its
+    /// `/connectSettings`.
+    pub fn add_cloudsql_instance(&self, project: &str, instance: &str, settings: CloudSqlInstance) {
+        self.state
+            .directory()
+            .cloudsql_instances
+            .insert((project.to_owned(), instance.to_owned()), settings);
+    }
+
+    /// Grants `member` `cloudsql.instances.connect` and
+    /// `cloudsql.instances.get` on every Cloud SQL instance, like
+    /// `roles/cloudsql.client` on the project.
+    pub fn grant_cloudsql_client(&self, member: &str) {
+        let mut dir = self.state.directory();
+        for permission in [endpoints::cloudsql::CONNECT, endpoints::cloudsql::GET] {
+            dir.cloudsql_grants
+                .insert((member.to_owned(), permission.to_owned()));
+        }
+    }
+
+    /// Grants `member` only `cloudsql.instances.get`, like
+    /// `roles/cloudsql.viewer`: it may read the instance but not its
+    /// connectSettings.
+    pub fn grant_cloudsql_viewer(&self, member: &str) {
+        self.state
+            .directory()
+            .cloudsql_grants
+            .insert((member.to_owned(), endpoints::cloudsql::GET.to_owned()));
     }
 
     /// LDAP binds so far: (accepted, rejected).
