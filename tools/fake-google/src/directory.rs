@@ -113,6 +113,23 @@ pub(crate) struct Directory {
     pub cloudsql_instances: HashMap<(String, String), crate::instances::CloudSqlInstance>,
     /// (member, permission) pairs, valid for every Cloud SQL instance.
     pub cloudsql_grants: BTreeSet<(String, String)>,
+    /// AWS identities STS accepts, by access key ID.
+    pub aws_identities: HashMap<String, AwsIdentity>,
+    /// Whether STS accepts AWS requests whose `x-goog-cloud-target-resource`
+    /// header is not signed.
+    pub aws_unsigned_target_ok: bool,
+    /// What the EC2 instance metadata stand-in serves.
+    pub aws_instance: Option<crate::AwsInstanceMetadata>,
+    /// IMDSv2 session tokens and when they expire.
+    pub imds_tokens: HashMap<String, SystemTime>,
+}
+
+/// AWS credentials STS accepts signatures from, for one provider.
+#[derive(Debug, Clone)]
+pub(crate) struct AwsIdentity {
+    pub credentials: crate::aws::AwsCredentials,
+    pub audience: String,
+    pub principal: String,
 }
 
 /// The project a service account e-mail names:

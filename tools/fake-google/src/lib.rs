@@ -36,6 +36,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod aws;
 pub mod client;
 mod directory;
 mod endpoints;
@@ -55,6 +56,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+pub use aws::{AwsCredentials, AwsInstanceMetadata};
 pub use directory::{
     CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, IAM_SCOPE, ISSUED_TOKEN_LIFETIME, METADATA_REFRESH_MARGIN,
     OPENID_SCOPE, SERVICE_ACCOUNT_TOKEN_LENGTH, USERINFO_EMAIL_SCOPE,
@@ -444,6 +446,110 @@ impl FakeGoogle {
         );
     }
 
+    /// Makes STS accept AWS subject tokens (`subject_token_type`
+    /// `urn:ietf:params:aws:token-type:aws4_request`) signed with
+    /// `credentials` for `audience`, issuing tokens for
+    /// `federated_principal` (e.g.
+    /// `principal://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/aws-pool/subject/arn:aws:sts::123456789012:assumed-role/ci-role/i-0abc`).
+    /// The signature is checked with `credentials.secret_access_key`; a
+    /// session token, if the credentials have one, must be sent (and
+    /// signed) as `x-amz-security-token`.
+    pub fn add_aws_identity(
+        &self,
+        credentials: &AwsCredentials,
+        audience: &str,
+        federated_principal: &str,
+    ) {
+        self.state.directory().aws_identities.insert(
+            credentials.access_key_id.clone(),
+            directory::AwsIdentity {
+                credentials: credentials.clone(),
+                audience: audience.to_owned(),
+                principal: federated_principal.to_owned(),
+            },
+        );
+    }
+
+    /// Whether STS insists that `x-goog-cloud-target-resource` is among the
+    /// signed headers of an AWS subject token (the default, `true`).
+    /// Google recommends signing it, and its Go library does, but its
+    /// Python library adds the header after signing; `false` accepts such
+    /// tokens as long as the header is present and right.
+    pub fn set_aws_target_resource_signing_required(&self, required: bool) {
+        self.state.directory().aws_unsigned_target_ok = !required;
+    }
+
+    /// Makes the EC2 instance metadata stand-in serve `instance` (until
+    /// then its paths answer 404).
+    pub fn set_aws_instance(&self, instance: AwsInstanceMetadata) {
+        self.state.directory().aws_instance = Some(instance);
+    }
+
+    /// Base URL of the EC2 instance metadata stand-in, the fake's HTTP
+    /// server; `{aws_metadata_url}/latest/api/token` and so on.
+    pub fn aws_metadata_url(&self) -> String {
+        self.http_url()
+    }
+
+    /// The `credential_source` of an AWS-sourced `external_account` file
+    /// (`environment_id` `aws1`) pointing at the metadata stand-in:
+    /// `region_url`, `url`, `regional_cred_verification_url` and, with
+    /// `imdsv2`, `imdsv2_session_token_url`.
+    pub fn aws_credential_source(&self, imdsv2: bool) -> Value {
+        let base = self.aws_metadata_url();
+        let mut source = json!({
+            "environment_id": "aws1",
+            "region_url": format!("{base}/latest/meta-data/placement/availability-zone"),
+            "url": format!("{base}/latest/meta-data/iam/security-credentials"),
+            "regional_cred_verification_url": aws::GET_CALLER_IDENTITY_URL,
+        });
+        if imdsv2 {
+            source["imdsv2_session_token_url"] = format!("{base}/latest/api/token").into();
+        }
+        source
+    }
+
+    /// An AWS-sourced `external_account` credential file like
+    /// `gcloud iam workload-identity-pools create-cred-config --aws`
+    /// writes, with this fake's STS as `token_url` and, with
+    /// `impersonate`, its IAM Credentials as
+    /// `service_account_impersonation_url`.
+    pub fn aws_external_account_file(
+        &self,
+        audience: &str,
+        impersonate: Option<&str>,
+        imdsv2: bool,
+    ) -> Value {
+        self.external_account(
+            audience,
+            aws::AWS_TOKEN_TYPE,
+            self.aws_credential_source(imdsv2),
+            impersonate,
+        )
+    }
+
+    /// An `external_account` file for this fake's STS (and IAM Credentials).
+    fn external_account(
+        &self,
+        audience: &str,
+        subject_token_type: &str,
+        credential_source: Value,
+        impersonate: Option<&str>,
+    ) -> Value {
+        let mut file = json!({
+            "type": "external_account",
+            "audience": audience,
+            "subject_token_type": subject_token_type,
+            "token_url": format!("{}/v1/token", self.http_url()),
+            "credential_source": credential_source,
+            "universe_domain": directory::UNIVERSE_DOMAIN,
+        });
+        if let Some(target) = impersonate {
+            file["service_account_impersonation_url"] = self.impersonation_url(target).into();
+        }
+        file
+    }
+
     /// A file-sourced `external_account` credential file like
     /// `gcloud iam workload-identity-pools create-cred-config` writes, with
     /// this fake's STS as `token_url` and, with `impersonate`, its IAM
@@ -454,21 +560,11 @@ impl FakeGoogle {
         subject_token_path: impl AsRef<Path>,
         impersonate: Option<&str>,
     ) -> Value {
-        let mut file = json!({
-            "type": "external_account",
-            "audience": audience,
-            "subject_token_type": directory::JWT_TOKEN_TYPE,
-            "token_url": format!("{}/v1/token", self.http_url()),
-            "credential_source": {
-                "file": subject_token_path.as_ref().to_string_lossy(),
-                "format": {"type": "text"},
-            },
-            "universe_domain": directory::UNIVERSE_DOMAIN,
+        let source = json!({
+            "file": subject_token_path.as_ref().to_string_lossy(),
+            "format": {"type": "text"},
         });
-        if let Some(target) = impersonate {
-            file["service_account_impersonation_url"] = self.impersonation_url(target).into();
-        }
-        file
+        self.external_account(audience, directory::JWT_TOKEN_TYPE, source, impersonate)
     }
 
     // ----- AlloyDB Admin API -----

@@ -4,6 +4,7 @@
 //! collects; handlers share state only through [`crate::state::State`].
 
 pub(crate) mod alloydb;
+pub(crate) mod aws_metadata;
 pub(crate) mod cloudsql;
 pub(crate) mod gcloud;
 pub(crate) mod google_api;
