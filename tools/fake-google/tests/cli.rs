@@ -192,3 +192,45 @@ fn serve_with_postgres_publishes_env_and_cleans_up() {
     assert!(!env_file.exists(), "env file left behind");
     assert!(std::net::TcpStream::connect(("127.0.0.1", pg_port)).is_err());
 }
+
+#[test]
+fn serve_with_tls_publishes_https_and_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("fake.env");
+    let mut child = bin()
+        .args(["serve", "--tls", "--env-file"])
+        .arg(&env_file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    while !printed.contains("FAKE_GOOGLE_CA_FILE=") {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "serve exited early: {printed}"
+        );
+        printed.push_str(&line);
+    }
+    let vars = parse_env(&printed);
+    let url = get(&vars, "FAKE_GOOGLE_URL");
+    assert_eq!(get(&vars, "FAKE_AWS_METADATA_URL"), url);
+    let https = get(&vars, "FAKE_GOOGLE_HTTPS_URL");
+    let ca_pem = std::fs::read_to_string(get(&vars, "FAKE_GOOGLE_CA_FILE")).unwrap();
+    let ca_der = fake_google::pem_to_der(&ca_pem).unwrap();
+    let answer = common::https_get(
+        https.strip_prefix("https://").unwrap(),
+        "localhost",
+        &ca_der,
+        "/stats",
+    )
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert!(!env_file.exists(), "env file left behind");
+}

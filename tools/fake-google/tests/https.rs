@@ -3,41 +3,12 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
-
 use common::T;
 use fake_google::FakeGoogle;
 use fake_google::tls::TestCa;
-use rustls::pki_types::{CertificateDer, ServerName};
 
-/// `GET path` over TLS to `addr`, verifying the server as `name` against
-/// `ca` only. Returns the raw answer.
-fn https_get(addr: &str, name: &str, ca: &TestCa, path: &str) -> io::Result<String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(ca.cert_der().to_vec()))
-        .map_err(io::Error::other)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let server_name = ServerName::try_from(name.to_owned()).map_err(io::Error::other)?;
-    let conn =
-        rustls::ClientConnection::new(Arc::new(config), server_name).map_err(io::Error::other)?;
-    let tcp = TcpStream::connect(addr)?;
-    tcp.set_read_timeout(Some(T))?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    write!(
-        tls,
-        "GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut answer = String::new();
-    tls.read_to_string(&mut answer)?;
-    Ok(answer)
+fn https_get(addr: &str, name: &str, ca: &TestCa, path: &str) -> std::io::Result<String> {
+    common::https_get(addr, name, ca.cert_der(), path)
 }
 
 fn authority(url: &str) -> &str {

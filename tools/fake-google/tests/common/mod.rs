@@ -4,8 +4,10 @@
 // Each test crate uses its own subset.
 #![allow(dead_code)]
 
-use std::io;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::process::Output;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fake_google::FakeGoogle;
@@ -151,4 +153,33 @@ pub fn now_secs() -> u64 {
 #[track_caller]
 pub fn secs_left(google: &FakeGoogle, token: &str) -> u64 {
     unix(google.token_info(token).unwrap().expires_at).saturating_sub(now_secs())
+}
+
+/// `GET path` over TLS to `addr`, verifying the server as `name` against
+/// the CA certificate `ca_der` only. Returns the raw answer.
+pub fn https_get(addr: &str, name: &str, ca_der: &[u8], path: &str) -> io::Result<String> {
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca_der.to_vec()))
+        .map_err(io::Error::other)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let server_name = ServerName::try_from(name.to_owned()).map_err(io::Error::other)?;
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), server_name).map_err(io::Error::other)?;
+    let tcp = TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(T))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer)?;
+    Ok(answer)
 }
