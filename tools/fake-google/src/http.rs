@@ -791,6 +791,16 @@ mod tests {
     }
 
     #[test]
+    fn route_names_are_documented() {
+        let mut names: Vec<&str> = default_router().routes.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut documented = crate::ROUTE_NAMES.to_vec();
+        documented.sort_unstable();
+        assert_eq!(names, documented);
+    }
+
+    #[test]
     fn router_statuses() {
         let state = State::default();
         let router = default_router();

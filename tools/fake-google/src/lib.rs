@@ -14,12 +14,17 @@
 //!   endpoint (`POST /token`: service-account JWT assertions and refresh
 //!   tokens), the Compute Engine metadata server (`/computeMetadata/v1/...`),
 //!   IAM Credentials (`generateAccessToken`, with a Token Creator permission
-//!   model) and STS (`POST /v1/token`, workload identity federation), plus
-//!   the backend of a fake `gcloud` (`fake-google gcloud ...`);
+//!   model) and STS (`POST /v1/token`, workload identity federation,
+//!   including SigV4-signed AWS subject tokens), the AlloyDB Admin and
+//!   Cloud SQL Admin APIs' instance descriptions, the EC2 instance metadata
+//!   service, plus the backend of a fake `gcloud` (`fake-google gcloud ...`);
+//! * optionally the same endpoints over HTTPS, with a certificate from a
+//!   throw-away CA ([`tls`]);
 //! * an LDAP server that PostgreSQL's `ldap` authentication method consults,
 //!   accepting a bind only when the password is a live token for the
 //!   principal that owns the database user (see [`database_user_for`]);
-//! * [`pg::PgServer`], a real PostgreSQL wired to that LDAP server.
+//! * [`pg::PgServer`], a real PostgreSQL wired to that LDAP server, with or
+//!   without TLS.
 //!
 //! Everything binds to loopback on ephemeral ports, so tests can run in
 //! parallel. The crate is Unix-only (it manages PostgreSQL processes).
@@ -84,6 +89,11 @@ pub use state::{
 /// | `generate_access_token` | `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` |
 /// | `sts_token` | `POST /v1/token` (STS) |
 /// | `gcloud_token` | `POST /gcloud/token` (the fake gcloud's backend) |
+/// | `alloydb_get_instance` | `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}` (AlloyDB Admin) |
+/// | `cloudsql_connect_settings` | `GET /v1/projects/{p}/instances/{i}/connectSettings` (Cloud SQL Admin) |
+/// | `cloudsql_get_instance` | `GET /v1/projects/{p}/instances/{i}` (Cloud SQL Admin) |
+/// | `aws_imds_token` | `PUT /latest/api/token` (EC2 instance metadata) |
+/// | `aws_metadata` | `GET /latest/meta-data/...` (EC2 instance metadata) |
 pub const ROUTE_NAMES: &[&str] = &[
     "mint",
     "tokeninfo",
@@ -95,6 +105,11 @@ pub const ROUTE_NAMES: &[&str] = &[
     "generate_access_token",
     "sts_token",
     "gcloud_token",
+    "alloydb_get_instance",
+    "cloudsql_connect_settings",
+    "cloudsql_get_instance",
+    "aws_imds_token",
+    "aws_metadata",
 ];
 
 /// Suffix Google drops from service-account e-mails to form database users.

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{T, assert_google_error, keys, ok_json};
 use fake_google::client::{self, HttpAnswer};
 use fake_google::tls::TestCa;
@@ -32,30 +30,12 @@ fn token(google: &FakeGoogle, scopes: &[&str]) -> String {
 /// The 401s and the scope 403 every Google API answers the same way.
 #[track_caller]
 fn assert_authentication_checked(google: &FakeGoogle, url: &str) {
-    let missing = "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
-    let answer = get(url, None);
-    assert_google_error(&answer, 401, "UNAUTHENTICATED", missing);
-    assert!(
-        answer
-            .header("www-authenticate")
-            .unwrap()
-            .starts_with("Bearer")
-    );
-    let expired = google.mint_with(
-        &MintOptions::new(USER)
-            .scopes(&[CLOUD_PLATFORM_SCOPE])
-            .lifetime(Duration::ZERO),
-    );
-    for bearer in ["ya29.unknown", expired.as_str()] {
-        let body = get(url, Some(bearer)).json().unwrap();
-        assert_eq!(body["error"]["code"], 401, "{body}");
-    }
-    let login_only = token(google, &["https://www.googleapis.com/auth/alloydb.login"]);
-    assert_google_error(
-        &get(url, Some(&login_only)),
-        403,
-        "PERMISSION_DENIED",
-        "Request had insufficient authentication scopes.",
+    common::assert_google_authentication(
+        google,
+        USER,
+        CLOUD_PLATFORM_SCOPE,
+        "https://www.googleapis.com/auth/alloydb.login",
+        |bearer| get(url, bearer),
     );
 }
 
@@ -120,7 +100,7 @@ fn alloydb_instance() {
             ALLOYDB.replace("primary", "nope")
         ),
     );
-    assert_eq!(google.hits("alloydb_get_instance"), 8);
+    assert_eq!(google.hits("alloydb_get_instance"), 9);
 
     // False and empty fields are left out, as in Google's JSON.
     google.add_alloydb_instance(
@@ -244,7 +224,7 @@ fn cloudsql_connect_settings_and_instance() {
         "The Cloud SQL instance does not exist.",
     );
     assert_eq!(body["error"]["errors"][0]["reason"], "instanceDoesNotExist");
-    assert_eq!(google.hits("cloudsql_connect_settings"), 8);
+    assert_eq!(google.hits("cloudsql_connect_settings"), 9);
     assert_eq!(google.hits("cloudsql_get_instance"), 3);
 }
 

@@ -107,29 +107,22 @@ fn get<'a>(vars: &'a [(String, String)], key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{key} missing from {vars:?}"))
 }
 
-#[test]
-fn serve_with_postgres_publishes_env_and_cleans_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let env_file = dir.path().join("fake.env");
+/// Starts `fake-google serve ARGS --env-file ENV_FILE` and returns it with
+/// what it printed up to the line starting with `last`.
+fn serve(args: &[&str], env_file: &Path, last: &str) -> (std::process::Child, String) {
     let mut child = bin()
-        .args([
-            "serve",
-            "--postgres",
-            "--role",
-            "demo@example.com",
-            "--env-file",
-        ])
-        .arg(&env_file)
+        .arg("serve")
+        .args(args)
+        .arg("--env-file")
+        .arg(env_file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-
-    // The same lines arrive on stdout once everything is ready.
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut printed = String::new();
-    while !printed.contains("PG_HAS_IPV6=") {
+    while !printed.contains(last) {
         let mut line = String::new();
         assert!(
             stdout.read_line(&mut line).unwrap() > 0,
@@ -137,6 +130,19 @@ fn serve_with_postgres_publishes_env_and_cleans_up() {
         );
         printed.push_str(&line);
     }
+    (child, printed)
+}
+
+#[test]
+fn serve_with_postgres_publishes_env_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("fake.env");
+    // The same lines arrive on stdout once everything is ready.
+    let (mut child, printed) = serve(
+        &["--postgres", "--role", "demo@example.com"],
+        &env_file,
+        "PG_HAS_IPV6=",
+    );
     let file_text = std::fs::read_to_string(&env_file).unwrap();
     assert_eq!(file_text, printed);
     let vars = parse_env(&file_text);
@@ -197,24 +203,7 @@ fn serve_with_postgres_publishes_env_and_cleans_up() {
 fn serve_with_tls_publishes_https_and_the_ca() {
     let dir = tempfile::tempdir().unwrap();
     let env_file = dir.path().join("fake.env");
-    let mut child = bin()
-        .args(["serve", "--tls", "--env-file"])
-        .arg(&env_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    while !printed.contains("FAKE_GOOGLE_CA_FILE=") {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "serve exited early: {printed}"
-        );
-        printed.push_str(&line);
-    }
+    let (mut child, printed) = serve(&["--tls"], &env_file, "FAKE_GOOGLE_CA_FILE=");
     let vars = parse_env(&printed);
     let url = get(&vars, "FAKE_GOOGLE_URL");
     assert_eq!(get(&vars, "FAKE_AWS_METADATA_URL"), url);

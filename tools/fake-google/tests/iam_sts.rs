@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{
     T, assert_google_error, assert_oauth_error, assert_oauth_refusal, keys, ok_json, post_form,
     secs_left, text, tokeninfo_get,
@@ -165,49 +163,12 @@ fn authentication_errors() {
     let google = FakeGoogle::start().unwrap();
     google.grant_token_creator(CALLER, TARGET);
     let body = json!({"scope": [ALLOYDB_LOGIN]});
-    let invalid = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
-
-    let answer = generate(&google, None, TARGET, &body);
-    assert_google_error(
-        &answer,
-        401,
-        "UNAUTHENTICATED",
-        "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
-    );
-    assert!(
-        answer
-            .header("www-authenticate")
-            .unwrap()
-            .starts_with("Bearer")
-    );
-
-    let expired = google.mint_with(
-        &MintOptions::new(CALLER)
-            .scopes(&[CLOUD_PLATFORM_SCOPE])
-            .lifetime(Duration::ZERO),
-    );
-    let revoked = caller_token(&google, CALLER, &[CLOUD_PLATFORM_SCOPE]);
-    google.revoke(&revoked);
-    for bearer in ["ya29.nonsense", expired.as_str(), revoked.as_str()] {
-        assert_google_error(
-            &generate(&google, Some(bearer), TARGET, &body),
-            401,
-            "UNAUTHENTICATED",
-            invalid,
-        );
-    }
-
-    let narrow = caller_token(&google, CALLER, &[ALLOYDB_LOGIN]);
-    let answer = generate(&google, Some(&narrow), TARGET, &body);
-    let error = assert_google_error(
-        &answer,
-        403,
-        "PERMISSION_DENIED",
-        "Request had insufficient authentication scopes.",
-    );
-    assert_eq!(
-        error["error"]["details"][0]["reason"],
-        "ACCESS_TOKEN_SCOPE_INSUFFICIENT"
+    common::assert_google_authentication(
+        &google,
+        CALLER,
+        CLOUD_PLATFORM_SCOPE,
+        ALLOYDB_LOGIN,
+        |bearer| generate(&google, bearer, TARGET, &body),
     );
     assert!(google.last_generate_access_token_request().is_none());
 }

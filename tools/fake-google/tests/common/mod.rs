@@ -10,8 +10,8 @@ use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fake_google::FakeGoogle;
 use fake_google::client::{self, HttpAnswer};
+use fake_google::{FakeGoogle, MintOptions};
 use serde_json::Value;
 
 /// Timeout for requests that should be answered at once.
@@ -182,4 +182,62 @@ pub fn https_get(addr: &str, name: &str, ca_der: &[u8], path: &str) -> io::Resul
     let mut answer = String::new();
     tls.read_to_string(&mut answer)?;
     Ok(answer)
+}
+
+/// Asserts the authentication checks every Google JSON API makes, through
+/// `call(bearer)`: 401 `UNAUTHENTICATED` without a token (with
+/// `WWW-Authenticate: Bearer ...`) and for unknown, expired or revoked
+/// tokens of `principal`, and 403 for a live token with only `narrow_scope`.
+#[track_caller]
+pub fn assert_google_authentication(
+    google: &FakeGoogle,
+    principal: &str,
+    granted_scope: &str,
+    narrow_scope: &str,
+    call: impl Fn(Option<&str>) -> HttpAnswer,
+) {
+    const SEE: &str = "Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
+    let answer = call(None);
+    assert_google_error(
+        &answer,
+        401,
+        "UNAUTHENTICATED",
+        &format!("Request is missing required authentication credential. {SEE}"),
+    );
+    assert!(
+        answer
+            .header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Bearer")),
+        "{:?}",
+        answer.headers
+    );
+    let token = |lifetime| {
+        google.mint_with(
+            &MintOptions::new(principal)
+                .scopes(&[granted_scope])
+                .lifetime(lifetime),
+        )
+    };
+    let expired = token(Duration::ZERO);
+    let revoked = token(Duration::from_secs(600));
+    google.revoke(&revoked);
+    for bearer in ["ya29.nonsense", expired.as_str(), revoked.as_str()] {
+        assert_google_error(
+            &call(Some(bearer)),
+            401,
+            "UNAUTHENTICATED",
+            &format!("Request had invalid authentication credentials. {SEE}"),
+        );
+    }
+    let narrow = google.mint_with(&MintOptions::new(principal).scopes(&[narrow_scope]));
+    let error = assert_google_error(
+        &call(Some(&narrow)),
+        403,
+        "PERMISSION_DENIED",
+        "Request had insufficient authentication scopes.",
+    );
+    assert_eq!(
+        error["error"]["details"][0]["reason"],
+        "ACCESS_TOKEN_SCOPE_INSUFFICIENT"
+    );
 }
