@@ -419,9 +419,11 @@ impl HttpServer {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocked accept; it sees the flag and returns.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(thread) = self.thread.take() {
+        // Wake the blocked accept; it sees the flag and returns. Should the
+        // wake-up fail, the thread is left behind rather than waited for
+        // forever.
+        let woken = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(thread) = self.thread.take().filter(|_| woken) {
             let _ = thread.join();
         }
     }
@@ -620,17 +622,19 @@ fn read_request<S: Read + Write>(
         reader.read_exact(&mut body)?;
         body
     };
-    // Absolute-form targets (`http://host/path`) are reduced to the path.
+    // Absolute-form targets (`http://host/path`) are reduced to the path;
+    // an origin-form one may carry `://` in its query.
     let target = match target.split_once("://") {
-        Some((_, rest)) => match rest.find('/') {
-            Some(i) => &rest[i..],
-            None => "/",
+        Some((_, rest)) if !target.starts_with('/') => match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('?') => format!("/{}", &rest[i..]),
+            Some(i) => rest[i..].to_owned(),
+            None => "/".to_owned(),
         },
-        None => target,
+        _ => target.to_owned(),
     };
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_owned(), parse_urlencoded(q)),
-        None => (target.to_owned(), Vec::new()),
+        None => (target, Vec::new()),
     };
     let request = Request {
         method: method.to_ascii_uppercase(),
@@ -788,6 +792,36 @@ mod tests {
         assert_eq!(p.get("lifetime_secs"), Some("5"));
         assert_eq!(p.get("scope"), Some("x y"));
         assert_eq!(p.get("n"), None);
+    }
+
+    /// Reads one request from `raw`.
+    fn parse(raw: &str) -> Option<(Request, bool)> {
+        let mut reader = BufReader::new(std::io::Cursor::new(raw.as_bytes().to_vec()));
+        read_request(&mut reader).ok().flatten()
+    }
+
+    #[test]
+    fn request_targets() {
+        let (r, keep) =
+            parse("GET /a/token?scopes=https://x.test/s,b HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!(r.path, "/a/token");
+        assert_eq!(
+            r.query,
+            [("scopes".to_owned(), "https://x.test/s,b".to_owned())]
+        );
+        assert!(keep);
+        let (r, _) = parse("GET http://h:1/p/q?x=1 HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!((r.path.as_str(), r.query.len()), ("/p/q", 1));
+        let (r, _) = parse("GET http://h:1?x=1 HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!((r.path.as_str(), r.query.len()), ("/", 1));
+        let (_, keep) = parse("GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(!keep);
+        let (r, keep) = parse(
+            "POST /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((r.body.as_slice(), keep), (&b"abcde"[..], false));
+        assert!(parse("GARBAGE\r\n\r\n").is_none());
     }
 
     #[test]

@@ -10,6 +10,12 @@
 //! [`crate::FakeGoogle::add_external_subject`]; the federated access token
 //! issued for one belongs to its `principal://...` identifier, which may
 //! then impersonate service accounts through IAM Credentials.
+//!
+//! AWS subject tokens (`urn:ietf:params:aws:token-type:aws4_request`) are
+//! serialised, SigV4-signed `GetCallerIdentity` requests instead; they are
+//! accepted when the signature recomputes with the secret of an identity
+//! registered with [`crate::FakeGoogle::add_aws_identity`] (see
+//! [`aws_principal`] for every check).
 
 use std::time::{Duration, SystemTime};
 
@@ -146,7 +152,7 @@ const AWS_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 /// `GetCallerIdentity` request whose signature checks out against the
 /// secret of an identity registered with
 /// [`crate::FakeGoogle::add_aws_identity`] for `audience`.
-pub(crate) fn aws_principal(
+fn aws_principal(
     state: &State,
     subject_token: &str,
     audience: &str,
