@@ -105,6 +105,31 @@ pub(crate) struct Directory {
     pub token_padding: usize,
     pub last_jwt_claims: Option<Value>,
     pub last_generate_access_token_request: Option<Value>,
+    /// By full resource name `projects/P/locations/L/clusters/C/instances/I`.
+    pub alloydb_instances: HashMap<String, crate::instances::AlloyDbInstance>,
+    /// Members who may read every AlloyDB instance.
+    pub alloydb_viewers: BTreeSet<String>,
+    /// By (project, instance).
+    pub cloudsql_instances: HashMap<(String, String), crate::instances::CloudSqlInstance>,
+    /// (member, permission) pairs, valid for every Cloud SQL instance.
+    pub cloudsql_grants: BTreeSet<(String, String)>,
+    /// AWS identities STS accepts, by access key ID.
+    pub aws_identities: HashMap<String, AwsIdentity>,
+    /// Whether STS accepts AWS requests whose `x-goog-cloud-target-resource`
+    /// header is not signed.
+    pub aws_unsigned_target_ok: bool,
+    /// What the EC2 instance metadata stand-in serves.
+    pub aws_instance: Option<crate::AwsInstanceMetadata>,
+    /// IMDSv2 session tokens and when they expire.
+    pub imds_tokens: HashMap<String, SystemTime>,
+}
+
+/// AWS credentials STS accepts signatures from, for one provider.
+#[derive(Debug, Clone)]
+pub(crate) struct AwsIdentity {
+    pub credentials: crate::aws::AwsCredentials,
+    pub audience: String,
+    pub principal: String,
 }
 
 /// The project a service account e-mail names:
@@ -142,6 +167,14 @@ impl Directory {
     }
 }
 
+/// What every token the emulated endpoints issue has in common.
+fn issued(principal: &str, scopes: &[String], lifetime: Duration, length: usize) -> MintOptions {
+    MintOptions::new(principal)
+        .scopes(scopes)
+        .lifetime(lifetime)
+        .length(length)
+}
+
 impl State {
     pub(crate) fn directory(&self) -> MutexGuard<'_, Directory> {
         lock(&self.directory)
@@ -163,11 +196,7 @@ impl State {
     ) -> String {
         let padding = self.directory().token_padding;
         self.mint(
-            &MintOptions::new(principal)
-                .scopes(scopes)
-                .lifetime(lifetime)
-                .length(SERVICE_ACCOUNT_TOKEN_LENGTH)
-                .padding(padding),
+            &issued(principal, scopes, lifetime, SERVICE_ACCOUNT_TOKEN_LENGTH).padding(padding),
         )
     }
 
@@ -183,11 +212,7 @@ impl State {
             .iter()
             .any(|s| s == USERINFO_EMAIL_SCOPE || s == "email");
         self.mint(
-            &MintOptions::new(principal)
-                .scopes(scopes)
-                .lifetime(lifetime)
-                .length(DEFAULT_TOKEN_LENGTH)
-                .email_in_tokeninfo(email),
+            &issued(principal, scopes, lifetime, DEFAULT_TOKEN_LENGTH).email_in_tokeninfo(email),
         )
     }
 
@@ -200,10 +225,7 @@ impl State {
         lifetime: Duration,
     ) -> String {
         self.mint(
-            &MintOptions::new(principal)
-                .scopes(scopes)
-                .lifetime(lifetime)
-                .length(SERVICE_ACCOUNT_TOKEN_LENGTH)
+            &issued(principal, scopes, lifetime, SERVICE_ACCOUNT_TOKEN_LENGTH)
                 .email_in_tokeninfo(false),
         )
     }

@@ -1,17 +1,19 @@
-//! The HTTP side of the fake: a tiny_http server, a small router, and the
-//! request/response types the endpoint modules work with.
+//! The HTTP side of the fake: a small HTTP/1.1 server (over plain TCP or
+//! rustls, so the same endpoints can be served over HTTPS), a router, and
+//! the request/response types the endpoint modules work with.
 //!
 //! Endpoints live in [`crate::endpoints`], one module per Google service, and
 //! each contributes a list of [`Route`]s. Adding another service means
 //! adding a module and one line in [`default_router`]; nothing here changes.
-//! Handlers see a plain [`Request`] rather than tiny_http's type so they can
-//! be unit-tested without a socket and the server library could be swapped.
+//! Handlers see a plain [`Request`], so they can be unit-tested without a
+//! socket.
 
-use std::io::Read;
-use std::net::SocketAddr;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -21,6 +23,13 @@ use crate::state::State;
 /// Largest request body accepted. Bodies are tiny JSON or form documents;
 /// anything bigger is a client bug worth surfacing as 413.
 const MAX_BODY: usize = 1024 * 1024;
+/// Longest request or header line.
+const MAX_LINE: usize = 64 * 1024;
+/// Most headers in one request.
+const MAX_HEADERS: usize = 100;
+/// How long a connection may sit idle (or a client take to send a request)
+/// before it is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request as handlers see it.
 #[derive(Debug, Clone, Default)]
@@ -39,11 +48,7 @@ pub(crate) struct Request {
 impl Request {
     /// First value of a header (name matched case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        crate::client::find_header(&self.headers, name)
     }
 
     /// The token of an `Authorization: Bearer <token>` header, if any (the
@@ -110,11 +115,7 @@ impl Params {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v.trim().parse().map_err(|_| {
-                Response::error(
-                    400,
-                    "invalid_request",
-                    &format!("parameter {name} has an invalid value"),
-                )
+                Response::invalid_request(&format!("parameter {name} has an invalid value"))
             }),
         }
     }
@@ -125,11 +126,9 @@ impl Params {
             None => Ok(default),
             Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
             Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
-            Some(_) => Err(Response::error(
-                400,
-                "invalid_request",
-                &format!("parameter {name} must be true or false"),
-            )),
+            Some(_) => Err(Response::invalid_request(&format!(
+                "parameter {name} must be true or false"
+            ))),
         }
     }
 }
@@ -138,7 +137,7 @@ impl Params {
 /// their text; arrays of strings are joined with spaces (the OAuth2 `scope`
 /// convention).
 fn json_params(body: &[u8]) -> Result<Vec<(String, String)>, Response> {
-    let bad = || Response::error(400, "invalid_request", "body is not a JSON object");
+    let bad = || Response::invalid_request("body is not a JSON object");
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad())?;
     let object = value.as_object().ok_or_else(bad)?;
     let mut out = Vec::with_capacity(object.len());
@@ -197,6 +196,11 @@ impl Response {
         }
     }
 
+    /// `400 invalid_request`, the OAuth2 refusal of a malformed request.
+    pub fn invalid_request(description: &str) -> Response {
+        Response::error(400, "invalid_request", description)
+    }
+
     /// The error shape of Google's JSON APIs (IAM Credentials and the like):
     /// `{"error": {"code", "message", "status", "details"?}}`.
     pub fn google_error(
@@ -228,8 +232,10 @@ impl Response {
     }
 }
 
-/// Signature of every endpoint handler.
-pub(crate) type Handler = fn(&State, &Request) -> Response;
+/// Signature of every endpoint handler. Refusals are answers too, sent as
+/// they are; returning them as `Err` lets handlers stop at the first failed
+/// check with `?`.
+pub(crate) type Handler = fn(&State, &Request) -> Result<Response, Response>;
 
 /// Which paths a route serves.
 #[derive(Debug, Clone, Copy)]
@@ -270,6 +276,38 @@ pub(crate) struct Route {
     /// included (the metadata server's `Metadata-Flavor: Google`).
     pub headers: &'static [(&'static str, &'static str)],
     pub handler: Handler,
+}
+
+impl Route {
+    /// An emulated Google endpoint: injected faults apply, no extra headers.
+    pub const fn new(
+        name: &'static str,
+        method: &'static str,
+        path: PathMatch,
+        handler: Handler,
+    ) -> Route {
+        Route {
+            name,
+            method,
+            path,
+            faultable: true,
+            headers: &[],
+            handler,
+        }
+    }
+
+    /// Exempts the route from injected faults (the fake's own control
+    /// endpoints).
+    pub const fn control(mut self) -> Route {
+        self.faultable = false;
+        self
+    }
+
+    /// Adds `headers` to every answer on the route.
+    pub const fn with_headers(mut self, headers: &'static [(&'static str, &'static str)]) -> Route {
+        self.headers = headers;
+        self
+    }
 }
 
 /// Dispatches requests to the first matching route.
@@ -320,7 +358,7 @@ impl Router {
                 return Response::error(status, "backend_error", "injected failure");
             }
         }
-        (route.handler)(state, request)
+        (route.handler)(state, request).unwrap_or_else(|refusal| refusal)
     }
 }
 
@@ -335,37 +373,38 @@ pub(crate) fn default_router() -> Router {
     router.add(endpoints::iam::routes());
     router.add(endpoints::sts::routes());
     router.add(endpoints::gcloud::routes());
+    router.add(endpoints::alloydb::routes());
+    router.add(endpoints::cloudsql::routes());
+    router.add(endpoints::aws_metadata::routes());
     router
 }
 
-/// The running HTTP server. Dropping it stops the accept loop; requests
-/// already being answered finish on their own threads.
+/// The running HTTP (or HTTPS) server. Dropping it stops the accept loop;
+/// requests already being answered finish on their own threads, and
+/// kept-alive connections are closed before their next request.
 pub(crate) struct HttpServer {
-    server: Arc<tiny_http::Server>,
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl HttpServer {
-    pub fn start(state: Arc<State>) -> std::io::Result<HttpServer> {
-        let server = tiny_http::Server::http("127.0.0.1:0").map_err(std::io::Error::other)?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| std::io::Error::other("HTTP server is not on an IP socket"))?;
-        let server = Arc::new(server);
+    /// Serves `router` on 127.0.0.1, over TLS when `tls` is given.
+    pub fn start(
+        state: Arc<State>,
+        router: Arc<Router>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<HttpServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let router = Arc::new(default_router());
         let thread = {
-            let server = Arc::clone(&server);
             let stop = Arc::clone(&stop);
             thread::Builder::new()
                 .name("fake-google-http".into())
-                .spawn(move || accept_loop(&server, &stop, &state, &router))?
+                .spawn(move || accept_loop(&listener, &stop, &state, &router, tls.as_ref()))?
         };
         Ok(HttpServer {
-            server,
             addr,
             stop,
             thread: Some(thread),
@@ -380,96 +419,305 @@ impl HttpServer {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // `unblock` queues a wake-up, so it works even if the loop is not
-        // blocked right now; joining therefore cannot hang.
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
+        // Wake the blocked accept; it sees the flag and returns. Should the
+        // wake-up fail, the thread is left behind rather than waited for
+        // forever.
+        let woken = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(thread) = self.thread.take().filter(|_| woken) {
             let _ = thread.join();
         }
     }
 }
 
 fn accept_loop(
-    server: &tiny_http::Server,
-    stop: &AtomicBool,
+    listener: &TcpListener,
+    stop: &Arc<AtomicBool>,
     state: &Arc<State>,
     router: &Arc<Router>,
+    tls: Option<&Arc<rustls::ServerConfig>>,
 ) {
     loop {
-        match server.recv() {
-            Ok(request) => {
-                // One thread per request so an injected delay on one request
-                // does not hold up the others (e.g. a `/stats` poll).
+        let accepted = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, _)) => {
+                // One thread per connection so an injected delay on one
+                // request does not hold up the others (e.g. a `/stats` poll).
                 let state = Arc::clone(state);
                 let router = Arc::clone(router);
+                let stop = Arc::clone(stop);
+                let tls = tls.cloned();
                 let spawned = thread::Builder::new()
-                    .name("fake-google-http-req".into())
-                    .spawn(move || serve_one(request, &state, &router));
+                    .name("fake-google-http-conn".into())
+                    .spawn(move || serve_connection(stream, tls, &stop, &state, &router));
                 if let Err(e) = spawned {
                     eprintln!("fake-google: cannot spawn HTTP handler thread: {e}");
                 }
             }
-            Err(_) if stop.load(Ordering::SeqCst) => return,
             // Accept errors (e.g. a client resetting mid-handshake) are not
             // fatal; back off briefly so a persistent one cannot spin.
-            Err(_) => thread::sleep(std::time::Duration::from_millis(10)),
+            Err(_) => thread::sleep(Duration::from_millis(10)),
         }
     }
 }
 
-fn serve_one(mut raw: tiny_http::Request, state: &State, router: &Router) {
-    let response = match to_request(&mut raw) {
-        Ok(request) => router.dispatch(state, &request),
-        Err(response) => response,
+fn serve_connection(
+    tcp: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: &AtomicBool,
+    state: &State,
+    router: &Router,
+) {
+    // A silent client must not pin a thread forever.
+    if tcp.set_read_timeout(Some(IDLE_TIMEOUT)).is_err() {
+        return;
+    }
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        Some(config) => match rustls::ServerConnection::new(config) {
+            Ok(conn) => {
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                serve_stream(&mut tls, stop, state, router);
+                // A TLS peer expects to be told the end is deliberate.
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+            Err(e) => eprintln!("fake-google: TLS setup failed: {e}"),
+        },
+        None => serve_stream(&mut { tcp }, stop, state, router),
+    }
+}
+
+/// Answers requests on one connection until the client closes it, asks to
+/// close it, sends something unparseable, or the server stops.
+fn serve_stream<S: Read + Write>(
+    stream: &mut S,
+    stop: &AtomicBool,
+    state: &State,
+    router: &Router,
+) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let (response, keep_alive) = match read_request(&mut reader) {
+            Ok(None) => return,
+            Ok(Some(_)) if stop.load(Ordering::SeqCst) => return,
+            Ok(Some((request, keep_alive))) => (router.dispatch(state, &request), keep_alive),
+            Err(ReadError::Io) => return,
+            Err(ReadError::Answer(response)) => (response, false),
+        };
+        // The client may have gone away (e.g. after its own timeout);
+        // nothing useful can be done about that here.
+        if write_response(reader.get_mut(), response, keep_alive).is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Why no request could be read.
+enum ReadError {
+    /// The connection failed or timed out: just close it.
+    Io,
+    /// The request was malformed: send this, then close.
+    Answer(Response),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(_: io::Error) -> Self {
+        ReadError::Io
+    }
+}
+
+fn bad_request(why: &str) -> ReadError {
+    ReadError::Answer(Response::invalid_request(why))
+}
+
+/// One line without its CRLF (or LF), at most [`MAX_LINE`] bytes; `None`
+/// at end of stream.
+fn read_line<R: BufRead>(reader: &mut R) -> Result<Option<String>, ReadError> {
+    let mut line = Vec::new();
+    let n = reader
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut line)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') {
+        return Err(bad_request("header line too long or truncated"));
+    }
+    line.pop();
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    String::from_utf8(line)
+        .map(Some)
+        .map_err(|_| bad_request("header is not UTF-8"))
+}
+
+/// Reads one request and whether the connection may be kept open after
+/// it; `None` when the client closed the connection between requests.
+fn read_request<S: Read + Write>(
+    reader: &mut BufReader<S>,
+) -> Result<Option<(Request, bool)>, ReadError> {
+    // Stray empty lines before a request are allowed (RFC 9112 2.2).
+    let start = loop {
+        match read_line(reader)? {
+            None => return Ok(None),
+            Some(line) if line.is_empty() => continue,
+            Some(line) => break line,
+        }
     };
-    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
-    let headers = std::iter::once(("Content-Type".to_owned(), response.content_type.to_owned()))
-        .chain(response.headers);
-    for (name, value) in headers {
-        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            out.add_header(header);
-        }
+    let mut parts = start.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad_request("malformed request line"));
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(bad_request("only HTTP/1.x is spoken here"));
     }
-    // The client may have gone away (e.g. after its own timeout); nothing
-    // useful can be done about that here.
-    let _ = raw.respond(out);
-}
-
-fn to_request(raw: &mut tiny_http::Request) -> Result<Request, Response> {
-    let url = raw.url().to_owned();
-    let (path, query) = match url.split_once('?') {
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(reader)?.ok_or(ReadError::Io)?;
+        if line.is_empty() {
+            break;
+        }
+        if headers.len() >= MAX_HEADERS {
+            return Err(bad_request("too many headers"));
+        }
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| bad_request("malformed header"))?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let header = |name: &str| crate::client::find_header(&headers, name);
+    let connection = header("connection").unwrap_or("").to_ascii_lowercase();
+    let keep_alive = if version == "HTTP/1.0" {
+        connection.contains("keep-alive")
+    } else {
+        !connection.contains("close")
+    };
+    if header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        reader.get_mut().flush()?;
+    }
+    let chunked =
+        header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        read_chunked(reader)?
+    } else {
+        let length = match header("content-length") {
+            None => 0,
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| bad_request("bad Content-Length"))?,
+        };
+        if length > MAX_BODY {
+            return Err(too_large());
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        body
+    };
+    // Absolute-form targets (`http://host/path`) are reduced to the path;
+    // an origin-form one may carry `://` in its query.
+    let target = match target.split_once("://") {
+        Some((_, rest)) if !target.starts_with('/') => match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('?') => format!("/{}", &rest[i..]),
+            Some(i) => rest[i..].to_owned(),
+            None => "/".to_owned(),
+        },
+        _ => target.to_owned(),
+    };
+    let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_owned(), parse_urlencoded(q)),
-        None => (url, Vec::new()),
+        None => (target, Vec::new()),
     };
-    let headers = raw
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_owned(),
-            )
-        })
-        .collect();
-    let mut body = Vec::new();
-    raw.as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| Response::error(400, "invalid_request", &format!("cannot read body: {e}")))?;
-    if body.len() > MAX_BODY {
-        return Err(Response::error(
-            413,
-            "invalid_request",
-            "request body too large",
-        ));
-    }
-    Ok(Request {
-        method: raw.method().as_str().to_ascii_uppercase(),
+    let request = Request {
+        method: method.to_ascii_uppercase(),
         path,
         query,
         headers,
         body,
-    })
+    };
+    Ok(Some((request, keep_alive)))
+}
+
+fn too_large() -> ReadError {
+    ReadError::Answer(Response::error(
+        413,
+        "invalid_request",
+        "request body too large",
+    ))
+}
+
+/// A `Transfer-Encoding: chunked` body (trailers are read and dropped).
+fn read_chunked<S: Read + Write>(reader: &mut BufReader<S>) -> Result<Vec<u8>, ReadError> {
+    let mut body = Vec::new();
+    loop {
+        let line = read_line(reader)?.ok_or(ReadError::Io)?;
+        let size = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size, 16).map_err(|_| bad_request("bad chunk size"))?;
+        if size == 0 {
+            while !read_line(reader)?.ok_or(ReadError::Io)?.is_empty() {}
+            return Ok(body);
+        }
+        if body.len() + size > MAX_BODY {
+            return Err(too_large());
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        if !read_line(reader)?.ok_or(ReadError::Io)?.is_empty() {
+            return Err(bad_request("chunk longer than its size"));
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+fn write_response<W: Write>(out: &mut W, response: Response, keep_alive: bool) -> io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        response.status,
+        reason(response.status),
+        response.content_type,
+        response.body.len()
+    );
+    // Header values are the fake's own, but a line break in one would
+    // corrupt the answer, so such a header is dropped.
+    for (name, value) in &response.headers {
+        if !name.contains(['\r', '\n', ':']) && !value.contains(['\r', '\n']) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    if !keep_alive {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())?;
+    out.write_all(&response.body)?;
+    out.flush()
 }
 
 /// Parses `a=1&b=two+words&c=%2E`, decoding `+` and percent escapes.
@@ -544,6 +792,46 @@ mod tests {
         assert_eq!(p.get("lifetime_secs"), Some("5"));
         assert_eq!(p.get("scope"), Some("x y"));
         assert_eq!(p.get("n"), None);
+    }
+
+    /// Reads one request from `raw`.
+    fn parse(raw: &str) -> Option<(Request, bool)> {
+        let mut reader = BufReader::new(std::io::Cursor::new(raw.as_bytes().to_vec()));
+        read_request(&mut reader).ok().flatten()
+    }
+
+    #[test]
+    fn request_targets() {
+        let (r, keep) =
+            parse("GET /a/token?scopes=https://x.test/s,b HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!(r.path, "/a/token");
+        assert_eq!(
+            r.query,
+            [("scopes".to_owned(), "https://x.test/s,b".to_owned())]
+        );
+        assert!(keep);
+        let (r, _) = parse("GET http://h:1/p/q?x=1 HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!((r.path.as_str(), r.query.len()), ("/p/q", 1));
+        let (r, _) = parse("GET http://h:1?x=1 HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!((r.path.as_str(), r.query.len()), ("/", 1));
+        let (_, keep) = parse("GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(!keep);
+        let (r, keep) = parse(
+            "POST /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((r.body.as_slice(), keep), (&b"abcde"[..], false));
+        assert!(parse("GARBAGE\r\n\r\n").is_none());
+    }
+
+    #[test]
+    fn route_names_are_documented() {
+        let mut names: Vec<&str> = default_router().routes.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut documented = crate::ROUTE_NAMES.to_vec();
+        documented.sort_unstable();
+        assert_eq!(names, documented);
     }
 
     #[test]

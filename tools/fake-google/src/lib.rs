@@ -14,12 +14,17 @@
 //!   endpoint (`POST /token`: service-account JWT assertions and refresh
 //!   tokens), the Compute Engine metadata server (`/computeMetadata/v1/...`),
 //!   IAM Credentials (`generateAccessToken`, with a Token Creator permission
-//!   model) and STS (`POST /v1/token`, workload identity federation), plus
-//!   the backend of a fake `gcloud` (`fake-google gcloud ...`);
+//!   model) and STS (`POST /v1/token`, workload identity federation,
+//!   including SigV4-signed AWS subject tokens), the AlloyDB Admin and
+//!   Cloud SQL Admin APIs' instance descriptions, the EC2 instance metadata
+//!   service, plus the backend of a fake `gcloud` (`fake-google gcloud ...`);
+//! * optionally the same endpoints over HTTPS, with a certificate from a
+//!   throw-away CA ([`tls`]);
 //! * an LDAP server that PostgreSQL's `ldap` authentication method consults,
 //!   accepting a bind only when the password is a live token for the
 //!   principal that owns the database user (see [`database_user_for`]);
-//! * [`pg::PgServer`], a real PostgreSQL wired to that LDAP server.
+//! * [`pg::PgServer`], a real PostgreSQL wired to that LDAP server, with or
+//!   without TLS.
 //!
 //! Everything binds to loopback on ephemeral ports, so tests can run in
 //! parallel. The crate is Unix-only (it manages PostgreSQL processes).
@@ -36,15 +41,18 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod aws;
 pub mod client;
 mod directory;
 mod endpoints;
 mod http;
+mod instances;
 mod jwt;
 mod ldap;
 pub mod pg;
 mod state;
 mod sys;
+pub mod tls;
 
 use std::io;
 use std::path::Path;
@@ -53,9 +61,13 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+pub use aws::{AwsCredentials, AwsInstanceMetadata};
 pub use directory::{
     CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, IAM_SCOPE, ISSUED_TOKEN_LIFETIME, METADATA_REFRESH_MARGIN,
     OPENID_SCOPE, SERVICE_ACCOUNT_TOKEN_LENGTH, USERINFO_EMAIL_SCOPE,
+};
+pub use instances::{
+    AlloyDbInstance, AlloyDbSslMode, CloudSqlInstance, CloudSqlSslMode, ServerCaCert, ServerCaMode,
 };
 pub use jwt::{TEST_SERVICE_ACCOUNT_KEY_PEM, pem_to_der};
 pub use state::{
@@ -77,6 +89,11 @@ pub use state::{
 /// | `generate_access_token` | `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` |
 /// | `sts_token` | `POST /v1/token` (STS) |
 /// | `gcloud_token` | `POST /gcloud/token` (the fake gcloud's backend) |
+/// | `alloydb_get_instance` | `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}` (AlloyDB Admin) |
+/// | `cloudsql_connect_settings` | `GET /v1/projects/{p}/instances/{i}/connectSettings` (Cloud SQL Admin) |
+/// | `cloudsql_get_instance` | `GET /v1/projects/{p}/instances/{i}` (Cloud SQL Admin) |
+/// | `aws_imds_token` | `PUT /latest/api/token` (EC2 instance metadata) |
+/// | `aws_metadata` | `GET /latest/meta-data/...` (EC2 instance metadata) |
 pub const ROUTE_NAMES: &[&str] = &[
     "mint",
     "tokeninfo",
@@ -88,6 +105,11 @@ pub const ROUTE_NAMES: &[&str] = &[
     "generate_access_token",
     "sts_token",
     "gcloud_token",
+    "alloydb_get_instance",
+    "cloudsql_connect_settings",
+    "cloudsql_get_instance",
+    "aws_imds_token",
+    "aws_metadata",
 ];
 
 /// Suffix Google drops from service-account e-mails to form database users.
@@ -109,6 +131,7 @@ pub fn database_user_for(principal: &str) -> String {
 pub struct FakeGoogle {
     state: Arc<state::State>,
     http: http::HttpServer,
+    https: Option<(http::HttpServer, tls::ServerCert)>,
     ldap: ldap::LdapServer,
 }
 
@@ -116,6 +139,7 @@ impl std::fmt::Debug for FakeGoogle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeGoogle")
             .field("http_url", &self.http_url())
+            .field("https_url", &self.https_url())
             .field("ldap_port", &self.ldap_port())
             .finish()
     }
@@ -125,11 +149,51 @@ impl FakeGoogle {
     /// Starts the HTTP and LDAP servers on 127.0.0.1 ephemeral ports, each
     /// in its own background thread.
     pub fn start() -> io::Result<FakeGoogle> {
+        Self::start_with(None)
+    }
+
+    /// Like [`FakeGoogle::start`], and also serves every HTTP endpoint over
+    /// HTTPS on another port ([`FakeGoogle::https_url`]), presenting a
+    /// certificate from `ca` for `127.0.0.1`, `::1` and `localhost`. A
+    /// client reaches it only if it trusts `ca` (e.g. with
+    /// `SSL_CERT_FILE=<ca.cert_path()>`, if the client honours that).
+    pub fn start_tls(ca: &tls::TestCa) -> io::Result<FakeGoogle> {
+        Self::start_with(Some(ca.issue(&["127.0.0.1", "::1", "localhost"])?))
+    }
+
+    fn start_with(tls_cert: Option<tls::ServerCert>) -> io::Result<FakeGoogle> {
         let state = Arc::new(state::State::default());
-        let http = http::HttpServer::start(Arc::clone(&state))?;
+        let router = Arc::new(http::default_router());
+        let http = http::HttpServer::start(Arc::clone(&state), Arc::clone(&router), None)?;
         state.directory().base_url = format!("http://{}", http.addr());
+        let https = match tls_cert {
+            Some(cert) => {
+                let config = cert.server_config()?;
+                let server = http::HttpServer::start(Arc::clone(&state), router, Some(config))?;
+                Some((server, cert))
+            }
+            None => None,
+        };
         let ldap = ldap::LdapServer::start(Arc::clone(&state))?;
-        Ok(FakeGoogle { state, http, ldap })
+        Ok(FakeGoogle {
+            state,
+            http,
+            https,
+            ldap,
+        })
+    }
+
+    /// Base URL of the HTTPS server of [`FakeGoogle::start_tls`], e.g.
+    /// `https://127.0.0.1:41235`; `None` for [`FakeGoogle::start`].
+    pub fn https_url(&self) -> Option<String> {
+        self.https
+            .as_ref()
+            .map(|(server, _)| format!("https://{}", server.addr()))
+    }
+
+    /// The certificate the HTTPS server presents, if any.
+    pub fn https_cert(&self) -> Option<&tls::ServerCert> {
+        self.https.as_ref().map(|(_, cert)| cert)
     }
 
     /// Base URL of the HTTP server, e.g. `http://127.0.0.1:41234` (no
@@ -397,6 +461,110 @@ impl FakeGoogle {
         );
     }
 
+    /// Makes STS accept AWS subject tokens (`subject_token_type`
+    /// `urn:ietf:params:aws:token-type:aws4_request`) signed with
+    /// `credentials` for `audience`, issuing tokens for
+    /// `federated_principal` (e.g.
+    /// `principal://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/aws-pool/subject/arn:aws:sts::123456789012:assumed-role/ci-role/i-0abc`).
+    /// The signature is checked with `credentials.secret_access_key`; a
+    /// session token, if the credentials have one, must be sent (and
+    /// signed) as `x-amz-security-token`.
+    pub fn add_aws_identity(
+        &self,
+        credentials: &AwsCredentials,
+        audience: &str,
+        federated_principal: &str,
+    ) {
+        self.state.directory().aws_identities.insert(
+            credentials.access_key_id.clone(),
+            directory::AwsIdentity {
+                credentials: credentials.clone(),
+                audience: audience.to_owned(),
+                principal: federated_principal.to_owned(),
+            },
+        );
+    }
+
+    /// Whether STS insists that `x-goog-cloud-target-resource` is among the
+    /// signed headers of an AWS subject token (the default, `true`).
+    /// Google recommends signing it, and its Go library does, but its
+    /// Python library adds the header after signing; `false` accepts such
+    /// tokens as long as the header is present and right.
+    pub fn set_aws_target_resource_signing_required(&self, required: bool) {
+        self.state.directory().aws_unsigned_target_ok = !required;
+    }
+
+    /// Makes the EC2 instance metadata stand-in serve `instance` (until
+    /// then its paths answer 404).
+    pub fn set_aws_instance(&self, instance: AwsInstanceMetadata) {
+        self.state.directory().aws_instance = Some(instance);
+    }
+
+    /// Base URL of the EC2 instance metadata stand-in, the fake's HTTP
+    /// server; `{aws_metadata_url}/latest/api/token` and so on.
+    pub fn aws_metadata_url(&self) -> String {
+        self.http_url()
+    }
+
+    /// The `credential_source` of an AWS-sourced `external_account` file
+    /// (`environment_id` `aws1`) pointing at the metadata stand-in:
+    /// `region_url`, `url`, `regional_cred_verification_url` and, with
+    /// `imdsv2`, `imdsv2_session_token_url`.
+    pub fn aws_credential_source(&self, imdsv2: bool) -> Value {
+        let base = self.aws_metadata_url();
+        let mut source = json!({
+            "environment_id": "aws1",
+            "region_url": format!("{base}/latest/meta-data/placement/availability-zone"),
+            "url": format!("{base}/latest/meta-data/iam/security-credentials"),
+            "regional_cred_verification_url": aws::GET_CALLER_IDENTITY_URL,
+        });
+        if imdsv2 {
+            source["imdsv2_session_token_url"] = format!("{base}/latest/api/token").into();
+        }
+        source
+    }
+
+    /// An AWS-sourced `external_account` credential file like
+    /// `gcloud iam workload-identity-pools create-cred-config --aws`
+    /// writes, with this fake's STS as `token_url` and, with
+    /// `impersonate`, its IAM Credentials as
+    /// `service_account_impersonation_url`.
+    pub fn aws_external_account_file(
+        &self,
+        audience: &str,
+        impersonate: Option<&str>,
+        imdsv2: bool,
+    ) -> Value {
+        self.external_account(
+            audience,
+            aws::AWS_TOKEN_TYPE,
+            self.aws_credential_source(imdsv2),
+            impersonate,
+        )
+    }
+
+    /// An `external_account` file for this fake's STS (and IAM Credentials).
+    fn external_account(
+        &self,
+        audience: &str,
+        subject_token_type: &str,
+        credential_source: Value,
+        impersonate: Option<&str>,
+    ) -> Value {
+        let mut file = json!({
+            "type": "external_account",
+            "audience": audience,
+            "subject_token_type": subject_token_type,
+            "token_url": format!("{}/v1/token", self.http_url()),
+            "credential_source": credential_source,
+            "universe_domain": directory::UNIVERSE_DOMAIN,
+        });
+        if let Some(target) = impersonate {
+            file["service_account_impersonation_url"] = self.impersonation_url(target).into();
+        }
+        file
+    }
+
     /// A file-sourced `external_account` credential file like
     /// `gcloud iam workload-identity-pools create-cred-config` writes, with
     /// this fake's STS as `token_url` and, with `impersonate`, its IAM
@@ -407,21 +575,67 @@ impl FakeGoogle {
         subject_token_path: impl AsRef<Path>,
         impersonate: Option<&str>,
     ) -> Value {
-        let mut file = json!({
-            "type": "external_account",
-            "audience": audience,
-            "subject_token_type": directory::JWT_TOKEN_TYPE,
-            "token_url": format!("{}/v1/token", self.http_url()),
-            "credential_source": {
-                "file": subject_token_path.as_ref().to_string_lossy(),
-                "format": {"type": "text"},
-            },
-            "universe_domain": directory::UNIVERSE_DOMAIN,
+        let source = json!({
+            "file": subject_token_path.as_ref().to_string_lossy(),
+            "format": {"type": "text"},
         });
-        if let Some(target) = impersonate {
-            file["service_account_impersonation_url"] = self.impersonation_url(target).into();
+        self.external_account(audience, directory::JWT_TOKEN_TYPE, source, impersonate)
+    }
+
+    // ----- AlloyDB Admin API -----
+
+    /// Registers (or replaces) the AlloyDB instance `name`, a full resource
+    /// name `projects/P/locations/L/clusters/C/instances/I`, for
+    /// `GET {http_url}/v1/{name}` to describe.
+    pub fn add_alloydb_instance(&self, name: &str, instance: AlloyDbInstance) {
+        self.state
+            .directory()
+            .alloydb_instances
+            .insert(name.to_owned(), instance);
+    }
+
+    /// Grants `member` (e-mail or `principal://...`) `alloydb.instances.get`
+    /// on every AlloyDB instance, like `roles/alloydb.viewer` (or
+    /// `roles/alloydb.client`) on the project.
+    pub fn grant_alloydb_viewer(&self, member: &str) {
+        self.state
+            .directory()
+            .alloydb_viewers
+            .insert(member.to_owned());
+    }
+
+    // ----- Cloud SQL Admin API -----
+
+    /// Registers (or replaces) the Cloud SQL instance `instance` of
+    /// `project` (connection name `project:region:instance`), for
+    /// `GET {http_url}/v1/projects/{project}/instances/{instance}` and its
+    /// `/connectSettings`.
+    pub fn add_cloudsql_instance(&self, project: &str, instance: &str, settings: CloudSqlInstance) {
+        self.state
+            .directory()
+            .cloudsql_instances
+            .insert((project.to_owned(), instance.to_owned()), settings);
+    }
+
+    /// Grants `member` `cloudsql.instances.connect` and
+    /// `cloudsql.instances.get` on every Cloud SQL instance, like
+    /// `roles/cloudsql.client` on the project.
+    pub fn grant_cloudsql_client(&self, member: &str) {
+        let mut dir = self.state.directory();
+        for permission in [endpoints::cloudsql::CONNECT, endpoints::cloudsql::GET] {
+            dir.cloudsql_grants
+                .insert((member.to_owned(), permission.to_owned()));
         }
-        file
+    }
+
+    /// Grants `member` only `cloudsql.instances.get`, like
+    /// `roles/cloudsql.viewer`: it may read the instance but not its
+    /// connectSettings.
+    pub fn grant_cloudsql_viewer(&self, member: &str) {
+        self.state
+            .directory()
+            .cloudsql_grants
+            .insert((member.to_owned(), endpoints::cloudsql::GET.to_owned()));
     }
 
     /// LDAP binds so far: (accepted, rejected).

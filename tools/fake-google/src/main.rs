@@ -24,6 +24,7 @@ use std::time::Duration;
 use fake_google::FakeGoogle;
 use fake_google::client;
 use fake_google::pg::PgServer;
+use fake_google::tls::TestCa;
 
 const USAGE: &str = "\
 usage:
@@ -33,12 +34,16 @@ usage:
       (with --bare, only the token). Exits 1 if the fake answers an error.
 
   fake-google serve [--env-file PATH] [--postgres] [--role NAME]...
-                    [--metadata-account EMAIL]
+                    [--metadata-account EMAIL] [--tls]
       Start the fake (with --postgres also a PostgreSQL server whose TCP
       logins are checked against it, with a LOGIN role per --role) and print
       FAKE_GOOGLE_URL=... style lines once ready, also to --env-file.
       --metadata-account makes its metadata server (GCE_METADATA_HOST set to
       FAKE_GOOGLE_METADATA_HOST) hand out tokens for that service account.
+      --tls makes a throw-away CA (FAKE_GOOGLE_CA_FILE), serves the
+      endpoints over HTTPS too (FAKE_GOOGLE_HTTPS_URL) and, with
+      --postgres, makes PostgreSQL require TLS with a certificate from that
+      CA for localhost, 127.0.0.1 and ::1.
       Runs until SIGTERM, SIGINT or SIGHUP, or until standard input reaches
       end of file when it is a pipe; then stops PostgreSQL and exits 0.
 
@@ -199,10 +204,12 @@ fn serve(argv: &[String]) -> Result<(), Failure> {
     let mut postgres = false;
     let mut roles: Vec<&str> = Vec::new();
     let mut metadata_account: Option<&str> = None;
+    let mut tls = false;
     while let Some(arg) = args.rest.next() {
         match arg.as_str() {
             "--env-file" => env_file = Some(PathBuf::from(args.value(arg)?)),
             "--postgres" => postgres = true,
+            "--tls" => tls = true,
             "--metadata-account" => metadata_account = Some(args.value(arg)?),
             "--role" => roles.push(args.value(arg)?),
             other => return Err(Failure::Usage(format!("serve: unknown argument {other}"))),
@@ -221,22 +228,40 @@ fn serve(argv: &[String]) -> Result<(), Failure> {
         }
     }
 
-    let google = FakeGoogle::start()?;
+    let ca = if tls {
+        Some(TestCa::new("fake-google test CA")?)
+    } else {
+        None
+    };
+    let google = match &ca {
+        Some(ca) => FakeGoogle::start_tls(ca)?,
+        None => FakeGoogle::start()?,
+    };
     if let Some(email) = metadata_account {
         google.set_metadata_account(email);
     }
-    let pg = if postgres {
-        Some(PgServer::start(google.ldap_port(), &roles)?)
-    } else {
-        None
+    let pg = match (postgres, &ca) {
+        (false, _) => None,
+        (true, None) => Some(PgServer::start(google.ldap_port(), &roles)?),
+        (true, Some(ca)) => {
+            let cert = ca.issue(&["localhost", "127.0.0.1", "::1"])?;
+            Some(PgServer::start_with_tls(google.ldap_port(), &roles, &cert)?)
+        }
     };
 
     let mut vars = vec![
         ("FAKE_GOOGLE_URL", google.http_url()),
         ("FAKE_GOOGLE_METADATA_HOST", google.metadata_host()),
+        ("FAKE_AWS_METADATA_URL", google.aws_metadata_url()),
         ("FAKE_GOOGLE_LDAP_PORT", google.ldap_port().to_string()),
         ("FAKE_GOOGLE_PID", std::process::id().to_string()),
     ];
+    if let (Some(ca), Some(url)) = (&ca, google.https_url()) {
+        vars.extend([
+            ("FAKE_GOOGLE_HTTPS_URL", url),
+            ("FAKE_GOOGLE_CA_FILE", ca.cert_path().display().to_string()),
+        ]);
+    }
     if let Some(pg) = &pg {
         vars.extend([
             ("PGHOST_TEST", "127.0.0.1".to_owned()),
@@ -272,6 +297,7 @@ fn serve(argv: &[String]) -> Result<(), Failure> {
     // in the env file are stale, so remove it.
     drop(pg);
     drop(google);
+    drop(ca);
     if let Some(path) = &env_file {
         let _ = fs::remove_file(path);
     }

@@ -9,8 +9,10 @@
 //! The server lives in a fresh temporary directory: data directory, Unix
 //! socket directory, `pg_hba.conf` and log. The superuser [`SUPERUSER`] logs
 //! in over the Unix socket with `trust`; every other login, over TCP on
-//! 127.0.0.1 or ::1 or over the socket, goes through LDAP. PostgreSQL refuses to run as root, so when this process
-//! is root the server runs as the `postgres` system user (or `nobody`).
+//! 127.0.0.1 or ::1 or over the socket, goes through LDAP. PostgreSQL
+//! refuses to run as root, so when this process is root the server runs as
+//! the `postgres` system user (or `nobody`). [`PgServer::start_with_tls`]
+//! adds TLS with a certificate from a [`crate::tls::TestCa`].
 
 use std::env;
 use std::ffi::OsStr;
@@ -68,6 +70,8 @@ pub struct PgServer {
     socket_dir: PathBuf,
     log_path: PathBuf,
     hba_path: PathBuf,
+    /// Certificate and key files, when serving TLS.
+    tls_files: Option<(PathBuf, PathBuf)>,
     run_as: Option<RunAs>,
     // Declared last so it is removed after everything above is dropped.
     dir: tempfile::TempDir,
@@ -81,6 +85,7 @@ impl std::fmt::Debug for PgServer {
             .field("bin_dir", &self.bin_dir)
             .field("data_dir", &self.data_dir)
             .field("socket_dir", &self.socket_dir)
+            .field("has_tls", &self.has_tls())
             .field("run_as", &self.run_as.as_ref().map(|r| &r.name))
             .finish()
     }
@@ -95,6 +100,31 @@ impl PgServer {
     /// way in is a token the fake accepts. Also creates
     /// [`APP_DATABASE`]. Takes a couple of seconds, mostly initdb.
     pub fn start(ldap_port: u16, roles: &[&str]) -> io::Result<PgServer> {
+        Self::start_inner(ldap_port, roles, None)
+    }
+
+    /// Like [`PgServer::start`], with TLS: `ssl=on` with `cert` and its key
+    /// (copied into the server's directory), and TCP logins accepted only
+    /// over TLS (`hostssl`), as AlloyDB and Cloud SQL accept them by
+    /// default. `psql "... sslmode=verify-ca sslrootcert=<CA file>"` then
+    /// succeeds only with the CA that issued `cert`. For `verify-full`,
+    /// libpq matches the `host` it was given against the certificate's
+    /// names (IP address names included); to check a DNS name while
+    /// connecting to 127.0.0.1, give both, `host=db.example.test
+    /// hostaddr=127.0.0.1`, with a certificate issued for that name.
+    pub fn start_with_tls(
+        ldap_port: u16,
+        roles: &[&str],
+        cert: &crate::tls::ServerCert,
+    ) -> io::Result<PgServer> {
+        Self::start_inner(ldap_port, roles, Some(cert))
+    }
+
+    fn start_inner(
+        ldap_port: u16,
+        roles: &[&str],
+        cert: Option<&crate::tls::ServerCert>,
+    ) -> io::Result<PgServer> {
         let bin_dir = find_bin_dir()?;
         let run_as = if sys::is_root() {
             Some(unprivileged_user()?)
@@ -114,7 +144,11 @@ impl PgServer {
             }
         }
         let hba_path = dir.path().join("pg_hba.conf");
-        fs::write(&hba_path, hba_conf(ldap_port))?;
+        fs::write(&hba_path, hba_conf(ldap_port, cert.is_some()))?;
+        let tls_files = match cert {
+            Some(cert) => Some(install_tls_files(dir.path(), cert, run_as.as_ref())?),
+            None => None,
+        };
         let mut server = PgServer {
             child: None,
             keeper: None,
@@ -126,6 +160,7 @@ impl PgServer {
             data_dir,
             socket_dir,
             hba_path,
+            tls_files,
             run_as,
             dir,
         };
@@ -138,6 +173,12 @@ impl PgServer {
     /// TCP port, the same on 127.0.0.1 and (if available) ::1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Whether the server speaks TLS (and TCP logins need it); see
+    /// [`PgServer::start_with_tls`].
+    pub fn has_tls(&self) -> bool {
+        self.tls_files.is_some()
     }
 
     /// Whether the server also listens on ::1.
@@ -209,24 +250,11 @@ impl PgServer {
 
     /// Like [`PgServer::admin_sql`], in database `db`.
     pub fn admin_sql_in(&self, db: &str, sql: &str) -> io::Result<String> {
-        let mut cmd = Command::new(self.client("psql"));
-        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(&self.socket_dir)
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                SUPERUSER,
-                "-d",
-                db,
-                "-f",
-                "-",
-            ])
-            .env("PGCONNECT_TIMEOUT", "10")
+        let mut cmd = self.superuser_client("psql", db);
+        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        clean_env(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| context(e, "cannot run psql"))?;
         // Feed stdin from another thread so a large result cannot deadlock
         // against a full stdin pipe.
@@ -248,6 +276,18 @@ impl PgServer {
             )));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A client program connecting as [`SUPERUSER`] to database `db` over
+    /// the Unix socket, with a clean environment.
+    fn superuser_client(&self, program: &str, db: &str) -> Command {
+        let mut cmd = Command::new(self.client(program));
+        cmd.arg("-h")
+            .arg(&self.socket_dir)
+            .args(["-p", &self.port.to_string(), "-U", SUPERUSER, "-d", db])
+            .env("PGCONNECT_TIMEOUT", "10");
+        clean_env(&mut cmd);
+        cmd
     }
 
     /// A command for a server-side program, run as the unprivileged user
@@ -329,6 +369,7 @@ impl PgServer {
             .arg(format!("hba_file={}", self.hba_path.display()))
             .args(["-c", &format!("listen_addresses={listen}")])
             .args(SERVER_SETTINGS.iter().flat_map(|s| ["-c", s]))
+            .args(self.ssl_settings().iter().flat_map(|s| ["-c", s]))
             .stdout(log)
             .stderr(log_err)
             // Own process group: a terminal's Ctrl-C reaches only us, and we
@@ -387,26 +428,25 @@ impl PgServer {
         }
     }
 
+    /// `ssl=...` and, with TLS, the certificate and key files.
+    fn ssl_settings(&self) -> Vec<String> {
+        match &self.tls_files {
+            Some((cert, key)) => vec![
+                "ssl=on".to_owned(),
+                format!("ssl_cert_file={}", cert.display()),
+                format!("ssl_key_file={}", key.display()),
+            ],
+            None => vec!["ssl=off".to_owned()],
+        }
+    }
+
     /// Whether the server accepts connections on its socket.
     fn is_ready(&self) -> bool {
-        let mut cmd = Command::new(self.program("pg_isready"));
-        cmd.arg("-q")
-            .arg("-h")
-            .arg(&self.socket_dir)
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                SUPERUSER,
-                "-d",
-                "postgres",
-                "-t",
-                "2",
-            ])
+        let mut cmd = self.superuser_client("pg_isready", "postgres");
+        cmd.args(["-q", "-t", "2"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        clean_env(&mut cmd);
         match cmd.status() {
             Ok(status) => status.success(),
             // No pg_isready (some minimal installs): ask psql instead.
@@ -472,7 +512,6 @@ const SERVER_SETTINGS: &[&str] = &[
     "wal_level=minimal",
     "autovacuum=off",
     "huge_pages=off",
-    "ssl=off",
     "logging_collector=off",
     "log_destination=stderr",
     "log_connections=on",
@@ -488,18 +527,41 @@ enum Launch {
 
 /// `pg_hba.conf`: trust for the superuser on the socket (administration),
 /// and LDAP simple bind with DN `cn=<user>` for every other login, so no
-/// role but the superuser gets in without a token the fake accepts.
-fn hba_conf(ldap_port: u16) -> String {
+/// role but the superuser gets in without a token the fake accepts. With
+/// `tls_only`, TCP logins must use TLS.
+fn hba_conf(ldap_port: u16, tls_only: bool) -> String {
     let ldap = format!(
         "ldap ldapserver=127.0.0.1 ldapport={ldap_port} ldapprefix=\"cn=\" ldapsuffix=\"\""
     );
+    let host = if tls_only { "hostssl" } else { "host" };
     format!(
         "# Generated by fake-google: IAM-style logins via the fake LDAP server.\n\
          local all {SUPERUSER} trust\n\
          local all all {ldap}\n\
-         host all all 127.0.0.1/32 {ldap}\n\
-         host all all ::1/128 {ldap}\n"
+         {host} all all 127.0.0.1/32 {ldap}\n\
+         {host} all all ::1/128 {ldap}\n"
     )
+}
+
+/// Copies `cert`'s certificate and key into `dir` for the server, which
+/// insists that the key be private to the user it runs as.
+fn install_tls_files(
+    dir: &Path,
+    cert: &crate::tls::ServerCert,
+    run_as: Option<&RunAs>,
+) -> io::Result<(PathBuf, PathBuf)> {
+    let cert_path = dir.join("server.crt");
+    let key_path = dir.join("server.key");
+    fs::write(&cert_path, cert.cert_pem())?;
+    fs::write(&key_path, cert.key_pem())?;
+    fs::set_permissions(&cert_path, fs::Permissions::from_mode(0o644))?;
+    fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600))?;
+    if let Some(user) = run_as {
+        for path in [&cert_path, &key_path] {
+            std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
+        }
+    }
+    Ok((cert_path, key_path))
 }
 
 /// Double-quotes an SQL identifier. Role names here contain `@` and `.`.
@@ -724,10 +786,13 @@ mod tests {
 
     #[test]
     fn hba_has_both_families() {
-        let hba = hba_conf(1234);
+        let hba = hba_conf(1234, false);
         assert!(
             hba.contains("127.0.0.1/32 ldap ldapserver=127.0.0.1 ldapport=1234 ldapprefix=\"cn=\"")
         );
         assert!(hba.contains("::1/128 ldap"));
+        let hba = hba_conf(1234, true);
+        assert!(hba.contains("hostssl all all 127.0.0.1/32 ldap"));
+        assert!(!hba.contains("\nhost "));
     }
 }

@@ -1,14 +1,17 @@
 //! `fake-google gcloud`: the fake gcloud CLI, run the way a test runs it,
 //! as a `gcloud` script on `PATH`.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use fake_google::client;
+use common::{assert_success, ok_json};
 use fake_google::{CLOUD_PLATFORM_SCOPE, FakeGoogle, OPENID_SCOPE, USERINFO_EMAIL_SCOPE};
 use serde_json::Value;
+use tempfile::TempDir;
 
 const ACCOUNT: &str = "kai@altostrat.com";
 const SA: &str = "db-user@demo-project.iam.gserviceaccount.com";
@@ -24,6 +27,27 @@ fn install_gcloud(dir: &Path, google: &FakeGoogle, extra: &str) {
     let path = dir.join("gcloud");
     fs::write(&path, script).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A fake and a directory holding a `gcloud` script for it.
+fn setup(extra: &str) -> (FakeGoogle, TempDir) {
+    let google = FakeGoogle::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    install_gcloud(dir.path(), &google, extra);
+    (google, dir)
+}
+
+fn fake_google() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fake-google"))
+}
+
+/// Asserts a failure with exit status `code`, nothing on stdout and
+/// `message` at the start of stderr.
+#[track_caller]
+fn assert_fails(out: &Output, code: i32, message: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    assert!(out.stdout.is_empty(), "{}", stdout(out));
+    assert!(stderr(out).starts_with(message), "{}", stderr(out));
 }
 
 fn gcloud(dir: &Path, args: &[&str]) -> Output {
@@ -58,23 +82,14 @@ fn stderr(out: &Output) -> String {
 }
 
 fn tokeninfo(google: &FakeGoogle, token: &str) -> Value {
-    client::post_form(
-        &format!("{}/tokeninfo", google.http_url()),
-        &[("access_token", token)],
-        std::time::Duration::from_secs(10),
-    )
-    .unwrap()
-    .json()
-    .unwrap()
+    ok_json(&common::tokeninfo(google, token))
 }
 
 #[test]
 fn print_access_token() {
-    let google = FakeGoogle::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    install_gcloud(dir.path(), &google, "");
+    let (google, dir) = setup("");
     let out = gcloud(dir.path(), &["auth", "print-access-token"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out);
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -95,9 +110,7 @@ fn print_access_token() {
 
 #[test]
 fn impersonation_needs_a_grant() {
-    let google = FakeGoogle::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    install_gcloud(dir.path(), &google, "");
+    let (google, dir) = setup("");
 
     let out = gcloud(
         dir.path(),
@@ -133,7 +146,7 @@ fn impersonation_needs_a_grant() {
         ],
     ] {
         let out = gcloud(dir.path(), args);
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert_success(&out);
         assert!(
             stderr(&out)
                 .starts_with("WARNING: This command is using service account impersonation."),
@@ -148,9 +161,7 @@ fn impersonation_needs_a_grant() {
 
 #[test]
 fn impersonatable_option_grants() {
-    let google = FakeGoogle::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    install_gcloud(dir.path(), &google, &format!("--impersonatable '{SA}'"));
+    let (google, dir) = setup(&format!("--impersonatable '{SA}'"));
     let out = gcloud(
         dir.path(),
         &[
@@ -160,18 +171,16 @@ fn impersonatable_option_grants() {
             SA,
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out);
     let token = stdout(&out).trim_end().to_owned();
     assert_eq!(google.token_info(&token).unwrap().principal, SA);
 }
 
 #[test]
 fn config_helper() {
-    let google = FakeGoogle::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    install_gcloud(dir.path(), &google, "");
+    let (google, dir) = setup("");
     let out = gcloud(dir.path(), &["config", "config-helper", "--format=json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["configuration"]["active_configuration"], "default");
     assert_eq!(
@@ -214,7 +223,7 @@ fn config_helper() {
             SA,
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let token = json["credential"]["access_token"].as_str().unwrap();
     assert_eq!(google.token_info(token).unwrap().principal, SA);
@@ -226,9 +235,7 @@ fn config_helper() {
 
 #[test]
 fn unknown_arguments_exit_2() {
-    let google = FakeGoogle::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    install_gcloud(dir.path(), &google, "");
+    let (google, dir) = setup("");
     for (args, expected) in [
         (
             &["compute", "instances", "list"][..],
@@ -248,37 +255,25 @@ fn unknown_arguments_exit_2() {
             "ERROR: (gcloud.config.config-helper)",
         ),
     ] {
-        let out = gcloud(dir.path(), args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(
-            stderr(&out).starts_with(expected),
-            "{args:?}: {}",
-            stderr(&out)
-        );
-        assert!(out.stdout.is_empty());
+        assert_fails(&gcloud(dir.path(), args), 2, expected);
     }
     assert_eq!(google.hits("gcloud_token"), 0);
 }
 
 #[test]
 fn broken_gcloud() {
-    let google = FakeGoogle::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    install_gcloud(dir.path(), &google, "--fail-with 1");
-    let out = gcloud(dir.path(), &["auth", "print-access-token"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    assert!(
-        stderr(&out).starts_with(
-            "ERROR: (gcloud.auth.print-access-token) There was a problem refreshing your current auth tokens: "
-        ),
-        "{}",
-        stderr(&out)
+    let (google, dir) = setup("--fail-with 1");
+    assert_fails(
+        &gcloud(dir.path(), &["auth", "print-access-token"]),
+        1,
+        "ERROR: (gcloud.auth.print-access-token) There was a problem refreshing your current auth tokens: ",
     );
     install_gcloud(dir.path(), &google, "--fail-with 3");
-    let out = gcloud(dir.path(), &["config", "config-helper", "--format=json"]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).starts_with("ERROR: (gcloud.config.config-helper) There was a problem"));
+    assert_fails(
+        &gcloud(dir.path(), &["config", "config-helper", "--format=json"]),
+        3,
+        "ERROR: (gcloud.config.config-helper) There was a problem",
+    );
     assert_eq!(google.hits("gcloud_token"), 0);
 
     // A fake that fails (injected) looks the same to the caller, with exit 1.
@@ -296,7 +291,7 @@ fn broken_gcloud() {
     // And so does an unreachable one.
     let url = google.http_url();
     drop(google);
-    let out = Command::new(env!("CARGO_BIN_EXE_fake-google"))
+    let out = fake_google()
         .args([
             "gcloud",
             "--url",
@@ -334,15 +329,7 @@ fn wrapper_usage_errors() {
             "auth",
         ],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_fake-google"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            stderr(&out).starts_with("fake-google gcloud: "),
-            "{}",
-            stderr(&out)
-        );
+        let out = fake_google().args(args).output().unwrap();
+        assert_fails(&out, 2, "fake-google gcloud: ");
     }
 }

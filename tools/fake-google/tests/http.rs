@@ -1,51 +1,29 @@
 //! The HTTP endpoints, through real sockets.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::time::{Duration, Instant};
+
+use common::{
+    T, assert_oauth_error, assert_oauth_refusal, assert_timed_out, get, now_secs, ok_json,
+    post_form, text, tokeninfo as tokeninfo_post, tokeninfo_get, url,
+};
 use fake_google::client::{self, HttpAnswer};
 use fake_google::{DEFAULT_SCOPE, FakeGoogle, MintOptions};
 use serde_json::{Value, json};
 
-const T: Duration = Duration::from_secs(10);
-
 fn mint_json(google: &FakeGoogle, body: Value) -> HttpAnswer {
-    client::post_json(&format!("{}/mint", google.http_url()), &body, T).unwrap()
-}
-
-fn tokeninfo_get(google: &FakeGoogle, token: &str) -> HttpAnswer {
-    let url = format!(
-        "{}/tokeninfo?access_token={}",
-        google.http_url(),
-        client::percent_encode(token)
-    );
-    client::get(&url, T).unwrap()
-}
-
-fn tokeninfo_post(google: &FakeGoogle, token: &str) -> HttpAnswer {
-    let url = format!("{}/tokeninfo", google.http_url());
-    client::post_form(&url, &[("access_token", token)], T).unwrap()
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    common::post_json(google, "/mint", &body)
 }
 
 #[test]
 fn mint_then_tokeninfo() {
     let google = FakeGoogle::start().unwrap();
-    let answer = mint_json(&google, json!({"principal": "kai@altostrat.com"}));
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    assert!(
-        answer
-            .header("content-type")
-            .unwrap()
-            .starts_with("application/json")
-    );
-    let body = answer.json().unwrap();
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let body = ok_json(&mint_json(
+        &google,
+        json!({"principal": "kai@altostrat.com"}),
+    ));
+    let token = text(&body, "access_token");
     assert_eq!(token.len(), 180);
     assert!(token.starts_with("ya29."));
     assert_eq!(body["expires_in"], 3600);
@@ -57,8 +35,7 @@ fn mint_then_tokeninfo() {
         tokeninfo_get(&google, &token),
         tokeninfo_post(&google, &token),
     ] {
-        assert_eq!(answer.status, 200, "{}", answer.text());
-        let info = answer.json().unwrap();
+        let info = ok_json(&answer);
         assert_eq!(info["email"], "kai@altostrat.com");
         assert_eq!(info["email_verified"], "true");
         assert_eq!(info["scope"], DEFAULT_SCOPE);
@@ -76,8 +53,9 @@ fn mint_then_tokeninfo() {
 #[test]
 fn mint_with_form_body_and_options() {
     let google = FakeGoogle::start().unwrap();
-    let answer = client::post_form(
-        &format!("{}/mint", google.http_url()),
+    let body = ok_json(&post_form(
+        &google,
+        "/mint",
         &[
             ("principal", "svc@proj.iam.gserviceaccount.com"),
             ("lifetime_secs", "120"),
@@ -88,11 +66,7 @@ fn mint_with_form_body_and_options() {
                 "openid https://www.googleapis.com/auth/userinfo.email",
             ),
         ],
-        T,
-    )
-    .unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let body = answer.json().unwrap();
+    ));
     let token = body["access_token"].as_str().unwrap();
     assert_eq!(token.len(), 2048 + 3);
     assert!(token.ends_with("...") && !token.ends_with("...."));
@@ -119,13 +93,11 @@ fn mint_rejects_bad_requests() {
         json!({"principal": "a@b.c", "length": 0}),
         json!({"principal": "a@b.c", "padding": 100000}),
     ] {
-        let answer = mint_json(&google, body.clone());
-        assert_eq!(answer.status, 400, "{body}: {}", answer.text());
-        assert_eq!(answer.json().unwrap()["error"], "invalid_request");
+        assert_oauth_refusal(&mint_json(&google, body), 400, "invalid_request");
     }
     let answer = client::request(
         "POST",
-        &format!("{}/mint", google.http_url()),
+        &url(&google, "/mint"),
         Some(("application/json", b"{not json")),
         T,
     )
@@ -166,15 +138,11 @@ fn invalid_expired_and_revoked_tokens() {
             tokeninfo_get(&google, token),
             tokeninfo_post(&google, token),
         ] {
-            assert_eq!(answer.status, 400, "{token}: {}", answer.text());
-            let body = answer.json().unwrap();
-            assert_eq!(body["error"], "invalid_token");
-            assert_eq!(body["error_description"], "Invalid Value");
+            assert_oauth_error(&answer, 400, "invalid_token", "Invalid Value");
         }
     }
     // No access_token at all.
-    let answer = client::get(&format!("{}/tokeninfo", google.http_url()), T).unwrap();
-    assert_eq!(answer.status, 400);
+    assert_eq!(get(&google, "/tokeninfo").status, 400);
 }
 
 #[test]
@@ -188,12 +156,7 @@ fn injected_failures() {
     );
     assert_eq!(tokeninfo_get(&google, &token).status, 500);
     // /stats is not a Google endpoint and never fails.
-    assert_eq!(
-        client::get(&format!("{}/stats", google.http_url()), T)
-            .unwrap()
-            .status,
-        200
-    );
+    assert_eq!(get(&google, "/stats").status, 200);
     assert_eq!(tokeninfo_post(&google, &token).status, 500);
     assert_eq!(tokeninfo_post(&google, &token).status, 200);
     assert_eq!(
@@ -214,27 +177,14 @@ fn injected_delay_trips_client_timeouts() {
     let google = FakeGoogle::start().unwrap();
     google.set_delay(Duration::from_millis(1500));
     let started = Instant::now();
-    let err = client::post_json(
-        &format!("{}/mint", google.http_url()),
+    assert_timed_out(client::post_json(
+        &url(&google, "/mint"),
         &json!({"principal": "a@b.c"}),
         Duration::from_millis(300),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            err.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-        "{err:?}"
-    );
+    ));
     assert!(started.elapsed() < Duration::from_millis(1400));
     // A delayed request does not hold up others.
-    assert_eq!(
-        client::get(&format!("{}/stats", google.http_url()), T)
-            .unwrap()
-            .status,
-        200
-    );
+    assert_eq!(get(&google, "/stats").status, 200);
     google.set_delay(Duration::ZERO);
     assert_eq!(
         mint_json(&google, json!({"principal": "a@b.c"})).status,
@@ -248,18 +198,14 @@ fn stats_and_routing() {
     let token = google.mint("kai@altostrat.com", Duration::from_secs(60), &[], 180);
     mint_json(&google, json!({"principal": "a@b.c"}));
     tokeninfo_get(&google, &token);
-    let stats = client::get(&format!("{}/stats", google.http_url()), T)
-        .unwrap()
-        .json()
-        .unwrap();
+    let stats = ok_json(&get(&google, "/stats"));
     assert_eq!(stats["minted"], 2);
     assert_eq!(stats["tokeninfo_calls"], 1);
     assert_eq!(stats["ldap_accepted"], 0);
     assert_eq!(stats["ldap_rejected"], 0);
 
-    let answer = client::get(&format!("{}/no/such/thing", google.http_url()), T).unwrap();
-    assert_eq!(answer.status, 404);
-    let answer = client::get(&format!("{}/mint", google.http_url()), T).unwrap();
+    assert_eq!(get(&google, "/no/such/thing").status, 404);
+    let answer = get(&google, "/mint");
     assert_eq!(answer.status, 405);
     assert_eq!(answer.header("allow"), Some("POST"));
 }

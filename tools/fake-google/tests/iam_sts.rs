@@ -2,13 +2,15 @@
 //! chained the way workload identity federation with impersonation chains
 //! them.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
+use common::{
+    T, assert_google_error, assert_oauth_error, assert_oauth_refusal, keys, ok_json, post_form,
+    secs_left, text, tokeninfo_get,
+};
 use fake_google::client::{self, HttpAnswer};
 use fake_google::{CLOUD_PLATFORM_SCOPE, FakeGoogle, IAM_SCOPE, MintOptions};
 use serde_json::{Value, json};
-
-const T: Duration = Duration::from_secs(10);
 const CALLER: &str = "kai@altostrat.com";
 const TARGET: &str = "db-user@demo-project.iam.gserviceaccount.com";
 const HOP1: &str = "hop1@demo-project.iam.gserviceaccount.com";
@@ -25,7 +27,18 @@ fn caller_token(google: &FakeGoogle, principal: &str, scopes: &[&str]) -> String
 }
 
 fn generate(google: &FakeGoogle, bearer: Option<&str>, target: &str, body: &Value) -> HttpAnswer {
-    let url = google.impersonation_url(target);
+    generate_at(&google.impersonation_url(target), bearer, body)
+}
+
+/// The `accessToken` of a successful `generateAccessToken` for [`TARGET`].
+fn target_token(google: &FakeGoogle, bearer: &str, body: &Value) -> String {
+    text(
+        &ok_json(&generate(google, Some(bearer), TARGET, body)),
+        "accessToken",
+    )
+}
+
+fn generate_at(url: &str, bearer: Option<&str>, body: &Value) -> HttpAnswer {
     let auth = bearer.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = auth
         .as_deref()
@@ -34,25 +47,12 @@ fn generate(google: &FakeGoogle, bearer: Option<&str>, target: &str, body: &Valu
     let body = body.to_string();
     client::request_with_headers(
         "POST",
-        &url,
+        url,
         &headers,
         Some(("application/json", body.as_bytes())),
         T,
     )
     .unwrap()
-}
-
-fn assert_google_error(answer: &HttpAnswer, code: u16, status: &str, message: &str) -> Value {
-    assert_eq!(answer.status, code, "{}", answer.text());
-    let body = answer.json().unwrap();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert_eq!(body["error"]["status"], status, "{body}");
-    assert_eq!(body["error"]["message"], message, "{body}");
-    body
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 #[test]
@@ -61,12 +61,8 @@ fn generate_access_token_for_a_permitted_caller() {
     google.grant_token_creator(CALLER, TARGET);
     let bearer = caller_token(&google, CALLER, &[CLOUD_PLATFORM_SCOPE]);
     let body = json!({"scope": [ALLOYDB_LOGIN], "lifetime": "600s"});
-    let answer = generate(&google, Some(&bearer), TARGET, &body);
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let out = answer.json().unwrap();
-    let mut fields: Vec<&String> = out.as_object().unwrap().keys().collect();
-    fields.sort();
-    assert_eq!(fields, ["accessToken", "expireTime"]);
+    let out = ok_json(&generate(&google, Some(&bearer), TARGET, &body));
+    assert_eq!(keys(&out), ["accessToken", "expireTime"]);
     let token = out["accessToken"].as_str().unwrap();
     let record = google.token_info(token).unwrap();
     assert_eq!(record.principal, TARGET);
@@ -79,7 +75,7 @@ fn generate_access_token_for_a_permitted_caller() {
         expire.ends_with('Z') && expire.as_bytes()[10] == b'T',
         "{expire}"
     );
-    let left = unix(record.expires_at) - unix(SystemTime::now());
+    let left = secs_left(&google, token);
     assert!((595..=600).contains(&left), "{left}");
 
     assert_eq!(
@@ -91,26 +87,12 @@ fn generate_access_token_for_a_permitted_caller() {
     // Defaults: one hour. The iam scope is enough; `%40` in the path works.
     let bearer = caller_token(&google, CALLER, &[IAM_SCOPE]);
     let url = google.impersonation_url(TARGET).replace('@', "%40");
-    let auth = format!("Bearer {bearer}");
-    let answer = client::request_with_headers(
-        "POST",
-        &url,
-        &[("Authorization", &auth)],
-        Some((
-            "application/json",
-            json!({"scope": [CLOUD_PLATFORM_SCOPE]})
-                .to_string()
-                .as_bytes(),
-        )),
-        T,
-    )
-    .unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let token = answer.json().unwrap()["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let left = unix(google.token_info(&token).unwrap().expires_at) - unix(SystemTime::now());
+    let body = json!({"scope": [CLOUD_PLATFORM_SCOPE]});
+    let token = text(
+        &ok_json(&generate_at(&url, Some(&bearer), &body)),
+        "accessToken",
+    );
+    let left = secs_left(&google, &token);
     assert!((3595..=3600).contains(&left), "{left}");
 }
 
@@ -168,12 +150,7 @@ fn delegation_chains() {
     google.grant_token_creator(CALLER, TARGET);
     check_denied();
     google.grant_token_creator(HOP2, TARGET);
-    let answer = generate(&google, Some(&bearer), TARGET, &body);
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let token = answer.json().unwrap()["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = target_token(&google, &bearer, &body);
     assert_eq!(google.token_info(&token).unwrap().principal, TARGET);
     assert_eq!(
         google.last_generate_access_token_request().unwrap()["body"],
@@ -186,49 +163,12 @@ fn authentication_errors() {
     let google = FakeGoogle::start().unwrap();
     google.grant_token_creator(CALLER, TARGET);
     let body = json!({"scope": [ALLOYDB_LOGIN]});
-    let invalid = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
-
-    let answer = generate(&google, None, TARGET, &body);
-    assert_google_error(
-        &answer,
-        401,
-        "UNAUTHENTICATED",
-        "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
-    );
-    assert!(
-        answer
-            .header("www-authenticate")
-            .unwrap()
-            .starts_with("Bearer")
-    );
-
-    let expired = google.mint_with(
-        &MintOptions::new(CALLER)
-            .scopes(&[CLOUD_PLATFORM_SCOPE])
-            .lifetime(Duration::ZERO),
-    );
-    let revoked = caller_token(&google, CALLER, &[CLOUD_PLATFORM_SCOPE]);
-    google.revoke(&revoked);
-    for bearer in ["ya29.nonsense", expired.as_str(), revoked.as_str()] {
-        assert_google_error(
-            &generate(&google, Some(bearer), TARGET, &body),
-            401,
-            "UNAUTHENTICATED",
-            invalid,
-        );
-    }
-
-    let narrow = caller_token(&google, CALLER, &[ALLOYDB_LOGIN]);
-    let answer = generate(&google, Some(&narrow), TARGET, &body);
-    let error = assert_google_error(
-        &answer,
-        403,
-        "PERMISSION_DENIED",
-        "Request had insufficient authentication scopes.",
-    );
-    assert_eq!(
-        error["error"]["details"][0]["reason"],
-        "ACCESS_TOKEN_SCOPE_INSUFFICIENT"
+    common::assert_google_authentication(
+        &google,
+        CALLER,
+        CLOUD_PLATFORM_SCOPE,
+        ALLOYDB_LOGIN,
+        |bearer| generate(&google, bearer, TARGET, &body),
     );
     assert!(google.last_generate_access_token_request().is_none());
 }
@@ -278,7 +218,7 @@ fn invalid_arguments() {
 }
 
 fn exchange(google: &FakeGoogle, fields: &[(&str, &str)]) -> HttpAnswer {
-    client::post_form(&format!("{}/v1/token", google.http_url()), fields, T).unwrap()
+    post_form(google, "/v1/token", fields)
 }
 
 fn exchange_fields<'a>(subject_token: &'a str, audience: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -296,13 +236,12 @@ fn exchange_fields<'a>(subject_token: &'a str, audience: &'a str) -> Vec<(&'a st
 fn sts_exchange() {
     let google = FakeGoogle::start().unwrap();
     google.add_external_subject("eyJ.ci-job-42.sig", AUDIENCE, PRINCIPAL);
-    let answer = exchange(&google, &exchange_fields("eyJ.ci-job-42.sig", AUDIENCE));
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let body = answer.json().unwrap();
-    let mut fields: Vec<&String> = body.as_object().unwrap().keys().collect();
-    fields.sort();
+    let body = ok_json(&exchange(
+        &google,
+        &exchange_fields("eyJ.ci-job-42.sig", AUDIENCE),
+    ));
     assert_eq!(
-        fields,
+        keys(&body),
         [
             "access_token",
             "expires_in",
@@ -318,23 +257,14 @@ fn sts_exchange() {
     assert_eq!(record.principal, PRINCIPAL);
     assert_eq!(record.scopes, [CLOUD_PLATFORM_SCOPE]);
     assert!(!record.email_in_tokeninfo);
-    let info = client::get(
-        &format!(
-            "{}/tokeninfo?access_token={}",
-            google.http_url(),
-            client::percent_encode(token)
-        ),
-        T,
-    )
-    .unwrap()
-    .json()
-    .unwrap();
+    let info = ok_json(&tokeninfo_get(&google, token));
     assert!(info.get("email").is_none(), "{info}");
     assert_eq!(google.hits("sts_token"), 1);
 
     // The REST API's JSON body with camelCase names works too.
-    let answer = client::post_json(
-        &format!("{}/v1/token", google.http_url()),
+    let answer = common::post_json(
+        &google,
+        "/v1/token",
         &json!({
             "grantType": TOKEN_EXCHANGE,
             "audience": AUDIENCE,
@@ -343,10 +273,8 @@ fn sts_exchange() {
             "subjectToken": "eyJ.ci-job-42.sig",
             "subjectTokenType": JWT_TYPE,
         }),
-        T,
-    )
-    .unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.text());
+    );
+    ok_json(&answer);
 }
 
 #[test]
@@ -355,23 +283,22 @@ fn sts_errors() {
     google.add_external_subject("subject-1", AUDIENCE, PRINCIPAL);
     let other_audience = AUDIENCE.replace("ci-provider", "other-provider");
 
-    let answer = exchange(&google, &exchange_fields("subject-1", &other_audience));
-    assert_eq!(answer.status, 400);
-    let body = answer.json().unwrap();
-    assert_eq!(body["error"], "invalid_grant");
-    assert_eq!(
-        body["error_description"],
-        format!("The audience in ID Token [{AUDIENCE}] does not match the expected audience.")
+    assert_oauth_error(
+        &exchange(&google, &exchange_fields("subject-1", &other_audience)),
+        400,
+        "invalid_grant",
+        &format!("The audience in ID Token [{AUDIENCE}] does not match the expected audience."),
     );
-
-    let answer = exchange(&google, &exchange_fields("unknown-subject", AUDIENCE));
-    assert_eq!(answer.status, 400);
-    assert_eq!(answer.json().unwrap()["error"], "invalid_grant");
-
-    let answer = exchange(&google, &exchange_fields("subject-1", "my-provider"));
-    assert_eq!(answer.status, 400);
-    let body = answer.json().unwrap();
-    assert_eq!(body["error"], "invalid_request");
+    assert_oauth_refusal(
+        &exchange(&google, &exchange_fields("unknown-subject", AUDIENCE)),
+        400,
+        "invalid_grant",
+    );
+    let body = assert_oauth_refusal(
+        &exchange(&google, &exchange_fields("subject-1", "my-provider")),
+        400,
+        "invalid_request",
+    );
     assert!(
         body["error_description"]
             .as_str()
@@ -399,9 +326,7 @@ fn sts_errors() {
         ("scope", "", "invalid_scope"),
         ("grant_type", "refresh_token", "unsupported_grant_type"),
     ] {
-        let answer = with(name, value);
-        assert_eq!(answer.status, 400, "{name}: {}", answer.text());
-        assert_eq!(answer.json().unwrap()["error"], error, "{name}");
+        assert_oauth_refusal(&with(name, value), 400, error);
     }
     assert_eq!(google.mint_count(), 0);
 }
@@ -410,23 +335,16 @@ fn sts_errors() {
 fn sts_then_impersonation() {
     let google = FakeGoogle::start().unwrap();
     google.add_external_subject("subject-1", AUDIENCE, PRINCIPAL);
-    let federated = exchange(&google, &exchange_fields("subject-1", AUDIENCE))
-        .json()
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let federated = text(
+        &ok_json(&exchange(&google, &exchange_fields("subject-1", AUDIENCE))),
+        "access_token",
+    );
     let body = json!({"scope": [ALLOYDB_LOGIN]});
     // The federated principal needs its own grant.
     let answer = generate(&google, Some(&federated), TARGET, &body);
     assert_eq!(answer.status, 403, "{}", answer.text());
     google.grant_token_creator(PRINCIPAL, TARGET);
-    let answer = generate(&google, Some(&federated), TARGET, &body);
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let token = answer.json().unwrap()["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = target_token(&google, &federated, &body);
     assert_eq!(google.token_info(&token).unwrap().principal, TARGET);
     assert_eq!(
         google.last_generate_access_token_request().unwrap()["caller"],

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use fake_google::pg::PgServer;
+use fake_google::tls::TestCa;
 use fake_google::{FakeGoogle, MintOptions};
 
 const USER: &str = "kai@altostrat.com";
@@ -36,7 +37,12 @@ fn client(pg: &PgServer, program: &str, password: &str) -> Command {
 }
 
 fn psql(pg: &PgServer, host: &str, user: &str, password: &str) -> Output {
-    let conninfo = format!("host={host} port={} dbname=appdb user={user}", pg.port());
+    psql_with(pg, &format!("host={host}"), user, password)
+}
+
+/// psql with `extra` connection parameters (`host=...` among them).
+fn psql_with(pg: &PgServer, extra: &str, user: &str, password: &str) -> Output {
+    let conninfo = format!("{extra} port={} dbname=appdb user={user}", pg.port());
     client(pg, "psql", password)
         .args(["-X", "-At", "-d", &conninfo, "-c", "select current_user"])
         .output()
@@ -204,4 +210,56 @@ fn server_is_gone_after_drop() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "something still listens on {port}"
     );
+}
+
+#[test]
+fn tls_logins_verify_the_server() {
+    let google = FakeGoogle::start().unwrap();
+    let ca = TestCa::new("AlloyDB-like test CA").unwrap();
+    let cert = ca.issue(&["db.example.test", "127.0.0.1"]).unwrap();
+    let pg = PgServer::start_with_tls(google.ldap_port(), &[USER], &cert).unwrap();
+    assert!(pg.has_tls());
+    let token = google.mint(USER, HOUR, &[], 180);
+    let root = |ca: &TestCa| format!("sslrootcert={}", ca.cert_path().display());
+
+    // verify-ca with the issuing CA; verify-full by IP address, and by DNS
+    // name while connecting to 127.0.0.1 through hostaddr.
+    for extra in [
+        format!("host=127.0.0.1 sslmode=verify-ca {}", root(&ca)),
+        format!("host=127.0.0.1 sslmode=verify-full {}", root(&ca)),
+        format!(
+            "host=db.example.test hostaddr=127.0.0.1 sslmode=verify-full {}",
+            root(&ca)
+        ),
+    ] {
+        assert_login(&psql_with(&pg, &extra, USER, &token), USER, &google);
+    }
+
+    // Another CA, a name the certificate lacks, or no TLS: no login.
+    let other = TestCa::new("some other CA").unwrap();
+    let out = psql_with(
+        &pg,
+        &format!("host=127.0.0.1 sslmode=verify-ca {}", root(&other)),
+        USER,
+        &token,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "other CA accepted");
+    assert!(stderr.contains("certificate verify failed"), "{stderr}");
+    let out = psql_with(
+        &pg,
+        &format!(
+            "host=other.example.test hostaddr=127.0.0.1 sslmode=verify-full {}",
+            root(&ca)
+        ),
+        USER,
+        &token,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "wrong name accepted");
+    assert!(stderr.contains("does not match host name"), "{stderr}");
+    let out = psql_with(&pg, "host=127.0.0.1 sslmode=disable", USER, &token);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "plain TCP accepted");
+    assert!(stderr.contains("no encryption"), "{stderr}");
 }

@@ -1,12 +1,13 @@
 //! The Compute Engine metadata server stand-in, reached the way clients
 //! reach it with `GCE_METADATA_HOST=127.0.0.1:PORT`.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{T, keys, ok_json};
 use fake_google::client::{self, HttpAnswer};
 use fake_google::{CLOUD_PLATFORM_SCOPE, FakeGoogle};
-
-const T: Duration = Duration::from_secs(10);
 const SA: &str = "123456789012-compute@developer.gserviceaccount.com";
 const FLAVOR: (&str, &str) = ("Metadata-Flavor", "Google");
 const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
@@ -20,9 +21,8 @@ fn get(google: &FakeGoogle, path: &str, headers: &[(&str, &str)]) -> HttpAnswer 
 
 fn token(google: &FakeGoogle) -> (String, u64) {
     let answer = get(google, TOKEN_PATH, &[FLAVOR]);
-    assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.header("metadata-flavor"), Some("Google"));
-    let body = answer.json().unwrap();
+    let body = ok_json(&answer);
     assert_eq!(body["token_type"], "Bearer");
     (
         body["access_token"].as_str().unwrap().to_owned(),
@@ -43,18 +43,8 @@ fn token_and_email() {
     let google = FakeGoogle::start().unwrap();
     google.set_metadata_account(SA);
 
-    let answer = get(&google, TOKEN_PATH, &[FLAVOR]);
-    assert_eq!(answer.status, 200);
-    assert!(
-        answer
-            .header("content-type")
-            .unwrap()
-            .starts_with("application/json")
-    );
-    let body = answer.json().unwrap();
-    let mut fields: Vec<&String> = body.as_object().unwrap().keys().collect();
-    fields.sort();
-    assert_eq!(fields, ["access_token", "expires_in", "token_type"]);
+    let body = ok_json(&get(&google, TOKEN_PATH, &[FLAVOR]));
+    assert_eq!(keys(&body), ["access_token", "expires_in", "token_type"]);
     let token = body["access_token"].as_str().unwrap();
     assert!((3590..=3599).contains(&body["expires_in"].as_u64().unwrap()));
     let record = google.token_info(token).unwrap();
@@ -87,7 +77,7 @@ fn requested_scopes() {
         client::percent_encode("https://www.googleapis.com/auth/alloydb.login"),
         client::percent_encode("https://www.googleapis.com/auth/userinfo.email")
     );
-    let body = get(&google, &path, &[FLAVOR]).json().unwrap();
+    let body = ok_json(&get(&google, &path, &[FLAVOR]));
     let record = google
         .token_info(body["access_token"].as_str().unwrap())
         .unwrap();
@@ -101,7 +91,7 @@ fn requested_scopes() {
     // Scopes are cached separately from the default token.
     let (default_token, _) = token(&google);
     assert_ne!(default_token, body["access_token"].as_str().unwrap());
-    let again = get(&google, &path, &[FLAVOR]).json().unwrap();
+    let again = ok_json(&get(&google, &path, &[FLAVOR]));
     assert_eq!(again["access_token"], body["access_token"]);
 }
 

@@ -2,10 +2,16 @@
 //! real sockets, with assertions signed here (with ring) the way a client
 //! library signs them.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
+
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{
+    assert_oauth_error, assert_oauth_refusal, assert_timed_out, keys, ok_json, post_form,
+    secs_left, text, tokeninfo, url,
+};
 use fake_google::client::{self, HttpAnswer};
 use fake_google::{
     CLOUD_PLATFORM_SCOPE, FakeGoogle, OPENID_SCOPE, TEST_SERVICE_ACCOUNT_KEY_PEM,
@@ -15,16 +21,12 @@ use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::{Value, json};
 
-const T: Duration = Duration::from_secs(10);
 const SA: &str = "loader@demo-project.iam.gserviceaccount.com";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ALLOYDB_LOGIN: &str = "https://www.googleapis.com/auth/alloydb.login";
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    common::now_secs() as i64
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -71,7 +73,7 @@ fn header_for(key_file: &Value) -> Value {
 }
 
 fn token_form(google: &FakeGoogle, fields: &[(&str, &str)]) -> HttpAnswer {
-    client::post_form(&format!("{}/token", google.http_url()), fields, T).unwrap()
+    post_form(google, "/token", fields)
 }
 
 fn exchange(google: &FakeGoogle, assertion: &str) -> HttpAnswer {
@@ -81,31 +83,12 @@ fn exchange(google: &FakeGoogle, assertion: &str) -> HttpAnswer {
     )
 }
 
-fn assert_oauth_error(answer: &HttpAnswer, status: u16, error: &str, description: &str) {
-    assert_eq!(answer.status, status, "{}", answer.text());
-    let body = answer.json().unwrap();
-    assert_eq!(body["error"], error, "{body}");
-    assert_eq!(body["error_description"], description, "{body}");
-}
-
-fn tokeninfo(google: &FakeGoogle, token: &str) -> HttpAnswer {
-    client::post_form(
-        &format!("{}/tokeninfo", google.http_url()),
-        &[("access_token", token)],
-        T,
-    )
-    .unwrap()
-}
-
 #[test]
 fn key_file_looks_like_googles() {
     let google = FakeGoogle::start().unwrap();
     let key = google.add_service_account(SA);
-    let object = key.as_object().unwrap();
-    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    keys.sort_unstable();
     assert_eq!(
-        keys,
+        keys(&key),
         [
             "auth_provider_x509_cert_url",
             "auth_uri",
@@ -154,18 +137,8 @@ fn jwt_assertion_gets_a_service_account_token() {
     let google = FakeGoogle::start().unwrap();
     let key = google.add_service_account(SA);
     let claims = claims_for(&key, &format!("{CLOUD_PLATFORM_SCOPE} {ALLOYDB_LOGIN}"));
-    let answer = exchange(&google, &sign(&header_for(&key), &claims));
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    assert!(
-        answer
-            .header("content-type")
-            .unwrap()
-            .starts_with("application/json")
-    );
-    let body = answer.json().unwrap();
-    let mut fields: Vec<&String> = body.as_object().unwrap().keys().collect();
-    fields.sort();
-    assert_eq!(fields, ["access_token", "expires_in", "token_type"]);
+    let body = ok_json(&exchange(&google, &sign(&header_for(&key), &claims)));
+    assert_eq!(keys(&body), ["access_token", "expires_in", "token_type"]);
     assert_eq!(body["expires_in"], 3599);
     assert_eq!(body["token_type"], "Bearer");
     let token = body["access_token"].as_str().unwrap();
@@ -174,7 +147,7 @@ fn jwt_assertion_gets_a_service_account_token() {
     let record = google.token_info(token).unwrap();
     assert_eq!(record.principal, SA);
     assert_eq!(record.scopes, [CLOUD_PLATFORM_SCOPE, ALLOYDB_LOGIN]);
-    let info = tokeninfo(&google, token).json().unwrap();
+    let info = ok_json(&tokeninfo(&google, token));
     assert_eq!(info["email"], SA);
     assert_eq!(
         info["scope"],
@@ -193,13 +166,11 @@ fn jwt_assertion_variants_google_accepts() {
     // Google's own token URI as audience, no kid, no typ, JSON body.
     claims["aud"] = "https://oauth2.googleapis.com/token".into();
     let assertion = sign(&json!({"alg": "RS256"}), &claims);
-    let answer = client::post_json(
-        &format!("{}/token", google.http_url()),
+    ok_json(&common::post_json(
+        &google,
+        "/token",
         &json!({"grant_type": JWT_BEARER, "assertion": assertion}),
-        T,
-    )
-    .unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.text());
+    ));
     // `sub` equal to `iss` is fine.
     claims["sub"] = SA.into();
     assert_eq!(
@@ -226,8 +197,7 @@ fn token_lifetime_and_padding_are_configurable() {
         token.ends_with("...") && !token.ends_with("...."),
         "{token}"
     );
-    let left = google.token_info(token).unwrap().expires_at;
-    let left = left.duration_since(SystemTime::now()).unwrap().as_secs();
+    let left = secs_left(&google, token);
     assert!((115..=120).contains(&left), "{left}");
     // tokeninfo takes the padded token as is.
     assert_eq!(tokeninfo(&google, token).status, 200);
@@ -342,10 +312,11 @@ fn bad_claims_are_refused() {
         "ghost@demo-project.iam.gserviceaccount.com"
     );
 
-    let answer = exchange(&google, &with(json!({"aud": "https://example.com/token"})));
-    assert_eq!(answer.status, 400);
-    let body = answer.json().unwrap();
-    assert_eq!(body["error"], "invalid_grant");
+    let body = assert_oauth_refusal(
+        &exchange(&google, &with(json!({"aud": "https://example.com/token"}))),
+        400,
+        "invalid_grant",
+    );
     assert!(
         body["error_description"]
             .as_str()
@@ -359,9 +330,7 @@ fn bad_claims_are_refused() {
         json!({"scope": ""}),
         json!({"scope": "  "}),
     ] {
-        let answer = exchange(&google, &with(changes));
-        assert_eq!(answer.status, 400, "{}", answer.text());
-        assert_eq!(answer.json().unwrap()["error"], "invalid_scope");
+        assert_oauth_refusal(&exchange(&google, &with(changes)), 400, "invalid_scope");
     }
 
     assert_oauth_error(
@@ -383,9 +352,7 @@ fn malformed_requests() {
         "Missing required parameter: assertion",
     );
     for garbage in ["not-a-jwt", "a.b.c", "e30.e30"] {
-        let answer = exchange(&google, garbage);
-        assert_eq!(answer.status, 400, "{garbage}");
-        assert_eq!(answer.json().unwrap()["error"], "invalid_grant");
+        assert_oauth_refusal(&exchange(&google, garbage), 400, "invalid_grant");
     }
     assert_oauth_error(
         &token_form(&google, &[("grant_type", "password")]),
@@ -399,8 +366,7 @@ fn malformed_requests() {
         "unsupported_grant_type",
         "Invalid grant_type: ",
     );
-    let answer = client::get(&format!("{}/token", google.http_url()), T).unwrap();
-    assert_eq!(answer.status, 405);
+    assert_eq!(common::get(&google, "/token").status, 405);
 }
 
 fn refresh(google: &FakeGoogle, file: &Value, scope: Option<&str>) -> HttpAnswer {
@@ -420,15 +386,8 @@ fn refresh(google: &FakeGoogle, file: &Value, scope: Option<&str>) -> HttpAnswer
 fn authorized_user_file_looks_like_gclouds() {
     let google = FakeGoogle::start().unwrap();
     let file = google.add_user("kai@altostrat.com", &[CLOUD_PLATFORM_SCOPE]);
-    let mut keys: Vec<&str> = file
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
     assert_eq!(
-        keys,
+        keys(&file),
         [
             "account",
             "client_id",
@@ -463,28 +422,24 @@ fn refresh_token_grant() {
     let granted = [OPENID_SCOPE, USERINFO_EMAIL_SCOPE, CLOUD_PLATFORM_SCOPE];
     let file = google.add_user("kai@altostrat.com", &granted);
 
-    let answer = refresh(&google, &file, None);
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let body = answer.json().unwrap();
+    let body = ok_json(&refresh(&google, &file, None));
     assert_eq!(body["expires_in"], 3599);
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["scope"], granted.join(" "));
     let id_token = body["id_token"].as_str().unwrap();
     assert_eq!(id_token.split('.').count(), 3);
     let token = body["access_token"].as_str().unwrap();
-    let info = tokeninfo(&google, token).json().unwrap();
+    let info = ok_json(&tokeninfo(&google, token));
     assert_eq!(info["email"], "kai@altostrat.com");
     assert_eq!(google.token_info(token).unwrap().scopes, granted);
 
     // A narrower request gets just that; without openid, no ID token, and
     // without the e-mail scope, no e-mail in tokeninfo.
-    let body = refresh(&google, &file, Some(CLOUD_PLATFORM_SCOPE))
-        .json()
-        .unwrap();
+    let body = ok_json(&refresh(&google, &file, Some(CLOUD_PLATFORM_SCOPE)));
     assert_eq!(body["scope"], CLOUD_PLATFORM_SCOPE);
     assert!(body.get("id_token").is_none(), "{body}");
     let token = body["access_token"].as_str().unwrap();
-    let info = tokeninfo(&google, token).json().unwrap();
+    let info = ok_json(&tokeninfo(&google, token));
     assert!(info.get("email").is_none(), "{info}");
     assert_eq!(
         google.token_info(token).unwrap().principal,
@@ -496,10 +451,8 @@ fn refresh_token_grant() {
 fn user_without_email_scope_is_anonymous_in_tokeninfo() {
     let google = FakeGoogle::start().unwrap();
     let file = google.add_user("kai@altostrat.com", &[ALLOYDB_LOGIN]);
-    let body = refresh(&google, &file, None).json().unwrap();
-    let info = tokeninfo(&google, body["access_token"].as_str().unwrap())
-        .json()
-        .unwrap();
+    let token = text(&ok_json(&refresh(&google, &file, None)), "access_token");
+    let info = ok_json(&tokeninfo(&google, &token));
     assert!(info.get("email").is_none(), "{info}");
     assert_eq!(info["scope"], ALLOYDB_LOGIN);
 }
@@ -530,9 +483,11 @@ fn refresh_token_errors() {
     );
     let mut wrong_secret = file.clone();
     wrong_secret["client_secret"] = "nope".into();
-    let answer = refresh(&google, &wrong_secret, None);
-    assert_eq!(answer.status, 401);
-    assert_eq!(answer.json().unwrap()["error"], "invalid_client");
+    assert_oauth_refusal(
+        &refresh(&google, &wrong_secret, None),
+        401,
+        "invalid_client",
+    );
 
     let mut unknown_token = file.clone();
     unknown_token["refresh_token"] = "1//0nope".into();
@@ -545,8 +500,7 @@ fn refresh_token_errors() {
     );
 
     // Revocation: refused from then on; access tokens already issued live on.
-    let issued = refresh(&google, &file, None).json().unwrap();
-    let issued = issued["access_token"].as_str().unwrap();
+    let issued = text(&ok_json(&refresh(&google, &file, None)), "access_token");
     assert!(google.revoke_refresh_token(file["refresh_token"].as_str().unwrap()));
     assert!(!google.revoke_refresh_token("1//0nope"));
     assert_oauth_error(
@@ -555,7 +509,7 @@ fn refresh_token_errors() {
         "invalid_grant",
         expired,
     );
-    assert_eq!(tokeninfo(&google, issued).status, 200);
+    assert_eq!(tokeninfo(&google, &issued).status, 200);
 
     for missing in ["client_id", "client_secret", "refresh_token"] {
         let fields: Vec<(&str, &str)> = [
@@ -567,13 +521,7 @@ fn refresh_token_errors() {
         .into_iter()
         .filter(|(k, _)| *k != missing)
         .collect();
-        let answer = token_form(&google, &fields);
-        assert_eq!(answer.status, 400, "{missing}: {}", answer.text());
-        assert_eq!(
-            answer.json().unwrap()["error"],
-            "invalid_request",
-            "{missing}"
-        );
+        assert_oauth_refusal(&token_form(&google, &fields), 400, "invalid_request");
     }
 }
 
@@ -587,17 +535,9 @@ fn faults_apply_to_the_token_endpoint() {
     assert_eq!(google.hits("token"), 2);
 
     google.set_delay(Duration::from_millis(800));
-    let err = client::post_form(
-        &format!("{}/token", google.http_url()),
+    assert_timed_out(client::post_form(
+        &url(&google, "/token"),
         &[("grant_type", "refresh_token")],
         Duration::from_millis(200),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            err.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-        "{err:?}"
-    );
+    ));
 }

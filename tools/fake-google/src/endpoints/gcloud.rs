@@ -29,24 +29,19 @@ pub(crate) const GCLOUD_IMPERSONATION_SCOPES: &[&str] =
 const GCLOUD_CLIENT_ID: &str = "32555940559.apps.googleusercontent.com";
 
 pub(crate) fn routes() -> Vec<Route> {
-    vec![Route {
-        name: "gcloud_token",
-        method: "POST",
-        path: PathMatch::Exact("/gcloud/token"),
-        faultable: true,
-        headers: &[],
-        handler: handle,
-    }]
+    vec![Route::new(
+        "gcloud_token",
+        "POST",
+        PathMatch::Exact("/gcloud/token"),
+        handle,
+    )]
 }
 
-fn handle(state: &State, request: &Request) -> Response {
-    let params = match request.params() {
-        Ok(p) => p,
-        Err(response) => return response,
-    };
+fn handle(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params()?;
     let principal = params.get("principal").map(str::trim).unwrap_or("");
     if principal.is_empty() {
-        return Response::error(400, "invalid_request", "principal is required");
+        return Err(Response::invalid_request("principal is required"));
     }
     for target in params.all("grant") {
         let target = target.trim();
@@ -62,7 +57,7 @@ fn handle(state: &State, request: &Request) -> Response {
     let (subject, token) = match params.get("impersonate").map(str::trim) {
         Some(target) if !target.is_empty() => {
             if !iam::chain_allowed(state, principal, &[], target) {
-                return iam::permission_denied();
+                return Err(iam::permission_denied());
             }
             let scopes = to_strings(GCLOUD_IMPERSONATION_SCOPES);
             (target, state.issue_service_token(target, &scopes, lifetime))
@@ -79,7 +74,7 @@ fn handle(state: &State, request: &Request) -> Response {
         .lookup(&token)
         .map(|r| rfc3339_utc(r.expires_at))
         .unwrap_or_default();
-    Response::json(
+    Ok(Response::json(
         200,
         &json!({
             "access_token": token,
@@ -87,5 +82,5 @@ fn handle(state: &State, request: &Request) -> Response {
             "token_expiry": expiry,
             "id_token": state.id_token(subject, GCLOUD_CLIENT_ID, Duration::from_secs(3600)),
         }),
-    )
+    ))
 }

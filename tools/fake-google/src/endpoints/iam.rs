@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::directory::{CLOUD_PLATFORM_SCOPE, IAM_SCOPE};
+use crate::endpoints::google_api::{self, ApiMethod};
 use crate::http::{PathMatch, Request, Response, Route};
 use crate::state::{State, rfc3339_utc};
 
@@ -24,44 +25,20 @@ const RESOURCE_PREFIX: &str = "projects/-/serviceAccounts/";
 /// Longest lifetime without the organisation policy that allows 12 hours.
 const MAX_LIFETIME: Duration = Duration::from_secs(3600);
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
-const METHOD: &str = "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken";
-const SEE: &str = "Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
-const REALM: &str = "Bearer realm=\"https://accounts.google.com/\"";
-pub(crate) const GET_ACCESS_TOKEN_DENIED: &str =
-    "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).";
+/// `generateAccessToken`, which takes the cloud-platform or the iam scope.
+const GENERATE: ApiMethod = ApiMethod {
+    service: "iamcredentials.googleapis.com",
+    method: "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken",
+    scopes: &[IAM_SCOPE, CLOUD_PLATFORM_SCOPE],
+};
 
 pub(crate) fn routes() -> Vec<Route> {
-    vec![Route {
-        name: "generate_access_token",
-        method: "POST",
-        path: PathMatch::Prefix(PREFIX),
-        faultable: true,
-        headers: &[],
-        handler: handle,
-    }]
-}
-
-fn error_info(reason: &str, domain: &str, metadata: Value) -> Value {
-    json!([{
-        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-        "reason": reason,
-        "domain": domain,
-        "metadata": metadata,
-    }])
-}
-
-fn unauthenticated(message: &str, reason: &str, www_authenticate: &str) -> Response {
-    Response::google_error(
-        401,
-        "UNAUTHENTICATED",
-        message,
-        Some(error_info(
-            reason,
-            "googleapis.com",
-            json!({"service": "iamcredentials.googleapis.com", "method": METHOD}),
-        )),
-    )
-    .with_header("WWW-Authenticate", www_authenticate)
+    vec![Route::new(
+        "generate_access_token",
+        "POST",
+        PathMatch::Prefix(PREFIX),
+        generate,
+    )]
 }
 
 fn invalid_argument(message: &str) -> Response {
@@ -74,16 +51,7 @@ fn generic_invalid() -> Response {
 
 /// The IAM refusal for a missing Token Creator grant.
 pub(crate) fn permission_denied() -> Response {
-    Response::google_error(
-        403,
-        "PERMISSION_DENIED",
-        GET_ACCESS_TOKEN_DENIED,
-        Some(error_info(
-            "IAM_PERMISSION_DENIED",
-            "iam.googleapis.com",
-            json!({"permission": "iam.serviceAccounts.getAccessToken"}),
-        )),
-    )
+    google_api::permission_denied("iam.serviceAccounts.getAccessToken", None)
 }
 
 /// Whether `caller`, then each of `delegates`, holds Token Creator on the
@@ -100,12 +68,6 @@ pub(crate) fn chain_allowed(
         .chain(std::iter::once(target))
         .collect();
     chain.windows(2).all(|w| dir.may_create_token(w[0], w[1]))
-}
-
-fn handle(state: &State, request: &Request) -> Response {
-    match generate(state, request) {
-        Ok(response) | Err(response) => response,
-    }
 }
 
 /// Percent-decodes a path segment (clients may send `%40` for `@`).
@@ -132,47 +94,7 @@ fn generate(state: &State, request: &Request) -> Result<Response, Response> {
     let target = decode_segment(target);
 
     // Authentication and scope, as Google's front end checks them first.
-    let Some(bearer) = request.bearer_token() else {
-        return Err(unauthenticated(
-            &format!("Request is missing required authentication credential. {SEE}"),
-            "CREDENTIALS_MISSING",
-            REALM,
-        ));
-    };
-    let Some(caller) = state.live(bearer) else {
-        let reason = if state.lookup(bearer).is_some() {
-            "ACCESS_TOKEN_EXPIRED"
-        } else {
-            "ACCESS_TOKEN_TYPE_UNSUPPORTED"
-        };
-        return Err(unauthenticated(
-            &format!("Request had invalid authentication credentials. {SEE}"),
-            reason,
-            &format!("{REALM}, error=\"invalid_token\""),
-        ));
-    };
-    if !caller
-        .scopes
-        .iter()
-        .any(|s| s == CLOUD_PLATFORM_SCOPE || s == IAM_SCOPE)
-    {
-        return Err(Response::google_error(
-            403,
-            "PERMISSION_DENIED",
-            "Request had insufficient authentication scopes.",
-            Some(error_info(
-                "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
-                "googleapis.com",
-                json!({"service": "iamcredentials.googleapis.com", "method": METHOD}),
-            )),
-        )
-        .with_header(
-            "WWW-Authenticate",
-            &format!(
-                "{REALM}, error=\"insufficient_scope\", scope=\"{IAM_SCOPE} {CLOUD_PLATFORM_SCOPE}\""
-            ),
-        ));
-    }
+    let caller = GENERATE.authenticate(state, request)?;
 
     let body: Value = if request.body.iter().all(u8::is_ascii_whitespace) {
         json!({})

@@ -40,14 +40,7 @@ const TEXT: &str = "application/text";
 pub(crate) const METADATA_DEFAULT_SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE];
 
 pub(crate) fn routes() -> Vec<Route> {
-    let route = |name, path, handler| Route {
-        name,
-        method: "GET",
-        path,
-        faultable: true,
-        headers: FLAVOR,
-        handler,
-    };
+    let route = |name, path, handler| Route::new(name, "GET", path, handler).with_headers(FLAVOR);
     vec![
         route(
             "metadata_token",
@@ -72,22 +65,22 @@ fn account_segment<'a>(path: &'a str, leaf: &str) -> Option<&'a str> {
 }
 
 /// The refusals every metadata request is checked for first.
-fn refuse(request: &Request) -> Option<Response> {
+fn refuse(request: &Request) -> Result<(), Response> {
     if request.header("x-forwarded-for").is_some() {
-        return Some(Response::text(
+        return Err(Response::text(
             403,
             "text/plain; charset=utf-8",
             "Request contains a X-Forwarded-For header and was rejected.\n",
         ));
     }
     if request.header("metadata-flavor") != Some("Google") {
-        return Some(Response::text(
+        return Err(Response::text(
             403,
             "text/plain; charset=utf-8",
             "Missing required header \"Metadata-Flavor\": \"Google\"\n",
         ));
     }
-    None
+    Ok(())
 }
 
 /// The metadata server's 404 page, abridged.
@@ -116,25 +109,20 @@ fn resolve_account(state: &State, segment: &str) -> Option<String> {
     (segment == "default" || segment == account).then_some(account)
 }
 
-fn email(state: &State, request: &Request) -> Response {
-    if let Some(refusal) = refuse(request) {
-        return refusal;
-    }
-    let segment = account_segment(&request.path, "email").unwrap_or("");
-    match resolve_account(state, segment) {
-        Some(account) => Response::text(200, TEXT, account),
-        None => not_found(&request.path),
-    }
+/// The configured account named by `.../{account}/{leaf}`, or the 404.
+fn account_for(state: &State, request: &Request, leaf: &str) -> Result<String, Response> {
+    refuse(request)?;
+    let segment = account_segment(&request.path, leaf).unwrap_or("");
+    resolve_account(state, segment).ok_or_else(|| not_found(&request.path))
 }
 
-fn token(state: &State, request: &Request) -> Response {
-    if let Some(refusal) = refuse(request) {
-        return refusal;
-    }
-    let segment = account_segment(&request.path, "token").unwrap_or("");
-    let Some(account) = resolve_account(state, segment) else {
-        return not_found(&request.path);
-    };
+fn email(state: &State, request: &Request) -> Result<Response, Response> {
+    let account = account_for(state, request, "email")?;
+    Ok(Response::text(200, TEXT, account))
+}
+
+fn token(state: &State, request: &Request) -> Result<Response, Response> {
+    let account = account_for(state, request, "token")?;
     let mut scopes: Vec<String> = request
         .query
         .iter()
@@ -153,14 +141,14 @@ fn token(state: &State, request: &Request) -> Response {
     scopes.sort();
     scopes.dedup();
     let (token, remaining) = cached_token(state, &account, &scopes);
-    Response::json(
+    Ok(Response::json(
         200,
         &json!({
             "access_token": token,
             "expires_in": remaining,
             "token_type": "Bearer",
         }),
-    )
+    ))
 }
 
 /// The cached token for `scopes` if it still has at least the refresh
@@ -187,14 +175,12 @@ pub(crate) fn cached_token(state: &State, account: &str, scopes: &[String]) -> (
     (token, ISSUED_TOKEN_LIFETIME.as_secs())
 }
 
-fn other(_state: &State, request: &Request) -> Response {
-    if let Some(refusal) = refuse(request) {
-        return refusal;
-    }
+fn other(_state: &State, request: &Request) -> Result<Response, Response> {
+    refuse(request)?;
     match request.path.as_str() {
-        "/" => Response::text(200, TEXT, "computeMetadata/\n"),
-        "/computeMetadata/v1/project/project-id" => Response::text(200, TEXT, DEMO_PROJECT),
-        path => not_found(path),
+        "/" => Ok(Response::text(200, TEXT, "computeMetadata/\n")),
+        "/computeMetadata/v1/project/project-id" => Ok(Response::text(200, TEXT, DEMO_PROJECT)),
+        path => Err(not_found(path)),
     }
 }
 

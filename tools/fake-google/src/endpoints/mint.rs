@@ -20,14 +20,7 @@ const MAX_LENGTH: usize = 60 * 1024;
 const MAX_PADDING: usize = 1024;
 
 pub(crate) fn routes() -> Vec<Route> {
-    vec![Route {
-        name: "mint",
-        method: "POST",
-        path: PathMatch::Exact("/mint"),
-        faultable: true,
-        headers: &[],
-        handler: handle,
-    }]
+    vec![Route::new("mint", "POST", PathMatch::Exact("/mint"), mint)]
 }
 
 #[derive(Serialize)]
@@ -38,38 +31,24 @@ struct MintResponse<'a> {
     principal: &'a str,
 }
 
-fn handle(state: &State, request: &Request) -> Response {
-    match mint(state, request) {
-        Ok(response) | Err(response) => response,
-    }
-}
-
 fn mint(state: &State, request: &Request) -> Result<Response, Response> {
     let params = request.params()?;
     let principal = params.get("principal").map(str::trim).unwrap_or("");
     if principal.is_empty() {
-        return Err(Response::error(
-            400,
-            "invalid_request",
-            "principal is required",
-        ));
+        return Err(Response::invalid_request("principal is required"));
     }
     let lifetime_secs: u64 = params.parse_or("lifetime_secs", 3600)?;
     let length: usize = params.parse_or("length", DEFAULT_TOKEN_LENGTH)?;
     let padding: usize = params.parse_or("padding", 0)?;
     if length == 0 || length > MAX_LENGTH {
-        return Err(Response::error(
-            400,
-            "invalid_request",
-            &format!("length must be between 1 and {MAX_LENGTH}"),
-        ));
+        return Err(Response::invalid_request(&format!(
+            "length must be between 1 and {MAX_LENGTH}"
+        )));
     }
     if padding > MAX_PADDING {
-        return Err(Response::error(
-            400,
-            "invalid_request",
-            &format!("padding must be at most {MAX_PADDING}"),
-        ));
+        return Err(Response::invalid_request(&format!(
+            "padding must be at most {MAX_PADDING}"
+        )));
     }
     let scopes: Vec<&str> = params
         .get("scope")

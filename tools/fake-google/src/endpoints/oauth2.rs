@@ -40,23 +40,17 @@ const BAD_TIMES: &str = "Invalid JWT: Token must be a short-lived token (60 minu
 const BAD_SIGNATURE: &str = "Invalid JWT Signature.";
 
 pub(crate) fn routes() -> Vec<Route> {
-    vec![Route {
-        name: "token",
-        method: "POST",
-        path: PathMatch::Exact("/token"),
-        faultable: true,
-        headers: &[],
-        handler: handle,
-    }]
+    vec![Route::new(
+        "token",
+        "POST",
+        PathMatch::Exact("/token"),
+        handle,
+    )]
 }
 
-fn handle(state: &State, request: &Request) -> Response {
-    let params = match request.params() {
-        Ok(p) => p,
-        Err(response) => return response,
-    };
-    let grant_type = params.get("grant_type").unwrap_or("");
-    let result = match grant_type {
+fn handle(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params()?;
+    match params.get("grant_type").unwrap_or("") {
         JWT_BEARER => jwt_bearer(state, request, &params),
         "refresh_token" => refresh(state, &params),
         other => Err(Response::error(
@@ -64,9 +58,6 @@ fn handle(state: &State, request: &Request) -> Response {
             "unsupported_grant_type",
             &format!("Invalid grant_type: {other}"),
         )),
-    };
-    match result {
-        Ok(response) | Err(response) => response,
     }
 }
 
@@ -86,9 +77,7 @@ fn seconds(claims: &serde_json::Map<String, Value>, name: &str) -> Option<u64> {
 fn jwt_bearer(state: &State, request: &Request, params: &Params) -> Result<Response, Response> {
     let assertion = params.get("assertion").unwrap_or("");
     if assertion.is_empty() {
-        return Err(Response::error(
-            400,
-            "invalid_request",
+        return Err(Response::invalid_request(
             "Missing required parameter: assertion",
         ));
     }
@@ -183,9 +172,7 @@ fn jwt_bearer(state: &State, request: &Request, params: &Params) -> Result<Respo
 fn refresh(state: &State, params: &Params) -> Result<Response, Response> {
     let client_id = params.get("client_id").unwrap_or("");
     if client_id.is_empty() {
-        return Err(Response::error(
-            400,
-            "invalid_request",
+        return Err(Response::invalid_request(
             "Could not determine client ID from request.",
         ));
     }
@@ -199,20 +186,14 @@ fn refresh(state: &State, params: &Params) -> Result<Response, Response> {
     };
     let secret = params.get("client_secret").unwrap_or("");
     if secret.is_empty() {
-        return Err(Response::error(
-            400,
-            "invalid_request",
-            "client_secret is missing.",
-        ));
+        return Err(Response::invalid_request("client_secret is missing."));
     }
     if secret != client.secret {
         return Err(Response::error(401, "invalid_client", "Unauthorized"));
     }
     let refresh_token = params.get("refresh_token").unwrap_or("");
     if refresh_token.is_empty() {
-        return Err(Response::error(
-            400,
-            "invalid_request",
+        return Err(Response::invalid_request(
             "Missing required parameter: refresh_token",
         ));
     }

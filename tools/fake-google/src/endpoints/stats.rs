@@ -11,14 +11,7 @@ use crate::http::{PathMatch, Request, Response, Route};
 use crate::state::State;
 
 pub(crate) fn routes() -> Vec<Route> {
-    vec![Route {
-        name: "stats",
-        method: "GET",
-        path: PathMatch::Exact("/stats"),
-        faultable: false,
-        headers: &[],
-        handler: handle,
-    }]
+    vec![Route::new("stats", "GET", PathMatch::Exact("/stats"), handle).control()]
 }
 
 #[derive(Serialize)]
@@ -31,9 +24,9 @@ struct Stats {
     requests: BTreeMap<&'static str, usize>,
 }
 
-fn handle(state: &State, _request: &Request) -> Response {
+fn handle(state: &State, _request: &Request) -> Result<Response, Response> {
     let (ldap_accepted, ldap_rejected) = state.ldap_binds();
-    Response::json(
+    Ok(Response::json(
         200,
         &Stats {
             minted: state.minted(),
@@ -42,5 +35,5 @@ fn handle(state: &State, _request: &Request) -> Response {
             ldap_rejected,
             requests: state.all_hits(),
         },
-    )
+    ))
 }

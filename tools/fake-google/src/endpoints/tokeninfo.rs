@@ -18,17 +18,9 @@ use crate::state::{State, unix_secs};
 pub(crate) const FAKE_CLIENT_ID: &str = "000000000000-fakegoogle.apps.googleusercontent.com";
 
 pub(crate) fn routes() -> Vec<Route> {
-    [("GET", "tokeninfo"), ("POST", "tokeninfo")]
-        .into_iter()
-        .map(|(method, name)| Route {
-            name,
-            method,
-            path: PathMatch::Exact("/tokeninfo"),
-            faultable: true,
-            headers: &[],
-            handler: handle,
-        })
-        .collect()
+    ["GET", "POST"]
+        .map(|method| Route::new("tokeninfo", method, PathMatch::Exact("/tokeninfo"), handle))
+        .into()
 }
 
 #[derive(Serialize)]
@@ -49,22 +41,18 @@ fn invalid() -> Response {
     Response::error(400, "invalid_token", "Invalid Value")
 }
 
-fn handle(state: &State, request: &Request) -> Response {
-    let params = match request.params() {
-        Ok(p) => p,
-        Err(response) => return response,
-    };
-    let Some(token) = params.get("access_token") else {
-        return invalid();
-    };
+fn handle(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params()?;
+    let token = params.get("access_token").ok_or_else(invalid)?;
     let now = SystemTime::now();
-    let Some(record) = state.lookup(token).filter(|r| r.is_live_at(now)) else {
-        return invalid();
-    };
+    let record = state
+        .lookup(token)
+        .filter(|r| r.is_live_at(now))
+        .ok_or_else(invalid)?;
     let email = record
         .email_in_tokeninfo
         .then_some(record.principal.as_str());
-    Response::json(
+    Ok(Response::json(
         200,
         &TokenInfo {
             azp: FAKE_CLIENT_ID,
@@ -76,5 +64,5 @@ fn handle(state: &State, request: &Request) -> Response {
             email_verified: email.map(|_| "true"),
             access_type: "online",
         },
-    )
+    ))
 }

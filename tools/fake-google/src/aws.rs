@@ -1,0 +1,484 @@
+//! AWS Signature Version 4, as far as workload identity federation uses it:
+//! a client signs an STS `GetCallerIdentity` request with its AWS
+//! credentials and hands Google the serialised request as its subject
+//! token; Google (here, the fake STS) checks the signature.
+//!
+//! The fake keeps the secret keys, so it verifies by signing again with
+//! [`signature`] and comparing. [`subject_token`] builds a token the way
+//! Google's client libraries do, for tests of the fake itself and for tests
+//! that need a valid token without an AWS signer of their own.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ring::{digest, hmac};
+use serde_json::{Value, json};
+
+use crate::client::percent_encode;
+
+/// The only algorithm SigV4 defines.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// `subject_token_type` of AWS subject tokens.
+pub const AWS_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
+/// The request workload identity federation signs, with `{region}` to
+/// fill in.
+pub const GET_CALLER_IDENTITY_URL: &str =
+    "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15";
+
+/// AWS credentials: an access key, its secret and, for temporary
+/// credentials, a session token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    /// E.g. `AKIAIOSFODNN7EXAMPLE` (or `ASIA...` for temporary ones).
+    pub access_key_id: String,
+    /// The secret the signature is keyed with.
+    pub secret_access_key: String,
+    /// Sent as `x-amz-security-token` with temporary credentials.
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    // Secrets stay out of test output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("session_token", &self.session_token.as_ref().map(|_| "..."))
+            .finish()
+    }
+}
+
+/// What the EC2 instance metadata stand-in serves, set with
+/// [`crate::FakeGoogle::set_aws_instance`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsInstanceMetadata {
+    /// `placement/availability-zone`, e.g. `us-east-1b`; clients drop the
+    /// last letter to get the region.
+    pub availability_zone: String,
+    /// The instance profile's role, listed by `iam/security-credentials/`.
+    pub role_name: String,
+    /// What `iam/security-credentials/{role}` hands out.
+    pub credentials: AwsCredentials,
+    /// Whether every request needs an IMDSv2 session token
+    /// (`X-aws-ec2-metadata-token`), as with `HttpTokens=required`;
+    /// otherwise it is checked only when sent.
+    pub require_imdsv2: bool,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, data).as_ref())
+}
+
+fn hmac_sha256(key: &[u8], data: &str) -> hmac::Tag {
+    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes())
+}
+
+/// `YYYYMMDD'T'HHMMSS'Z'` for `t`, the form of `x-amz-date`.
+pub fn amz_date(t: SystemTime) -> String {
+    crate::state::rfc3339_utc(t).replace(['-', ':'], "")
+}
+
+/// The time an `x-amz-date` value stands for, if it is well formed.
+pub(crate) fn parse_amz_date(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    let shaped = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    if !shaped {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| text[r].parse::<u64>().ok();
+    let (year, month, day) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    let (hour, minute, second) = (n(9..11)?, n(11..13)?, n(13..15)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant), for years from 1970.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y % 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second.min(60);
+    Some(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+/// The canonical query string: names and values decoded, re-encoded with
+/// only unreserved characters left as they are, and sorted.
+pub(crate) fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = crate::http::parse_urlencoded(query)
+        .into_iter()
+        .map(|(k, v)| (percent_encode(&k), percent_encode(&v)))
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A header value as SigV4 canonicalises it: trimmed, inner runs of spaces
+/// collapsed to one.
+fn canonical_value(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The canonical request of SigV4: `signed_headers` (lower-case, sorted)
+/// are looked up in `headers` (names in any case; repeated headers are
+/// joined with commas).
+pub(crate) fn canonical_request(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    signed_headers: &[String],
+    payload: &[u8],
+) -> String {
+    let mut canonical_headers = String::new();
+    for name in signed_headers {
+        let values: Vec<String> = headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| canonical_value(v))
+            .collect();
+        canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
+    }
+    let path = if path.is_empty() { "/" } else { path };
+    format!(
+        "{method}\n{path}\n{}\n{canonical_headers}\n{}\n{}",
+        canonical_query(query),
+        signed_headers.join(";"),
+        sha256_hex(payload)
+    )
+}
+
+/// The credential scope `DATE/REGION/SERVICE/aws4_request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scope {
+    pub date: String,
+    pub region: String,
+    pub service: String,
+}
+
+impl Scope {
+    fn text(&self) -> String {
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
+    }
+}
+
+/// The hex signature of `canonical_request` made at `amz_date` in `scope`
+/// with `secret`.
+pub(crate) fn signature(
+    secret: &str,
+    amz_date: &str,
+    scope: &Scope,
+    canonical_request: &str,
+) -> String {
+    let string_to_sign = format!(
+        "{ALGORITHM}\n{amz_date}\n{}\n{}",
+        scope.text(),
+        sha256_hex(canonical_request.as_bytes())
+    );
+    let mut key = hmac_sha256(format!("AWS4{secret}").as_bytes(), &scope.date);
+    for part in [
+        scope.region.as_str(),
+        scope.service.as_str(),
+        "aws4_request",
+    ] {
+        key = hmac_sha256(key.as_ref(), part);
+    }
+    hex(hmac_sha256(key.as_ref(), &string_to_sign).as_ref())
+}
+
+/// A parsed `Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Authorization {
+    pub access_key_id: String,
+    pub scope: Scope,
+    pub signed_headers: Vec<String>,
+    pub signature: String,
+}
+
+impl Authorization {
+    pub fn parse(value: &str) -> Option<Authorization> {
+        let rest = value.trim().strip_prefix(ALGORITHM)?.trim_start();
+        let (mut credential, mut signed, mut signature) = (None, None, None);
+        for part in rest.split(',') {
+            let (name, value) = part.trim().split_once('=')?;
+            match name {
+                "Credential" => credential = Some(value),
+                "SignedHeaders" => signed = Some(value),
+                "Signature" => signature = Some(value),
+                _ => return None,
+            }
+        }
+        let mut credential = credential?.split('/');
+        let access_key_id = credential.next()?.to_owned();
+        let scope = Scope {
+            date: credential.next()?.to_owned(),
+            region: credential.next()?.to_owned(),
+            service: credential.next()?.to_owned(),
+        };
+        if credential.next()? != "aws4_request" || credential.next().is_some() {
+            return None;
+        }
+        let signed_headers: Vec<String> = signed?.split(';').map(str::to_owned).collect();
+        let signature = signature?.to_owned();
+        let well_formed = !access_key_id.is_empty()
+            && signed_headers.iter().all(|h| !h.is_empty())
+            && signature.len() == 64
+            && signature.bytes().all(|b| b.is_ascii_hexdigit());
+        well_formed.then_some(Authorization {
+            access_key_id,
+            scope,
+            signed_headers,
+            signature,
+        })
+    }
+}
+
+/// A subject token for STS, as Google's client libraries build it: the
+/// `GetCallerIdentity` request for `region`, signed at `now` with
+/// `credentials`, carrying `x-goog-cloud-target-resource: audience`
+/// (signed too, unless `sign_target_resource` is false, which is what
+/// Google's Python library does), serialised as JSON
+/// `{"url", "method", "headers": [{"key", "value"}...]}` and
+/// percent-encoded.
+pub fn subject_token(
+    credentials: &AwsCredentials,
+    region: &str,
+    audience: &str,
+    now: SystemTime,
+    sign_target_resource: bool,
+) -> String {
+    let url = GET_CALLER_IDENTITY_URL.replace("{region}", region);
+    let host = format!("sts.{region}.amazonaws.com");
+    let date = amz_date(now);
+    let mut headers = vec![
+        ("host".to_owned(), host),
+        ("x-amz-date".to_owned(), date.clone()),
+    ];
+    if let Some(token) = &credentials.session_token {
+        headers.push(("x-amz-security-token".to_owned(), token.clone()));
+    }
+    let target = (
+        "x-goog-cloud-target-resource".to_owned(),
+        audience.to_owned(),
+    );
+    if sign_target_resource {
+        headers.push(target.clone());
+    }
+    let mut signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+    signed.sort();
+    let scope = Scope {
+        date: date[..8].to_owned(),
+        region: region.to_owned(),
+        service: "sts".to_owned(),
+    };
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let canonical = canonical_request("POST", "/", query, &headers, &signed, b"");
+    let authorization = format!(
+        "{ALGORITHM} Credential={}/{}, SignedHeaders={}, Signature={}",
+        credentials.access_key_id,
+        scope.text(),
+        signed.join(";"),
+        signature(&credentials.secret_access_key, &date, &scope, &canonical)
+    );
+    if !sign_target_resource {
+        headers.push(target);
+    }
+    headers.push(("Authorization".to_owned(), authorization));
+    let request: Value = json!({
+        "url": url,
+        "method": "POST",
+        "headers": headers
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect::<Vec<_>>(),
+    });
+    percent_encode(&request.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn scope(date: &str, region: &str, service: &str) -> Scope {
+        Scope {
+            date: date.into(),
+            region: region.into(),
+            service: service.into(),
+        }
+    }
+
+    const EXAMPLE_SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+    /// AWS's SigV4 test suite, `get-vanilla` and
+    /// `get-vanilla-query-order-key-case` in both editions (2011, signed
+    /// with a `Date` header; 2015, with `X-Amz-Date`), and `post-vanilla`.
+    #[test]
+    fn aws4_testsuite_vectors() {
+        let signed = |s: &[&str]| s.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>();
+        let cases = [
+            (
+                "GET",
+                "",
+                owned(&[
+                    ("Host", "host.foo.com"),
+                    ("Date", "Mon, 09 Sep 2011 23:36:00 GMT"),
+                ]),
+                signed(&["date", "host"]),
+                "20110909T233600Z",
+                scope("20110909", "us-east-1", "host"),
+                "b27ccfbfa7df52a200ff74193ca6e32d4b48b8856fab7ebf1c595d0670a7e470",
+            ),
+            (
+                "GET",
+                "foo=Zoo&foo=aha",
+                owned(&[
+                    ("Host", "host.foo.com"),
+                    ("Date", "Mon, 09 Sep 2011 23:36:00 GMT"),
+                ]),
+                signed(&["date", "host"]),
+                "20110909T233600Z",
+                scope("20110909", "us-east-1", "host"),
+                "be7148d34ebccdc6423b19085378aa0bee970bdc61d144bd1a8c48c33079ab09",
+            ),
+            (
+                "GET",
+                "",
+                owned(&[
+                    ("Host", "example.amazonaws.com"),
+                    ("X-Amz-Date", "20150830T123600Z"),
+                ]),
+                signed(&["host", "x-amz-date"]),
+                "20150830T123600Z",
+                scope("20150830", "us-east-1", "service"),
+                "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+            ),
+            (
+                "POST",
+                "",
+                owned(&[
+                    ("Host", "example.amazonaws.com"),
+                    ("X-Amz-Date", "20150830T123600Z"),
+                ]),
+                signed(&["host", "x-amz-date"]),
+                "20150830T123600Z",
+                scope("20150830", "us-east-1", "service"),
+                "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
+            ),
+            (
+                "GET",
+                "Param2=value2&Param1=value1",
+                owned(&[
+                    ("Host", "example.amazonaws.com"),
+                    ("X-Amz-Date", "20150830T123600Z"),
+                ]),
+                signed(&["host", "x-amz-date"]),
+                "20150830T123600Z",
+                scope("20150830", "us-east-1", "service"),
+                "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
+            ),
+        ];
+        for (method, query, headers, signed, date, scope, expected) in cases {
+            let canonical = canonical_request(method, "/", query, &headers, &signed, b"");
+            assert_eq!(
+                signature(EXAMPLE_SECRET, date, &scope, &canonical),
+                expected,
+                "{method} {query} {date}"
+            );
+        }
+    }
+
+    /// The signed `GetCallerIdentity` requests in Google's client library
+    /// tests (fictitious credentials from AWS's documentation), with and
+    /// without a session token.
+    #[test]
+    fn get_caller_identity_vectors() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let token = "AQoEXAMPLEH4aoAH0gNCAPyJxz4BlCFFxWNE1OPTgk5TthT+FvwqnKwRcOIfrRh3c/LTo6UDdyJwOOvEVPvLXCrrrUtdnniCEXAMPLE/IvU1dYUg2RVAJBanLiHb4IgRmpRV3zrkuWJOgQs8IZZaIv2BXIa2R4OlgkBN9bkUDNCJiBeb/AXlzBBko7b15fjrBs2+cTQtpZ3CYWFXG8C5zqx37wnOE49mRl/+OtkIKGO7fAE";
+        let scope = scope("20200811", "us-east-2", "sts");
+        let query = "Action=GetCallerIdentity&Version=2011-06-15";
+        let mut headers = owned(&[
+            ("host", "sts.us-east-2.amazonaws.com"),
+            ("x-amz-date", "20200811T065522Z"),
+        ]);
+        let signed = vec!["host".to_owned(), "x-amz-date".to_owned()];
+        let canonical = canonical_request("POST", "", query, &headers, &signed, b"");
+        assert_eq!(
+            signature(secret, "20200811T065522Z", &scope, &canonical),
+            "9e722e5b7bfa163447e2a14df118b45ebd283c5aea72019bdf921d6e7dc01a9a"
+        );
+        headers.push(("x-amz-security-token".into(), token.into()));
+        let signed = vec![
+            "host".to_owned(),
+            "x-amz-date".to_owned(),
+            "x-amz-security-token".to_owned(),
+        ];
+        let canonical = canonical_request("POST", "/", query, &headers, &signed, b"");
+        assert_eq!(
+            signature(secret, "20200811T065522Z", &scope, &canonical),
+            "596aa990b792d763465d73703e684ca273c45536c6d322c31be01a41d02e5b60"
+        );
+    }
+
+    #[test]
+    fn authorization_headers() {
+        let parsed = Authorization::parse(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+        )
+        .unwrap();
+        assert_eq!(parsed.access_key_id, "AKIDEXAMPLE");
+        assert_eq!(parsed.scope, scope("20150830", "us-east-1", "sts"));
+        assert_eq!(parsed.signed_headers, ["host", "x-amz-date"]);
+        for bad in [
+            "AWS4-HMAC-SHA1 Credential=A/1/r/s/aws4_request, SignedHeaders=host, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=A/1/r/s/aws4, SignedHeaders=host, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+            "AWS4-HMAC-SHA256 Credential=A/1/r/s/aws4_request, SignedHeaders=host, Signature=xyz",
+            "AWS4-HMAC-SHA256 Credential=A/1/r/s/aws4_request, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+        ] {
+            assert_eq!(Authorization::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_597_128_922);
+        assert_eq!(amz_date(t), "20200811T065522Z");
+        assert_eq!(parse_amz_date("20200811T065522Z"), Some(t));
+        for bad in [
+            "2020-08-11T06:55:22Z",
+            "20201311T065522Z",
+            "20200811065522Z",
+            "",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn canonical_queries() {
+        assert_eq!(canonical_query("b=2&a=x%2Fy&a=1"), "a=1&a=x%2Fy&b=2");
+        assert_eq!(canonical_query(""), "");
+    }
+}

@@ -1,0 +1,89 @@
+//! AlloyDB Admin API: `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}`
+//! (also under `v1beta` and `v1alpha`), shaped like
+//! `https://alloydb.googleapis.com`, answering the `Instance` resource of
+//! an instance registered with [`crate::FakeGoogle::add_alloydb_instance`].
+//!
+//! The caller needs a live token with the cloud-platform scope whose
+//! principal was granted read access
+//! ([`crate::FakeGoogle::grant_alloydb_viewer`]), checked before the
+//! instance is looked up, as IAM does: without the grant even a missing
+//! instance is a 403.
+
+use crate::endpoints::google_api::{self, ApiMethod};
+use crate::http::{PathMatch, Request, Response, Route};
+use crate::state::State;
+
+const GET_INSTANCE: ApiMethod = ApiMethod {
+    service: "alloydb.googleapis.com",
+    method: "google.cloud.alloydb.v1.AlloyDBAdmin.GetInstance",
+    scopes: google_api::CLOUD_PLATFORM,
+};
+
+pub(crate) fn routes() -> Vec<Route> {
+    vec![Route::new(
+        "alloydb_get_instance",
+        "GET",
+        PathMatch::Matches(|p| instance_name(p).is_some()),
+        get_instance,
+    )]
+}
+
+/// `projects/P/locations/L/clusters/C/instances/I` from
+/// `/{version}/projects/P/locations/L/clusters/C/instances/I`.
+fn instance_name(path: &str) -> Option<&str> {
+    let name = ["/v1/", "/v1beta/", "/v1alpha/"]
+        .iter()
+        .find_map(|version| path.strip_prefix(version))?;
+    let parts: Vec<&str> = name.split('/').collect();
+    let shaped = parts.len() == 8
+        && parts
+            .iter()
+            .step_by(2)
+            .copied()
+            .eq(["projects", "locations", "clusters", "instances"])
+        && parts.iter().all(|p| !p.is_empty() && !p.contains(':'));
+    shaped.then_some(name)
+}
+
+fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
+    let name = instance_name(&request.path).unwrap_or("");
+    let caller = GET_INSTANCE.authenticate(state, request)?;
+    let dir = state.directory();
+    if !dir.alloydb_viewers.contains(&caller.principal) {
+        return Err(google_api::permission_denied(
+            "alloydb.instances.get",
+            Some(&format!("//alloydb.googleapis.com/{name}")),
+        ));
+    }
+    match dir.alloydb_instances.get(name) {
+        Some(instance) => Ok(Response::json(200, &instance.resource(name))),
+        None => Err(Response::google_error(
+            404,
+            "NOT_FOUND",
+            &format!("Resource '{name}' was not found"),
+            None,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_names() {
+        let name = "projects/p/locations/us-central1/clusters/c/instances/i";
+        assert_eq!(instance_name(&format!("/v1/{name}")), Some(name));
+        assert_eq!(instance_name(&format!("/v1beta/{name}")), Some(name));
+        for bad in [
+            format!("/v2/{name}"),
+            format!("/v1/{name}/connectionInfo"),
+            "/v1/projects/p/locations/r/clusters/c".to_owned(),
+            "/v1/projects/p/instances/i".to_owned(),
+            "/v1/projects//locations/r/clusters/c/instances/i".to_owned(),
+            "/v1/projects/p/locations/r/clusters/c/instances/i:restart".to_owned(),
+        ] {
+            assert_eq!(instance_name(&bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Cloud SQL Admin API, shaped like `https://sqladmin.googleapis.com`, for
+//! instances registered with [`crate::FakeGoogle::add_cloudsql_instance`]:
+//!
+//! * `GET /v1/projects/{p}/instances/{i}/connectSettings`: the
+//!   `ConnectSettings` resource connectors read (server CA, addresses,
+//!   region, version, DNS names, CA mode); needs
+//!   `cloudsql.instances.connect`;
+//! * `GET /v1/projects/{p}/instances/{i}`: the `DatabaseInstance`, whose
+//!   `settings.ipConfiguration.sslMode` (and legacy `requireSsl`) is the
+//!   only place that says whether trusted client certificates are
+//!   required; needs `cloudsql.instances.get`.
+//!
+//! Both are also served under `/sql/v1beta4/`, the path Google's
+//! discovery-based clients (and so the Go connector) use. Callers need a
+//! live token with the cloud-platform or sqlservice.admin scope. Missing
+//! permissions get Cloud SQL's own 403 ("The client is not authorized to
+//! make this request.", reason `notAuthorized`), whether or not the
+//! instance exists; unknown instances then get its 404
+//! (`instanceDoesNotExist`).
+
+use serde_json::json;
+
+use crate::directory::CLOUD_PLATFORM_SCOPE;
+use crate::endpoints::google_api::ApiMethod;
+use crate::http::{PathMatch, Request, Response, Route};
+use crate::state::State;
+
+/// The Cloud SQL Admin scope, which the API takes besides cloud-platform.
+pub(crate) const SQLSERVICE_ADMIN_SCOPE: &str = "https://www.googleapis.com/auth/sqlservice.admin";
+const SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE, SQLSERVICE_ADMIN_SCOPE];
+/// Permission `connectSettings` needs (in the Cloud SQL Client role).
+pub(crate) const CONNECT: &str = "cloudsql.instances.connect";
+/// Permission reading the instance needs (Cloud SQL Client and Viewer).
+pub(crate) const GET: &str = "cloudsql.instances.get";
+
+const CONNECT_SETTINGS: ApiMethod = ApiMethod {
+    service: "sqladmin.googleapis.com",
+    method: "google.cloud.sql.v1.SqlConnectService.GetConnectSettings",
+    scopes: SCOPES,
+};
+const GET_INSTANCE: ApiMethod = ApiMethod {
+    service: "sqladmin.googleapis.com",
+    method: "google.cloud.sql.v1.SqlInstancesService.Get",
+    scopes: SCOPES,
+};
+
+pub(crate) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            "cloudsql_connect_settings",
+            "GET",
+            PathMatch::Matches(|p| matches!(parse(p), Some((_, _, _, true)))),
+            connect_settings,
+        ),
+        Route::new(
+            "cloudsql_get_instance",
+            "GET",
+            PathMatch::Matches(|p| matches!(parse(p), Some((_, _, _, false)))),
+            get_instance,
+        ),
+    ]
+}
+
+/// `(base path, project, instance, is connectSettings)` of
+/// `{base}/projects/{p}/instances/{i}[/connectSettings]`.
+fn parse(path: &str) -> Option<(&'static str, &str, &str, bool)> {
+    let (base, rest) = ["/v1", "/sql/v1beta4"]
+        .into_iter()
+        .find_map(|base| Some((base, path.strip_prefix(base)?.strip_prefix("/projects/")?)))?;
+    let (project, rest) = rest.split_once("/instances/")?;
+    let (instance, connect) = match rest.strip_suffix("/connectSettings") {
+        Some(instance) => (instance, true),
+        None => (rest, false),
+    };
+    let segment = |s: &str| !s.is_empty() && !s.contains(['/', ':']);
+    (segment(project) && segment(instance)).then_some((base, project, instance, connect))
+}
+
+/// Cloud SQL's error shape: the JSON API error plus the legacy `errors`
+/// list whose `reason` discovery-based clients print.
+fn sql_error(code: u16, status: &str, message: &str, reason: &str) -> Response {
+    Response::json(
+        code,
+        &json!({"error": {
+            "code": code,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": reason}],
+            "status": status,
+        }}),
+    )
+}
+
+/// Checks the caller and `permission`, then answers `answer(instance)`.
+fn describe(
+    state: &State,
+    request: &Request,
+    method: &ApiMethod,
+    permission: &str,
+    answer: impl FnOnce(&crate::instances::CloudSqlInstance, &str, &str, &str) -> serde_json::Value,
+) -> Result<Response, Response> {
+    let (base, project, instance, _) = parse(&request.path).unwrap_or(("", "", "", false));
+    let caller = method.authenticate(state, request)?;
+    let dir = state.directory();
+    if !dir
+        .cloudsql_grants
+        .contains(&(caller.principal.clone(), permission.to_owned()))
+    {
+        return Err(sql_error(
+            403,
+            "PERMISSION_DENIED",
+            "The client is not authorized to make this request.",
+            "notAuthorized",
+        ));
+    }
+    match dir
+        .cloudsql_instances
+        .get(&(project.to_owned(), instance.to_owned()))
+    {
+        Some(found) => Ok(Response::json(200, &answer(found, base, project, instance))),
+        None => Err(sql_error(
+            404,
+            "NOT_FOUND",
+            "The Cloud SQL instance does not exist.",
+            "instanceDoesNotExist",
+        )),
+    }
+}
+
+fn connect_settings(state: &State, request: &Request) -> Result<Response, Response> {
+    describe(state, request, &CONNECT_SETTINGS, CONNECT, |i, _, p, n| {
+        i.connect_settings(p, n)
+    })
+}
+
+fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
+    describe(state, request, &GET_INSTANCE, GET, |i, base, p, n| {
+        i.resource(p, n, base)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            parse("/v1/projects/p/instances/i/connectSettings"),
+            Some(("/v1", "p", "i", true))
+        );
+        assert_eq!(
+            parse("/sql/v1beta4/projects/p/instances/i"),
+            Some(("/sql/v1beta4", "p", "i", false))
+        );
+        for bad in [
+            "/v1/projects/p/instances/",
+            "/v1/projects/p/instances/i/users",
+            "/v1/projects/p/locations/r/clusters/c/instances/i",
+            "/v2/projects/p/instances/i",
+            "/v1/projects/p/instances/i:restart",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+}

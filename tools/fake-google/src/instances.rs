@@ -1,0 +1,474 @@
+//! Database instances the admin API stand-ins describe: what tests register
+//! ([`AlloyDbInstance`], [`CloudSqlInstance`]) and the JSON resources
+//! Google's APIs answer for them, with Google's field names.
+//!
+//! Like Google's JSON (proto3 mapping), fields holding `false`, an empty
+//! string or nothing are left out rather than sent as defaults, so clients
+//! must treat a missing `requireConnectors` as false.
+
+use serde_json::{Map, Value, json};
+
+use crate::tls::TestCa;
+
+/// An AlloyDB instance's SSL mode (`clientConnectionConfig.sslConfig.sslMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AlloyDbSslMode {
+    /// `ENCRYPTED_ONLY`, AlloyDB's default.
+    #[default]
+    EncryptedOnly,
+    /// `ALLOW_UNENCRYPTED_AND_ENCRYPTED`.
+    AllowUnencryptedAndEncrypted,
+}
+
+impl AlloyDbSslMode {
+    /// The API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlloyDbSslMode::EncryptedOnly => "ENCRYPTED_ONLY",
+            AlloyDbSslMode::AllowUnencryptedAndEncrypted => "ALLOW_UNENCRYPTED_AND_ENCRYPTED",
+        }
+    }
+}
+
+/// What the AlloyDB Admin API reports about an instance, registered with
+/// [`crate::FakeGoogle::add_alloydb_instance`]. Start from
+/// `AlloyDbInstance::default()` (a READY primary instance with nothing
+/// set) and fill in what a test needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlloyDbInstance {
+    /// `ipAddress`: the private IP.
+    pub ip_address: Option<String>,
+    /// `publicIpAddress`, when public IP is enabled.
+    pub public_ip_address: Option<String>,
+    /// `pscInstanceConfig.pscDnsName`, for Private Service Connect.
+    pub psc_dns_name: Option<String>,
+    /// `clientConnectionConfig.requireConnectors`: only the AlloyDB Auth
+    /// Proxy and connectors may connect, so a plain libpq client cannot.
+    pub require_connectors: bool,
+    /// `connectionPoolConfig.enabled` (managed connection pooling).
+    pub pooling_enabled: bool,
+    /// `clientConnectionConfig.sslConfig.sslMode`.
+    pub ssl_mode: AlloyDbSslMode,
+    /// `state`, e.g. `READY` (the default) or `STOPPED`.
+    pub state: String,
+    /// `instanceType`: `PRIMARY` (the default), `READ_POOL` or `SECONDARY`.
+    pub instance_type: String,
+}
+
+impl Default for AlloyDbInstance {
+    fn default() -> Self {
+        AlloyDbInstance {
+            ip_address: None,
+            public_ip_address: None,
+            psc_dns_name: None,
+            require_connectors: false,
+            pooling_enabled: false,
+            ssl_mode: AlloyDbSslMode::default(),
+            state: "READY".into(),
+            instance_type: "PRIMARY".into(),
+        }
+    }
+}
+
+/// Inserts `value` unless it is `false`, `""`, `null`, `{}` or `[]`.
+fn put(object: &mut Map<String, Value>, key: &str, value: Value) {
+    let empty = match &value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Number(_) => false,
+    };
+    if !empty {
+        object.insert(key.to_owned(), value);
+    }
+}
+
+/// A JSON object from pairs, leaving out empty values (see [`put`]).
+fn object(pairs: Vec<(&str, Value)>) -> Value {
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        put(&mut map, key, value);
+    }
+    Value::Object(map)
+}
+
+/// A stable UUID-shaped identifier derived from `name`.
+fn uid(name: &str) -> String {
+    let id = crate::directory::numeric_id(name);
+    let hex: String = id
+        .bytes()
+        .map(|b| char::from(b"0123456789abcdef"[usize::from(b) % 16]))
+        .chain("0123456789ab".chars())
+        .take(32)
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// When the fake says instances were created.
+const CREATE_TIME: &str = "2026-01-05T09:30:00.000000Z";
+
+impl AlloyDbInstance {
+    /// The `Instance` resource named `name`
+    /// (`projects/P/locations/R/clusters/C/instances/I`).
+    pub(crate) fn resource(&self, name: &str) -> Value {
+        object(vec![
+            ("name", name.into()),
+            ("uid", uid(name).into()),
+            ("createTime", CREATE_TIME.into()),
+            ("updateTime", CREATE_TIME.into()),
+            ("state", self.state.as_str().into()),
+            ("instanceType", self.instance_type.as_str().into()),
+            ("machineConfig", json!({"cpuCount": 2})),
+            ("availabilityType", "REGIONAL".into()),
+            ("databaseFlags", json!({"alloydb.iam_authentication": "on"})),
+            ("ipAddress", self.ip_address.clone().into()),
+            ("publicIpAddress", self.public_ip_address.clone().into()),
+            (
+                "networkConfig",
+                object(vec![(
+                    "enablePublicIp",
+                    self.public_ip_address.is_some().into(),
+                )]),
+            ),
+            (
+                "clientConnectionConfig",
+                object(vec![
+                    ("requireConnectors", self.require_connectors.into()),
+                    (
+                        "sslConfig",
+                        json!({"sslMode": self.ssl_mode.as_str(), "caSource": "CA_SOURCE_MANAGED"}),
+                    ),
+                ]),
+            ),
+            (
+                "pscInstanceConfig",
+                object(vec![("pscDnsName", self.psc_dns_name.clone().into())]),
+            ),
+            (
+                "connectionPoolConfig",
+                object(vec![
+                    ("enabled", self.pooling_enabled.into()),
+                    (
+                        "poolerCount",
+                        if self.pooling_enabled {
+                            1.into()
+                        } else {
+                            Value::Null
+                        },
+                    ),
+                ]),
+            ),
+            ("etag", format!("\"{}\"", &uid(name)[..8]).into()),
+        ])
+    }
+}
+
+/// A Cloud SQL instance's SSL mode (`settings.ipConfiguration.sslMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CloudSqlSslMode {
+    /// `ALLOW_UNENCRYPTED_AND_ENCRYPTED`.
+    AllowUnencryptedAndEncrypted,
+    /// `ENCRYPTED_ONLY`.
+    #[default]
+    EncryptedOnly,
+    /// `TRUSTED_CLIENT_CERTIFICATE_REQUIRED`: clients must present a
+    /// certificate Cloud SQL issued, which in practice means the Cloud SQL
+    /// Auth Proxy or a connector; plain libpq with IAM tokens cannot log in.
+    /// The legacy `requireSsl` is true only in this mode.
+    TrustedClientCertificateRequired,
+}
+
+impl CloudSqlSslMode {
+    /// The API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloudSqlSslMode::AllowUnencryptedAndEncrypted => "ALLOW_UNENCRYPTED_AND_ENCRYPTED",
+            CloudSqlSslMode::EncryptedOnly => "ENCRYPTED_ONLY",
+            CloudSqlSslMode::TrustedClientCertificateRequired => {
+                "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
+            }
+        }
+    }
+}
+
+/// Who signs a Cloud SQL instance's server certificate (`serverCaMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerCaMode {
+    /// `GOOGLE_MANAGED_INTERNAL_CA`: a per-instance CA; the server
+    /// certificate names the instance, not its address.
+    #[default]
+    GoogleManagedInternalCa,
+    /// `GOOGLE_MANAGED_CAS_CA`: a regional CA hierarchy; the server
+    /// certificate carries the instance's DNS name.
+    GoogleManagedCasCa,
+    /// `CUSTOMER_MANAGED_CAS_CA`.
+    CustomerManagedCasCa,
+}
+
+impl ServerCaMode {
+    /// The API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerCaMode::GoogleManagedInternalCa => "GOOGLE_MANAGED_INTERNAL_CA",
+            ServerCaMode::GoogleManagedCasCa => "GOOGLE_MANAGED_CAS_CA",
+            ServerCaMode::CustomerManagedCasCa => "CUSTOMER_MANAGED_CAS_CA",
+        }
+    }
+}
+
+/// The `serverCaCert` of a Cloud SQL instance: the PEM of one or more CA
+/// certificates (more than one while a CA rotation is under way) and the
+/// details of the first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerCaCert {
+    /// `cert`: the concatenated PEM certificates.
+    pub cert: String,
+    /// `certSerialNumber`.
+    pub cert_serial_number: String,
+    /// `commonName`.
+    pub common_name: String,
+    /// `sha1Fingerprint`.
+    pub sha1_fingerprint: String,
+    /// `expirationTime`, RFC 3339.
+    pub expiration_time: String,
+}
+
+impl ServerCaCert {
+    /// The certificates of `cas`, in order, described by the first; `None`
+    /// when `cas` is empty.
+    pub fn from_cas(cas: &[&TestCa]) -> Option<ServerCaCert> {
+        let first = cas.first()?;
+        Some(ServerCaCert {
+            cert: cas.iter().map(|ca| ca.cert_pem()).collect(),
+            cert_serial_number: first.serial_number(),
+            common_name: first.common_name().to_owned(),
+            sha1_fingerprint: first.sha1_fingerprint(),
+            expiration_time: first.expiration_time(),
+        })
+    }
+
+    fn resource(&self, instance: &str) -> Value {
+        json!({
+            "kind": "sql#sslCert",
+            "certSerialNumber": self.cert_serial_number,
+            "cert": self.cert,
+            "commonName": self.common_name,
+            "sha1Fingerprint": self.sha1_fingerprint,
+            "instance": instance,
+            "createTime": CREATE_TIME,
+            "expirationTime": self.expiration_time,
+        })
+    }
+}
+
+/// What the Cloud SQL Admin API reports about an instance, registered with
+/// [`crate::FakeGoogle::add_cloudsql_instance`]. Start from
+/// `CloudSqlInstance::default()` (PostgreSQL 15 in `us-central1`,
+/// ENCRYPTED_ONLY, no addresses, no server CA) and fill in what a test
+/// needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloudSqlInstance {
+    /// `region`, e.g. `us-central1`.
+    pub region: String,
+    /// `databaseVersion`, e.g. `POSTGRES_15`.
+    pub database_version: String,
+    /// The `PRIMARY` entry of `ipAddresses` (public IP).
+    pub public_ip: Option<String>,
+    /// The `PRIVATE` entry of `ipAddresses`.
+    pub private_ip: Option<String>,
+    /// The `OUTGOING` entry of `ipAddresses`.
+    pub outgoing_ip: Option<String>,
+    /// `pscEnabled` (and `settings.ipConfiguration.pscConfig.pscEnabled`).
+    pub psc_enabled: bool,
+    /// `dnsName`; also listed in `dnsNames` (as a Private Service Connect
+    /// name when `psc_enabled`, else a public one).
+    pub dns_name: Option<String>,
+    /// `serverCaMode`.
+    pub server_ca_mode: ServerCaMode,
+    /// `settings.ipConfiguration.sslMode` (and the legacy `requireSsl`).
+    pub ssl_mode: CloudSqlSslMode,
+    /// `serverCaCert`; left out of answers when `None`.
+    pub server_ca_cert: Option<ServerCaCert>,
+    /// The `cloudsql.iam_authentication` database flag.
+    pub iam_authentication: bool,
+}
+
+impl Default for CloudSqlInstance {
+    fn default() -> Self {
+        CloudSqlInstance {
+            region: "us-central1".into(),
+            database_version: "POSTGRES_15".into(),
+            public_ip: None,
+            private_ip: None,
+            outgoing_ip: None,
+            psc_enabled: false,
+            dns_name: None,
+            server_ca_mode: ServerCaMode::default(),
+            ssl_mode: CloudSqlSslMode::default(),
+            server_ca_cert: None,
+            iam_authentication: true,
+        }
+    }
+}
+
+impl CloudSqlInstance {
+    fn ip_addresses(&self) -> Value {
+        let entries: Vec<Value> = [
+            ("PRIMARY", &self.public_ip),
+            ("OUTGOING", &self.outgoing_ip),
+            ("PRIVATE", &self.private_ip),
+        ]
+        .into_iter()
+        .filter_map(|(kind, ip)| ip.as_ref().map(|ip| json!({"type": kind, "ipAddress": ip})))
+        .collect();
+        entries.into()
+    }
+
+    fn dns_names(&self) -> Value {
+        let connection_type = if self.psc_enabled {
+            "PRIVATE_SERVICE_CONNECT"
+        } else {
+            "PUBLIC"
+        };
+        self.dns_name
+            .iter()
+            .map(|name| {
+                json!({
+                    "name": name,
+                    "connectionType": connection_type,
+                    "dnsScope": "INSTANCE",
+                    "recordManager": "CUSTOMER",
+                })
+            })
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    fn server_ca(&self, instance: &str) -> Value {
+        self.server_ca_cert
+            .as_ref()
+            .map(|c| c.resource(instance))
+            .unwrap_or(Value::Null)
+    }
+
+    /// The `ConnectSettings` resource (`sql#connectSettings`).
+    pub(crate) fn connect_settings(&self, project: &str, instance: &str) -> Value {
+        object(vec![
+            ("kind", "sql#connectSettings".into()),
+            ("serverCaCert", self.server_ca(instance)),
+            ("ipAddresses", self.ip_addresses()),
+            ("region", self.region.as_str().into()),
+            ("databaseVersion", self.database_version.as_str().into()),
+            ("backendType", "SECOND_GEN".into()),
+            ("pscEnabled", self.psc_enabled.into()),
+            ("dnsName", self.dns_name.clone().into()),
+            ("dnsNames", self.dns_names()),
+            ("serverCaMode", self.server_ca_mode.as_str().into()),
+            (
+                "connectionName",
+                format!("{project}:{}:{instance}", self.region).into(),
+            ),
+        ])
+    }
+
+    /// The `DatabaseInstance` resource (`sql#instance`), as far as clients
+    /// connecting to it care.
+    pub(crate) fn resource(&self, project: &str, instance: &str, base_path: &str) -> Value {
+        let ip_configuration = object(vec![
+            ("ipv4Enabled", self.public_ip.is_some().into()),
+            (
+                "privateNetwork",
+                self.private_ip
+                    .as_ref()
+                    .map(|_| format!("projects/{project}/global/networks/default"))
+                    .into(),
+            ),
+            (
+                "requireSsl",
+                (self.ssl_mode == CloudSqlSslMode::TrustedClientCertificateRequired).into(),
+            ),
+            ("sslMode", self.ssl_mode.as_str().into()),
+            ("serverCaMode", self.server_ca_mode.as_str().into()),
+            (
+                "pscConfig",
+                object(vec![("pscEnabled", self.psc_enabled.into())]),
+            ),
+        ]);
+        let flags: Vec<Value> = if self.iam_authentication {
+            vec![json!({"name": "cloudsql.iam_authentication", "value": "on"})]
+        } else {
+            Vec::new()
+        };
+        object(vec![
+            ("kind", "sql#instance".into()),
+            ("state", "RUNNABLE".into()),
+            ("databaseVersion", self.database_version.as_str().into()),
+            (
+                "settings",
+                object(vec![
+                    ("kind", "sql#settings".into()),
+                    ("tier", "db-custom-2-7680".into()),
+                    ("activationPolicy", "ALWAYS".into()),
+                    ("ipConfiguration", ip_configuration),
+                    ("databaseFlags", flags.into()),
+                ]),
+            ),
+            ("ipAddresses", self.ip_addresses()),
+            ("serverCaCert", self.server_ca(instance)),
+            ("instanceType", "CLOUD_SQL_INSTANCE".into()),
+            ("project", project.into()),
+            ("backendType", "SECOND_GEN".into()),
+            (
+                "selfLink",
+                format!("https://sqladmin.googleapis.com{base_path}/projects/{project}/instances/{instance}")
+                    .into(),
+            ),
+            (
+                "connectionName",
+                format!("{project}:{}:{instance}", self.region).into(),
+            ),
+            ("name", instance.into()),
+            ("region", self.region.as_str().into()),
+            ("gceZone", format!("{}-a", self.region).into()),
+            ("dnsName", self.dns_name.clone().into()),
+            ("dnsNames", self.dns_names()),
+            ("createTime", CREATE_TIME.into()),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_are_left_out() {
+        let v = object(vec![
+            ("a", false.into()),
+            ("b", "".into()),
+            ("c", Value::Null),
+            ("d", json!({})),
+            ("e", json!([])),
+            ("f", 0.into()),
+            ("g", true.into()),
+        ]);
+        assert_eq!(v, json!({"f": 0, "g": true}));
+    }
+
+    #[test]
+    fn uids_look_like_uuids() {
+        let id = uid("projects/p/locations/r/clusters/c/instances/i");
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+        assert_ne!(id, uid("projects/p/locations/r/clusters/c/instances/j"));
+    }
+}

@@ -1,0 +1,325 @@
+//! Throw-away certificates for testing TLS verification: a test
+//! certificate authority ([`TestCa`]) and server certificates it signs
+//! ([`ServerCert`]) for DNS names and IP addresses.
+//!
+//! Everything is generated at run time (ECDSA P-256), so no key ever sits in
+//! the repository. Both types also write their PEM files into a private
+//! temporary directory that lives as long as they do, because the programs
+//! under test (libpq's `sslrootcert`, `SSL_CERT_FILE`, PostgreSQL's
+//! `ssl_cert_file`) want paths.
+
+use std::fs;
+use std::io;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber,
+};
+use ring::digest;
+
+use crate::state::rfc3339_utc;
+
+/// Certificates are valid from this day...
+const NOT_BEFORE: (i32, u8, u8) = (2020, 1, 1);
+/// ...until this one, long enough for any test run and representable as
+/// an X.509 UTCTime.
+const NOT_AFTER: (i32, u8, u8) = (2049, 12, 31);
+
+/// Distinct serial numbers within one process (and, by the time part,
+/// across processes).
+fn next_serial() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    (seconds << 20) | (COUNTER.fetch_add(1, Ordering::Relaxed) & 0xF_FFFF)
+}
+
+fn tls_error(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("certificate generation failed: {e}"))
+}
+
+fn validity(params: &mut CertificateParams) {
+    params.not_before = rcgen::date_time_ymd(NOT_BEFORE.0, NOT_BEFORE.1, NOT_BEFORE.2);
+    params.not_after = rcgen::date_time_ymd(NOT_AFTER.0, NOT_AFTER.1, NOT_AFTER.2);
+}
+
+/// Writes `text` to `dir/name` with `mode`.
+fn write_file(dir: &Path, name: &str, text: &str, mode: u32) -> io::Result<PathBuf> {
+    let path = dir.join(name);
+    fs::write(&path, text)?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+    Ok(path)
+}
+
+/// A test certificate authority. Its certificate is written to
+/// [`TestCa::cert_path`], for `sslrootcert=` or `SSL_CERT_FILE=`.
+pub struct TestCa {
+    common_name: String,
+    serial: u64,
+    cert_pem: String,
+    cert_der: Vec<u8>,
+    issuer: Issuer<'static, KeyPair>,
+    cert_path: PathBuf,
+    // Last, so the files go after everything else.
+    _dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa")
+            .field("common_name", &self.common_name)
+            .field("cert_path", &self.cert_path)
+            .finish()
+    }
+}
+
+impl TestCa {
+    /// A new self-signed CA whose subject is `CN=<common_name>`.
+    pub fn new(common_name: &str) -> io::Result<TestCa> {
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let serial = next_serial();
+        params.serial_number = Some(SerialNumber::from(serial));
+        validity(&mut params);
+        let key = KeyPair::generate().map_err(tls_error)?;
+        let cert = params.self_signed(&key).map_err(tls_error)?;
+        let dir = tempfile::Builder::new()
+            .prefix("fake-google-ca.")
+            .tempdir()?;
+        let cert_pem = cert.pem();
+        let cert_path = write_file(dir.path(), "ca.pem", &cert_pem, 0o644)?;
+        Ok(TestCa {
+            common_name: common_name.to_owned(),
+            serial,
+            cert_pem,
+            cert_der: cert.der().to_vec(),
+            issuer: Issuer::new(params, key),
+            cert_path,
+            _dir: dir,
+        })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// Path of a file holding [`TestCa::cert_pem`].
+    pub fn cert_path(&self) -> &Path {
+        &self.cert_path
+    }
+
+    /// The subject's common name.
+    pub fn common_name(&self) -> &str {
+        &self.common_name
+    }
+
+    /// The serial number, in decimal (as Cloud SQL's `certSerialNumber`).
+    pub fn serial_number(&self) -> String {
+        self.serial.to_string()
+    }
+
+    /// SHA-1 of the DER certificate in lower-case hex (as Cloud SQL's
+    /// `sha1Fingerprint`).
+    pub fn sha1_fingerprint(&self) -> String {
+        digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &self.cert_der)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// When every certificate made here expires, RFC 3339
+    /// (`2049-12-31T00:00:00Z`).
+    pub fn expiration_time(&self) -> String {
+        expiration_time()
+    }
+
+    /// Issues a server certificate for `names`: DNS names (`localhost`,
+    /// `db.example.test`) and IP address literals (`127.0.0.1`, `::1`),
+    /// all as subject alternative names; the first is also the common name.
+    pub fn issue(&self, names: &[&str]) -> io::Result<ServerCert> {
+        let first = names
+            .first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no names to certify"))?;
+        let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(owned.clone()).map_err(tls_error)?;
+        params.distinguished_name.push(DnType::CommonName, *first);
+        params.serial_number = Some(SerialNumber::from(next_serial()));
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        validity(&mut params);
+        let key = KeyPair::generate().map_err(tls_error)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(tls_error)?;
+        let dir = tempfile::Builder::new()
+            .prefix("fake-google-cert.")
+            .tempdir()?;
+        let cert_pem = cert.pem();
+        let key_pem = key.serialize_pem();
+        let cert_path = write_file(dir.path(), "server.crt", &cert_pem, 0o644)?;
+        let key_path = write_file(dir.path(), "server.key", &key_pem, 0o600)?;
+        let ca_path = write_file(dir.path(), "ca.pem", &self.cert_pem, 0o644)?;
+        Ok(ServerCert {
+            names: owned,
+            cert_pem,
+            key_pem,
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+            ca_pem: self.cert_pem.clone(),
+            cert_path,
+            key_path,
+            ca_path,
+            _dir: dir,
+        })
+    }
+}
+
+/// See [`TestCa::expiration_time`].
+fn expiration_time() -> String {
+    // 2049-12-31T00:00:00Z.
+    let days = 29_219u64; // 1970-01-01 .. 2049-12-31
+    rfc3339_utc(UNIX_EPOCH + Duration::from_secs(days * 86_400))
+}
+
+/// A server certificate and its private key, signed by a [`TestCa`], also
+/// written to files (the key with mode 0600).
+pub struct ServerCert {
+    names: Vec<String>,
+    cert_pem: String,
+    key_pem: String,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+    ca_pem: String,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    ca_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for ServerCert {
+    // Leaves the private key out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCert")
+            .field("names", &self.names)
+            .field("cert_path", &self.cert_path)
+            .finish()
+    }
+}
+
+impl ServerCert {
+    /// The names certified, as given to [`TestCa::issue`].
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether `name` is among the certified names (IP addresses compared
+    /// as addresses, DNS names case-insensitively).
+    pub fn covers(&self, name: &str) -> bool {
+        let as_ip = name.parse::<IpAddr>().ok();
+        self.names
+            .iter()
+            .any(|n| match (as_ip, n.parse::<IpAddr>()) {
+                (Some(a), Ok(b)) => a == b,
+                (None, Err(_)) => n.eq_ignore_ascii_case(name),
+                _ => false,
+            })
+    }
+
+    /// The certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The private key, PKCS#8 PEM.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// The issuing CA's certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Path of the certificate file.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert_path
+    }
+
+    /// Path of the private key file (mode 0600).
+    pub fn key_path(&self) -> &Path {
+        &self.key_path
+    }
+
+    /// Path of a copy of the issuing CA's certificate.
+    pub fn ca_path(&self) -> &Path {
+        &self.ca_path
+    }
+
+    /// A rustls server configuration presenting this certificate.
+    pub(crate) fn server_config(&self) -> io::Result<Arc<rustls::ServerConfig>> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(tls_error)?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(self.cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+            )
+            .map_err(tls_error)?;
+        Ok(Arc::new(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates() {
+        let ca = TestCa::new("Test CA").unwrap();
+        assert!(ca.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(fs::read_to_string(ca.cert_path()).unwrap(), ca.cert_pem());
+        assert_eq!(ca.sha1_fingerprint().len(), 40);
+        assert_eq!(ca.expiration_time(), "2049-12-31T00:00:00Z");
+        let cert = ca.issue(&["db.example.test", "127.0.0.1", "::1"]).unwrap();
+        assert!(cert.covers("DB.example.test") && cert.covers("::1") && cert.covers("127.0.0.1"));
+        assert!(!cert.covers("127.0.0.2") && !cert.covers("localhost"));
+        let mode = fs::metadata(cert.key_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(cert.key_pem().contains("PRIVATE KEY"));
+        assert_eq!(cert.ca_pem(), ca.cert_pem());
+        assert!(cert.server_config().is_ok());
+        assert!(ca.issue(&[]).is_err());
+        assert_ne!(
+            ca.serial_number(),
+            TestCa::new("x").unwrap().serial_number()
+        );
+    }
+}
