@@ -1,8 +1,9 @@
 //! Checks of `packaging/` that run without a service manager, launchd, Docker or a
 //! Kubernetes cluster: systemd units through `systemd-analyze verify` (and its offline
 //! security review), launchd plists through python3's plistlib, Kubernetes manifests
-//! through PyYAML, the Dockerfile through a small lint, the cron line's schedule, and
-//! the Debian and RPM package metadata against the files it installs.
+//! through PyYAML and the Kubernetes API schema (kubernetes-validate), the Dockerfile
+//! through a small lint, the cron line's schedule and command, and the Debian and RPM
+//! package metadata against the files it installs.
 //!
 //! A missing tool skips its check with a note on a developer's machine and fails it
 //! under `CI=true`, where `.ci/run` installs every tool.
@@ -969,6 +970,43 @@ fn kubernetes_example_shares_the_files_with_the_app_and_probes_status_check() {
         "alloydb-cred status with the ConfigMap's configuration",
     );
     assert!(text(&out.stdout).contains("prod"), "{}", text(&out.stdout));
+}
+
+/// Validates every manifest but the Kustomization (it has no API schema) against
+/// the Kubernetes API schema, strictly (an unknown field is an error), and prints the
+/// errors as a JSON list.
+const VALIDATE_SCHEMA: &str = "import json, sys, yaml, kubernetes_validate as kv\n\
+    version, errors = sys.argv[1], []\n\
+    for path in sys.argv[2:]:\n\
+    \x20   with open(path) as f:\n\
+    \x20       for doc in yaml.safe_load_all(f):\n\
+    \x20           if doc is None or doc.get('kind') == 'Kustomization':\n\
+    \x20               continue\n\
+    \x20           try:\n\
+    \x20               kv.validate(doc, version, strict=True)\n\
+    \x20           except kv.ValidationError as e:\n\
+    \x20               at = '.'.join(str(p) for p in e.absolute_path)\n\
+    \x20               errors.append(f'{path}: {doc[\"kind\"]} {at}: {e.message}')\n\
+    print(json.dumps(errors))";
+
+#[test]
+fn kubernetes_manifests_match_the_api_schema_of_the_first_release_with_native_sidecars() {
+    let present = Command::new("python3")
+        .args(["-c", "import yaml, kubernetes_validate"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !prerequisite(present, "python3 with PyYAML and kubernetes-validate") {
+        return;
+    }
+    let files = files_with_extension(&repo().join("packaging/kubernetes"), "yaml");
+    let out = Command::new("python3")
+        .args(["-c", VALIDATE_SCHEMA, "1.29"])
+        .args(&files)
+        .output()
+        .expect("run python3");
+    check_success(&out, "kubernetes-validate");
+    let errors: Vec<String> = serde_json::from_slice(&out.stdout).expect("a JSON list");
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
 // ---------------------------------------------------------------------------------
