@@ -29,6 +29,8 @@ struct MintResponse<'a> {
     expires_in: u64,
     token_type: &'static str,
     principal: &'a str,
+    /// The granted scopes, space-separated, as OAuth2 token answers give them.
+    scope: String,
 }
 
 fn mint(state: &State, request: &Request) -> Result<Response, Response> {
@@ -70,6 +72,11 @@ fn mint(state: &State, request: &Request) -> Result<Response, Response> {
             expires_in: lifetime_secs,
             token_type: "Bearer",
             principal,
+            scope: if scopes.is_empty() {
+                crate::DEFAULT_SCOPE.to_string()
+            } else {
+                scopes.join(" ")
+            },
         },
     ))
 }

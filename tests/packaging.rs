@@ -1,0 +1,1211 @@
+//! Checks of `packaging/` that run without a service manager, launchd, Docker or a
+//! Kubernetes cluster: systemd units through `systemd-analyze verify` (and its offline
+//! security review), launchd plists through python3's plistlib, Kubernetes manifests
+//! through PyYAML and the Kubernetes API schema (kubernetes-validate), the Dockerfile
+//! through a small lint, the cron line's schedule and command, and the Debian and RPM
+//! package metadata against the files it installs.
+//!
+//! A missing tool skips its check with a note on a developer's machine and fails it
+//! under `CI=true`, where `.ci/run` installs every tool.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_alloydb-cred");
+
+/// The repository root: the nearest ancestor of this package that holds `packaging/`.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| dir.join("packaging").is_dir() && dir.join("Cargo.lock").is_file())
+        .expect("repository root with packaging/ and Cargo.lock")
+        .to_path_buf()
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Whether a prerequisite is there. Outside CI a missing one skips the check with a
+/// note; in CI it fails the test, because `.ci/run` must have installed it.
+fn prerequisite(present: bool, what: &str) -> bool {
+    if !present {
+        assert!(!in_ci(), "{what} is missing; .ci/run must install it");
+        eprintln!("note: {what} is missing; check skipped");
+    }
+    present
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| {
+            path.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+fn have_python_with_yaml() -> bool {
+    Command::new("python3")
+        .args(["-c", "import yaml"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn check_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Runs a python3 program that prints one JSON document, and returns that document.
+fn python_json(program: &str, args: &[&Path]) -> Value {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .args(args)
+        .output()
+        .expect("run python3");
+    check_success(&out, "python3");
+    serde_json::from_slice(&out.stdout).expect("python3 printed JSON")
+}
+
+fn as_str<'a>(value: &'a Value, what: &str) -> &'a str {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {value}"))
+}
+
+fn as_array<'a>(value: &'a Value, what: &str) -> &'a Vec<Value> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("{what} is not a list: {value}"))
+}
+
+fn strings(value: &Value, what: &str) -> Vec<String> {
+    as_array(value, what)
+        .iter()
+        .map(|v| as_str(v, what).to_owned())
+        .collect()
+}
+
+/// Runs a scheduler's shell command as the scheduler would (`/bin/sh -c`, a bare
+/// environment with HOME and a short PATH), with a stand-in `alloydb-cred` in
+/// `~/.cargo/bin` that records its arguments, and `dirs` created in the home
+/// directory; returns the recorded lines and the home directory.
+fn run_in_scheduler_home(script: &str, dirs: &[&str]) -> (String, TempDir) {
+    let home = TempDir::new().expect("temp home");
+    for dir in dirs {
+        fs::create_dir_all(home.path().join(dir)).expect("create dir in home");
+    }
+    let bin_dir = home.path().join(".cargo/bin");
+    fs::create_dir_all(&bin_dir).expect("create bin dir");
+    let log = home.path().join("args.log");
+    let bin = bin_dir.join("alloydb-cred");
+    fs::write(
+        &bin,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", log.display()),
+    )
+    .expect("write the stand-in binary");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new("/bin/sh")
+        .args(["-c", script])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("run /bin/sh");
+    check_success(&out, script);
+    (read(&log), home)
+}
+
+/// The files in `dir` whose names end in `.ext`.
+fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let files: Vec<PathBuf> = files_in(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    assert!(!files.is_empty(), "no .{ext} file in {}", dir.display());
+    files
+}
+
+// ---------------------------------------------------------------------------------
+// systemd
+
+/// A unit file's settings: section -> key -> every value assigned, in order.
+type Unit = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+fn parse_unit(path: &Path) -> Unit {
+    let mut unit = Unit::new();
+    let mut section = String::new();
+    for line in read(path).lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        assert!(
+            !line.ends_with('\\'),
+            "{}: continuation lines are not used here",
+            path.display()
+        );
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("{}: not a setting: {line}", path.display()));
+        assert!(
+            !section.is_empty(),
+            "{}: {line} outside a section",
+            path.display()
+        );
+        unit.entry(section.clone())
+            .or_default()
+            .entry(key.trim().to_owned())
+            .or_default()
+            .push(value.trim().to_owned());
+    }
+    unit
+}
+
+/// The last value of a setting (the one systemd uses for single-valued settings).
+fn setting<'a>(unit: &'a Unit, section: &str, key: &str) -> Option<&'a str> {
+    unit.get(section)?.get(key)?.last().map(String::as_str)
+}
+
+fn expect_setting<'a>(unit: &'a Unit, name: &str, section: &str, key: &str) -> &'a str {
+    setting(unit, section, key).unwrap_or_else(|| panic!("{name}: [{section}] {key}= is missing"))
+}
+
+/// `Environment=` assignments, later ones winning.
+fn environment(unit: &Unit) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for line in unit
+        .get("Service")
+        .and_then(|s| s.get("Environment"))
+        .into_iter()
+        .flatten()
+    {
+        for assignment in line.split_whitespace() {
+            let (k, v) = assignment.split_once('=').expect("NAME=value");
+            env.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    env
+}
+
+fn unit_dir(kind: &str) -> PathBuf {
+    repo().join("packaging/systemd").join(kind)
+}
+
+/// Copies units to `dir`, pointing an absolute `/usr/bin/alloydb-cred` at the built
+/// binary: `systemd-analyze verify` insists that ExecStart= names an executable.
+fn stage_units(kind: &str, dir: &Path) -> Vec<PathBuf> {
+    files_in(&unit_dir(kind))
+        .iter()
+        .map(|path| {
+            let staged = dir.join(file_name(path));
+            fs::write(&staged, read(path).replace("/usr/bin/alloydb-cred", BIN))
+                .expect("stage unit");
+            staged
+        })
+        .collect()
+}
+
+fn systemd_analyze(args: &[&str], units: &[PathBuf], runtime_dir: &Path) -> Output {
+    Command::new("systemd-analyze")
+        .args(args)
+        .args(units)
+        // A --user manager needs a runtime directory, even only to verify units.
+        .env("XDG_RUNTIME_DIR", runtime_dir)
+        .output()
+        .expect("run systemd-analyze")
+}
+
+/// `verify` exits 0 even for an unknown key or a value it cannot parse (it prints a
+/// warning and ignores the line), so any output counts as a failure too.
+fn check_verified(out: &Output, what: &str) {
+    check_success(out, what);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.trim().is_empty(),
+        "{what} warned:\n{stderr}\nstdout:\n{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    if !prerequisite(on_path("systemd-analyze").is_some(), "systemd-analyze") {
+        return;
+    }
+    let tmp = TempDir::new().expect("temp dir");
+    let runtime = tmp.path().join("runtime");
+    let user_dir = tmp.path().join("user");
+    let system_dir = tmp.path().join("system");
+    for dir in [&runtime, &user_dir, &system_dir] {
+        fs::create_dir_all(dir).expect("create dir");
+    }
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).expect("chmod");
+
+    let user_units = stage_units("user", &user_dir);
+    assert!(!user_units.is_empty());
+    let out = systemd_analyze(&["--user", "verify", "--man=no"], &user_units, &runtime);
+    check_verified(&out, "systemd-analyze --user verify");
+
+    // A template is verified through an instance of it.
+    let staged = stage_units("system", &system_dir);
+    let instances: Vec<PathBuf> = staged
+        .iter()
+        .map(|path| {
+            let name = file_name(path);
+            match name.split_once("@.") {
+                Some((prefix, suffix)) => system_dir.join(format!("{prefix}@app.{suffix}")),
+                None => path.clone(),
+            }
+        })
+        .collect();
+    assert!(!instances.is_empty());
+    let out = systemd_analyze(&["verify", "--man=no"], &instances, &runtime);
+    check_verified(&out, "systemd-analyze verify");
+
+    // The system service runs unattended on servers: its sandbox must stay tight.
+    // --threshold is in tenths: 20 means an exposure level of at most 2.0 ("OK").
+    for instance in &instances {
+        let out = systemd_analyze(
+            &["security", "--offline=yes", "--threshold=20", "--no-pager"],
+            std::slice::from_ref(instance),
+            &runtime,
+        );
+        check_success(&out, "systemd-analyze security --threshold=20");
+    }
+}
+
+#[test]
+fn systemd_units_name_existing_man_pages() {
+    for kind in ["user", "system"] {
+        for path in files_in(&unit_dir(kind)) {
+            let unit = parse_unit(&path);
+            let docs = expect_setting(&unit, &file_name(&path), "Unit", "Documentation");
+            for doc in docs.split_whitespace() {
+                let page = doc
+                    .strip_prefix("man:")
+                    .and_then(|p| p.strip_suffix(')'))
+                    .and_then(|p| p.split_once('('))
+                    .map(|(name, section)| format!("{name}.{section}"));
+                if let Some(page) = page {
+                    assert!(
+                        repo().join("man").join(&page).is_file(),
+                        "{}: Documentation= names man/{page}, which does not exist",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn user_loop_unit_is_a_hardened_notify_service() {
+    let name = "alloydb-cred.service";
+    let unit = parse_unit(&unit_dir("user").join(name));
+    let get = |section, key| expect_setting(&unit, name, section, key);
+    assert_eq!(get("Service", "Type"), "notify");
+    assert!(get("Service", "ExecStart").ends_with("alloydb-cred refresh --watch"));
+    assert!(get("Service", "ExecReload").contains("-HUP $MAINPID"));
+    assert_eq!(get("Service", "Restart"), "on-failure");
+    assert!(!get("Service", "WatchdogSec").is_empty());
+    // A configuration error (exit 2) is not fixed by restarting.
+    assert_eq!(get("Service", "RestartPreventExitStatus"), "2");
+    assert_eq!(get("Service", "NoNewPrivileges"), "yes");
+    assert_eq!(get("Service", "ProtectSystem"), "strict");
+    assert_eq!(get("Service", "PrivateTmp"), "yes");
+    assert_eq!(get("Service", "UMask"), "0077");
+    // Files are replaced by rename: their directory (home) must stay writable.
+    assert!(
+        get("Service", "ReadWritePaths")
+            .split_whitespace()
+            .any(|p| p == "%h")
+    );
+    assert_eq!(setting(&unit, "Service", "ProtectHome"), None);
+    assert_eq!(get("Install", "WantedBy"), "default.target");
+    // The loop replaces the timer; the two are not meant to run side by side.
+    let timer = "alloydb-cred-refresh.timer";
+    assert!(
+        get("Unit", "Conflicts")
+            .split_whitespace()
+            .any(|u| u == timer)
+    );
+    assert!(unit_dir("user").join(timer).is_file());
+}
+
+#[test]
+fn user_timer_starts_the_one_shot_service() {
+    let timer = parse_unit(&unit_dir("user").join("alloydb-cred-refresh.timer"));
+    // Without Unit=, a timer starts the service of its own name.
+    assert_eq!(setting(&timer, "Timer", "Unit"), None);
+    assert!(setting(&timer, "Timer", "OnUnitActiveSec").is_some());
+    assert_eq!(
+        setting(&timer, "Install", "WantedBy"),
+        Some("timers.target")
+    );
+    let name = "alloydb-cred-refresh.service";
+    let service = parse_unit(&unit_dir("user").join(name));
+    assert_eq!(expect_setting(&service, name, "Service", "Type"), "oneshot");
+    let exec = expect_setting(&service, name, "Service", "ExecStart");
+    assert!(exec.ends_with("alloydb-cred refresh"), "{exec}");
+    // The timer, not the service, is what gets enabled.
+    assert!(!service.contains_key("Install"));
+}
+
+#[test]
+fn system_template_runs_as_the_consuming_account_and_writes_only_its_state_dir() {
+    let name = "alloydb-cred@.service";
+    let unit = parse_unit(&unit_dir("system").join(name));
+    let get = |key| expect_setting(&unit, name, "Service", key);
+    assert_eq!(get("Type"), "notify");
+    // libpq reads only a 0600 password file: refresher and consumer are one user.
+    assert_eq!(get("User"), "%i");
+    assert_eq!(setting(&unit, "Service", "DynamicUser"), None);
+    assert_eq!(
+        get("ExecStart"),
+        "/usr/bin/alloydb-cred refresh --watch",
+        "the packages install the binary in /usr/bin"
+    );
+    assert_eq!(get("Restart"), "on-failure");
+    assert!(!get("WatchdogSec").is_empty());
+    assert_eq!(get("ProtectSystem"), "strict");
+    assert_eq!(get("ProtectHome"), "yes");
+    assert_eq!(get("NoNewPrivileges"), "yes");
+    assert_eq!(get("StateDirectoryMode"), "0700");
+    assert_eq!(setting(&unit, "Service", "ReadWritePaths"), None);
+
+    // Under ProtectSystem=strict only the state directory is writable, so both
+    // files and the state must live in it.
+    let state = format!("/var/lib/{}/", get("StateDirectory"));
+    let env = environment(&unit);
+    for var in ["PGPASSFILE", "PGSERVICEFILE", "ALLOYDB_CRED_STATE_DIR"] {
+        let value = env
+            .get(var)
+            .unwrap_or_else(|| panic!("{name}: Environment={var}= is missing"));
+        assert!(
+            value.starts_with(&state),
+            "{var}={value} is outside {state}"
+        );
+    }
+    let config = env.get("ALLOYDB_CRED_CONFIG").expect("ALLOYDB_CRED_CONFIG");
+    let config_dir = format!("/etc/{}/", get("ConfigurationDirectory"));
+    assert!(
+        config.starts_with(&config_dir),
+        "{config} is outside {config_dir}"
+    );
+    assert_eq!(
+        setting(&unit, "Install", "WantedBy"),
+        Some("multi-user.target")
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// launchd
+
+#[test]
+fn launchd_agent_runs_the_loop_under_keepalive() {
+    if !prerequisite(on_path("python3").is_some(), "python3") {
+        return;
+    }
+    for path in files_with_extension(&repo().join("packaging/launchd"), "plist") {
+        let plist = python_json(
+            "import json, plistlib, sys\n\
+             with open(sys.argv[1], 'rb') as f:\n    print(json.dumps(plistlib.load(f)))",
+            &[&path],
+        );
+        let stem = path.file_stem().expect("stem").to_string_lossy();
+        assert_eq!(as_str(&plist["Label"], "Label"), stem, "Label = file name");
+        assert_eq!(plist["RunAtLoad"], Value::Bool(true));
+        // A loop is kept alive, not started on an interval.
+        assert!(plist.get("StartInterval").is_none());
+        assert_eq!(plist["KeepAlive"]["SuccessfulExit"], Value::Bool(false));
+        assert!(plist["ThrottleInterval"].as_u64().is_some_and(|s| s >= 10));
+
+        let argv = strings(&plist["ProgramArguments"], "ProgramArguments");
+        assert_eq!(argv[..2], ["/bin/sh", "-c"], "{argv:?}");
+        assert_eq!(argv.len(), 3, "{argv:?}");
+        // The job's command finds the binary in ~/.cargo/bin, which it puts on PATH,
+        // and appends to its log.
+        let (recorded, home) = run_in_scheduler_home(&argv[2], &["Library/Logs"]);
+        assert_eq!(recorded, "refresh --watch\n");
+        assert!(home.path().join("Library/Logs/alloydb-cred.log").is_file());
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// cron
+
+fn check_cron_field(value: &str, min: u32, max: u32, line: &str) {
+    for item in value.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (item, None),
+        };
+        if let Some(step) = step {
+            let step: u32 = step
+                .parse()
+                .unwrap_or_else(|_| panic!("bad step in {line}"));
+            assert!(step >= 1 && step <= max, "bad step in {line}");
+        }
+        if range == "*" {
+            continue;
+        }
+        let (low, high) = range.split_once('-').unwrap_or((range, range));
+        let parse =
+            |n: &str| -> u32 { n.parse().unwrap_or_else(|_| panic!("bad field in {line}")) };
+        let (low, high) = (parse(low), parse(high));
+        assert!(
+            min <= low && low <= high && high <= max,
+            "field out of range in {line}"
+        );
+    }
+}
+
+/// Splits a crontab line into its five schedule fields and its command.
+fn cron_entry(line: &str) -> ([String; 5], String) {
+    let mut rest = line.trim();
+    let mut fields: [String; 5] = Default::default();
+    for (field, (min, max)) in fields
+        .iter_mut()
+        .zip([(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)])
+    {
+        let (value, tail) = rest
+            .split_once(char::is_whitespace)
+            .unwrap_or_else(|| panic!("not a crontab line: {line}"));
+        check_cron_field(value, min, max, line);
+        *field = value.to_owned();
+        rest = tail.trim_start();
+    }
+    (fields, rest.to_owned())
+}
+
+#[test]
+fn cron_line_runs_the_one_shot_refresh_every_five_minutes() {
+    let path = repo().join("packaging/cron/alloydb-cred");
+    let content = read(&path);
+    let active: Vec<&str> = content
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .collect();
+    assert_eq!(active.len(), 1, "one crontab line: {active:?}");
+    let (schedule, command) = cron_entry(active[0]);
+    assert_eq!(schedule.join(" "), "*/5 * * * *");
+    assert_eq!(command, "alloydb-cred -q refresh");
+
+    // The commented variant for `cargo install` users: same schedule, and its
+    // command, run by /bin/sh as cron does, finds the binary in ~/.cargo/bin.
+    let variants: Vec<&str> = content
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter(|l| l.starts_with("*/"))
+        .collect();
+    assert_eq!(variants.len(), 1, "{variants:?}");
+    let (schedule, command) = cron_entry(variants[0]);
+    assert_eq!(schedule.join(" "), "*/5 * * * *");
+    assert!(
+        !command.contains("--watch"),
+        "cron runs the one-shot: {command}"
+    );
+    let (recorded, _home) = run_in_scheduler_home(&command, &[]);
+    assert_eq!(recorded, "-q refresh\n");
+}
+
+// ---------------------------------------------------------------------------------
+// Container image
+
+/// One Dockerfile instruction: the keyword in upper case and its arguments.
+struct Instruction {
+    keyword: String,
+    args: String,
+}
+
+struct Stage {
+    image: String,
+    name: Option<String>,
+    instructions: Vec<Instruction>,
+}
+
+impl Stage {
+    fn all(&self, keyword: &str) -> impl Iterator<Item = &str> {
+        self.instructions
+            .iter()
+            .filter(move |i| i.keyword == keyword)
+            .map(|i| i.args.as_str())
+    }
+
+    fn last(&self, keyword: &str) -> Option<&str> {
+        self.all(keyword).last()
+    }
+}
+
+fn parse_dockerfile(content: &str) -> Vec<Stage> {
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in content.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(trimmed);
+                logical.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    assert!(
+        current.is_empty(),
+        "Dockerfile ends inside a continued line"
+    );
+
+    let mut stages: Vec<Stage> = Vec::new();
+    for line in logical {
+        let (keyword, args) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+        let keyword = keyword.to_ascii_uppercase();
+        let args = args.trim().to_owned();
+        if keyword == "FROM" {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            let name = match words.as_slice() {
+                [_] => None,
+                [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => Some((*name).to_owned()),
+                _ => panic!("unexpected FROM {args}"),
+            };
+            stages.push(Stage {
+                image: words[0].to_owned(),
+                name,
+                instructions: Vec::new(),
+            });
+        } else {
+            let stage = stages.last_mut().expect("an instruction before FROM");
+            stage.instructions.push(Instruction { keyword, args });
+        }
+    }
+    stages
+}
+
+/// The arguments of an exec-form (JSON array) instruction.
+fn exec_form(args: &str, what: &str) -> Vec<String> {
+    let value: Value =
+        serde_json::from_str(args).unwrap_or_else(|_| panic!("{what} is not in exec form: {args}"));
+    strings(&value, what)
+}
+
+/// The Debian release a `debian:` or `rust:` image tag names, e.g. `bookworm`.
+fn debian_release(image: &str) -> Option<&str> {
+    let tag = image.split_once(':')?.1;
+    ["bullseye", "bookworm", "trixie", "forky"]
+        .into_iter()
+        .find(|release| tag.split('-').any(|part| part == *release))
+}
+
+fn env_instructions(stage: &Stage) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for args in stage.all("ENV") {
+        for assignment in args.split_whitespace() {
+            let (k, v) = assignment
+                .split_once('=')
+                .unwrap_or_else(|| panic!("ENV {args}: use NAME=value"));
+            env.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    env
+}
+
+/// The final stage's user as `uid`, which must be numeric (Kubernetes' runAsNonRoot
+/// can only check a numeric user) and not root.
+fn image_uid(stage: &Stage) -> u64 {
+    let user = stage.last("USER").expect("the final stage sets USER");
+    let uid = user.split(':').next().unwrap_or(user);
+    let uid: u64 = uid
+        .parse()
+        .unwrap_or_else(|_| panic!("USER {user}: use a numeric uid"));
+    assert_ne!(uid, 0, "the image must not run as root");
+    uid
+}
+
+fn final_stage() -> Stage {
+    let stages = parse_dockerfile(&read(&repo().join("packaging/container/Dockerfile")));
+    stages.into_iter().last().expect("a FROM")
+}
+
+#[test]
+fn dockerfile_builds_in_rust_and_runs_the_loop_as_non_root_on_debian() {
+    let dir = repo().join("packaging/container");
+    let stages = parse_dockerfile(&read(&dir.join("Dockerfile")));
+    assert!(stages.len() >= 2, "a build stage and a run stage");
+    let build = &stages[0];
+    let run = stages.last().expect("final stage");
+    assert!(
+        build.image.starts_with("rust:"),
+        "build on the official Rust image"
+    );
+    assert!(run.image.starts_with("debian:"), "run on Debian");
+    // The binary links against the build stage's glibc: same release at run time.
+    let release = debian_release(&run.image).expect("a Debian release in the run image tag");
+    assert_eq!(
+        debian_release(&build.image),
+        Some(release),
+        "{} vs {}",
+        build.image,
+        run.image
+    );
+
+    let build_cmd = build
+        .all("RUN")
+        .find(|r| r.contains("cargo build"))
+        .expect("the build stage runs cargo build");
+    for flag in ["--release", "--locked"] {
+        assert!(build_cmd.contains(flag), "cargo build {flag}: {build_cmd}");
+    }
+    let workdir = build.last("WORKDIR").expect("the build stage sets WORKDIR");
+    let built = format!(
+        "{}/target/release/alloydb-cred",
+        workdir.trim_end_matches('/')
+    );
+
+    // COPY: context sources exist; --from names an earlier stage and copies the
+    // binary from where cargo put it.
+    let mut binary_dest = None;
+    for (index, stage) in stages.iter().enumerate() {
+        for args in stage.all("COPY") {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            let (flags, paths): (Vec<&str>, Vec<&str>) =
+                words.iter().partition(|w| w.starts_with("--"));
+            assert!(paths.len() >= 2, "COPY {args}");
+            let (sources, dest) = paths.split_at(paths.len() - 1);
+            match flags.iter().find_map(|f| f.strip_prefix("--from=")) {
+                Some(from) => {
+                    assert!(
+                        stages[..index]
+                            .iter()
+                            .any(|s| s.name.as_deref() == Some(from)),
+                        "COPY --from={from}: no earlier stage of that name"
+                    );
+                    if sources == [built.as_str()] {
+                        binary_dest = Some(dest[0].to_owned());
+                    }
+                }
+                None => {
+                    for source in sources {
+                        assert!(
+                            repo().join(source).exists(),
+                            "COPY {source}: not in the build context (the repository root)"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let binary_dest = binary_dest.unwrap_or_else(|| panic!("no COPY --from of {built}"));
+    assert!(
+        ["/usr/bin/alloydb-cred", "/usr/local/bin/alloydb-cred"].contains(&binary_dest.as_str()),
+        "the binary lands on the default PATH, not at {binary_dest}"
+    );
+
+    assert!(
+        run.all("RUN").any(|r| r.contains("ca-certificates")),
+        "the run stage installs ca-certificates (HTTPS to Google)"
+    );
+    image_uid(run);
+    let entrypoint = exec_form(run.last("ENTRYPOINT").expect("ENTRYPOINT"), "ENTRYPOINT");
+    assert_eq!(entrypoint, ["alloydb-cred"]);
+    let cmd = exec_form(run.last("CMD").expect("CMD"), "CMD");
+    assert_eq!(cmd, ["refresh", "--watch"]);
+    let health = run.last("HEALTHCHECK").expect("HEALTHCHECK");
+    let probe = health.split_once("CMD").expect("HEALTHCHECK ... CMD").1;
+    let probe = exec_form(probe.trim(), "HEALTHCHECK CMD");
+    assert_eq!(probe[..3], ["alloydb-cred", "status", "--check"]);
+
+    // The context is the repository root: keep target/ (gigabytes) out of it.
+    let ignore = read(&dir.join("Dockerfile.dockerignore"));
+    assert!(
+        ignore
+            .lines()
+            .any(|l| l.trim().trim_end_matches('/') == "target")
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Kubernetes
+
+const LOAD_YAML: &str = "import json, sys, yaml\n\
+    docs = {}\n\
+    for path in sys.argv[1:]:\n\
+    \x20   with open(path) as f:\n\
+    \x20       docs[path.rsplit('/', 1)[-1]] = [d for d in yaml.safe_load_all(f) if d is not None]\n\
+    print(json.dumps(docs))";
+
+fn env_map(container: &Value) -> BTreeMap<String, String> {
+    as_array(&container["env"], "env")
+        .iter()
+        .map(|e| {
+            (
+                as_str(&e["name"], "env name").to_owned(),
+                as_str(&e["value"], "env value").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// mountPath of `volume` in `container`, if it mounts it.
+fn mount_path(container: &Value, volume: &str) -> Option<String> {
+    container["volumeMounts"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == volume)
+        .map(|m| as_str(&m["mountPath"], "mountPath").to_owned())
+}
+
+fn check_probe(probe: &Value, what: &str) {
+    let command = strings(&probe["exec"]["command"], what);
+    assert_eq!(
+        command[..3],
+        ["alloydb-cred", "status", "--check"],
+        "{what}"
+    );
+    let min_left = command
+        .iter()
+        .position(|a| a == "--min-left")
+        .and_then(|i| command.get(i + 1))
+        .unwrap_or_else(|| panic!("{what}: --min-left DURATION"));
+    let minutes: u64 = min_left
+        .strip_suffix('m')
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: --min-left {min_left}: expected minutes"));
+    // Below the metadata server's five minutes, above zero.
+    assert!((1..5).contains(&minutes), "{what}: --min-left {min_left}");
+}
+
+#[test]
+fn kubernetes_example_shares_the_files_with_the_app_and_probes_status_check() {
+    if !prerequisite(have_python_with_yaml(), "python3 with PyYAML") {
+        return;
+    }
+    let files = files_with_extension(&repo().join("packaging/kubernetes"), "yaml");
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let docs = python_json(LOAD_YAML, &refs);
+    let by_kind = |kind: &str| -> Vec<Value> {
+        docs.as_object()
+            .expect("files")
+            .values()
+            .flat_map(|d| as_array(d, "documents").clone())
+            .filter(|d| d["kind"] == kind)
+            .collect()
+    };
+
+    // kustomization.yaml lists every other manifest.
+    let kustomization = by_kind("Kustomization");
+    assert_eq!(kustomization.len(), 1);
+    let listed: BTreeSet<String> = strings(&kustomization[0]["resources"], "resources")
+        .into_iter()
+        .collect();
+    let present: BTreeSet<String> = files
+        .iter()
+        .map(|p| file_name(p))
+        .filter(|n| n != "kustomization.yaml")
+        .collect();
+    assert_eq!(listed, present);
+
+    let deployments = by_kind("Deployment");
+    assert_eq!(deployments.len(), 1);
+    let pod = &deployments[0]["spec"]["template"]["spec"];
+
+    // The native sidecar: a restartable init container running the loop.
+    let init = as_array(&pod["initContainers"], "initContainers");
+    let sidecar = init
+        .iter()
+        .find(|c| c["restartPolicy"] == "Always")
+        .expect("an init container with restartPolicy: Always");
+    let args = strings(&sidecar["args"], "sidecar args");
+    assert_eq!(args, ["refresh", "--watch"]);
+    check_probe(&sidecar["startupProbe"], "startupProbe");
+    check_probe(&sidecar["readinessProbe"], "readinessProbe");
+    assert!(sidecar.get("livenessProbe").is_none());
+    assert_eq!(sidecar["securityContext"]["readOnlyRootFilesystem"], true);
+
+    let apps = as_array(&pod["containers"], "containers");
+    assert_eq!(apps.len(), 1);
+    let app = &apps[0];
+
+    // The shared emptyDir, mounted in both at the same place...
+    let volumes = as_array(&pod["volumes"], "volumes");
+    let shared = volumes
+        .iter()
+        .find(|v| v.get("emptyDir").is_some())
+        .expect("an emptyDir volume");
+    let shared_name = as_str(&shared["name"], "volume name");
+    let sidecar_mount = mount_path(sidecar, shared_name).expect("sidecar mounts the emptyDir");
+    let app_mount = mount_path(app, shared_name).expect("app mounts the emptyDir");
+    assert_eq!(sidecar_mount, app_mount);
+    let under_mount = |path: &str| path.starts_with(&format!("{}/", sidecar_mount));
+
+    // ...with both files in it, named alike in both containers.
+    let sidecar_env = env_map(sidecar);
+    let app_env = env_map(app);
+    for var in ["PGPASSFILE", "PGSERVICEFILE"] {
+        let value = sidecar_env
+            .get(var)
+            .unwrap_or_else(|| panic!("sidecar {var}"));
+        assert!(under_mount(value), "sidecar {var}={value}");
+        assert_eq!(app_env.get(var), Some(value), "app {var}");
+    }
+    let state = &sidecar_env["ALLOYDB_CRED_STATE_DIR"];
+    assert!(under_mount(state), "ALLOYDB_CRED_STATE_DIR={state}");
+    assert!(app_env.contains_key("PGSERVICE"));
+
+    // Both containers run as the image's user: the password file is mode 0600.
+    let security = &pod["securityContext"];
+    assert_eq!(security["runAsNonRoot"], true);
+    assert_eq!(
+        security["runAsUser"].as_u64(),
+        Some(image_uid(&final_stage()))
+    );
+    for container in [sidecar, app] {
+        assert!(container["securityContext"].get("runAsUser").is_none());
+    }
+    // The image's defaults name the same places.
+    let image_env = env_instructions(&final_stage());
+    for var in [
+        "PGPASSFILE",
+        "PGSERVICEFILE",
+        "ALLOYDB_CRED_STATE_DIR",
+        "ALLOYDB_CRED_CONFIG",
+    ] {
+        assert_eq!(
+            image_env.get(var),
+            sidecar_env.get(var),
+            "{var}: image vs sidecar"
+        );
+    }
+
+    // Workload identity: the pod's service account is the annotated one.
+    let accounts = by_kind("ServiceAccount");
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["metadata"]["name"], pod["serviceAccountName"]);
+    let gsa = as_str(
+        &accounts[0]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"],
+        "iam.gke.io/gcp-service-account",
+    );
+    assert!(gsa.ends_with(".iam.gserviceaccount.com"), "{gsa}");
+
+    // The configuration comes from the ConfigMap, mounted where ALLOYDB_CRED_CONFIG
+    // points, and the binary accepts it.
+    let config_path = &sidecar_env["ALLOYDB_CRED_CONFIG"];
+    let (config_dir, config_file) = config_path.rsplit_once('/').expect("a path");
+    let config_volume = volumes
+        .iter()
+        .find(|v| mount_path(sidecar, as_str(&v["name"], "name")).as_deref() == Some(config_dir))
+        .unwrap_or_else(|| panic!("no volume mounted at {config_dir}"));
+    let map_name = &config_volume["configMap"]["name"];
+    let maps = by_kind("ConfigMap");
+    let map = maps
+        .iter()
+        .find(|m| &m["metadata"]["name"] == map_name)
+        .unwrap_or_else(|| panic!("no ConfigMap {map_name}"));
+    let config = as_str(&map["data"][config_file], "config.toml");
+    assert!(config.contains("credentials = \"metadata\""), "{config}");
+
+    let tmp = TempDir::new().expect("temp dir");
+    let config_path = tmp.path().join(config_file);
+    fs::write(&config_path, config).expect("write config");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config_path)
+        .arg("status")
+        .env_clear()
+        .env("HOME", tmp.path())
+        .env("PGPASSFILE", tmp.path().join("pgpass"))
+        .env("PGSERVICEFILE", tmp.path().join("pg_service.conf"))
+        .env("ALLOYDB_CRED_STATE_DIR", tmp.path().join("state"))
+        .output()
+        .expect("run alloydb-cred status");
+    check_success(
+        &out,
+        "alloydb-cred status with the ConfigMap's configuration",
+    );
+    assert!(text(&out.stdout).contains("prod"), "{}", text(&out.stdout));
+}
+
+/// Validates every manifest but the Kustomization (it has no API schema) against
+/// the Kubernetes API schema, strictly (an unknown field is an error), and prints the
+/// errors as a JSON list.
+const VALIDATE_SCHEMA: &str = "import json, sys, yaml, kubernetes_validate as kv\n\
+    version, errors = sys.argv[1], []\n\
+    for path in sys.argv[2:]:\n\
+    \x20   with open(path) as f:\n\
+    \x20       for doc in yaml.safe_load_all(f):\n\
+    \x20           if doc is None or doc.get('kind') == 'Kustomization':\n\
+    \x20               continue\n\
+    \x20           try:\n\
+    \x20               kv.validate(doc, version, strict=True)\n\
+    \x20           except kv.ValidationError as e:\n\
+    \x20               at = '.'.join(str(p) for p in e.absolute_path)\n\
+    \x20               errors.append(f'{path}: {doc[\"kind\"]} {at}: {e.message}')\n\
+    print(json.dumps(errors))";
+
+#[test]
+fn kubernetes_manifests_match_the_api_schema_of_the_first_release_with_native_sidecars() {
+    let present = Command::new("python3")
+        .args(["-c", "import yaml, kubernetes_validate"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !prerequisite(present, "python3 with PyYAML and kubernetes-validate") {
+        return;
+    }
+    let files = files_with_extension(&repo().join("packaging/kubernetes"), "yaml");
+    let out = Command::new("python3")
+        .args(["-c", VALIDATE_SCHEMA, "1.29"])
+        .args(&files)
+        .output()
+        .expect("run python3");
+    check_success(&out, "kubernetes-validate");
+    let errors: Vec<String> = serde_json::from_slice(&out.stdout).expect("a JSON list");
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------
+// Debian and RPM package metadata
+
+fn cargo_metadata_table(table: &str) -> toml::Table {
+    let manifest: toml::Table = read(&repo().join("Cargo.toml"))
+        .parse()
+        .expect("Cargo.toml is TOML");
+    manifest["package"]["metadata"][table]
+        .as_table()
+        .unwrap_or_else(|| panic!("[package.metadata.{table}]"))
+        .clone()
+}
+
+/// One installed file or glob: where it comes from, where it goes, its mode.
+struct Asset {
+    source: String,
+    dest: String,
+    mode: u32,
+}
+
+fn assets(table: &str, parse: impl Fn(&toml::Value) -> Asset) -> Vec<Asset> {
+    cargo_metadata_table(table)["assets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("[package.metadata.{table}] assets"))
+        .iter()
+        .map(parse)
+        .collect()
+}
+
+fn octal(mode: &str) -> u32 {
+    u32::from_str_radix(mode, 8).unwrap_or_else(|_| panic!("mode {mode} is not octal"))
+}
+
+/// cargo-deb's assets: `[source, dest, mode]`, dest relative to the root.
+fn deb_assets() -> Vec<Asset> {
+    assets("deb", |a| {
+        let a = a.as_array().expect("[source, dest, mode]");
+        assert_eq!(a.len(), 3, "[source, dest, mode]: {a:?}");
+        let field = |i: usize| a[i].as_str().expect("string").to_owned();
+        Asset {
+            source: field(0),
+            dest: format!("/{}", field(1)),
+            mode: octal(&field(2)),
+        }
+    })
+}
+
+/// cargo-generate-rpm's assets: `{ source, dest, mode }`, dest absolute.
+fn rpm_assets() -> Vec<Asset> {
+    assets("generate-rpm", |a| {
+        let field = |k: &str| a[k].as_str().unwrap_or_else(|| panic!("{k}")).to_owned();
+        let dest = field("dest");
+        assert!(dest.starts_with('/'), "rpm dest {dest} is absolute");
+        Asset {
+            source: field("source"),
+            dest,
+            mode: octal(&field("mode")),
+        }
+    })
+}
+
+/// Files a source pattern matches: `*` is allowed in the last component only, as
+/// both packagers accept it.
+fn matches(pattern: &str) -> Vec<PathBuf> {
+    let path = repo().join(pattern);
+    let name = file_name(&path);
+    let Some((prefix, suffix)) = name.split_once('*') else {
+        return if path.is_file() { vec![path] } else { vec![] };
+    };
+    assert!(!suffix.contains('*'), "one * per pattern: {pattern}");
+    files_in(path.parent().expect("parent"))
+        .into_iter()
+        .filter(|p| {
+            let n = file_name(p);
+            n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix)
+        })
+        .collect()
+}
+
+/// Where each repository file lands: source file -> installed path.
+fn installed(assets: &[Asset]) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    for asset in assets {
+        if asset.source.starts_with("target/") {
+            continue;
+        }
+        let files = matches(&asset.source);
+        // Both packagers refuse a source that matches nothing.
+        assert!(!files.is_empty(), "asset {} matches no file", asset.source);
+        assert!(
+            !asset.source.contains('*') || asset.dest.ends_with('/'),
+            "a glob installs into a directory: {} -> {}",
+            asset.source,
+            asset.dest
+        );
+        for file in files {
+            let dest = if asset.dest.ends_with('/') {
+                format!("{}{}", asset.dest, file_name(&file))
+            } else {
+                asset.dest.clone()
+            };
+            assert!(out.insert(file, dest).is_none(), "a file packaged twice");
+        }
+    }
+    out
+}
+
+fn check_package_assets(kind: &str, assets: &[Asset]) {
+    // The binary, executable, in /usr/bin.
+    let binaries: Vec<&Asset> = assets
+        .iter()
+        .filter(|a| a.source.starts_with("target/"))
+        .collect();
+    assert_eq!(binaries.len(), 1, "{kind}: one binary");
+    assert_eq!(binaries[0].source, "target/release/alloydb-cred");
+    assert!(
+        ["/usr/bin/", "/usr/bin/alloydb-cred"].contains(&binaries[0].dest.as_str()),
+        "{kind}: the units run /usr/bin/alloydb-cred"
+    );
+    assert_eq!(binaries[0].mode, 0o755);
+    for asset in assets.iter().filter(|a| !a.source.starts_with("target/")) {
+        assert_eq!(asset.mode, 0o644, "{kind}: {} is data", asset.source);
+    }
+
+    let installed = installed(assets);
+    let repo = repo();
+    let installed_at = |file: &Path| {
+        installed
+            .get(file)
+            .unwrap_or_else(|| panic!("{kind}: {} is not packaged", file.display()))
+            .as_str()
+    };
+    // Every man page, in the directory of its section (the pages are generated, so a
+    // new one must not be forgotten here).
+    for page in files_in(&repo.join("man")) {
+        let name = file_name(&page);
+        let section = name.rsplit('.').next().expect("section");
+        assert_eq!(
+            installed_at(&page),
+            format!("/usr/share/man/man{section}/{name}"),
+            "{kind}: man page"
+        );
+    }
+    for unit in files_in(&unit_dir("user")) {
+        assert_eq!(
+            installed_at(&unit),
+            format!("/usr/lib/systemd/user/{}", file_name(&unit))
+        );
+    }
+    for unit in files_in(&unit_dir("system")) {
+        assert_eq!(
+            installed_at(&unit),
+            format!("/usr/lib/systemd/system/{}", file_name(&unit))
+        );
+    }
+    let completions = repo.join("completions");
+    assert_eq!(
+        installed_at(&completions.join("alloydb-cred.bash")),
+        "/usr/share/bash-completion/completions/alloydb-cred",
+        "bash-completion loads completions/<command> on demand"
+    );
+    assert!(installed_at(&completions.join("_alloydb-cred")).starts_with("/usr/share/zsh/"));
+    assert_eq!(
+        installed_at(&completions.join("alloydb-cred.fish")),
+        "/usr/share/fish/vendor_completions.d/alloydb-cred.fish"
+    );
+    for file in files_in(&completions) {
+        installed_at(&file);
+    }
+    for doc in ["README.md", "LICENSE"] {
+        assert_eq!(
+            installed_at(&repo.join(doc)),
+            format!("/usr/share/doc/alloydb-cred/{doc}")
+        );
+    }
+}
+
+#[test]
+fn deb_metadata_installs_binary_pages_completions_and_units() {
+    let deb = cargo_metadata_table("deb");
+    for key in ["maintainer", "section", "extended-description"] {
+        assert!(deb.contains_key(key), "[package.metadata.deb] {key}");
+    }
+    check_package_assets("deb", &deb_assets());
+}
+
+#[test]
+fn rpm_metadata_installs_what_the_deb_installs() {
+    let rpm_assets = rpm_assets();
+    check_package_assets("rpm", &rpm_assets);
+    let sources = |assets: &[Asset]| -> BTreeSet<String> {
+        assets.iter().map(|a| a.source.clone()).collect()
+    };
+    assert_eq!(sources(&rpm_assets), sources(&deb_assets()));
+    let summary = cargo_metadata_table("generate-rpm")["summary"]
+        .as_str()
+        .expect("summary")
+        .to_owned();
+    assert!(summary.len() <= 80, "an RPM summary is one short line");
+}
