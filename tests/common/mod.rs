@@ -241,8 +241,11 @@ pub struct Responder {
     pub url: String,
 }
 
+/// What a [`Responder`] answers: status, headers, body.
+pub type Answer = (u16, Vec<(&'static str, String)>, String);
+
 impl Responder {
-    pub fn start(answer: fn(&str) -> (u16, Vec<(&'static str, String)>, String)) -> Responder {
+    pub fn start(answer: fn(&str) -> Answer) -> Responder {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
