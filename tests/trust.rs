@@ -482,3 +482,40 @@ fn a_users_line_hidden_by_a_managed_entry_is_reported_once_and_in_status() {
         "the stand-in says its scope"
     );
 }
+
+#[test]
+fn tls_endpoints_are_trusted_through_the_systems_store_and_ssl_cert_file() {
+    let ca = fake_google::tls::TestCa::new("alloydb-cred test CA").expect("ca");
+    let stranger = fake_google::tls::TestCa::new("someone else's CA").expect("ca");
+    let tls_google = FakeGoogle::start_tls(&ca).expect("fake google over TLS");
+    let https = tls_google.https_url().expect("https url");
+    let env = user();
+    // The assertion's audience stays Google's; the request goes to the TLS stand-in.
+    let mut key = tls_google.add_service_account(SA);
+    key["token_uri"] = "https://oauth2.googleapis.com/token".into();
+    let key_path = env.dir.path().join("key.json");
+    fs::write(&key_path, key.to_string()).expect("key");
+    env.write_config(&format!(
+        "[defaults]\ncredentials = {{ key_file = {:?} }}\n[endpoints]\ntoken = \"{https}/token\"\ntimeout = \"2s\"\n[services.db]\nhost = \"127.0.0.1\"\n",
+        key_path.display().to_string()
+    ));
+    let run = |ca_file: &Path| {
+        env.cmd()
+            .arg("refresh")
+            .env("SSL_CERT_FILE", ca_file)
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .expect("run")
+    };
+    // A trust store without the stand-in's CA: refused, nothing written.
+    let err = fails_with(run(stranger.cert_path()), 1);
+    assert!(
+        err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    assert_eq!(files_of(&env).0, FOREIGN_PGPASS);
+    // The corporate-CA case: the CA in SSL_CERT_FILE is trusted.
+    ok(run(ca.cert_path()));
+    let text = String::from_utf8_lossy(&fs::read(env.pgpass()).expect("pgpass")).into_owned();
+    assert!(text.contains("service=db"), "{text}");
+}
