@@ -22,8 +22,8 @@ small files and exits without touching the network.",
     after_help = "Configuration: --config PATH, else $ALLOYDB_CRED_CONFIG, else \
 alloydb-cred/config.toml in the platform's config directory (~/.config on Linux). \
 See `man alloydb-cred` for its keys.\n\n\
-Exit codes: 0 success, 1 runtime failure (token source, I/O), 2 usage or configuration \
-error.",
+Exit codes: 0 success, 1 runtime failure (token source, I/O; for status --check: a \
+service is not valid), 2 usage or configuration error.",
     propagate_version = true
 )]
 pub struct Cli {
@@ -50,6 +50,11 @@ pub enum Command {
     /// Mints a token only for services whose entry is missing, changed, or has less
     /// validity left than refresh_window; one token per distinct credential. Safe to run
     /// from many places at once: refreshers take a lock and re-check under it.
+    ///
+    /// With --watch it stays up and keeps every service valid: it sleeps until the
+    /// earliest entry enters its refresh window, retries failures with jittered backoff,
+    /// re-reads the configuration on SIGHUP, and exits 0 on SIGTERM or SIGINT. Under
+    /// systemd (Type=notify) it reports readiness and pets the watchdog.
     Refresh(RefreshArgs),
 
     /// Print a valid token for a service on stdout, and nothing else.
@@ -64,8 +69,18 @@ pub enum Command {
     /// so the command's exit status is the exit status.
     Exec(ExecArgs),
 
-    /// Show each service: user, host, expiry, time left, files, last error. Never a token.
+    /// Show each service: user, host, expiry, time left, token breadth, files, last error.
+    /// Never a token.
+    ///
+    /// With --check it prints nothing and exits 0 when every (or every named) service has a
+    /// valid entry with at least --min-left of it left, else exits 1 with one line per
+    /// failing service: a probe for Kubernetes, monitoring or a script.
     Status(StatusArgs),
+
+    /// Print a shell completion script (bash, zsh, fish, powershell) on stdout.
+    ///
+    /// For example: alloydb-cred completions bash > ~/.local/share/bash-completion/completions/alloydb-cred
+    Completions(CompletionsArgs),
 
     /// Delete the entries and sections alloydb-cred manages, and nothing else.
     ///
@@ -82,8 +97,13 @@ pub struct RefreshArgs {
     pub services: Vec<String>,
 
     /// Mint new tokens even when the current ones are still good.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub force: bool,
+
+    /// Stay up and keep the entries valid (a refresh loop for a service manager or a
+    /// sidecar container).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]
@@ -107,8 +127,28 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print JSON instead of a table (stable field names, for monitoring).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "check")]
     pub json: bool,
+
+    /// Print nothing; exit 0 only when every (or every named) service's entry is valid
+    /// with at least --min-left left, else 1 with a line per failing service.
+    #[arg(long)]
+    pub check: bool,
+
+    /// With --check: how much validity must be left, like "5m" or "90s" (default: any).
+    #[arg(long, value_name = "DURATION", requires = "check")]
+    pub min_left: Option<String>,
+
+    /// Only this service (repeatable). Default: every configured service.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

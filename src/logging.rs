@@ -1,4 +1,9 @@
-//! Diagnostics on stderr, one line each, prefixed with the program's name.
+//! Diagnostics on stderr, one line each, prefixed with the program's name — or, when
+//! stderr is systemd's journal (`JOURNAL_STREAM`), with the syslog priority journald reads
+//! (`<3>`…), since the journal records the program's name itself.
+//!
+//! A long-running `refresh --watch` logs one line per refresh by default (its info
+//! level); one-shot commands stay quiet unless something is wrong.
 //!
 //! `-v` and `-vv` raise the level of this program's own crates only: the HTTP and TLS
 //! libraries' internals (every header, every handshake step) would drown our lines, so
@@ -8,8 +13,9 @@
 /// The crates whose lines `-v`/`-vv` show.
 const OWN_CRATES: [&str; 3] = ["alloydb_cred", "libpq_files", "google_tokens"];
 
-pub fn init(verbose: u8, quiet: bool) {
+pub fn init(verbose: u8, quiet: bool, long_running: bool) {
     use log::LevelFilter;
+    let verbose = verbose.saturating_add(u8::from(long_running));
     let (ours, theirs) = match (quiet, verbose) {
         (true, _) => (LevelFilter::Error, LevelFilter::Error),
         (false, 0) => (LevelFilter::Warn, LevelFilter::Warn),
@@ -17,22 +23,27 @@ pub fn init(verbose: u8, quiet: bool) {
         (false, 2) => (LevelFilter::Debug, LevelFilter::Warn),
         (false, _) => (LevelFilter::Trace, LevelFilter::Debug),
     };
+    let journal = stderr_is_journal();
     let mut builder = env_logger::Builder::new();
     builder.filter_level(theirs);
     for krate in OWN_CRATES {
         builder.filter_module(krate, ours);
     }
     builder
-        .format(|buf, record| {
+        .format(move |buf, record| {
             use std::io::Write;
             // Every line passes the redactor: a message may quote a server's or a
             // program's words, and those may carry a secret.
-            writeln!(
-                buf,
-                "alloydb-cred: {}: {}",
-                record.level().as_str().to_lowercase(),
-                google_tokens::redact(&record.args().to_string(), &[])
-            )
+            let text = google_tokens::redact(&record.args().to_string(), &[]);
+            if journal {
+                writeln!(buf, "<{}>{text}", syslog_priority(record.level()))
+            } else {
+                writeln!(
+                    buf,
+                    "alloydb-cred: {}: {text}",
+                    record.level().as_str().to_lowercase()
+                )
+            }
         })
         .target(env_logger::Target::Stderr)
         .init();
@@ -40,8 +51,43 @@ pub fn init(verbose: u8, quiet: bool) {
 
 /// Reports an error on stderr as one line, through the redactor like every log line.
 pub fn error(err: &dyn std::fmt::Display) {
-    eprintln!(
-        "alloydb-cred: error: {}",
-        google_tokens::redact(&err.to_string(), &[])
-    );
+    let text = google_tokens::redact(&err.to_string(), &[]);
+    if stderr_is_journal() {
+        eprintln!("<3>{text}");
+    } else {
+        eprintln!("alloydb-cred: error: {text}");
+    }
+}
+
+/// Whether stderr is connected to systemd's journal: `JOURNAL_STREAM` names the device
+/// and inode of the stream systemd connected, which must still be stderr (a shell started
+/// from the service would inherit the variable but not the stream).
+fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let Ok(meta) = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+    else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
+}
+
+/// syslog's priority numbers, which journald reads from a `<N>` prefix.
+fn syslog_priority(level: log::Level) -> u8 {
+    match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
+    }
 }

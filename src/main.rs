@@ -7,6 +7,7 @@
 //! module per subcommand ([`commands`]). docs/ARCHITECTURE.md draws the whole picture.
 
 mod cli;
+mod clock;
 mod commands;
 mod config;
 mod error;
@@ -16,12 +17,14 @@ mod logging;
 mod paths;
 mod refresh;
 mod state;
+mod watch;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    logging::init(cli.verbose, cli.quiet);
+    let long_running = matches!(&cli.command, cli::Command::Refresh(args) if args.watch);
+    logging::init(cli.verbose, cli.quiet, long_running);
     let code = commands::run(cli).unwrap_or_else(|err| {
         logging::error(&err);
         err.exit_code()

@@ -29,6 +29,9 @@ pub struct State {
     /// How broad each service's current token is: login-only, broad or unknown.
     #[serde(default)]
     pub breadth: BTreeMap<String, String>,
+    /// When each service last got a new token (RFC 3339).
+    #[serde(default)]
+    pub last_refreshed: BTreeMap<String, String>,
     /// Shadowed password-file lines already reported by `refresh` (service, line number
     /// and connection), so each is reported once per change.
     #[serde(default)]
@@ -42,6 +45,12 @@ pub struct LastError {
 }
 
 const FILE_NAME: &str = "state.json";
+
+fn now_text() -> String {
+    crate::clock::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| String::new(), |t| t.to_string())
+}
 
 fn file() -> Result<PathBuf> {
     Ok(paths::private_state_dir()?.join(FILE_NAME))
@@ -64,12 +73,16 @@ impl State {
         self.last_errors.insert(
             service.to_string(),
             LastError {
-                at: jiff::Timestamp::now()
-                    .round(jiff::Unit::Second)
-                    .map_or_else(|_| String::new(), |t| t.to_string()),
+                at: now_text(),
                 message: google_tokens::redact(message, &[]),
             },
         );
+    }
+
+    /// A new token was written for `service`.
+    pub fn set_refreshed(&mut self, service: &str) {
+        self.last_errors.remove(service);
+        self.last_refreshed.insert(service.to_string(), now_text());
     }
 
     pub fn clear_error(&mut self, service: &str) {

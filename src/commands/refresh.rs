@@ -9,9 +9,6 @@ use crate::refresh;
 pub fn run(config: &Config, args: &RefreshArgs) -> Result<ExitCode> {
     let services = config.select(&args.services)?;
     let outcome = refresh::run(config, &services, args.force)?;
-    for (name, _) in &outcome.minted {
-        log::info!("{name}: refreshed");
-    }
     let mut code = ExitCode::Success;
     for (_, err) in &outcome.failed {
         crate::logging::error(err);

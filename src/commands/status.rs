@@ -30,6 +30,7 @@ struct Row {
     /// login-only, broad or unknown, as recorded when the token was minted.
     token_scope: Option<String>,
     section: bool,
+    last_refreshed: Option<String>,
     last_error: Option<String>,
 }
 
@@ -45,7 +46,20 @@ struct Report {
 }
 
 pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
-    let report = gather(config)?;
+    let selected = if args.services.is_empty() {
+        config.services.iter().collect()
+    } else {
+        config.select(&args.services)?
+    };
+    let report = gather(config, &selected)?;
+    if args.check {
+        let min_left = match &args.min_left {
+            Some(text) => crate::config::parse_duration(text)
+                .map_err(|why| Error::Config(format!("--min-left: {why}")))?,
+            None => std::time::Duration::ZERO,
+        };
+        return check(&report, min_left);
+    }
     let text = if args.json {
         render_json(config, &report)
     } else {
@@ -58,13 +72,44 @@ pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-fn gather(config: &Config) -> Result<Report> {
+/// `--check`: silent when every selected service has a valid entry with at least
+/// `min_left` of it left; otherwise one line per failing service and exit code 1.
+fn check(report: &Report, min_left: std::time::Duration) -> Result<ExitCode> {
+    let min_left = i64::try_from(min_left.as_secs()).unwrap_or(i64::MAX);
+    let failing: Vec<String> = report
+        .rows
+        .iter()
+        .filter_map(|r| match r.seconds_left {
+            None => Some(format!("{}: no entry", r.name)),
+            Some(left) if left <= 0 => Some(format!("{}: {}", r.name, human_left(left))),
+            Some(left) if left < min_left => Some(format!(
+                "{}: {} left, less than the {} asked for",
+                r.name,
+                human_left(left),
+                human_left(min_left)
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    if failing.is_empty() {
+        return Ok(ExitCode::Success);
+    }
+    let mut text = failing.join("\n");
+    text.push('\n');
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::Runtime(format!("cannot write to stdout: {e}")))?;
+    Ok(ExitCode::RuntimeFailure)
+}
+
+fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Report> {
     let files = Files::of(config)?;
     let snapshots = files.read()?;
     let pgpass = PgpassFile::parse(bytes_of(&snapshots.pgpass));
     let sections = ServiceFile::managed_in(bytes_of(&snapshots.service_file));
     let state = State::load()?;
-    let now = Timestamp::now();
+    let now = crate::clock::now();
     let ours = |owner: Option<&libpq_files::Tag>| owner.is_none_or(|o| *o == config.owner);
     let entries: Vec<_> = pgpass
         .managed()
@@ -72,8 +117,7 @@ fn gather(config: &Config) -> Result<Report> {
         .filter(|e| ours(e.owner.as_ref()))
         .collect();
 
-    let rows = config
-        .services
+    let rows = selected
         .iter()
         .map(|svc| {
             let entry = entries.iter().find(|e| e.service == svc.name);
@@ -103,6 +147,7 @@ fn gather(config: &Config) -> Result<Report> {
                 section: sections
                     .iter()
                     .any(|s| s.name == svc.name && ours(s.owner.as_ref().map(|o| &o.tag))),
+                last_refreshed: state.last_refreshed.get(&name).cloned(),
                 last_error: state
                     .last_errors
                     .get(&name)
@@ -120,7 +165,7 @@ fn gather(config: &Config) -> Result<Report> {
     let shadowed = pgpass
         .shadowed()
         .into_iter()
-        .filter(|s| config.services.iter().any(|svc| svc.name == s.service))
+        .filter(|s| selected.iter().any(|svc| svc.name == s.service))
         .collect();
     Ok(Report {
         rows,
@@ -148,6 +193,7 @@ fn render_json(config: &Config, report: &Report) -> String {
                 "state": r.state,
                 "token_scope": r.token_scope,
                 "service_section": r.section,
+                "last_refreshed_at": r.last_refreshed,
                 "last_error": r.last_error,
             })
         })

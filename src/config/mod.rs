@@ -15,3 +15,4 @@ pub use load::{load, locate};
 #[cfg(test)]
 pub use settings::DEFAULT_REFRESH_WINDOW;
 pub use settings::{Config, Service, UserSpec};
+pub use values::parse_duration;

@@ -183,7 +183,7 @@ impl<'de> Deserialize<'de> for Port {
 }
 
 /// A human duration such as "15m", "90s" or "1h 30m".
-pub(super) fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let parsed: jiff::SignedDuration = text.trim().parse().map_err(|_| {
         format!("{text:?} is not a duration (write it like \"15m\", \"90s\" or \"1h 30m\")")
     })?;

@@ -18,7 +18,6 @@ mod plan;
 use std::path::Path;
 
 use google_tokens::{Breadth, Context};
-use jiff::Timestamp;
 use libpq_files::Tag;
 use libpq_files::locked_file::{self, Contents};
 use libpq_files::pgpass::{ManagedEntry, PgpassFile, Shadowed};
@@ -66,7 +65,7 @@ fn nothing_due(files: &Files, services: &[&Service]) -> Result<bool> {
         &PgpassFile::managed_in(bytes_of(&pgpass)),
         &ServiceFile::managed_in(bytes_of(&service_file)),
         files,
-        Timestamp::now(),
+        crate::clock::now(),
         false,
     );
     Ok(plan.is_empty())
@@ -90,27 +89,31 @@ fn refresh_locked(
         pgpass.managed(),
         service_file.managed(),
         files,
-        Timestamp::now(),
+        crate::clock::now(),
         force,
     );
 
     let mut outcome = Outcome::default();
     let mut due = Vec::with_capacity(plan.due.len());
+    let mut reasons = Vec::with_capacity(plan.due.len());
     for (service, reason) in plan.due {
         match claim(service, &pgpass, &service_file, files, config) {
             Ok(()) => {
-                log::info!("{}: refreshing ({reason})", service.name);
+                log::debug!("{}: refreshing ({reason})", service.name);
                 due.push(service);
+                reasons.push(reason);
             }
             Err(e) => outcome.failed.push((service.name.to_string(), e)),
         }
     }
     let ctx = Context::new(&config.endpoints, principals);
-    for (service, minted) in mint::once_per_credential(&due, &ctx, files.owner_tag()) {
+    let minted_all = mint::once_per_credential(&due, &ctx, files.owner_tag());
+    for ((service, minted), reason) in minted_all.into_iter().zip(reasons) {
         match minted {
             Ok(minted) => {
+                // One line per refresh: what a log reader (journald, docker logs) needs.
                 log::info!(
-                    "{}: new {} token for {} valid until {}",
+                    "{}: refreshed ({reason}): a {} token for {}, valid until {}",
                     service.name,
                     minted.breadth.as_str(),
                     minted.entry.user,
@@ -291,7 +294,7 @@ fn record(
         match result {
             Ok(outcome) => {
                 for (name, breadth) in &outcome.minted {
-                    state.clear_error(name);
+                    state.set_refreshed(name);
                     state
                         .breadth
                         .insert(name.clone(), breadth.as_str().to_string());
@@ -360,7 +363,7 @@ pub fn ensure_valid(config: &Config, service: &Service) -> Result<ManagedEntry> 
         .cloned();
     match (entry, failure) {
         (Some(entry), None) => Ok(entry),
-        (Some(entry), Some(err)) if entry.expires_at > Timestamp::now() => {
+        (Some(entry), Some(err)) if entry.expires_at > crate::clock::now() => {
             log::warn!(
                 "{err}; using the current token, valid until {}",
                 entry.expires_at
