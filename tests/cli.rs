@@ -323,14 +323,20 @@ fn status_check_is_a_silent_probe_with_a_line_per_failing_service() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert_eq!(text.lines().count(), 2, "{text}");
-    assert!(text.contains("prod: no entry") && text.contains("v6: no entry"), "{text}");
+    assert!(
+        text.contains("prod: no entry") && text.contains("v6: no entry"),
+        "{text}"
+    );
     ok(env.run(&["refresh"]));
     // Valid now: silent, exit 0; a minimum longer than a token's life fails.
     assert_eq!(ok(env.run(&["status", "--check", "--min-left", "5m"])), "");
     let out = env.run(&["status", "--check", "--min-left", "2h", "--service", "prod"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.starts_with("prod: ") && text.contains("less than the 2h 0m"), "{text}");
+    assert!(
+        text.starts_with("prod: ") && text.contains("less than the 2h 0m"),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 1, "only the named service: {text}");
     // A bad duration or service is a usage error.
     fails_with(env.run(&["status", "--check", "--min-left", "soon"]), 2);
@@ -343,7 +349,10 @@ fn completions_need_no_configuration() {
     let env = Env::new();
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let script = ok(env.run(&["completions", shell]));
-        assert!(script.contains("refresh") && script.contains("watch"), "{shell}");
+        assert!(
+            script.contains("refresh") && script.contains("watch"),
+            "{shell}"
+        );
     }
     fails_with(env.run(&["completions", "tcsh"]), 2);
 }

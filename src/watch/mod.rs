@@ -33,8 +33,8 @@ use notify::Notifier;
 use schedule::{Entry, Schedule};
 
 /// The longest single sleep: how late a clock jump may be noticed, and the idle wake-up
-/// rate (one per slice: at most two in ten seconds).
-const SLICE: Duration = Duration::from_secs(5);
+/// rate (one per slice).
+const SLICE: Duration = Duration::from_secs(8);
 /// A difference between wall-clock and monotonic time larger than this is a jump.
 const JUMP: SignedDuration = SignedDuration::from_secs(2);
 
