@@ -134,25 +134,33 @@ fn refresh_locked(
         .filter(|s| services.iter().any(|svc| svc.name == s.service))
         .collect();
 
-    let new_pgpass = pgpass.render();
-    if new_pgpass != bytes_of(&snapshots.pgpass) {
-        locked_file::write(
-            &files.pgpass_real,
-            &new_pgpass,
-            snapshots.pgpass.as_ref(),
-            Contents::Secret,
-        )?;
-    }
-    let new_service_file = service_file.render();
-    if new_service_file != bytes_of(&snapshots.service_file) {
-        locked_file::write(
-            &files.service_file_real,
-            &new_service_file,
-            snapshots.service_file.as_ref(),
-            Contents::Plain,
-        )?;
-    }
+    // The password file first: a section must never point at a password not yet there.
+    write_if_changed(
+        &files.pgpass_real,
+        &pgpass.render(),
+        &snapshots.pgpass,
+        Contents::Secret,
+    )?;
+    write_if_changed(
+        &files.service_file_real,
+        &service_file.render(),
+        &snapshots.service_file,
+        Contents::Plain,
+    )?;
     Ok(outcome)
+}
+
+/// Replaces `real` with `bytes` unless that is what it already holds.
+fn write_if_changed(
+    real: &Path,
+    bytes: &[u8],
+    snapshot: &Option<libpq_files::locked_file::Snapshot>,
+    contents: Contents,
+) -> Result<()> {
+    if bytes != bytes_of(snapshot) {
+        locked_file::write(real, bytes, snapshot.as_ref(), contents)?;
+    }
+    Ok(())
 }
 
 /// Whether this configuration may write `service`'s entry and section. Another

@@ -22,17 +22,7 @@ impl Universe {
         let Some(text) = text.filter(|t| !t.is_empty()) else {
             return Ok(Universe::DEFAULT);
         };
-        let is_dns_name = text.len() <= 253
-            && text.split('.').count() >= 2
-            && text.split('.').all(|label| {
-                !label.is_empty()
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
-        if !is_dns_name {
+        if !crate::untrusted::is_domain_name(text) {
             return Err(Error::Config(format!(
                 "{origin}: universe_domain is not a domain name; create the credential file again"
             )));

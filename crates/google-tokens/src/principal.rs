@@ -75,17 +75,7 @@ fn why_not_an_email(text: &str) -> Option<&'static str> {
     if !local_ok {
         return Some("unexpected characters before the `@`");
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if !domain_ok {
+    if !crate::untrusted::is_domain_name(domain) {
         return Some("not a domain after the `@`");
     }
     None

@@ -37,6 +37,22 @@ pub(crate) fn json_problem(err: &serde_json::Error, not_json: &str) -> String {
     }
 }
 
+/// Whether `text` is a DNS name of at least two labels: letters, digits and inner `-`,
+/// separated by dots, at most 253 bytes. Used wherever a name from outside becomes part
+/// of a URL or an address.
+pub(crate) fn is_domain_name(text: &str) -> bool {
+    text.len() <= 253
+        && text.split('.').count() >= 2
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 /// Checks that a token can be written as a password: non-empty, no white space or
 /// control characters (which would end or corrupt the password-file line).
 pub(crate) fn check_token(token: &str, origin: &str) -> Result<()> {
