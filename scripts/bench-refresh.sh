@@ -7,7 +7,13 @@
 # Also cold refreshes that mint: 1 service from a loopback token command, and 1 and
 # 100 services sharing one credential from a loopback metadata server (one mint per run).
 # Needs hyperfine (Debian: apt-get install hyperfine). Medians are what to compare.
+#
+# Usage: scripts/bench-refresh.sh [OTHER_BINARY]
+# With another build of alloydb-cred (an older release, say), its nothing-due runs are
+# timed in the same hyperfine run, on copies of the same files, for a side-by-side ratio.
 set -euo pipefail
+OTHER=${1:-}
+[ -z "$OTHER" ] || OTHER=$(realpath "$OTHER")
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "install hyperfine first (apt-get install hyperfine)" >&2; exit 1; }
 cargo build --quiet --release --workspace
@@ -47,11 +53,29 @@ for n in 1 1000; do
     "$BIN" --config "$dir/config.toml" -q refresh
 done
 
+other_runs=()
+if [ -n "$OTHER" ]; then
+    # The other build gets its own copies (its markers may differ) and state directory.
+    for n in 1 1000; do
+        mkdir -p "$WORK/other$n"
+        for i in $(seq 1 10000); do echo "host$i.example.com:5432:*:user$i:password$i"; done > "$WORK/other$n/pgpass"
+        chmod 600 "$WORK/other$n/pgpass"
+        sed "s#$WORK/n$n/#$WORK/other$n/#" "$WORK/n$n/config.toml" > "$WORK/other$n/config.toml"
+        ALLOYDB_CRED_STATE_DIR="$WORK/other-state" "$OTHER" --config "$WORK/other$n/config.toml" -q refresh --force
+    done
+    other_runs=(
+        -n "other: startup (--version)" "$OTHER --version"
+        -n "other: refresh, nothing due, 1 service" "$OTHER --config $WORK/other1/config.toml refresh"
+        -n "other: refresh, nothing due, 1000 services" "$OTHER --config $WORK/other1000/config.toml refresh"
+    )
+fi
+
 hyperfine --warmup 20 --runs 300 -N \
     --export-json "$WORK/nothing-due.json" \
     -n "startup (--version)" "$BIN --version" \
     -n "refresh, nothing due, 1 service" "$BIN --config $WORK/n1/config.toml refresh" \
-    -n "refresh, nothing due, 1000 services" "$BIN --config $WORK/n1000/config.toml refresh"
+    -n "refresh, nothing due, 1000 services" "$BIN --config $WORK/n1000/config.toml refresh" \
+    "${other_runs[@]}"
 
 for n in 1 100; do
     mkdir -p "$WORK/meta$n"
