@@ -67,6 +67,12 @@ fn entry_for(service: &Service, token: &MintedToken, owner: &Tag) -> Result<Mana
                 service.name
             ))
         })?,
+        (UserSpec::Auto, None) if token.is_federated() => {
+            return Err(Error::Config(format!(
+                "service {}: user = \"auto\", but the credential is workload identity federation without service-account impersonation: a federated identity has no e-mail, so it cannot log in as a database user mapped from its principal; impersonate a service account (create the credential file with `gcloud iam workload-identity-pools create-cred-config --service-account=…`, or set `impersonate`), or set user = \"…\" in the service",
+                service.name
+            )));
+        }
         (UserSpec::Auto, None) => {
             return Err(Error::Config(format!(
                 "service {}: user = \"auto\" but the credential does not say which principal the token belongs to; set user = \"…\" in the service (or have the token command print \"principal\")",

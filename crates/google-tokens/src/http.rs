@@ -89,6 +89,9 @@ pub(crate) struct Request<'a> {
 pub(crate) enum Method {
     Get,
     Post,
+    /// Only for IMDSv2 session tokens, which AWS's instance metadata service hands out
+    /// to PUT requests alone.
+    Put,
 }
 
 impl Http {
@@ -162,6 +165,19 @@ impl Http {
         })
     }
 
+    /// GETs `url` with `headers` (not from the metadata server: that is plain HTTP only
+    /// to its link-local address or loopback).
+    pub fn get(&self, what: &str, url: &str, headers: &[(&str, &str)]) -> Result<Answer> {
+        self.send(&Request {
+            what,
+            method: Method::Get,
+            url,
+            headers,
+            body: Body::Empty,
+            to_metadata_server: false,
+        })
+    }
+
     /// Sends `request`, retrying transport errors and 5xx answers. A redirect is an error:
     /// it is never followed.
     pub fn send(&self, request: &Request<'_>) -> Result<Answer> {
@@ -212,8 +228,12 @@ fn send_once(agent: &ureq::Agent, request: &Request<'_>) -> std::result::Result<
                 }
                 builder.call()
             }
-            Method::Post => {
-                let mut builder = agent.post(request.url);
+            Method::Post | Method::Put => {
+                let mut builder = if request.method == Method::Put {
+                    agent.put(request.url)
+                } else {
+                    agent.post(request.url)
+                };
                 for (name, value) in request.headers {
                     builder = builder.header(*name, *value);
                 }

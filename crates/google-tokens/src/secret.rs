@@ -40,8 +40,8 @@ const REDACTED: &str = "<redacted>";
 const SECRET_PREFIXES: [&str; 5] = ["ya29.", "1//", "eyJ", "GOCSPX-", "AIza"];
 
 /// Names whose value is a secret wherever they appear: `name=value`, `name: value`,
-/// `"name": "value"`.
-const SECRET_NAMES: [&str; 9] = [
+/// `"name": "value"` (matched without regard to case, so AWS's `SecretAccessKey` too).
+const SECRET_NAMES: [&str; 12] = [
     "client_secret",
     "refresh_token",
     "access_token",
@@ -51,6 +51,9 @@ const SECRET_NAMES: [&str; 9] = [
     "assertion",
     "password",
     "secret_access_key",
+    "secretaccesskey",
+    "session_token",
+    "sessiontoken",
 ];
 
 /// A run of characters this long from base64's and hex's alphabets, mixing letters and
@@ -227,6 +230,9 @@ mod tests {
             r#"{"client_secret": "hunter2-short", "x": 1}"#,
             "client_secret=hunter2-short&grant_type=refresh_token",
             "password: hunter2-short",
+            r#"{"AccessKeyId": "AKIA", "SecretAccessKey": "hunter2-short"}"#,
+            "AWS_SESSION_TOKEN=hunter2-short",
+            r#"{"SessionToken":"hunter2-short"}"#,
         ] {
             let red = redact(named, &[]);
             assert!(!red.contains("hunter2"), "{named}: {red}");

@@ -22,6 +22,7 @@ pub struct MintedToken {
     expires_at: Timestamp,
     principal: Option<Principal>,
     scopes: Option<Vec<String>>,
+    federated: bool,
 }
 
 /// How much a token may do, as far as the tool can tell.
@@ -75,6 +76,7 @@ impl MintedToken {
             expires_at,
             principal: None,
             scopes: None,
+            federated: false,
         })
     }
 
@@ -88,6 +90,21 @@ impl MintedToken {
     pub(crate) fn with_scopes(mut self, scopes: Option<Vec<String>>) -> MintedToken {
         self.scopes = scopes;
         self
+    }
+
+    /// Marks a token of a federated identity (workload identity federation without
+    /// impersonation).
+    pub(crate) fn federated(mut self) -> MintedToken {
+        self.federated = true;
+        self
+    }
+
+    /// Whether the token speaks for a federated identity, which has no e-mail and so
+    /// cannot log in to AlloyDB or Cloud SQL as a database user mapped from its principal:
+    /// such a credential must impersonate a service account, or the service must name its
+    /// user.
+    pub fn is_federated(&self) -> bool {
+        self.federated
     }
 
     pub fn secret(&self) -> &Secret {
