@@ -67,6 +67,16 @@ pub enum Command {
     /// Show each service: user, host, expiry, time left, files, last error. Never a token.
     Status(StatusArgs),
 
+    /// Find every reason a login would fail, before anyone tries.
+    ///
+    /// Checks the configuration, each credential (its source, a fresh token minted in
+    /// memory only, its scopes, its principal and database user), the password and
+    /// service files as libpq and other clients read them, and the network (the host
+    /// resolves, the port accepts a TCP connection). Writes nothing. Exit codes: 0 when
+    /// all is well (warnings alone included), 3 when a problem was found, 2 when the
+    /// configuration does not load.
+    Doctor(DoctorArgs),
+
     /// Delete the entries and sections alloydb-cred manages, and nothing else.
     ///
     /// Lines and sections you wrote yourself are never touched; after `remove --all`
@@ -107,6 +117,22 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print JSON instead of a table (stable field names, for monitoring).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Only this service (repeatable). Default: every configured service.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+
+    /// Also log in once per service with psql through the written files (no retries:
+    /// failed sign-ins count against the instance's quota), and explain a refusal.
+    #[arg(long)]
+    pub connect: bool,
+
+    /// Print JSON instead of lines (stable names: services, checks, status, message, fix).
     #[arg(long)]
     pub json: bool,
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand; each turns parsed arguments into work on the library.
 
+mod doctor;
 mod exec;
 mod refresh;
 mod remove;
@@ -21,5 +22,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Exec(args) => exec::run(&config, &args),
         Command::Status(args) => status::run(&config, &args),
         Command::Remove(args) => remove::run(&config, &args),
+        Command::Doctor(args) => doctor::run(&config, &args),
     }
 }
