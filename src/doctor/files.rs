@@ -195,7 +195,12 @@ impl OnDisk {
             return facts;
         };
         let parsed = PgpassFile::parse(bytes);
-        let entry = parsed.managed().iter().find(|e| e.service == *name);
+        let ours = |e: &&ManagedEntry| e.owner.as_ref().is_none_or(|o| *o == config.owner);
+        let entry = parsed
+            .managed()
+            .iter()
+            .filter(|e| e.service == *name)
+            .min_by_key(|e| !ours(e));
         let entry = match entry {
             None => {
                 out.push(Check::problem(
@@ -205,7 +210,7 @@ impl OnDisk {
                 ));
                 None
             }
-            Some(e) if e.owner.as_ref().is_some_and(|o| *o != config.owner) => {
+            Some(e) if !ours(&e) => {
                 out.push(Check::problem(
                     "pgpass.entry",
                     format!(
