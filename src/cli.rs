@@ -23,7 +23,7 @@ small files and exits without touching the network.",
 alloydb-cred/config.toml in the platform's config directory (~/.config on Linux). \
 See `man alloydb-cred` for its keys.\n\n\
 Exit codes: 0 success, 1 runtime failure (token source, I/O; for status --check: a \
-service is not valid), 2 usage or configuration error.",
+service is not valid), 2 usage or configuration error, 3 doctor found a problem.",
     propagate_version = true
 )]
 pub struct Cli {
@@ -76,6 +76,16 @@ pub enum Command {
     /// valid entry with at least --min-left of it left, else exits 1 with one line per
     /// failing service: a probe for Kubernetes, monitoring or a script.
     Status(StatusArgs),
+
+    /// Find every reason a login would fail, before anyone tries.
+    ///
+    /// Checks the configuration, each credential (its source, a fresh token minted in
+    /// memory only, its scopes, its principal and database user), the password and
+    /// service files as libpq and other clients read them, and the network (the host
+    /// resolves, the port accepts a TCP connection). Writes nothing. Exit codes: 0 when
+    /// all is well (warnings alone included), 3 when a problem was found, 2 when the
+    /// configuration does not load.
+    Doctor(DoctorArgs),
 
     /// Print a shell completion script (bash, zsh, fish, powershell) on stdout.
     ///
@@ -149,6 +159,22 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Only this service (repeatable). Default: every configured service.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+
+    /// Also log in once per service with psql through the written files (no retries:
+    /// failed sign-ins count against the instance's quota), and explain a refusal.
+    #[arg(long)]
+    pub connect: bool,
+
+    /// Print JSON instead of lines (stable names: services, checks, status, message, fix).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,13 +3,15 @@
 //!
 //! This binary only wires two library crates together: `google-tokens` mints tokens,
 //! `libpq-files` keeps them in libpq's files. What is its own: the command line ([`cli`]),
-//! the configuration ([`config`]), deciding what is due and doing it ([`refresh`]), and one
-//! module per subcommand ([`commands`]). docs/ARCHITECTURE.md draws the whole picture.
+//! the configuration ([`config`]), deciding what is due and doing it ([`refresh`]), one
+//! module per subcommand ([`commands`]), and the checks of `doctor` ([`doctor`]).
+//! docs/ARCHITECTURE.md draws the whole picture.
 
 mod cli;
 mod clock;
 mod commands;
 mod config;
+mod doctor;
 mod error;
 mod exit_codes;
 mod files;

@@ -61,6 +61,11 @@ pub fn is_libpq_default_pgpass(pgpass: &Path) -> bool {
     default_pgpass().is_ok_and(|default| same_file_path(&default, pgpass))
 }
 
+/// Whether libpq reads `service_file` first, as the per-user service file.
+pub fn is_libpq_default_service_file(service_file: &Path) -> bool {
+    default_service_file().is_ok_and(|default| same_file_path(&default, service_file))
+}
+
 /// Compares two paths after resolving what can be resolved (symlinked home directories
 /// are common).
 fn same_file_path(a: &Path, b: &Path) -> bool {

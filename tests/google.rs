@@ -43,26 +43,8 @@ impl GoogleWorld for World {
     /// A config with one service `db` using `credentials` (a TOML value) and `extra`
     /// lines for the service, with Google's endpoints redirected to the stand-in.
     fn config(&self, credentials: &str, extra: &str) {
-        let url = self.google.http_url();
-        self.env.write_config(&format!(
-            r#"[defaults]
-credentials = {credentials}
-
-[endpoints]
-token = "{url}/token"
-tokeninfo = "{url}/tokeninfo"
-iamcredentials = "{url}"
-sts = "{url}/v1/token"
-timeout = "2s"
-
-[services.db]
-host = "127.0.0.1"
-port = {port}
-dbname = "appdb"
-{extra}
-"#,
-            port = self.pg.port()
-        ));
+        self.env
+            .write_config(&self.config_text("", credentials, extra));
     }
 
     fn write_json(&self, name: &str, value: &serde_json::Value) -> PathBuf {

@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns parsed arguments into work on the library.
 
 mod completions;
+mod doctor;
 mod exec;
 mod refresh;
 mod remove;
@@ -28,5 +29,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(&config, &args),
         Command::Remove(args) => remove::run(&config, &args),
         Command::Completions(args) => completions::run(&args),
+        Command::Doctor(args) => doctor::run(&config, &args),
     }
 }

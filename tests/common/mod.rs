@@ -212,6 +212,33 @@ impl World {
         }
     }
 
+    /// A config with one service `db` on the test server using `credentials` (a TOML
+    /// value), `defaults` lines added to [defaults] and `extra` lines for the service (or
+    /// tables after it), with Google's endpoints redirected to the stand-in.
+    pub fn config_text(&self, defaults: &str, credentials: &str, extra: &str) -> String {
+        let url = self.google.http_url();
+        format!(
+            r#"[defaults]
+credentials = {credentials}
+{defaults}
+
+[endpoints]
+token = "{url}/token"
+tokeninfo = "{url}/tokeninfo"
+iamcredentials = "{url}"
+sts = "{url}/v1/token"
+timeout = "2s"
+
+[services.db]
+host = "127.0.0.1"
+port = {port}
+dbname = "appdb"
+{extra}
+"#,
+            port = self.pg.port()
+        )
+    }
+
     /// psql with PGSERVICE=`service` and nothing else: libpq finds the rest in ~/.
     pub fn psql(&self, service: &str, sql: &str) -> Output {
         self.env

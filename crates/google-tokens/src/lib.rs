@@ -29,9 +29,10 @@ pub use credential::{CredentialSpec, SourceSpec};
 pub use endpoints::{Endpoints, Universe};
 pub use error::{Error, Result};
 pub use http::is_loopback_http;
+pub use oauth::ADC_LOGIN_WITH_ALLOYDB_SCOPE;
 pub use principal::{MAX_ROLE_BYTES, Principal, database_user};
 pub use secret::{Secret, redact};
-pub use sources::build;
+pub use sources::{AdcOrigin, build, metadata_host};
 pub use token::{Breadth, Context, MAX_TOKEN_LIFETIME, MintedToken, PrincipalMemory, TokenSource};
 pub use tokeninfo::{TokenInfo, lookup as tokeninfo};
 

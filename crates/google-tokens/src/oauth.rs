@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 use crate::http::Answer;
 use crate::secret::{Secret, redact};
 
-/// The one-time command that gives a user's ADC login the AlloyDB scope.
-pub(crate) const ADC_LOGIN_WITH_ALLOYDB_SCOPE: &str = "gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid";
+/// The one-time command that gives a user's ADC login the AlloyDB scope (with the
+/// cloud-platform and e-mail scopes gcloud's own login needs).
+pub const ADC_LOGIN_WITH_ALLOYDB_SCOPE: &str = "gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid";
 
 /// An OAuth2 or Google API error answer.
 #[derive(Debug, Clone)]

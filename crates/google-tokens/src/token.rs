@@ -119,6 +119,12 @@ impl MintedToken {
         self.principal.as_ref()
     }
 
+    /// The scopes the issuer said the token carries (or that it honours as asked), if
+    /// known; tokeninfo is the authority when it matters.
+    pub fn scopes(&self) -> Option<&[String]> {
+        self.scopes.as_deref()
+    }
+
     /// Whether the token can do more than log in.
     pub fn breadth(&self) -> Breadth {
         match &self.scopes {

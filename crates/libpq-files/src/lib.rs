@@ -6,6 +6,8 @@
 //!   search), and splitting each into the helper's *managed regions* and everything else;
 //! - rendering: the managed regions as one block on top (every reader takes the first
 //!   match), followed by every other byte exactly as it was found;
+//! - what a libpq release can read ([`version`]: old releases split long password-file
+//!   lines);
 //! - replacing a file safely ([`locked_file`]): an exclusive lock, a temp file written
 //!   with mode 0600 from creation on, fsync, rename, and an in-place fallback for
 //!   single-file bind mounts.
@@ -26,6 +28,7 @@ mod password;
 pub mod pgpass;
 pub mod service_file;
 mod value;
+pub mod version;
 
 pub use digest::Tag;
 pub use error::{Error, Result};

@@ -156,14 +156,32 @@ impl Region for ManagedEntry {
     }
 }
 
-fn render_entry(entry: &ManagedEntry) -> String {
-    let line = format!(
+/// Old libpq releases (before 13.0, 12.5, 11.10, 10.15, 9.6.20 and 9.5.24) read a
+/// password-file line into a buffer of 320 bytes: a longer line is split there, and a
+/// long token never matches. See [`crate::version::PgVersion::reads_long_pgpass_lines`].
+pub const OLD_LIBPQ_MAX_LINE_BYTES: usize = 319;
+
+impl ManagedEntry {
+    /// The length in bytes of the entry's line as written, without its newline: what
+    /// to hold against [`OLD_LIBPQ_MAX_LINE_BYTES`].
+    pub fn line_bytes(&self) -> usize {
+        entry_line(self).len()
+    }
+}
+
+/// `host:port:*:user:password`, escaped.
+fn entry_line(entry: &ManagedEntry) -> String {
+    format!(
         "{}:{}:*:{}:{}",
         escape(entry.host.as_str()),
         entry.port,
         escape(entry.user.as_str()),
         escape(entry.password.expose()),
-    );
+    )
+}
+
+fn render_entry(entry: &ManagedEntry) -> String {
+    let line = entry_line(entry);
     let owner = entry
         .owner
         .as_ref()
@@ -326,8 +344,39 @@ fn parse_basic_utc(text: &str) -> Option<Timestamp> {
 /// honoured, the first match wins. The tests use it to check
 /// what clients will really see.
 pub fn lookup(bytes: &[u8], host: &str, port: u16, database: &str, user: &str) -> Option<Vec<u8>> {
+    first_match(bytes, host, port, database, user).map(|m| m.password)
+}
+
+/// The line libpq takes for a connection (see [`lookup`]), and its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FirstMatch {
+    /// The line's number in the file (1-based).
+    pub line: usize,
+    /// Its first four fields, `host:port:database:user`, unescaped; never the password.
+    pub connection: String,
+    pub password: Vec<u8>,
+}
+
+impl std::fmt::Debug for FirstMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstMatch")
+            .field("line", &self.line)
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which line libpq takes for a connection, by the rules of [`lookup`]: so that a
+/// diagnosis can name the line that comes first when it is not the expected one.
+pub fn first_match(
+    bytes: &[u8],
+    host: &str,
+    port: u16,
+    database: &str,
+    user: &str,
+) -> Option<FirstMatch> {
     let port = port.to_string();
-    for line in bytes.split(|&b| b == b'\n') {
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let mut line = line;
         while let Some(rest) = line.strip_suffix(b"\r") {
             line = rest;
@@ -360,10 +409,28 @@ pub fn lookup(bytes: &[u8], host: &str, port: u16, database: &str, user: &str) -
                     _ => password.push(b),
                 }
             }
-            return Some(password);
+            let fields = &line[..line.len() - rest.len() - 1];
+            return Some(FirstMatch {
+                line: index + 1,
+                connection: String::from_utf8_lossy(&unescape(fields)).into_owned(),
+                password,
+            });
         }
     }
     None
+}
+
+/// Removes libpq's `\` escapes (keeping the escaped `:` as a plain character).
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut bytes = field.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\\' => out.extend(bytes.next()),
+            _ => out.push(b),
+        }
+    }
+    out
 }
 
 /// Matches one field at the start of `line` (libpq's `pwdfMatchesString`), returning
@@ -534,6 +601,34 @@ mod tests {
         let lines: Vec<&[u8]> = rendered.split(|&b| b == b'\n').collect();
         assert!(lines[3].starts_with(b"h:5432:appdb:u:"));
         assert!(!format!("{shadowed:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn first_match_names_the_line_libpq_takes() {
+        let text = b"# c\r\nother:1:*:u:x\r\n*:5432:*:b\\:ob:SECRETPW\n\\:\\:1:5432:*:kai:v6\n";
+        let found = first_match(text, "h", 5432, "db", "b:ob");
+        assert_eq!(
+            found
+                .as_ref()
+                .map(|m| (m.line, m.connection.as_str(), &m.password[..])),
+            Some((3, "*:5432:*:b:ob", &b"SECRETPW"[..]))
+        );
+        assert!(
+            !format!("{found:?}").contains("SECRETPW"),
+            "no password in Debug"
+        );
+        let v6 = first_match(text, "::1", 5432, "db", "kai");
+        assert_eq!(
+            v6.map(|m| (m.line, m.connection)),
+            Some((4, "::1:5432:*:kai".into()))
+        );
+        assert_eq!(first_match(text, "h", 5433, "db", "kai"), None);
+    }
+
+    #[test]
+    fn line_bytes_counts_the_escaped_line() {
+        let e = entry("prod", "::1", "u", "tok");
+        assert_eq!(e.line_bytes(), "\\:\\:1:5432:*:u:tok".len());
     }
 
     #[test]

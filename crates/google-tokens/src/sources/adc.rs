@@ -18,24 +18,86 @@ use crate::principal::Principal;
 use crate::token::{Context, TokenSource};
 use crate::untrusted::credential_fields;
 
+/// Where Application Default Credentials come from on this machine, found the way
+/// [`build`] finds them, without reading any secret: for a diagnosis that names the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdcOrigin {
+    /// `GOOGLE_APPLICATION_CREDENTIALS` names this file.
+    Variable(PathBuf),
+    /// gcloud's application-default file (`gcloud auth application-default login`).
+    GcloudFile(PathBuf),
+    /// No file: the metadata server, at this host (`GCE_METADATA_HOST` or Google's).
+    MetadataServer(String),
+}
+
+impl AdcOrigin {
+    /// Where `adc` looks, in Google's order.
+    pub fn find() -> AdcOrigin {
+        if let Some(path) =
+            std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").filter(|p| !p.is_empty())
+        {
+            return AdcOrigin::Variable(PathBuf::from(path));
+        }
+        match well_known_file().filter(|p| p.is_file()) {
+            Some(path) => AdcOrigin::GcloudFile(path),
+            None => AdcOrigin::MetadataServer(super::metadata::host()),
+        }
+    }
+
+    /// One phrase: where, and what kind of credential the file holds (its `type`; only
+    /// that field is read, and only a known kind is named).
+    pub fn describe(&self) -> String {
+        match self {
+            AdcOrigin::Variable(path) => format!(
+                "GOOGLE_APPLICATION_CREDENTIALS names {} ({})",
+                path.display(),
+                file_kind(path)
+            ),
+            AdcOrigin::GcloudFile(path) => {
+                format!("gcloud's file {} ({})", path.display(), file_kind(path))
+            }
+            AdcOrigin::MetadataServer(host) => format!(
+                "no credentials file (GOOGLE_APPLICATION_CREDENTIALS is not set and gcloud's application-default file does not exist), so the metadata server at {host}"
+            ),
+        }
+    }
+}
+
+/// What kind of credential a file holds, in words.
+fn file_kind(path: &Path) -> &'static str {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return "cannot be read";
+    };
+    let kind = serde_json::from_str::<Kind>(&text).map(|k| k.kind);
+    match kind.as_deref() {
+        Ok("service_account") => "a service-account key",
+        Ok("authorized_user") => "a user's login",
+        Ok("impersonated_service_account") => "a login that impersonates a service account",
+        Ok("external_account") => "workload identity federation",
+        Ok(_) => "not a credential type alloydb-cred knows",
+        Err(_) => "not a JSON credentials file",
+    }
+}
+
 /// The source for ADC with `scopes`.
 pub fn build<'a>(scopes: Vec<String>, ctx: &'a Context<'a>) -> Result<Box<dyn TokenSource + 'a>> {
-    if let Some(path) = std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").filter(|p| !p.is_empty())
-    {
-        let path = PathBuf::from(path);
-        log::debug!("ADC: GOOGLE_APPLICATION_CREDENTIALS={}", path.display());
-        return from_file(&path, scopes, ctx);
+    match AdcOrigin::find() {
+        AdcOrigin::Variable(path) => {
+            log::debug!("ADC: GOOGLE_APPLICATION_CREDENTIALS={}", path.display());
+            from_file(&path, scopes, ctx)
+        }
+        AdcOrigin::GcloudFile(path) => {
+            log::debug!("ADC: {}", path.display());
+            from_file(&path, scopes, ctx)
+        }
+        AdcOrigin::MetadataServer(_) => {
+            log::debug!("ADC: no credentials file; using the metadata server");
+            Ok(Box::new(MetadataFallback {
+                inner: MetadataSource::new(scopes, ctx),
+                well_known: well_known_file(),
+            }))
+        }
     }
-    let well_known = well_known_file();
-    if let Some(path) = well_known.as_ref().filter(|p| p.is_file()) {
-        log::debug!("ADC: {}", path.display());
-        return from_file(path, scopes, ctx);
-    }
-    log::debug!("ADC: no credentials file; using the metadata server");
-    Ok(Box::new(MetadataFallback {
-        inner: MetadataSource::new(scopes, ctx),
-        well_known,
-    }))
 }
 
 /// The metadata server as ADC's last resort: when it is not there either, the error
@@ -224,4 +286,42 @@ pub fn key_file<'a>(
     Ok(Box::new(ServiceAccountSource::new(
         key, origin, scopes, ctx,
     )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_described_by_its_kind_and_never_by_its_secrets() {
+        let dir = std::env::temp_dir().join(format!("adc-origin-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let cases = [
+            (
+                r#"{"type": "authorized_user", "refresh_token": "1//SECRETREFRESH"}"#,
+                "a user's login",
+            ),
+            (r#"{"type": "service_account"}"#, "a service-account key"),
+            (r#"{"type": "other"}"#, "not a credential type"),
+            ("not json", "not a JSON credentials file"),
+        ];
+        for (i, (text, expected)) in cases.iter().enumerate() {
+            let path = dir.join(format!("{i}.json"));
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+            let described = AdcOrigin::Variable(path.clone()).describe();
+            assert!(
+                described.starts_with(&format!(
+                    "GOOGLE_APPLICATION_CREDENTIALS names {}",
+                    path.display()
+                )) && described.contains(expected),
+                "{described}"
+            );
+            assert!(!described.contains("SECRET"), "{described}");
+        }
+        let missing = AdcOrigin::GcloudFile(dir.join("missing.json")).describe();
+        assert!(missing.contains("cannot be read"), "{missing}");
+        let metadata = AdcOrigin::MetadataServer("169.254.169.254".into()).describe();
+        assert!(metadata.ends_with("the metadata server at 169.254.169.254"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

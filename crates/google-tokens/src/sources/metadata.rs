@@ -15,6 +15,15 @@ const DEFAULT_HOST: &str = "metadata.google.internal";
 const ACCOUNT_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default";
 const FLAVOR: (&str, &str) = ("Metadata-Flavor", "Google");
 
+/// The metadata server's host: `GCE_METADATA_HOST` (host[:port]), as in Google's own
+/// libraries, else Google's name for it.
+pub fn host() -> String {
+    std::env::var("GCE_METADATA_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| DEFAULT_HOST.to_string())
+}
+
 pub struct MetadataSource<'a> {
     base: String,
     scopes: Vec<String>,
@@ -24,12 +33,8 @@ pub struct MetadataSource<'a> {
 impl<'a> MetadataSource<'a> {
     /// `GCE_METADATA_HOST` (host[:port]) redirects it, as in Google's own libraries.
     pub fn new(scopes: Vec<String>, ctx: &'a Context<'a>) -> Self {
-        let host = std::env::var("GCE_METADATA_HOST")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| DEFAULT_HOST.to_string());
         MetadataSource {
-            base: format!("http://{host}{ACCOUNT_PATH}"),
+            base: format!("http://{}{ACCOUNT_PATH}", host()),
             scopes,
             ctx,
         }

@@ -20,6 +20,9 @@ use gcloud::GcloudSource;
 use impersonate::Impersonation;
 use metadata::MetadataSource;
 
+pub use adc::AdcOrigin;
+pub use metadata::host as metadata_host;
+
 /// Builds the source for a credential spec: the base source, with impersonation on top
 /// when the spec asks for it (the base then mints a cloud-platform token, which the IAM
 /// Credentials API requires). gcloud impersonates by itself.
