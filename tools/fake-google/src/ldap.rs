@@ -78,7 +78,9 @@ const REFUSABLE: &[(u8, u8)] = &[
 pub(crate) struct LdapServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    done: mpsc::Receiver<()>,
+    /// In a mutex only so that the server (and `FakeGoogle`) can be shared between test
+    /// threads; it is used once, when dropped.
+    done: std::sync::Mutex<mpsc::Receiver<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -100,7 +102,7 @@ impl LdapServer {
         Ok(LdapServer {
             addr,
             stop,
-            done,
+            done: std::sync::Mutex::new(done),
             thread: Some(thread),
         })
     }
@@ -117,7 +119,12 @@ impl Drop for LdapServer {
         // once the loop has confirmed it ended, so a failed wake-up (say, no
         // file descriptors left) leaves a detached thread, not a hung drop.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if self.done.recv_timeout(Duration::from_secs(2)).is_ok() {
+        let done = self
+            .done
+            .get_mut()
+            .map(|done| done.recv_timeout(Duration::from_secs(2)).is_ok())
+            .unwrap_or(false);
+        if done {
             if let Some(thread) = self.thread.take() {
                 let _ = thread.join();
             }

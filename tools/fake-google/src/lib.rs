@@ -673,3 +673,14 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod sharing {
+    /// Test binaries keep one stand-in in a `static` and use it from parallel tests.
+    #[test]
+    fn the_stand_ins_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<super::FakeGoogle>();
+        shareable::<super::pg::PgServer>();
+    }
+}
