@@ -14,4 +14,4 @@ mod values;
 pub use load::{load, locate};
 #[cfg(test)]
 pub use settings::DEFAULT_REFRESH_WINDOW;
-pub use settings::{Config, Service, UserSpec};
+pub use settings::{Config, InstanceSettings, Server, Service, UserSpec};
