@@ -105,15 +105,21 @@ pub fn state_dir() -> Result<PathBuf> {
 /// its own files — when someone else owns it or could write to it: whoever can plant files
 /// there could redirect the tool's locks or feed it remembered principals.
 pub fn private_state_dir() -> Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
     let dir = state_dir()?;
+    create_private(&dir, "create the state directory")?;
+    check_private(&dir)?;
+    Ok(dir)
+}
+
+/// Creates `dir` (and its parents) with mode 0700 where they do not exist yet.
+fn create_private(dir: &Path, what: &str) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&dir)
-        .map_err(|e| libpq_files::Error::io("create the state directory", &dir, e))?;
-    check_private(&dir)?;
-    Ok(dir)
+        .create(dir)
+        .map_err(|e| libpq_files::Error::io(what, dir, e))?;
+    Ok(())
 }
 
 /// The state directory if it exists (checked as [`private_state_dir`] does), without
@@ -150,6 +156,24 @@ fn check_private(dir: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Where the server CA certificates of instances are kept for libpq (`sslrootcert=`):
+/// `server-ca` in the state directory, as an absolute path, since sections name it.
+/// Nothing is created here: the nothing-due path only reads.
+pub fn server_ca_dir() -> Result<PathBuf> {
+    let dir = state_dir()?;
+    let dir = std::path::absolute(&dir)
+        .map_err(|e| libpq_files::Error::io("find the state directory", &dir, e))?;
+    Ok(dir.join("server-ca"))
+}
+
+/// [`server_ca_dir`], created private (inside the private state directory) if it is new.
+pub fn private_server_ca_dir() -> Result<PathBuf> {
+    private_state_dir()?;
+    let dir = server_ca_dir()?;
+    create_private(&dir, "create the server CA directory")?;
+    Ok(dir)
 }
 
 /// Where lock files go when a target's own directory cannot hold one.

@@ -1,7 +1,8 @@
 //! What the tool remembers between runs beyond the files: the last error of each service
 //! and how broad its token is (for `status`), the principal of each user credential (so
-//! tokeninfo is asked once per credential, not once per refresh), and which shadowed lines
-//! were already reported. A small JSON file (mode 0600) in the private state directory
+//! tokeninfo is asked once per credential, not once per refresh), which shadowed lines
+//! were already reported, and how each named instance was last resolved (so the Admin
+//! APIs are asked about once an hour, not on every refresh). A small JSON file (mode 0600) in the private state directory
 //! that never holds a token or a credential: every message is redacted before it is
 //! stored, and principals are keyed by digests.
 //!
@@ -36,21 +37,54 @@ pub struct State {
     /// and connection), so each is reported once per change.
     #[serde(default)]
     pub shadows_reported: BTreeSet<String>,
+    /// Instances resolved through the Admin APIs, by
+    /// [`crate::config::InstanceSettings::cache_key`].
+    #[serde(default)]
+    pub instances: BTreeMap<String, CachedInstance>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// An instance's last good resolution: what the files say for its services until the
+/// next one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedInstance {
+    /// When the Admin API gave this answer (RFC 3339).
+    pub resolved_at: String,
+    pub host: String,
+    pub port: u16,
+    /// `require`, `verify-ca` or `verify-full`.
+    pub sslmode: String,
+    /// The server CA certificates (PEM; public, not secret), for the verify modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_ca: Option<String>,
+    /// The last attempt to resolve it again that failed, when this answer was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<LastError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
     pub at: String,
     pub message: String,
 }
 
-const FILE_NAME: &str = "state.json";
+impl LastError {
+    /// `message`, redacted, as of now.
+    pub fn now(message: &str) -> LastError {
+        LastError {
+            at: now_text(),
+            message: google_tokens::redact(message, &[]),
+        }
+    }
+}
 
-fn now_text() -> String {
+/// The time now, to the second, as stored.
+pub fn now_text() -> String {
     crate::clock::now()
         .round(jiff::Unit::Second)
         .map_or_else(|_| String::new(), |t| t.to_string())
 }
+
+const FILE_NAME: &str = "state.json";
 
 fn file() -> Result<PathBuf> {
     Ok(paths::private_state_dir()?.join(FILE_NAME))
@@ -70,13 +104,8 @@ impl State {
     }
 
     pub fn set_error(&mut self, service: &str, message: &str) {
-        self.last_errors.insert(
-            service.to_string(),
-            LastError {
-                at: now_text(),
-                message: google_tokens::redact(message, &[]),
-            },
-        );
+        self.last_errors
+            .insert(service.to_string(), LastError::now(message));
     }
 
     /// A new token was written for `service`.

@@ -9,7 +9,7 @@ use libpq_files::service_file::ServiceFile;
 use serde_json::json;
 
 use crate::cli::StatusArgs;
-use crate::config::{Config, UserSpec};
+use crate::config::{Config, Server, UserSpec};
 use crate::error::{Error, Result};
 use crate::exit_codes::ExitCode;
 use crate::files::{Files, bytes_of};
@@ -20,8 +20,12 @@ use crate::state::State;
 struct Row {
     name: String,
     user: String,
-    host: String,
-    port: u16,
+    /// What the files say (for an instance: its last resolution; none before the first).
+    host: Option<String>,
+    port: Option<u16>,
+    /// The instance the service names, if any, and its last failed resolution.
+    instance: Option<String>,
+    instance_failure: Option<String>,
     dbname: Option<String>,
     credentials: String,
     expires_at: Option<Timestamp>,
@@ -130,14 +134,38 @@ fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Repor
                 Some(_) => "valid",
             };
             let name = svc.name.to_string();
+            let (host, port, instance, instance_failure) = match &svc.server {
+                Server::Host { host, port } => (Some(host.to_string()), Some(*port), None, None),
+                Server::Instance(i) => {
+                    let cached = state.instances.get(&i.cache_key());
+                    let (host, port) = match (entry, cached) {
+                        (Some(e), _) => (Some(e.host.to_string()), Some(e.port)),
+                        (None, Some(c)) => (Some(c.host.clone()), Some(i.port.unwrap_or(c.port))),
+                        (None, None) => (None, i.port),
+                    };
+                    let failure = cached.and_then(|c| {
+                        let f = c.last_failure.as_ref()?;
+                        Some(google_tokens::redact(
+                            &format!(
+                                "{} ({}); using the address resolved at {}",
+                                f.message, f.at, c.resolved_at
+                            ),
+                            &[],
+                        ))
+                    });
+                    (host, port, Some(i.name.to_string()), failure)
+                }
+            };
             Row {
                 user: match (entry, &svc.user) {
                     (Some(e), _) => e.user.to_string(),
                     (None, UserSpec::Named(u)) => u.to_string(),
                     (None, UserSpec::Auto) => "auto".into(),
                 },
-                host: svc.host.to_string(),
-                port: svc.port,
+                host,
+                port,
+                instance,
+                instance_failure,
                 dbname: svc.dbname.as_ref().map(|d| d.to_string()),
                 credentials: svc.credential.source.to_string(),
                 expires_at: entry.map(|e| e.expires_at),
@@ -186,6 +214,8 @@ fn render_json(config: &Config, report: &Report) -> String {
                 "user": r.user,
                 "host": r.host,
                 "port": r.port,
+                "instance": r.instance,
+                "instance_last_failure": r.instance_failure,
                 "dbname": r.dbname,
                 "credentials": r.credentials,
                 "expires_at": r.expires_at.map(|t| t.to_string()),
@@ -233,11 +263,7 @@ fn render_table(config: &Config, report: &Report) -> String {
         table.push([
             r.name.clone(),
             r.user.clone(),
-            if r.host.contains(':') {
-                format!("[{}]:{}", r.host, r.port)
-            } else {
-                format!("{}:{}", r.host, r.port)
-            },
+            host_cell(r),
             r.expires_at
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -301,6 +327,12 @@ pgjdbc clients (DBeaver, DataGrip) need PGPASSFILE={} and cannot use these servi
         ));
     }
     for r in &report.rows {
+        if let (Some(instance), Some(failure)) = (&r.instance, &r.instance_failure) {
+            text.push_str(&format!(
+                "note: {}: instance {instance} could not be resolved again: {failure}\n",
+                r.name
+            ));
+        }
         if let Some(err) = &r.last_error {
             text.push_str(&format!("last error of {}: {err}\n", r.name));
         }
@@ -318,6 +350,19 @@ pgjdbc clients (DBeaver, DataGrip) need PGPASSFILE={} and cannot use these servi
         ));
     }
     text
+}
+
+/// `host:port` (`[v6]:port`), and the instance it stands for.
+fn host_cell(r: &Row) -> String {
+    let address = match (&r.host, r.port) {
+        (Some(host), Some(port)) if host.contains(':') => format!("[{host}]:{port}"),
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        _ => "-".to_string(),
+    };
+    match &r.instance {
+        Some(instance) => format!("{address} ({instance})"),
+        None => address,
+    }
 }
 
 /// "42m 10s", "1h 2m", "expired 3m ago" style, to the second.

@@ -49,16 +49,22 @@ pub fn load(path: &Path) -> Result<Config> {
 pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
     let raw: RawConfig =
         toml::from_str(text).map_err(|err| describe_toml_error(&err, text, path))?;
-    raw.resolve(path)
+    raw.resolve(path, text)
 }
 
 /// Turns a toml/serde error into "FILE line N, key K: message".
 fn describe_toml_error(err: &toml::de::Error, text: &str, path: &Path) -> Error {
     let message = err.message().trim_end();
-    let Some(span) = err.span() else {
-        return Error::Config(format!("{}: {message}", path.display()));
-    };
-    let start = span.start.min(text.len());
+    match err.span() {
+        Some(span) => located(text, path, span.start, message),
+        None => Error::Config(format!("{}: {message}", path.display())),
+    }
+}
+
+/// A configuration error at byte `at` of `text`: "FILE line N, key K: message", the key
+/// being the one set on that line (none for a table header).
+pub(super) fn located(text: &str, path: &Path, at: usize, message: &str) -> Error {
+    let start = at.min(text.len());
     let line_no = text[..start].matches('\n').count() + 1;
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
@@ -83,7 +89,7 @@ mod tests {
     use google_tokens::SourceSpec;
 
     use super::*;
-    use crate::config::{DEFAULT_REFRESH_WINDOW, UserSpec};
+    use crate::config::{DEFAULT_REFRESH_WINDOW, Server, UserSpec};
 
     const DEFAULT_SCOPE: &str = google_tokens::ALLOYDB_LOGIN_SCOPE;
 
@@ -132,7 +138,7 @@ dbname = "appdb"
         let dev = &cfg.services[0];
         let prod = &cfg.services[1];
         assert_eq!(dev.name, "dev");
-        assert_eq!(dev.port, 6432);
+        assert!(matches!(dev.server, Server::Host { port: 6432, .. }));
         assert_eq!(
             dev.user,
             UserSpec::Named(libpq_files::Role::new("kai@altostrat.com").expect("role"))
@@ -146,7 +152,7 @@ dbname = "appdb"
             }
         );
         assert_eq!(keywords(&dev.keywords), [("sslmode", "require")]);
-        assert_eq!(prod.port, 5432);
+        assert!(matches!(prod.server, Server::Host { port: 5432, .. }));
         assert_eq!(prod.user, UserSpec::Auto);
         assert_eq!(prod.refresh_window, DEFAULT_REFRESH_WINDOW);
         assert_eq!(prod.credential.scopes, vec![DEFAULT_SCOPE.to_string()]);
@@ -240,6 +246,75 @@ dbname = "appdb"
             "{err}"
         );
         assert_eq!(cfg.single(None).map(|s| s.name.as_str()).ok(), Some("prod"));
+    }
+
+    #[test]
+    fn instances_instead_of_hosts() {
+        let cfg = parse_ok(
+            "[services.a]\ninstance = \"projects/p/locations/r/clusters/c/instances/i\"\nip_type = \"psc\"\npooled = true\nport = 7000\n[services.b]\ninstance = \"p:us-central1:db\"\n",
+        );
+        let (a, b) = (&cfg.services[0], &cfg.services[1]);
+        let Server::Instance(ai) = &a.server else {
+            panic!("not an instance: {:?}", a.server)
+        };
+        assert_eq!(
+            (ai.ip_type, ai.pooled, ai.port),
+            (google_tokens::IpType::Psc, true, Some(7000))
+        );
+        assert_eq!(a.credential.scopes, vec![DEFAULT_SCOPE.to_string()]);
+        let bi = b.instance().expect("instance");
+        assert_eq!(
+            (bi.ip_type, bi.pooled, bi.port),
+            (google_tokens::IpType::Private, false, None)
+        );
+        assert_eq!(
+            bi.cache_key(),
+            "p:us-central1:db ip_type=private pooled=false"
+        );
+        assert_eq!(
+            b.credential.scopes,
+            vec![google_tokens::SQLSERVICE_LOGIN_SCOPE.to_string()]
+        );
+    }
+
+    #[test]
+    fn host_or_instance_exactly_and_their_keys_name_the_line() {
+        let err = parse_err("[services.a]\nhost = \"h\"\ninstance = \"p:r:i\"\n");
+        assert!(err.contains("line 3, key `instance`"), "{err}");
+        assert!(err.contains("both `host` and `instance`"), "{err}");
+        let err = parse_err("[defaults]\n\n[services.a]\ndbname = \"x\"\n");
+        assert!(err.contains("/etc/test/config.toml line 3"), "{err}");
+        assert!(err.contains("needs `host`"), "{err}");
+        let err = parse_err("[services.a]\nhost = \"h\"\n\nip_type = \"public\"\n");
+        assert!(err.contains("line 4, key `ip_type`"), "{err}");
+        let err = parse_err("[services.a]\ninstance = \"p:r:i\"\npooled = true\n");
+        assert!(err.contains("line 3, key `pooled`"), "{err}");
+        assert!(err.contains("AlloyDB"), "{err}");
+        let err = parse_err("[services.a]\ninstance = \"projects/p/x\"\n");
+        assert!(err.contains("line 2, key `instance`"), "{err}");
+        assert!(err.contains("PROJECT:REGION:INSTANCE"), "{err}");
+        let err = parse_err("[services.a]\ninstance = \"p:r:i\"\nip_type = \"vpc\"\n");
+        assert!(err.contains("line 3, key `ip_type`"), "{err}");
+    }
+
+    #[test]
+    fn admin_endpoints_are_base_urls() {
+        let cfg = parse_ok(
+            "[endpoints]\nalloydb_admin = \"https://alloydb.example.test/\"\nsqladmin = \"http://127.0.0.1:9\"\n[services.a]\nhost = \"h\"\n",
+        );
+        assert_eq!(
+            cfg.endpoints.alloydb_admin.as_deref(),
+            Some("https://alloydb.example.test")
+        );
+        assert_eq!(
+            cfg.endpoints.sqladmin.as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        let err = parse_err("[endpoints]\nsqladmin = \"https://sqladmin.googleapis.com/v1\"\n");
+        assert!(err.contains("line 2, key `sqladmin`"), "{err}");
+        assert!(err.contains("versioned path"), "{err}");
+        let err = parse_err("[endpoints]\nalloydb_admin = \"http://alloydb.googleapis.com\"\n");
+        assert!(err.contains("https://"), "{err}");
     }
 
     #[test]

@@ -14,5 +14,5 @@ mod values;
 pub use load::{load, locate};
 #[cfg(test)]
 pub use settings::DEFAULT_REFRESH_WINDOW;
-pub use settings::{Config, Service, UserSpec};
+pub use settings::{Config, InstanceSettings, Server, Service, UserSpec};
 pub use values::parse_duration;

@@ -9,10 +9,11 @@ use std::time::Duration;
 use google_tokens::{Endpoints, SourceSpec};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
+use toml::Spanned;
 
 use super::values::{
-    Arg, CommandTimeout, DbUser, Email, Host, LibpqKeyword, LockTimeout, PathText, Port,
-    RequestTimeout, Scope, ServiceName, SslMode, Text, Url, Window,
+    Arg, BaseUrl, CommandTimeout, DbUser, Email, Host, Instance, IpTypeValue, LibpqKeyword,
+    LockTimeout, PathText, Port, RequestTimeout, Scope, ServiceName, SslMode, Text, Url, Window,
 };
 use crate::error::Result;
 use crate::paths;
@@ -26,7 +27,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) defaults: RawDefaults,
     #[serde(default)]
-    pub(super) services: BTreeMap<ServiceName, RawService>,
+    pub(super) services: BTreeMap<ServiceName, Spanned<RawService>>,
     #[serde(default)]
     pub(super) endpoints: RawEndpoints,
 }
@@ -47,7 +48,11 @@ pub(super) struct RawDefaults {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
-    pub(super) host: Host,
+    /// Exactly one of `host` and `instance`; spans name the line when both are given.
+    pub(super) host: Option<Spanned<Host>>,
+    pub(super) instance: Option<Spanned<Instance>>,
+    pub(super) ip_type: Option<Spanned<IpTypeValue>>,
+    pub(super) pooled: Option<Spanned<bool>>,
     pub(super) port: Option<Port>,
     pub(super) dbname: Option<Text>,
     pub(super) user: Option<DbUser>,
@@ -161,7 +166,8 @@ pub(super) struct RawEndpoints {
     tokeninfo: Option<Url>,
     iamcredentials: Option<Url>,
     sts: Option<Url>,
-    alloydb_admin: Option<Url>,
+    alloydb_admin: Option<BaseUrl>,
+    sqladmin: Option<BaseUrl>,
     timeout: Option<RequestTimeout>,
 }
 
@@ -172,7 +178,8 @@ impl RawEndpoints {
             tokeninfo: self.tokeninfo.map(Url::into_inner),
             iamcredentials: self.iamcredentials.map(Url::into_inner),
             sts: self.sts.map(Url::into_inner),
-            alloydb_admin: self.alloydb_admin.map(Url::into_inner),
+            alloydb_admin: self.alloydb_admin.map(BaseUrl::into_inner),
+            sqladmin: self.sqladmin.map(BaseUrl::into_inner),
             timeout: self.timeout.map(RequestTimeout::get),
         }
     }

@@ -5,16 +5,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use google_tokens::{CredentialSpec, Endpoints};
+use google_tokens::{CredentialSpec, Endpoints, InstanceName, IpType};
 use libpq_files::{Host, Keyword, Role, SectionValue, ServiceName, Tag};
+use toml::Spanned;
 
-use super::raw::{RawConfig, RawSource};
+use super::load::located;
+use super::raw::{RawConfig, RawService, RawSource};
 use super::values::DbUser;
 use crate::error::{Error, Result};
 use crate::paths;
 
 /// The scope that restricts a token to AlloyDB login: the default.
 const DEFAULT_SCOPE: &str = google_tokens::ALLOYDB_LOGIN_SCOPE;
+/// The default for services naming a Cloud SQL instance.
+const CLOUD_SQL_SCOPE: &str = google_tokens::SQLSERVICE_LOGIN_SCOPE;
+/// PostgreSQL's port, for services given a `host`.
+const DEFAULT_PORT: u16 = 5432;
 /// Refresh when less than this much validity remains.
 pub const DEFAULT_REFRESH_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How long a writer waits for another's lock before giving up: cron must not hang.
@@ -41,8 +47,7 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Service {
     pub name: ServiceName,
-    pub host: Host,
-    pub port: u16,
+    pub server: Server,
     pub dbname: Option<SectionValue>,
     pub user: UserSpec,
     /// Further connection keywords for the service file, in the order they are written
@@ -52,6 +57,49 @@ pub struct Service {
     /// this one value, so a thousand services with one credential cost one.
     pub credential: Arc<CredentialSpec>,
     pub refresh_window: Duration,
+}
+
+/// Where a service connects.
+#[derive(Debug, Clone)]
+pub enum Server {
+    /// `host` and `port`, written as configured.
+    Host { host: Host, port: u16 },
+    /// `instance`, resolved through an Admin API.
+    Instance(InstanceSettings),
+}
+
+/// A service's `instance` and what decides how it is resolved.
+#[derive(Debug, Clone)]
+pub struct InstanceSettings {
+    pub name: InstanceName,
+    pub ip_type: IpType,
+    /// AlloyDB's managed connection pooling (port 6432).
+    pub pooled: bool,
+    /// `port` from the configuration, which overrides the resolved one.
+    pub port: Option<u16>,
+}
+
+impl InstanceSettings {
+    /// Everything the resolution depends on, as the key it is cached under: changing any
+    /// of it in the configuration makes the service resolve again.
+    pub fn cache_key(&self) -> String {
+        format!(
+            "{} ip_type={} pooled={}",
+            self.name,
+            self.ip_type.as_str(),
+            self.pooled
+        )
+    }
+}
+
+impl Service {
+    /// The instance the service names, if it names one.
+    pub fn instance(&self) -> Option<&InstanceSettings> {
+        match &self.server {
+            Server::Instance(instance) => Some(instance),
+            Server::Host { .. } => None,
+        }
+    }
 }
 
 /// Which database user a service logs in as.
@@ -65,7 +113,7 @@ pub enum UserSpec {
 impl RawConfig {
     /// Applies the defaults to every service and expands paths against the directory of
     /// `path`, the file the configuration was read from.
-    pub(super) fn resolve(self, path: &Path) -> Result<Config> {
+    pub(super) fn resolve(self, path: &Path, text: &str) -> Result<Config> {
         let base_dir = path.parent().unwrap_or(Path::new("."));
         let defaults = self.defaults;
 
@@ -82,6 +130,14 @@ impl RawConfig {
         let mut credentials: Vec<Arc<CredentialSpec>> = Vec::new();
         for (name, svc) in self.services {
             let name = name.into_inner();
+            let table = svc.span().start;
+            let svc = svc.into_inner();
+            let at = |at: usize, message: String| located(text, path, at, &message);
+            let server = server(&name, &svc, table, at)?;
+            let default_scope = match &server {
+                Server::Instance(i) if i.name.is_cloud_sql() => CLOUD_SQL_SCOPE,
+                _ => DEFAULT_SCOPE,
+            };
             let source = svc
                 .credentials
                 .or_else(|| defaults.credentials.clone())
@@ -103,7 +159,7 @@ impl RawConfig {
                     .scopes
                     .or_else(|| defaults.scopes.clone())
                     .map(|s| s.into_iter().map(|s| s.into_inner()).collect())
-                    .unwrap_or_else(|| vec![DEFAULT_SCOPE.to_string()]),
+                    .unwrap_or_else(|| vec![default_scope.to_string()]),
             };
             if !credential.delegates.is_empty() && credential.impersonate.is_none() {
                 return Err(Error::Config(format!(
@@ -138,8 +194,7 @@ impl RawConfig {
             }
             services.push(Service {
                 name,
-                host: svc.host.into_inner(),
-                port: svc.port.map_or(5432, |p| p.get()),
+                server,
                 dbname: svc.dbname.map(|d| d.into_inner()),
                 user: user_spec(svc.user),
                 keywords,
@@ -164,6 +219,69 @@ impl RawConfig {
                 .map_or(DEFAULT_LOCK_TIMEOUT, |t| t.get()),
             services,
         })
+    }
+}
+
+/// A service's `host` or `instance`, exactly one of them, with the keys that go with each.
+fn server(
+    name: &ServiceName,
+    svc: &RawService,
+    table: usize,
+    at: impl Fn(usize, String) -> Error,
+) -> Result<Server> {
+    let port = svc.port.map(|p| p.get());
+    let key_at = |key: Option<usize>| key.unwrap_or(table);
+    match (&svc.host, &svc.instance) {
+        (Some(_), Some(instance)) => Err(at(
+            instance.span().start,
+            format!("service {name} sets both `host` and `instance`; keep one"),
+        )),
+        (None, None) => Err(at(
+            table,
+            format!(
+                "service {name} needs `host` (an address) or `instance` (an AlloyDB instance, projects/P/locations/R/clusters/C/instances/I, or a Cloud SQL connection name, PROJECT:REGION:INSTANCE)"
+            ),
+        )),
+        (Some(host), None) => {
+            let stray = [
+                ("ip_type", svc.ip_type.as_ref().map(|v| v.span().start)),
+                ("pooled", svc.pooled.as_ref().map(|v| v.span().start)),
+            ];
+            if let Some((key, span)) = stray.into_iter().find(|(_, s)| s.is_some()) {
+                return Err(at(
+                    key_at(span),
+                    format!(
+                        "service {name}: `{key}` applies to services with an `instance`, not a `host`"
+                    ),
+                ));
+            }
+            Ok(Server::Host {
+                host: host.get_ref().clone().into_inner(),
+                port: port.unwrap_or(DEFAULT_PORT),
+            })
+        }
+        (None, Some(instance)) => {
+            let instance_name = instance.get_ref().clone().into_inner();
+            let pooled = svc.pooled.as_ref().map(Spanned::get_ref).copied();
+            if instance_name.is_cloud_sql() && pooled == Some(true) {
+                return Err(at(
+                    key_at(svc.pooled.as_ref().map(|p| p.span().start)),
+                    format!(
+                        "service {name}: `pooled` is for AlloyDB instances (managed connection pooling); this is a Cloud SQL instance"
+                    ),
+                ));
+            }
+            Ok(Server::Instance(InstanceSettings {
+                name: instance_name,
+                ip_type: svc
+                    .ip_type
+                    .as_ref()
+                    .map(|t| t.get_ref().clone().into_inner())
+                    .unwrap_or_default(),
+                pooled: pooled.unwrap_or(false),
+                port,
+            }))
+        }
     }
 }
 

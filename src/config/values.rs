@@ -148,14 +148,45 @@ checked!(
     /// An endpoint URL: `https://`, or `http://` to a loopback address (a local stand-in,
     /// a tunnel). Tokens and credentials travel to these, so nothing else is plain text.
     Url(String),
+    check_url
+);
+
+fn check_url(t: &str) -> std::result::Result<String, String> {
+    if t.contains(char::is_whitespace) || t.chars().any(char::is_control) {
+        return Err("not a URL (it contains white space)".to_string());
+    }
+    if t.starts_with("https://") || google_tokens::is_loopback_http(t) {
+        Ok(t.to_string())
+    } else {
+        Err("not an https:// URL; plain http:// is allowed only to a loopback address (127.0.0.1, ::1, localhost), because tokens travel to it".to_string())
+    }
+}
+
+checked!(
+    /// `instance`: an AlloyDB instance's resource name or a Cloud SQL connection name.
+    Instance(google_tokens::InstanceName),
+    google_tokens::InstanceName::parse
+);
+
+checked!(
+    /// `ip_type`: which of an instance's addresses to connect to.
+    IpTypeValue(google_tokens::IpType),
+    google_tokens::IpType::parse
+);
+
+checked!(
+    /// An Admin API's base URL: a [`Url`] of scheme, host and port only, since the tool
+    /// adds the versioned path itself.
+    BaseUrl(String),
     |t| {
-        if t.contains(char::is_whitespace) || t.chars().any(char::is_control) {
-            return Err("not a URL (it contains white space)".to_string());
-        }
-        if t.starts_with("https://") || google_tokens::is_loopback_http(t) {
-            Ok(t.to_string())
-        } else {
-            Err("not an https:// URL; plain http:// is allowed only to a loopback address (127.0.0.1, ::1, localhost), because tokens travel to it".to_string())
+        let url = check_url(t)?;
+        let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
+        let path = after_scheme
+            .find(['/', '?', '#'])
+            .map_or("", |at| &after_scheme[at..]);
+        match path {
+            "" | "/" => Ok(url.trim_end_matches('/').to_string()),
+            _ => Err("give only the scheme, host and port (like \"https://alloydb.googleapis.com\"); the versioned path is added by alloydb-cred".to_string()),
         }
     }
 );

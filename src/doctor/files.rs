@@ -21,7 +21,7 @@ use super::{Check, run_bounded, service_table, time_left};
 use crate::config::{Config, Service};
 use crate::files::Files;
 use crate::paths;
-use crate::refresh::desired_section;
+use crate::refresh::{Target, desired_section};
 
 /// What the machine's PostgreSQL installation says, asked once.
 pub struct Machine {
@@ -95,6 +95,14 @@ impl WrittenToken {
 }
 
 /// What a service's file checks found, for the login check.
+/// The service a group of checks is about, and where it connects (unknown for an
+/// instance not resolved yet).
+#[derive(Clone, Copy)]
+pub struct Subject<'a> {
+    pub service: &'a Service,
+    pub target: Option<&'a Target>,
+}
+
 pub struct Facts {
     pub entry: Option<ManagedEntry>,
     pub section: bool,
@@ -165,13 +173,14 @@ impl OnDisk {
     /// caller asks once per distinct token).
     pub fn service_checks(
         &self,
-        service: &Service,
+        subject: Subject<'_>,
         config: &Config,
         machine: &Machine,
         now: Timestamp,
         ask: impl FnOnce(&str) -> WrittenToken,
         out: &mut Vec<Check>,
     ) -> Facts {
+        let Subject { service, target } = subject;
         let mut facts = Facts {
             entry: None,
             section: false,
@@ -191,7 +200,7 @@ impl OnDisk {
                 ),
                 refresh,
             ));
-            self.section_checks(service, config, files, None, out, &mut facts);
+            self.section_checks(subject, config, files, None, out, &mut facts);
             return facts;
         };
         let parsed = PgpassFile::parse(bytes);
@@ -225,7 +234,7 @@ impl OnDisk {
             Some(e) => Some(e),
         };
         if let Some(entry) = entry {
-            out.push(entry_check(entry, service, files, now, &refresh));
+            out.push(entry_check(entry, service, target, files, now, &refresh));
             if entry.expires_at > now {
                 let written = ask(entry.password.expose());
                 out.push(written_token_check(&written, entry, service));
@@ -236,19 +245,20 @@ impl OnDisk {
             out.push(line_length_check(entry, machine));
             facts.entry = Some(entry.clone());
         }
-        self.section_checks(service, config, files, entry, out, &mut facts);
+        self.section_checks(subject, config, files, entry, out, &mut facts);
         facts
     }
 
     fn section_checks(
         &self,
-        service: &Service,
+        subject: Subject<'_>,
         config: &Config,
         files: &Files,
         entry: Option<&ManagedEntry>,
         out: &mut Vec<Check>,
         facts: &mut Facts,
     ) {
+        let Subject { service, target } = subject;
         let name = service.name.as_str();
         let path = files.service_file.display();
         let parsed = ServiceFile::parse(self.service_file.as_deref().unwrap_or_default());
@@ -268,7 +278,9 @@ impl OnDisk {
             )
         } else if let Some(section) = mine {
             facts.section = true;
-            let wanted = entry.and_then(|e| desired_section(service, e.user.as_str(), files).ok());
+            let wanted = entry
+                .zip(target)
+                .and_then(|(e, t)| desired_section(service, t, e.user.as_str(), files).ok());
             let current = wanted
                 .as_ref()
                 .is_none_or(|w| w.keywords == section.keywords && !section.edited);
@@ -558,6 +570,7 @@ fn libpq_version_check(machine: &Machine) -> Check {
 fn entry_check(
     entry: &ManagedEntry,
     service: &Service,
+    target: Option<&Target>,
     files: &Files,
     now: Timestamp,
     refresh: &str,
@@ -577,12 +590,12 @@ fn entry_check(
             ),
         );
     }
-    if entry.host != service.host || entry.port != service.port {
+    if let Some(target) = target.filter(|t| entry.host != t.host || entry.port != t.port) {
         return Check::warning(
             NAME,
             format!(
-                "the entry in {path} is for {}:{}, but the service now says {}:{}",
-                entry.host, entry.port, service.host, service.port
+                "the entry in {path} is for {}:{}, but the service now connects to {}:{}",
+                entry.host, entry.port, target.host, target.port
             ),
             refresh.to_string(),
         );

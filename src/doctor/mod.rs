@@ -27,6 +27,7 @@ use google_tokens::{Context, CredentialSpec};
 use jiff::Timestamp;
 
 use crate::config::{Config, Service};
+use crate::refresh::{Resolutions, Target};
 use crate::state::{Principals, State};
 
 /// How a check came out.
@@ -170,6 +171,17 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
     let mut credentials: BTreeMap<&CredentialSpec, credentials::Credential> = BTreeMap::new();
     let mut written_tokens: HashMap<String, files::WrittenToken> = HashMap::new();
     let mut reachability: HashMap<(String, u16), (Vec<Check>, bool)> = HashMap::new();
+    let mut resolutions = match Resolutions::from_state(state.clone()) {
+        Ok(resolutions) => Some(resolutions),
+        Err(e) => {
+            general.push(Check::problem(
+                "instances",
+                e.to_string(),
+                "see the message: the state directory holds the instances' resolutions",
+            ));
+            None
+        }
+    };
     let mut reports = Vec::with_capacity(services.len());
     for &service in services {
         let credential = credentials
@@ -177,8 +189,15 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
             .or_insert_with(|| credentials::Credential::examine(&service.credential, &ctx));
         let mut checks = Vec::new();
         let user = credential.checks(service, config, &mut checks);
+        let target = match resolutions.as_mut() {
+            Some(resolutions) => instance_check(service, resolutions, &ctx, &mut checks),
+            None => None,
+        };
         let facts = on_disk.service_checks(
-            service,
+            files::Subject {
+                service,
+                target: target.as_ref(),
+            },
             config,
             &machine,
             now,
@@ -190,11 +209,19 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
             },
             &mut checks,
         );
-        let (network_checks, reachable) = reachability
-            .entry((service.host.as_str().to_string(), service.port))
-            .or_insert_with(|| network::checks(service, config))
-            .clone();
-        checks.extend(network_checks);
+        let reachable = match &target {
+            Some(target) => {
+                let (network_checks, reachable) = reachability
+                    .entry((target.host.to_string(), target.port))
+                    .or_insert_with(|| {
+                        network::checks(target.host.as_str(), target.port, service, config)
+                    })
+                    .clone();
+                checks.extend(network_checks);
+                reachable
+            }
+            None => false,
+        };
         if connect {
             checks.push(login::check(
                 service,
@@ -228,6 +255,50 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
             })
             .collect(),
     }
+}
+
+/// For a service that names an instance: where the Admin API says it is now (kept in
+/// memory only), against the resolution the last refresh wrote. Returns where the
+/// service connects, when that is known.
+fn instance_check(
+    service: &Service,
+    resolutions: &mut Resolutions,
+    ctx: &Context<'_>,
+    checks: &mut Vec<Check>,
+) -> Option<Target> {
+    let Some(instance) = service.instance() else {
+        return resolutions.target(service);
+    };
+    let cached = resolutions
+        .cached(instance)
+        .map(|c| (c.host.clone(), c.port));
+    match resolutions.resolve_now(service, ctx) {
+        Ok(Some(now)) if cached.as_ref().is_some_and(|c| *c != now) => {
+            checks.push(Check::warning(
+                "instance",
+                format!(
+                    "instance {} is now at {}:{}, but the files were written for {}:{}",
+                    instance.name,
+                    now.0,
+                    now.1,
+                    cached.as_ref().map_or("", |c| c.0.as_str()),
+                    cached.as_ref().map_or(0, |c| c.1)
+                ),
+                "run `alloydb-cred refresh --force` to write the new address",
+            ));
+        }
+        Ok(Some(now)) => checks.push(Check::ok(
+            "instance",
+            format!("instance {} is at {}:{}", instance.name, now.0, now.1),
+        )),
+        Ok(None) => {}
+        Err(e) => checks.push(Check::problem(
+            "instance",
+            format!("instance {} cannot be resolved: {e}", instance.name),
+            "see the message; until it resolves, the last good address (if any) stays in use",
+        )),
+    }
+    resolutions.target(service)
 }
 
 /// Runs a program with its output captured, killing it if it runs longer than `limit`:

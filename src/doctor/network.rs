@@ -17,9 +17,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_ADDRESSES: usize = 4;
 
 /// The host's checks, and whether the port accepted a connection.
-pub fn checks(service: &Service, config: &Config) -> (Vec<Check>, bool) {
-    let host = service.host.as_str();
-    let port = service.port;
+pub fn checks(host: &str, port: u16, service: &Service, config: &Config) -> (Vec<Check>, bool) {
     if host.starts_with('/') {
         // libpq takes a host starting with `/` for a Unix-domain socket directory.
         let socket = std::path::Path::new(host).join(format!(".s.PGSQL.{port}"));

@@ -7,6 +7,7 @@ use google_tokens::{Breadth, Context, CredentialSpec, MintedToken};
 use libpq_files::pgpass::ManagedEntry;
 use libpq_files::{Password, Role, Tag};
 
+use super::instances::Target;
 use super::plan::credential_tag;
 use crate::config::{Service, UserSpec};
 use crate::error::{Error, Result};
@@ -17,22 +18,22 @@ pub struct Minted {
     pub breadth: Breadth,
 }
 
-/// Mints for every due service, asking each credential once. Returns each service's new
-/// entry, or why it has none.
+/// Mints for every due service (with where it connects), asking each credential once.
+/// Returns each service's new entry, or why it has none.
 pub fn once_per_credential<'s>(
-    due: &[&'s Service],
+    due: &[(&'s Service, Target)],
     ctx: &Context<'_>,
     owner: &Tag,
 ) -> Vec<(&'s Service, Result<Minted>)> {
     let mut tokens: BTreeMap<&CredentialSpec, Result<MintedToken, google_tokens::Error>> =
         BTreeMap::new();
     due.iter()
-        .map(|&service| {
+        .map(|&(service, ref target)| {
             let minted = tokens.entry(&*service.credential).or_insert_with(|| {
                 google_tokens::build(&service.credential, ctx).and_then(|s| s.mint())
             });
             let entry = match minted {
-                Ok(token) => entry_for(service, token, owner).map(|entry| Minted {
+                Ok(token) => entry_for(service, target, token, owner).map(|entry| Minted {
                     entry,
                     breadth: token.breadth(),
                 }),
@@ -45,7 +46,12 @@ pub fn once_per_credential<'s>(
 
 /// The entry for `service` from a fresh token: works out the user and checks it against
 /// the principal, so we never write an entry AlloyDB is bound to refuse.
-fn entry_for(service: &Service, token: &MintedToken, owner: &Tag) -> Result<ManagedEntry> {
+fn entry_for(
+    service: &Service,
+    target: &Target,
+    token: &MintedToken,
+    owner: &Tag,
+) -> Result<ManagedEntry> {
     let derived = token
         .principal()
         .map(google_tokens::database_user)
@@ -89,8 +95,8 @@ fn entry_for(service: &Service, token: &MintedToken, owner: &Tag) -> Result<Mana
     Ok(ManagedEntry {
         service: service.name.clone(),
         expires_at: token.expires_at(),
-        host: service.host.clone(),
-        port: service.port,
+        host: target.host.clone(),
+        port: target.port,
         user,
         password,
         credential: credential_tag(&service.credential),

@@ -2,16 +2,19 @@
 //!
 //! 1. **Plan** ([`plan`]) from the files alone, without a lock and without the network:
 //!    when nothing is due (the common cron case) the run ends here, having read two small
-//!    files.
+//!    files (and, for services naming an instance, the state file and their server CA
+//!    files: see [`instances`]).
 //! 2. Otherwise take both files' locks, re-read them and plan again: another refresher
 //!    may have done the work while we waited. That is what makes concurrent refreshers
 //!    mint once. A service another configuration owns in these files is refused here,
-//!    before anything is minted. Then **mint** ([`mint`]) one token per distinct credential.
+//!    before anything is minted. Instances are resolved again where due, then **mint**
+//!    ([`mint`]) one token per distinct credential.
 //! 3. **Write** both files under the locks: the password file first, so a section never
 //!    points at a password that is not there yet.
 //! 4. **Record** each service's outcome in the state file, for `status`, and report what
 //!    is new (a user's line that a managed entry hides).
 
+mod instances;
 mod mint;
 mod plan;
 
@@ -28,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::files::{Files, bytes_of};
 use crate::state::{self, Principals, State};
 
+pub use instances::{Resolutions, Target};
 pub use plan::desired_section;
 
 /// What a refresh did, per service.
@@ -65,6 +69,7 @@ fn nothing_due(files: &Files, services: &[&Service]) -> Result<bool> {
         &PgpassFile::managed_in(bytes_of(&pgpass)),
         &ServiceFile::managed_in(bytes_of(&service_file)),
         files,
+        &Resolutions::load(services)?,
         crate::clock::now(),
         false,
     );
@@ -84,11 +89,14 @@ fn refresh_locked(
     let snapshots = files.read()?;
     let mut pgpass = PgpassFile::parse(bytes_of(&snapshots.pgpass));
     let mut service_file = ServiceFile::parse(bytes_of(&snapshots.service_file));
+    // Read again under the locks, like the files: another refresher may have resolved.
+    let mut resolutions = Resolutions::load(services)?;
     let plan = plan::make(
         services,
         pgpass.managed(),
         service_file.managed(),
         files,
+        &resolutions,
         crate::clock::now(),
         force,
     );
@@ -101,14 +109,30 @@ fn refresh_locked(
             Ok(()) => {
                 log::debug!("{}: refreshing ({reason})", service.name);
                 due.push(service);
-                reasons.push(reason);
+                reasons.push((service.name.as_str(), reason));
             }
             Err(e) => outcome.failed.push((service.name.to_string(), e)),
         }
     }
     let ctx = Context::new(&config.endpoints, principals);
-    let minted_all = mint::once_per_credential(&due, &ctx, files.owner_tag());
-    for ((service, minted), reason) in minted_all.into_iter().zip(reasons) {
+    outcome
+        .failed
+        .extend(resolutions.refresh(&due, force, &ctx, config.lock_timeout));
+    let due: Vec<(&Service, Target)> = due
+        .into_iter()
+        .filter(|s| {
+            !outcome
+                .failed
+                .iter()
+                .any(|(name, _)| s.name == name.as_str())
+        })
+        .filter_map(|s| resolutions.target(s).map(|target| (s, target)))
+        .collect();
+    for (service, minted) in mint::once_per_credential(&due, &ctx, files.owner_tag()) {
+        let reason = reasons
+            .iter()
+            .find(|(name, _)| service.name == *name)
+            .map_or("due", |(_, reason)| *reason);
         match minted {
             Ok(minted) => {
                 // One line per refresh: what a log reader (journald, docker logs) needs.
@@ -127,7 +151,18 @@ fn refresh_locked(
             Err(e) => outcome.failed.push((service.name.to_string(), e)),
         }
     }
-    update_sections(&mut service_file, &pgpass, services, files, &mut outcome);
+    let sections = Sections {
+        files,
+        resolutions: &resolutions,
+        lock_timeout: config.lock_timeout,
+    };
+    update_sections(
+        &mut service_file,
+        &pgpass,
+        services,
+        &sections,
+        &mut outcome,
+    );
     outcome.shadowed = pgpass
         .shadowed()
         .into_iter()
@@ -217,15 +252,24 @@ fn claim(
     }
 }
 
+/// What deciding a section takes besides the service.
+struct Sections<'a> {
+    files: &'a Files,
+    resolutions: &'a Resolutions,
+    lock_timeout: std::time::Duration,
+}
+
 /// Gives every selected service that has an entry of this configuration the section it
-/// should have, warning once about keywords pgjdbc rejects.
+/// should have (and the server CA file it names), warning once about keywords pgjdbc
+/// rejects.
 fn update_sections(
     service_file: &mut ServiceFile,
     pgpass: &PgpassFile,
     services: &[&Service],
-    files: &Files,
+    sections: &Sections<'_>,
     outcome: &mut Outcome,
 ) {
+    let files = sections.files;
     let path = files.service_file.display().to_string();
     let mut needs_passfile = false;
     for &service in services {
@@ -235,7 +279,19 @@ fn update_sections(
         else {
             continue;
         };
-        let section = match desired_section(service, entry.user.as_str(), files) {
+        // An instance without a resolution (it failed, and there was none before) keeps
+        // the section it has: that service is reported failed already.
+        let Some(target) = sections.resolutions.target(service) else {
+            continue;
+        };
+        if let Some(ca) = &target.server_ca {
+            if let Err(e) = ca.write(sections.lock_timeout) {
+                outcome.minted.retain(|(n, _)| service.name != n.as_str());
+                outcome.failed.push((service.name.to_string(), e));
+                continue;
+            }
+        }
+        let section = match desired_section(service, &target, entry.user.as_str(), files) {
             Ok(section) => section,
             Err(e) => {
                 outcome.failed.push((
@@ -400,8 +456,10 @@ pub(crate) mod tests {
     pub(crate) fn service(user: UserSpec) -> Service {
         Service {
             name: libpq_files::ServiceName::new("prod").expect("name"),
-            host: libpq_files::Host::new("h").expect("host"),
-            port: 5432,
+            server: crate::config::Server::Host {
+                host: libpq_files::Host::new("h").expect("host"),
+                port: 5432,
+            },
             dbname: None,
             user,
             keywords: vec![],

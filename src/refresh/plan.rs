@@ -1,5 +1,7 @@
 //! Step one of a refresh: what is due, decided from the files alone (no lock, no
-//! network), and what each service's section should say.
+//! network), and what each service's section should say. For services that name an
+//! instance, "the files" include the cached resolution in the state file and the server
+//! CA file it names (see [`super::instances`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -11,6 +13,7 @@ use libpq_files::pgpass::ManagedEntry;
 use libpq_files::service_file::ManagedSection;
 use libpq_files::{InvalidValue, Keyword, SectionValue, Tag};
 
+use super::instances::{Resolutions, Target};
 use crate::config::{Service, UserSpec};
 use crate::files::Files;
 
@@ -34,12 +37,14 @@ impl Plan<'_> {
     }
 }
 
-/// Works out what is due for `services`, given the entries and sections in the files.
+/// Works out what is due for `services`, given the entries and sections in the files and
+/// the instances' cached resolutions.
 pub fn make<'a>(
     services: &[&'a Service],
     entries: &[ManagedEntry],
     sections: &[ManagedSection],
     files: &Files,
+    resolutions: &Resolutions,
     now: Timestamp,
     force: bool,
 ) -> Plan<'a> {
@@ -61,25 +66,29 @@ pub fn make<'a>(
     let mut sections_stale = false;
     for &service in services {
         let entry = entries.get(service.name.as_str()).copied();
-        let reason = if force {
-            Some("--force")
-        } else {
-            let tag = tags
-                .entry(Arc::as_ptr(&service.credential))
-                .or_insert_with(|| credential_tag(&service.credential));
-            due_reason(entry, service, tag, files.owner_tag(), now)
+        let target = resolutions.target(service);
+        let reason = match &target {
+            _ if force => Some("--force"),
+            None => Some("its instance is not resolved yet"),
+            Some(target) => {
+                let tag = tags
+                    .entry(Arc::as_ptr(&service.credential))
+                    .or_insert_with(|| credential_tag(&service.credential));
+                due_reason(entry, service, target, tag, files.owner_tag(), now)
+            }
         };
-        match (reason, entry) {
-            (Some(reason), _) => due.push((service, reason)),
-            (None, Some(entry)) => {
+        match (reason, entry, target) {
+            (Some(reason), _, _) => due.push((service, reason)),
+            (None, Some(entry), Some(target)) => {
                 let current = sections.get(service.name.as_str()).copied();
-                if !current
-                    .is_some_and(|s| section_is_current(s, service, entry.user.as_str(), files))
+                let user = entry.user.as_str();
+                if !current.is_some_and(|s| section_is_current(s, service, &target, user, files))
+                    || target.server_ca.as_ref().is_some_and(|ca| !ca.is_current())
                 {
                     sections_stale = true;
                 }
             }
-            (None, None) => {}
+            _ => {}
         }
     }
     Plan {
@@ -92,6 +101,7 @@ pub fn make<'a>(
 fn due_reason(
     entry: Option<&ManagedEntry>,
     service: &Service,
+    target: &Target,
     credential: &Tag,
     owner: &Tag,
     now: Timestamp,
@@ -102,7 +112,7 @@ fn due_reason(
     if entry.owner.as_ref().is_some_and(|o| o != owner) {
         return Some("the entry belongs to another configuration");
     }
-    if entry.host != service.host || entry.port != service.port {
+    if entry.host != target.host || entry.port != target.port {
         return Some("host or port changed");
     }
     if &entry.credential != credential {
@@ -124,15 +134,16 @@ fn due_reason(
     None
 }
 
-/// The section a service should have, given the user its entry logs in as. A value
-/// the service file cannot hold (a default password-file path with a control character)
-/// is refused here, before anything is written.
+/// The section a service should have, given where it connects and the user its entry
+/// logs in as. A value the service file cannot hold (a default password-file path with a
+/// control character) is refused here, before anything is written.
 pub fn desired_section(
     service: &Service,
+    target: &Target,
     user: &str,
     files: &Files,
 ) -> Result<ManagedSection, InvalidValue> {
-    let keywords = desired_keywords(service, user, files)
+    let keywords = desired_keywords(service, target, user, files)
         .map(|(key, value)| Ok((Keyword::new(key)?, SectionValue::new(&value)?)))
         .collect::<Result<_, InvalidValue>>()?;
     Ok(ManagedSection {
@@ -148,6 +159,7 @@ pub fn desired_section(
 fn section_is_current(
     section: &ManagedSection,
     service: &Service,
+    target: &Target,
     user: &str,
     files: &Files,
 ) -> bool {
@@ -157,7 +169,7 @@ fn section_is_current(
     {
         return false;
     }
-    let mut wanted = desired_keywords(service, user, files);
+    let mut wanted = desired_keywords(service, target, user, files);
     for (key, value) in &section.keywords {
         match wanted.next() {
             Some((k, v)) if k == key.as_str() && v == value.as_str() => {}
@@ -167,21 +179,27 @@ fn section_is_current(
     wanted.next().is_none()
 }
 
-/// A service's section keywords, in the order they are written.
+/// A service's section keywords, in the order they are written: where it connects, the
+/// database and user, what the instance's resolution adds, the service's own keywords.
 fn desired_keywords<'a>(
     service: &'a Service,
+    target: &'a Target,
     user: &'a str,
     files: &'a Files,
 ) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> {
     let fixed = [
-        Some(("host", Cow::Borrowed(service.host.as_str()))),
-        Some(("port", Cow::Owned(service.port.to_string()))),
+        Some(("host", Cow::Borrowed(target.host.as_str()))),
+        Some(("port", Cow::Owned(target.port.to_string()))),
         service
             .dbname
             .as_ref()
             .map(|db| ("dbname", Cow::Borrowed(db.as_str()))),
         Some(("user", Cow::Borrowed(user))),
     ];
+    let resolved = target
+        .keywords
+        .iter()
+        .map(|(k, v)| (*k, Cow::Borrowed(v.as_str())));
     let own = service
         .keywords
         .iter()
@@ -189,14 +207,29 @@ fn desired_keywords<'a>(
     let passfile = files
         .needs_passfile
         .then_some(("passfile", Cow::Borrowed(files.pgpass_text.as_str())));
-    fixed.into_iter().flatten().chain(own).chain(passfile)
+    fixed
+        .into_iter()
+        .flatten()
+        .chain(resolved)
+        .chain(own)
+        .chain(passfile)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::refresh::tests::service;
-    use libpq_files::Password;
+    use libpq_files::{Host, Password};
+
+    /// Where the unit tests' service connects.
+    fn target(host: &str) -> Target {
+        Target {
+            host: Host::new(host).expect("host"),
+            port: 5432,
+            keywords: vec![],
+            server_ca: None,
+        }
+    }
 
     #[test]
     fn a_section_is_current_only_when_it_says_exactly_what_would_be_written() {
@@ -206,7 +239,8 @@ mod tests {
             SectionValue::new("require").expect("value"),
         )];
         let files = files();
-        let section = desired_section(&svc, "u", &files).expect("section");
+        let to = target("h");
+        let section = desired_section(&svc, &to, "u", &files).expect("section");
         assert_eq!(
             section
                 .keywords
@@ -215,23 +249,60 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["host", "port", "user", "sslmode", "passfile"]
         );
-        assert!(section_is_current(&section, &svc, "u", &files));
-        assert!(!section_is_current(&section, &svc, "v", &files));
+        assert!(section_is_current(&section, &svc, &to, "u", &files));
+        assert!(!section_is_current(&section, &svc, &to, "v", &files));
         let mut longer = section.clone();
         longer.keywords.push((
             Keyword::new("options").expect("keyword"),
             SectionValue::new("x").expect("value"),
         ));
-        assert!(!section_is_current(&longer, &svc, "u", &files));
+        assert!(!section_is_current(&longer, &svc, &to, "u", &files));
         let mut shorter = section.clone();
         shorter.keywords.pop();
-        assert!(!section_is_current(&shorter, &svc, "u", &files));
+        assert!(!section_is_current(&shorter, &svc, &to, "u", &files));
         let mut edited = section.clone();
         edited.edited = true;
-        assert!(!section_is_current(&edited, &svc, "u", &files));
+        assert!(!section_is_current(&edited, &svc, &to, "u", &files));
         let mut unowned = section;
         unowned.owner = None;
-        assert!(!section_is_current(&unowned, &svc, "u", &files));
+        assert!(!section_is_current(&unowned, &svc, &to, "u", &files));
+    }
+
+    #[test]
+    fn a_resolved_instance_gives_the_address_and_tls_keywords() {
+        let svc = service(UserSpec::Auto);
+        let files = files();
+        let mut to = target("10.0.0.5");
+        to.keywords = vec![
+            ("sslmode", "verify-ca".into()),
+            ("sslrootcert", "/state/server-ca/p_r_i-private.pem".into()),
+        ];
+        let section = desired_section(&svc, &to, "u", &files).expect("section");
+        let text: Vec<String> = section
+            .keywords
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "host=10.0.0.5",
+                "port=5432",
+                "user=u",
+                "sslmode=verify-ca",
+                "sslrootcert=/state/server-ca/p_r_i-private.pem",
+                "passfile=/p"
+            ]
+        );
+        assert!(section_is_current(&section, &svc, &to, "u", &files));
+        // The instance moved: the section written for the old address is stale.
+        assert!(!section_is_current(
+            &section,
+            &svc,
+            &target("10.0.0.6"),
+            "u",
+            &files
+        ));
     }
 
     fn files() -> Files {
@@ -255,14 +326,15 @@ mod tests {
         let mut entry = ManagedEntry {
             service: svc.name.clone(),
             expires_at: now + SignedDuration::from_secs(901),
-            host: svc.host.clone(),
+            host: Host::new("h").expect("host"),
             port: 5432,
             user: libpq_files::Role::new("u").expect("role"),
             password: Password::new("t").expect("token"),
             credential: tag.clone(),
             owner: Some(owner.clone()),
         };
-        let due = |e: &ManagedEntry, s: &Service| due_reason(Some(e), s, &tag, &owner, now);
+        let to = target("h");
+        let due = |e: &ManagedEntry, s: &Service| due_reason(Some(e), s, &to, &tag, &owner, now);
         assert_eq!(due(&entry, &svc), None);
         entry.expires_at = now + SignedDuration::from_secs(899);
         assert!(due(&entry, &svc).is_some());
@@ -272,7 +344,12 @@ mod tests {
         entry.port = 5432;
         let named = service(UserSpec::Named(libpq_files::Role::new("v").expect("role")));
         assert!(due(&entry, &named).is_some());
-        assert!(due_reason(None, &svc, &tag, &owner, now).is_some());
+        assert!(due_reason(None, &svc, &to, &tag, &owner, now).is_some());
+        let moved = target("10.9.9.9");
+        assert_eq!(
+            due_reason(Some(&entry), &svc, &moved, &tag, &owner, now),
+            Some("host or port changed")
+        );
         let mut other = entry.clone();
         other.credential = Tag::of(b"something else");
         assert_eq!(due(&other, &svc), Some("credentials changed"));

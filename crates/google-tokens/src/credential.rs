@@ -56,6 +56,22 @@ impl CredentialSpec {
     }
 }
 
+impl CredentialSpec {
+    /// The same credential asked for other scopes: the Admin APIs take only broad tokens,
+    /// while the login token keeps its narrow scope. A token command and gcloud decide
+    /// their scopes themselves, so for them (without impersonation) this changes nothing
+    /// that matters, and the spec stays equal to the original.
+    pub(crate) fn with_scopes(&self, scopes: &[&str]) -> CredentialSpec {
+        let ignores_scopes = self.impersonate.is_none()
+            && matches!(self.source, SourceSpec::Command { .. } | SourceSpec::Gcloud);
+        let mut spec = self.clone();
+        if !ignores_scopes {
+            spec.scopes = scopes.iter().map(|s| s.to_string()).collect();
+        }
+        spec
+    }
+}
+
 /// Where tokens come from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceSpec {

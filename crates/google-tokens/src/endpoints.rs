@@ -51,10 +51,19 @@ pub struct Endpoints {
     pub iamcredentials: Option<String>,
     /// The Security Token Service's token endpoint (full URL).
     pub sts: Option<String>,
-    /// The AlloyDB Admin API (base URL).
+    /// The AlloyDB Admin API (base URL: scheme, host, port; the versioned path is added).
     pub alloydb_admin: Option<String>,
+    /// The Cloud SQL Admin API (base URL: scheme, host, port; the versioned path is added).
+    pub sqladmin: Option<String>,
     /// How long one request may take before it is abandoned (and retried).
     pub timeout: Option<Duration>,
+}
+
+/// The Admin APIs that describe database instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AdminApi {
+    AlloyDb,
+    SqlAdmin,
 }
 
 /// The Google APIs the sources call.
@@ -101,6 +110,19 @@ impl Endpoints {
         match configured.as_deref().or(named_in_file) {
             Some(url) => url.to_string(),
             None => default,
+        }
+    }
+
+    /// The base URL (scheme, host, port, no trailing `/`) of an Admin API: configured,
+    /// else Google's in `universe`. Callers add the versioned path.
+    pub(crate) fn admin_base(&self, api: AdminApi, universe: &Universe) -> String {
+        let (configured, service) = match api {
+            AdminApi::AlloyDb => (&self.alloydb_admin, "alloydb"),
+            AdminApi::SqlAdmin => (&self.sqladmin, "sqladmin"),
+        };
+        match configured {
+            Some(base) => base.trim_end_matches('/').to_string(),
+            None => universe.default_url(service, ""),
         }
     }
 
@@ -190,5 +212,26 @@ mod tests {
         );
         assert_eq!(impersonation_target(&url).as_deref(), Some(SA));
         assert_eq!(impersonation_target("https://x/v1/other"), None);
+    }
+
+    #[test]
+    fn admin_apis_are_base_urls() {
+        let none = Endpoints::default();
+        assert_eq!(
+            none.admin_base(AdminApi::AlloyDb, U),
+            "https://alloydb.googleapis.com"
+        );
+        assert_eq!(
+            none.admin_base(AdminApi::SqlAdmin, U),
+            "https://sqladmin.googleapis.com"
+        );
+        let set = Endpoints {
+            sqladmin: Some("http://127.0.0.1:8080/".into()),
+            ..Endpoints::default()
+        };
+        assert_eq!(
+            set.admin_base(AdminApi::SqlAdmin, U),
+            "http://127.0.0.1:8080"
+        );
     }
 }

@@ -5,8 +5,9 @@
 //! and IAM impersonation on top of any of them.
 //!
 //! What this crate owns: finding and reading credentials, talking to Google's token
-//! endpoints (one lazily built HTTP client), validating every answer, and
-//! keeping secrets out of every message ([`Secret`], [`redact`]).
+//! endpoints and to the Admin APIs that describe database instances ([`AdminClient`]),
+//! with one lazily built HTTP client, validating every answer, and keeping secrets out of
+//! every message ([`Secret`], [`redact`]).
 //!
 //! What it must never do: know about libpq's files or the tool's configuration file,
 //! assume an expiry it was not told, or put a secret into an error, a log line or a
@@ -16,6 +17,7 @@ mod credential;
 mod endpoints;
 mod error;
 mod http;
+mod instance;
 mod oauth;
 mod principal;
 mod process;
@@ -29,6 +31,9 @@ pub use credential::{CredentialSpec, SourceSpec};
 pub use endpoints::{Endpoints, Universe};
 pub use error::{Error, Result};
 pub use http::is_loopback_http;
+pub use instance::{
+    AdminClient, InstanceName, InstanceRequest, IpType, Resolution, ServerCa, ServerTls,
+};
 pub use oauth::ADC_LOGIN_WITH_ALLOYDB_SCOPE;
 pub use principal::{MAX_ROLE_BYTES, Principal, database_user};
 pub use secret::{Secret, redact};
@@ -38,5 +43,7 @@ pub use tokeninfo::{TokenInfo, lookup as tokeninfo};
 
 /// The scope that restricts a token to AlloyDB login.
 pub const ALLOYDB_LOGIN_SCOPE: &str = "https://www.googleapis.com/auth/alloydb.login";
+/// The scope that restricts a token to Cloud SQL login.
+pub const SQLSERVICE_LOGIN_SCOPE: &str = "https://www.googleapis.com/auth/sqlservice.login";
 /// The scope every Google API accepts; the IAM Credentials API requires it of callers.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";

@@ -49,7 +49,7 @@ impl Breadth {
 /// Scopes that only let a token log in (and tell who it is).
 const LOGIN_SCOPES: [&str; 5] = [
     crate::ALLOYDB_LOGIN_SCOPE,
-    "https://www.googleapis.com/auth/sqlservice.login",
+    crate::SQLSERVICE_LOGIN_SCOPE,
     "https://www.googleapis.com/auth/userinfo.email",
     "openid",
     "email",

@@ -67,9 +67,100 @@ pub(crate) fn check_token(token: &str, origin: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks an address an Admin API named for an instance: an IP address, or a DNS name
+/// (letters, digits and `-` in dot-separated labels; one trailing dot, which libpq would
+/// keep when matching a certificate, is dropped). Says why not without quoting it.
+pub(crate) fn check_address(text: &str) -> std::result::Result<String, &'static str> {
+    if text.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(text.to_string());
+    }
+    let name = text.strip_suffix('.').unwrap_or(text);
+    let labels: Vec<&str> = name.split('.').collect();
+    let is_dns_name = !name.is_empty()
+        && name.len() <= 253
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        // A last label of digits only is a mistyped IPv4 address, not a name.
+        && !labels
+            .last()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    match is_dns_name {
+        true => Ok(name.to_ascii_lowercase()),
+        false => Err("it is neither an IP address nor a DNS name"),
+    }
+}
+
+/// Reads the PEM certificates of a server CA: at least one, each a certificate that can
+/// serve as a trust anchor. Returns them re-encoded, so that the file libpq reads holds
+/// the certificates and nothing else the answer carried, with their count.
+pub(crate) fn check_ca_pem(text: &str) -> std::result::Result<(String, usize), &'static str> {
+    use base64::Engine;
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    let mut pem = String::new();
+    let mut count = 0;
+    for cert in CertificateDer::pem_slice_iter(text.as_bytes()) {
+        let cert = cert.map_err(|_| "it holds a PEM block that cannot be read")?;
+        webpki::anchor_from_trusted_cert(&cert)
+            .map_err(|_| "it holds something that is not an X.509 certificate")?;
+        let body = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in body.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+        count += 1;
+    }
+    match count {
+        0 => Err("it holds no PEM certificate"),
+        _ => Ok((pem, count)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_ip_addresses_or_dns_names() {
+        for good in [
+            "10.1.2.3",
+            "::1",
+            "fd00::5",
+            "localhost",
+            "abc.us-central1.sql.goog",
+        ] {
+            assert_eq!(check_address(good).as_deref(), Ok(good), "{good}");
+        }
+        assert_eq!(
+            check_address("ABC.us-central1.sql.goog.").as_deref(),
+            Ok("abc.us-central1.sql.goog")
+        );
+        for bad in [
+            "",
+            ".",
+            "[x]",
+            "10.0.0.1\nhost=evil",
+            "a b",
+            "-a.example",
+            "a..b",
+            "999.1.1.1",
+            "evil.example/x",
+            "host=evil",
+            "a,b",
+            "*",
+            "a:b",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn json_problems_never_quote_values() {
