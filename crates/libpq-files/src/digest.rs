@@ -30,29 +30,26 @@ pub(crate) fn parse_short(text: &str) -> Option<u32> {
 /// A short digest kept in marker comments: of whatever decides which token an entry holds
 /// (`cred=`: when the caller's tag differs, the entry is stale whatever its expiry says),
 /// and of the configuration that owns a region (`owner=`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tag(String);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag(u32);
 
 impl Tag {
     /// The tag of a stable description (the caller must make sure the description does
     /// not change between releases for the same settings).
     pub fn of(description: &[u8]) -> Tag {
-        Tag(short(description))
+        Tag(fnv32(description))
     }
 
     /// Reads a tag from a marker: exactly 8 hex digits.
     pub(crate) fn parse(text: &str) -> Option<Tag> {
-        parse_short(text).map(|_| Tag(text.to_ascii_lowercase()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+        parse_short(text).map(Tag)
     }
 }
 
+/// As written in markers: 8 lower-case hex digits.
 impl fmt::Display for Tag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{:08x}", self.0)
     }
 }
 
@@ -66,7 +63,8 @@ mod tests {
         assert_eq!(short(b"a"), "8601ec8c");
         assert_eq!(parse_short("8601ec8c"), Some(fnv32(b"a")));
         assert_eq!(parse_short("+601ec8c"), None);
-        assert_eq!(Tag::of(b"a").as_str(), "8601ec8c");
+        assert_eq!(Tag::of(b"a").to_string(), "8601ec8c");
+        assert_eq!(Tag::parse("8601EC8C").map(|t| t.to_string()).as_deref(), Some("8601ec8c"));
         assert!(Tag::parse("0123abcd").is_some());
         assert!(Tag::parse("0123abc").is_none());
         assert!(Tag::parse("0123abcg").is_none());
