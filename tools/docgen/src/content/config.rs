@@ -28,8 +28,8 @@ pub const SECTIONS: &[Section] = &[
                else from `alloydb-cred/config.toml` in the platform's configuration \
                directory: `$XDG_CONFIG_HOME` or, without it, `~/.config` on Linux; \
                `~/Library/Application Support` on macOS. Every command but `completions` \
-               needs the file, and every command that works on services needs at least \
-               one service in it.",
+               needs the file; `refresh`, `token` and `exec` also need at least one \
+               service in it.",
             ),
             P(
                 "The file is TOML with three tables, each optional: `[defaults]`, one \
