@@ -1,3 +1,96 @@
-# fish completion for alloydb-cred: command names only. To be replaced by the
-# completions generated from the CLI definition (`alloydb-cred completions fish`).
-complete -c alloydb-cred -n __fish_use_subcommand -f -a "refresh token exec status remove help"
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_alloydb_cred_global_optspecs
+    string join \n config= v/verbose q/quiet h/help V/version
+end
+
+function __fish_alloydb_cred_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_alloydb_cred_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_alloydb_cred_using_subcommand
+    set -l cmd (__fish_alloydb_cred_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -l config -d 'Configuration file to use' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -s q -l quiet -d 'Say nothing but errors'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -s V -l version -d 'Print version'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "refresh" -d 'Make the entries of every (or the named) service valid'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "token" -d 'Print a valid token for a service on stdout, and nothing else'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "exec" -d 'Run a command with PGSERVICE, PGSERVICEFILE and PGPASSFILE set for a service'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "status" -d 'Show each service\'s user, host, expiry, time left, token breadth and last error, never its token'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "doctor" -d 'Find every reason a login would fail, before anyone tries'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "completions" -d 'Print a shell completion script on stdout'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "remove" -d 'Delete the entries and sections alloydb-cred manages, and nothing else'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand refresh" -l service -d 'Only this service (repeatable). Default: every configured service' -r
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand refresh" -l config -d 'Configuration file to use' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand refresh" -l force -d 'Mint new tokens even when the current ones are still good'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand refresh" -l watch -d 'Stay up and keep the entries valid (a refresh loop for a service manager or a sidecar container)'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand refresh" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand refresh" -s q -l quiet -d 'Say nothing but errors'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand refresh" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand refresh" -s V -l version -d 'Print version'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand token" -l service -d 'The service; may be left out when only one is configured' -r
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand token" -l config -d 'Configuration file to use' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand token" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand token" -s q -l quiet -d 'Say nothing but errors'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand token" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand token" -s V -l version -d 'Print version'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand exec" -l service -d 'The service; may be left out when only one is configured' -r
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand exec" -l config -d 'Configuration file to use' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand exec" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand exec" -s q -l quiet -d 'Say nothing but errors'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand exec" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand exec" -s V -l version -d 'Print version'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l min-left -d 'With --check: how much validity must be left, like "5m" or "90s" (default: any)' -r
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l service -d 'Only this service (repeatable). Default: every configured service' -r
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l config -d 'Configuration file to use' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l json -d 'Print JSON instead of a table (stable field names, for monitoring)'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l check -d 'Print nothing; exit 0 only when every (or every named) service\'s entry is valid with at least --min-left left, else 1 with a line per failing service'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -s q -l quiet -d 'Say nothing but errors'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -s V -l version -d 'Print version'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -l service -d 'Only this service (repeatable). Default: every configured service' -r
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -l config -d 'Configuration file to use' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -l connect -d 'Also log in once per service with psql through the written files (no retries: failed sign-ins count against the instance\'s quota), and explain a refusal'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -l json -d 'Print JSON instead of lines (stable names: services, checks, status, message, fix)'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -s q -l quiet -d 'Say nothing but errors'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand completions" -l config -d 'Configuration file to use' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand completions" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand completions" -s q -l quiet -d 'Say nothing but errors'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -l service -d 'Remove this service\'s entry and section (repeatable); it need not be configured any more' -r
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -l config -d 'Configuration file to use' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -l all -d 'Remove every entry and section of this configuration in the configured files, including those of services no longer in it'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -s q -l quiet -d 'Say nothing but errors'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -s V -l version -d 'Print version'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor completions remove help" -f -a "refresh" -d 'Make the entries of every (or the named) service valid'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor completions remove help" -f -a "token" -d 'Print a valid token for a service on stdout, and nothing else'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor completions remove help" -f -a "exec" -d 'Run a command with PGSERVICE, PGSERVICEFILE and PGPASSFILE set for a service'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor completions remove help" -f -a "status" -d 'Show each service\'s user, host, expiry, time left, token breadth and last error, never its token'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor completions remove help" -f -a "doctor" -d 'Find every reason a login would fail, before anyone tries'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor completions remove help" -f -a "completions" -d 'Print a shell completion script on stdout'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor completions remove help" -f -a "remove" -d 'Delete the entries and sections alloydb-cred manages, and nothing else'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor completions remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

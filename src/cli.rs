@@ -1,5 +1,12 @@
 //! The command line. Names and flags are part of the public contract (scripts and
 //! systemd units depend on them), so they change only with a major version.
+//!
+//! The man pages and completions in man/ and completions/ are generated from this
+//! definition by tools/docgen, which compiles this file as a module of its own: it may
+//! use clap, clap_complete and std, never `crate::`. The doc comments are the commands'
+//! `--help` and their man pages' descriptions; `code` in backticks is set in bold there,
+//! so a literal `*` or backtick belongs inside backticks. After changing them, run
+//! `cargo run -p docgen`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -16,22 +23,32 @@ use clap::{ArgAction, Args, Parser, Subcommand};
     long_about = "Keeps short-lived Google IAM database tokens for AlloyDB and Cloud SQL \
 for PostgreSQL in libpq's password file (~/.pgpass) and connection service file \
 (~/.pg_service.conf). After `alloydb-cred refresh`, any libpq client connects with \
-`PGSERVICE=prod psql`, `pg_dump service=prod`, pgAdmin or DBeaver and nothing else.\n\n\
-Run it from cron or a systemd timer every few minutes: when nothing is due it reads two \
-small files and exits without touching the network.",
+`PGSERVICE=prod psql`, `pg_dump service=prod` or pgAdmin and nothing else; JDBC tools \
+such as DBeaver use `jdbc:postgresql://?service=prod`.\n\n\
+Tokens live about an hour. Run `alloydb-cred refresh` from cron or a systemd timer every \
+few minutes (when nothing is due it reads two small files and exits without touching \
+the network), or keep `alloydb-cred refresh --watch` running under a service manager or \
+as a sidecar container.",
     after_help = "Configuration: --config PATH, else $ALLOYDB_CRED_CONFIG, else \
 alloydb-cred/config.toml in the platform's config directory (~/.config on Linux). \
-See `man alloydb-cred` for its keys.\n\n\
+See `man alloydb-cred.toml` for its keys, `man alloydb-cred` for the rest.\n\n\
 Exit codes: 0 success, 1 runtime failure (token source, I/O; for status --check: a \
 service is not valid), 2 usage or configuration error, 3 doctor found a problem.",
     propagate_version = true
 )]
 pub struct Cli {
     /// Configuration file to use.
+    ///
+    /// Default: $ALLOYDB_CRED_CONFIG if set, else alloydb-cred/config.toml in the
+    /// platform's configuration directory (~/.config on Linux).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
     /// Say more: -v reports what is refreshed and why, -vv adds debugging detail.
+    ///
+    /// -vvv adds the HTTP library's debugging lines (never the bytes it sends). Tokens
+    /// are never logged. Without -v, warnings and errors are reported, and refresh --watch
+    /// also reports each refresh.
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
@@ -47,30 +64,55 @@ pub struct Cli {
 pub enum Command {
     /// Make the entries of every (or the named) service valid.
     ///
-    /// Mints a token only for services whose entry is missing, changed, or has less
-    /// validity left than refresh_window; one token per distinct credential. Safe to run
-    /// from many places at once: refreshers take a lock and re-check under it.
+    /// A service is due when its entry is missing, when its host, port, credential
+    /// settings or a user named in the configuration changed, or when less than its
+    /// refresh_window of validity is left. Only due services get a token, one per
+    /// distinct credential; a service-file section that differs from the configuration is
+    /// rewritten without one. When nothing is due it reads the two files and exits,
+    /// without a lock and without the network. Safe to run from many places at once:
+    /// writers take a lock and decide again under it.
     ///
-    /// With --watch it stays up and keeps every service valid: it sleeps until the
-    /// earliest entry enters its refresh window, retries failures with jittered backoff,
-    /// re-reads the configuration on SIGHUP, and exits 0 on SIGTERM or SIGINT. Under
-    /// systemd (Type=notify) it reports readiness and pets the watchdog.
+    /// A service whose token cannot be had keeps its previous entry, and the others are
+    /// still written. An unknown service name is a usage error that lists the configured
+    /// services. On success it prints nothing but warnings.
+    ///
+    /// With --watch it stays up and keeps every (or every named) service valid: it sleeps
+    /// until the earliest entry enters its refresh window and refreshes only what is due.
+    /// A failure is retried with jittered exponential backoff (from 2 seconds, doubling,
+    /// to about 5 minutes), sooner as a still-valid entry nears its expiry, and valid
+    /// entries are left alone. A source that hands out a token already inside the window
+    /// (as a metadata server does in its last minutes) is asked again only after half of
+    /// that token's remaining life, not at once. A wall clock that jumps (a resumed laptop) makes it
+    /// check at once. SIGHUP re-reads the configuration (a broken one is reported and the
+    /// old one kept); SIGTERM and SIGINT end it with exit code 0, never in the middle of a
+    /// write. It logs one line per refresh or failure. Under systemd (Type=notify) it
+    /// reports readiness and status and pets the watchdog.
     Refresh(RefreshArgs),
 
     /// Print a valid token for a service on stdout, and nothing else.
     ///
-    /// Refreshes first if the entry is due. Useful as pgAdmin's "password exec command",
-    /// or for clients that cannot read the password file.
+    /// Refreshes first if the entry is due. When that fails but the current token has not
+    /// expired yet, it warns on stderr and prints the current token. Useful as pgAdmin's
+    /// "Password exec command", or for clients that cannot read the password file.
     Token(ServiceArg),
 
     /// Run a command with PGSERVICE, PGSERVICEFILE and PGPASSFILE set for a service.
     ///
-    /// Refreshes the service first if it is due, then replaces itself with the command,
-    /// so the command's exit status is the exit status.
+    /// Refreshes the service first if it is due (using the current token, with a warning,
+    /// when that fails but the token has not expired yet), then replaces itself with the
+    /// command, looked up in PATH, so the command's exit status is the exit status.
+    /// PGSERVICE is the service's name; PGSERVICEFILE and PGPASSFILE are the configured
+    /// files.
     Exec(ExecArgs),
 
-    /// Show each service: user, host, expiry, time left, token breadth, files, last error.
-    /// Never a token.
+    /// Show each service's user, host, expiry, time left, token breadth and last error,
+    /// never its token.
+    ///
+    /// A service is valid (more than its refresh_window left), due (less), expired, or
+    /// missing (no entry). The TOKEN column says whether its token can only log in
+    /// (login-only), can also act on Google Cloud APIs (broad), or was minted by a source
+    /// that did not say (unknown). It only reads: it never refreshes, and it reports only
+    /// this configuration's entries.
     ///
     /// With --check it prints nothing and exits 0 when every (or every named) service has a
     /// valid entry with at least --min-left of it left, else exits 1 with one line per
@@ -87,16 +129,21 @@ pub enum Command {
     /// configuration does not load.
     Doctor(DoctorArgs),
 
-    /// Print a shell completion script (bash, zsh, fish, powershell) on stdout.
+    /// Print a shell completion script on stdout.
     ///
-    /// For example: alloydb-cred completions bash > ~/.local/share/bash-completion/completions/alloydb-cred
+    /// Needs no configuration. The packages install the scripts for bash, zsh and fish.
+    /// To install one by hand, for example for bash: `alloydb-cred completions bash >
+    /// ~/.local/share/bash-completion/completions/alloydb-cred`.
     Completions(CompletionsArgs),
 
     /// Delete the entries and sections alloydb-cred manages, and nothing else.
     ///
-    /// Lines and sections you wrote yourself are never touched; after `remove --all`
-    /// the files hold the bytes they held before alloydb-cred first wrote to them, and
-    /// a file it created (or that it alone filled) is deleted.
+    /// Lines and sections you wrote yourself, and those of other alloydb-cred
+    /// configurations sharing the files, are never touched. A file left empty is deleted
+    /// (or emptied, when it is reached through a symbolic link or is a bind mount), so
+    /// after `remove --all` the files hold the bytes they held before alloydb-cred first
+    /// wrote to them. Both files are cleaned even when one of them fails, and the last
+    /// errors recorded for the removed services are forgotten.
     Remove(RemoveArgs),
 }
 
@@ -129,7 +176,7 @@ pub struct ExecArgs {
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
 
-    /// The command and its arguments, after `--`.
+    /// The command and its arguments, after --.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
@@ -180,14 +227,37 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct RemoveArgs {
-    /// Remove this service's entry and section (repeatable).
+    /// Remove this service's entry and section (repeatable); it need not be configured
+    /// any more.
     #[arg(long = "service", value_name = "NAME")]
     pub services: Vec<String>,
 
-    /// Remove every entry and section alloydb-cred manages in the configured files,
-    /// including those of services no longer in the configuration.
+    /// Remove every entry and section of this configuration in the configured files,
+    /// including those of services no longer in it.
     #[arg(long)]
     pub all: bool,
+}
+
+/// The completion script for `shell`, as `alloydb-cred completions SHELL` prints it and
+/// the packages install it; `cmd` is [`Cli`]'s command.
+///
+/// clap_complete's bash script names the branch of each command one way where it picks
+/// the branch and another way where it defines it, when the program's name holds a hyphen
+/// (clap issue 6421), so that nothing completes after a command. The definitions are
+/// renamed to match; if clap_complete is fixed, there is nothing to rename.
+pub fn completion_script(shell: clap_complete::Shell, cmd: &mut clap::Command) -> Vec<u8> {
+    let name = cmd.get_name().to_string();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, cmd, &name, &mut script);
+    if shell != clap_complete::Shell::Bash || !name.contains('-') {
+        return script;
+    }
+    const SEPARATOR: &str = "__subcmd__";
+    let defined = format!("{}{SEPARATOR}", name.replace('-', SEPARATOR));
+    let picked = format!("{}{SEPARATOR}", name.replace('-', "__"));
+    String::from_utf8_lossy(&script)
+        .replace(&defined, &picked)
+        .into_bytes()
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ impl Files {
             service_file_real: locked_file::resolve(&config.service_file)?,
             service_file: config.service_file.clone(),
             needs_passfile: !paths::is_libpq_default_pgpass(&config.pgpass),
-            owner: Owner::new(config.owner.clone(), &config.path.display().to_string()),
+            owner: Owner::new(config.owner, &config.path.display().to_string()),
         })
     }
 

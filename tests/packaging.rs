@@ -1209,3 +1209,23 @@ fn rpm_metadata_installs_what_the_deb_installs() {
         .to_owned();
     assert!(summary.len() <= 80, "an RPM summary is one short line");
 }
+
+#[test]
+fn packaged_completions_are_what_the_binary_prints() {
+    let completions = repo().join("completions");
+    for (shell, file) in [
+        ("bash", "alloydb-cred.bash"),
+        ("zsh", "_alloydb-cred"),
+        ("fish", "alloydb-cred.fish"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .expect("run alloydb-cred completions");
+        check_success(&out, "alloydb-cred completions");
+        assert!(
+            out.stdout == fs::read(completions.join(file)).expect("read a completion script"),
+            "completions/{file} differs from `alloydb-cred completions {shell}`; run `cargo run -p docgen`"
+        );
+    }
+}

@@ -100,6 +100,6 @@ fn entry_for(
         user,
         password,
         credential: credential_tag(&service.credential),
-        owner: Some(owner.clone()),
+        owner: Some(*owner),
     })
 }

@@ -330,8 +330,8 @@ mod tests {
             port: 5432,
             user: libpq_files::Role::new("u").expect("role"),
             password: Password::new("t").expect("token"),
-            credential: tag.clone(),
-            owner: Some(owner.clone()),
+            credential: tag,
+            owner: Some(owner),
         };
         let to = target("h");
         let due = |e: &ManagedEntry, s: &Service| due_reason(Some(e), s, &to, &tag, &owner, now);

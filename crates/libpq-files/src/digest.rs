@@ -64,7 +64,10 @@ mod tests {
         assert_eq!(parse_short("8601ec8c"), Some(fnv32(b"a")));
         assert_eq!(parse_short("+601ec8c"), None);
         assert_eq!(Tag::of(b"a").to_string(), "8601ec8c");
-        assert_eq!(Tag::parse("8601EC8C").map(|t| t.to_string()).as_deref(), Some("8601ec8c"));
+        assert_eq!(
+            Tag::parse("8601EC8C").map(|t| t.to_string()).as_deref(),
+            Some("8601ec8c")
+        );
         assert!(Tag::parse("0123abcd").is_some());
         assert!(Tag::parse("0123abc").is_none());
         assert!(Tag::parse("0123abcg").is_none());

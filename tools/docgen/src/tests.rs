@@ -1,0 +1,359 @@
+//! Checks that the prose matches the code where a machine can tell: the commands and
+//! options it names exist, the configuration page names every key the configuration
+//! accepts, the environment section names every variable the code reads.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use clap::{Arg, Command};
+
+use crate::content::{commands, config, program};
+use crate::markup::{Block, Section};
+use crate::{outputs, pages, product_command, product_metadata, repository_root};
+
+fn command() -> Command {
+    let (version, description) = product_metadata().expect("product metadata");
+    let mut cmd = product_command(&version, &description).disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// Every section of prose, with where it is from.
+fn all_sections() -> Vec<(String, &'static Section)> {
+    let mut all: Vec<(String, &'static Section)> = program::SECTIONS
+        .iter()
+        .map(|s| (format!("alloydb-cred(1) {}", s.title), s))
+        .collect();
+    for (name, sections) in commands::EXTRA {
+        all.extend(
+            sections
+                .iter()
+                .map(|s| (format!("alloydb-cred-{name}(1) {}", s.title), s)),
+        );
+    }
+    all.extend(
+        config::SECTIONS
+            .iter()
+            .map(|s| (format!("alloydb-cred.toml(5) {}", s.title), s)),
+    );
+    all
+}
+
+/// The marked-up texts and the example blocks of some blocks.
+fn texts(blocks: &[Block]) -> (Vec<&'static str>, Vec<&'static str>) {
+    let (mut marked, mut examples) = (Vec::new(), Vec::new());
+    for block in blocks {
+        match *block {
+            Block::P(t) | Block::Ip(t) | Block::Ss(t) => marked.push(t),
+            Block::Tp(tag, body) => marked.extend([tag, body]),
+            Block::Ex(lines) => examples.push(lines),
+        }
+    }
+    (marked, examples)
+}
+
+/// The text between backticks.
+fn code_spans(text: &str) -> Vec<&str> {
+    text.split('`').skip(1).step_by(2).collect()
+}
+
+/// Everything that may name a command or option: code spans of the prose and of the
+/// command line's own descriptions, and example lines. With where each is from.
+fn mentions() -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut add = |place: &str, marked: &[&str], examples: &[&str]| {
+        for text in marked {
+            for span in code_spans(text) {
+                found.push((place.to_string(), span.to_string()));
+            }
+        }
+        for block in examples {
+            for line in block.lines().filter(|l| !l.trim_start().starts_with('#')) {
+                found.push((place.to_string(), line.to_string()));
+            }
+        }
+    };
+    let (marked, examples) = texts(program::DESCRIPTION);
+    add("alloydb-cred(1) DESCRIPTION", &marked, &examples);
+    let (marked, examples) = texts(program::AFTER_OPTIONS);
+    add("alloydb-cred(1) OPTIONS", &marked, &examples);
+    for (place, section) in all_sections() {
+        let (marked, examples) = texts(section.blocks);
+        add(&place, &marked, &examples);
+    }
+    let cmd = command();
+    for c in std::iter::once(&cmd).chain(pages::subcommands(&cmd)) {
+        let mut marked = Vec::new();
+        for text in [c.get_long_about(), c.get_after_help()]
+            .into_iter()
+            .flatten()
+        {
+            marked.push(text.to_string());
+        }
+        for arg in c.get_arguments() {
+            if let Some(help) = arg.get_long_help().or_else(|| arg.get_help()) {
+                marked.push(help.to_string());
+            }
+        }
+        let marked: Vec<&str> = marked.iter().map(String::as_str).collect();
+        add(&format!("src/cli.rs, {}", c.get_name()), &marked, &[]);
+    }
+    found
+}
+
+fn find_option<'a>(cmd: &'a Command, token: &str) -> Option<&'a Arg> {
+    if let Some(long) = token.strip_prefix("--") {
+        let long = long.split('=').next().unwrap_or_default();
+        cmd.get_arguments().find(|a| a.get_long() == Some(long))
+    } else {
+        let short = token.strip_prefix('-')?.chars().next()?;
+        cmd.get_arguments().find(|a| a.get_short() == Some(short))
+    }
+}
+
+/// Whether `token` is an option of `cmd`: `--long`, `--long=value`, `-s`, or `-sss`.
+fn is_option(cmd: &Command, token: &str) -> bool {
+    if token.starts_with("--") {
+        return find_option(cmd, token).is_some();
+    }
+    let shorts = &token[1..];
+    !shorts.is_empty()
+        && shorts
+            .chars()
+            .all(|c| cmd.get_arguments().any(|a| a.get_short() == Some(c)))
+}
+
+fn takes_value(arg: &Arg) -> bool {
+    arg.get_num_args().is_some_and(|n| n.takes_values()) && !arg.is_positional()
+}
+
+/// Checks one `alloydb-cred ...` command line (the words after the program's name):
+/// global options, a command, its options. Returns what is wrong.
+fn check_command_line(root: &Command, words: &[&str]) -> Option<String> {
+    let mut words = words.iter().copied().peekable();
+    let mut current = root;
+    let mut in_command = false;
+    while let Some(word) = words.next() {
+        if matches!(word, "|" | ">" | ">>" | "||" | "&&" | ";" | "--") {
+            return None;
+        }
+        if word.starts_with('-') && word.len() > 1 {
+            if !is_option(current, word) {
+                return Some(format!("{word} is not an option of {}", current.get_name()));
+            }
+            if find_option(current, word).is_some_and(takes_value) && !word.contains('=') {
+                words.next();
+            }
+        } else if !in_command {
+            match root.find_subcommand(word) {
+                Some(sub) => {
+                    current = sub;
+                    in_command = true;
+                }
+                None => return Some(format!("{word} is not a command")),
+            }
+        } else {
+            // A positional value (a shell name, a service): nothing to check.
+        }
+    }
+    None
+}
+
+#[test]
+fn commands_and_options_named_in_the_prose_exist() {
+    let root = command();
+    let mut wrong = Vec::new();
+    for (place, text) in mentions() {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        // `alloydb-cred ...` anywhere (a cron line starts with its schedule).
+        if let Some(at) = words.iter().position(|w| *w == "alloydb-cred") {
+            let rest = &words[at + 1..];
+            let starts_a_command = rest
+                .first()
+                .is_some_and(|w| w.starts_with('-') || root.find_subcommand(w).is_some());
+            if starts_a_command {
+                if let Some(why) = check_command_line(&root, rest) {
+                    wrong.push(format!("{place}: `{text}`: {why}"));
+                }
+            }
+            continue;
+        }
+        // `refresh --watch`: a command and its options.
+        if let [first, second, ..] = words.as_slice() {
+            if second.starts_with('-') && root.find_subcommand(first).is_some() {
+                if let Some(why) = check_command_line(&root, &words) {
+                    wrong.push(format!("{place}: `{text}`: {why}"));
+                }
+            }
+            continue;
+        }
+        // `--config`: an option of some command.
+        if let [only] = words.as_slice() {
+            let option = only.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+            if option.starts_with('-') && option.len() > 1 && option != "--" {
+                let known = std::iter::once(&root)
+                    .chain(root.get_subcommands())
+                    .any(|c| is_option(c, option));
+                if !known {
+                    wrong.push(format!("{place}: `{text}` is no option of any command"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the prose names what does not exist:\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
+#[test]
+fn the_checks_above_catch_mistakes() {
+    let root = command();
+    assert!(check_command_line(&root, &["refresh", "--watch"]).is_none());
+    assert!(check_command_line(&root, &["-vv", "--config", "x", "status", "--check"]).is_none());
+    assert!(check_command_line(&root, &["refresh", "--wach"]).is_some());
+    assert!(check_command_line(&root, &["refrsh"]).is_some());
+    assert!(check_command_line(&root, &["token", "--check"]).is_some());
+}
+
+#[test]
+fn extra_sections_belong_to_commands() {
+    let root = command();
+    for (name, _) in commands::EXTRA {
+        assert!(
+            root.find_subcommand(name).is_some(),
+            "tools/docgen/src/content/commands.rs has sections for `{name}`, which is not a command"
+        );
+    }
+}
+
+/// The words set in bold on a rendered page.
+fn bold_words(page: &str) -> BTreeSet<String> {
+    page.split("\\fB")
+        .skip(1)
+        .filter_map(|rest| rest.split("\\fR").next())
+        .flat_map(|span| {
+            span.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The field names of `struct NAME { ... }` in Rust source.
+fn struct_fields(source: &str, name: &str) -> Vec<String> {
+    let start = source
+        .find(&format!("struct {name} {{"))
+        .unwrap_or_else(|| panic!("src/config/raw.rs has no struct {name}"));
+    let body = &source[start..];
+    let body = &body[..body.find("\n}").expect("end of struct")];
+    body.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let line = line.trim().trim_start_matches("pub(super) ");
+            let (field, _) = line.split_once(':')?;
+            field
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_')
+                .then(|| field.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_configuration_page_names_every_key() {
+    let raw = fs::read_to_string(repository_root().join("src/config/raw.rs"))
+        .expect("read src/config/raw.rs");
+    let mut keys = Vec::new();
+    for table in ["RawConfig", "RawDefaults", "RawService", "RawEndpoints"] {
+        let fields = struct_fields(&raw, table);
+        assert!(!fields.is_empty(), "no fields found in {table}");
+        keys.extend(fields);
+    }
+    // The words of `credentials`: "adc", "metadata", "gcloud", key_file, command, timeout.
+    keys.extend(
+        raw.split("\" =>")
+            .filter_map(|before| before.rsplit('"').next())
+            .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .map(str::to_owned),
+    );
+    assert!(
+        keys.iter().any(|k| k == "key_file"),
+        "credentials forms found: {keys:?}"
+    );
+
+    let outputs = outputs().expect("generate");
+    let page = outputs
+        .get(Path::new("man/alloydb-cred.toml.5"))
+        .expect("the configuration page");
+    let bold = bold_words(&String::from_utf8_lossy(page));
+    let missing: Vec<&String> = keys.iter().filter(|k| !bold.contains(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "alloydb-cred.toml(5) does not describe {missing:?}; add them to tools/docgen/src/content/config.rs"
+    );
+}
+
+/// The environment variables the code reads: `var("X")`, `var_os("X")`, `env_path("X")`.
+fn variables_read(dir: &Path, found: &mut BTreeSet<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            variables_read(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let source = fs::read_to_string(&path).unwrap_or_default();
+            for call in ["var(\"", "var_os(\"", "env_path(\""] {
+                for rest in source.split(call).skip(1) {
+                    if let Some(name) = rest.split('"').next() {
+                        found.insert(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_environment_section_names_every_variable_the_code_reads() {
+    let root = repository_root();
+    let mut read = BTreeSet::new();
+    variables_read(&root.join("src"), &mut read);
+    for krate in fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .flatten()
+    {
+        variables_read(&krate.path().join("src"), &mut read);
+    }
+    assert!(read.contains("ALLOYDB_CRED_CONFIG"), "found {read:?}");
+    let environment = program::SECTIONS
+        .iter()
+        .find(|s| s.title == "ENVIRONMENT")
+        .expect("an ENVIRONMENT section");
+    let (marked, _) = texts(environment.blocks);
+    let named: BTreeSet<&str> = marked.iter().flat_map(|t| code_spans(t)).collect();
+    let missing: Vec<&String> = read
+        .iter()
+        .filter(|v| !named.contains(v.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the code reads {missing:?}, which alloydb-cred(1) ENVIRONMENT does not describe"
+    );
+}
+
+#[test]
+fn cli_rs_uses_nothing_of_the_binary() {
+    let source = fs::read_to_string(repository_root().join("src/cli.rs")).expect("src/cli.rs");
+    for line in source.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        assert!(
+            !line.contains("crate::"),
+            "src/cli.rs is also compiled by tools/docgen, so it may not use the binary's modules: {line}"
+        );
+    }
+}
