@@ -55,6 +55,22 @@ fn configuration_errors_name_file_line_and_key_and_exit_2() {
             "line 3",
             "port",
         ),
+        // Errors that need two keys: the line of the second, in the right table.
+        (
+            "[services.other]\ninstance = \"p:r:i\"\n\n[services.prod] # main\nhost = \"h\"\ndbname = \"d\"\ninstance = \"p:r:i\"\n",
+            "line 7",
+            "sets both `host` and `instance`",
+        ),
+        (
+            "[services.prod]\nhost = \"h\"\n  pooled=true\n",
+            "line 3",
+            "`pooled` applies to services with an `instance`",
+        ),
+        (
+            "[services.prod]\ndbname = \"d\"\n",
+            "line 1",
+            "needs `host`",
+        ),
     ];
     for (text, line, key) in cases {
         env.write_config(text);

@@ -61,6 +61,45 @@ fn describe_toml_error(err: &toml::de::Error, text: &str, path: &Path) -> Error 
     }
 }
 
+/// Where the table of service `name` starts in `text`, and, when `key` is given and set
+/// on a line of its own in that table, where that line starts. Used for errors only (a key
+/// that needs another key), so a plain text search is enough: the file has already parsed.
+pub(super) fn service_key_offset(text: &str, name: &str, key: Option<&str>) -> Option<usize> {
+    let headers = [
+        format!("[services.{name}]"),
+        format!("[services.\"{name}\"]"),
+    ];
+    let mut offset = 0;
+    let mut table = None;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        // A header may carry a comment; a service name never holds a `#`.
+        let header = trimmed.split('#').next().unwrap_or_default().trim_end();
+        match table {
+            None if headers.iter().any(|h| h == header) => {
+                table = Some(offset);
+                if key.is_none() {
+                    return table;
+                }
+            }
+            Some(_) if trimmed.starts_with('[') => break,
+            Some(_) => {
+                let set = key.is_some_and(|key| {
+                    trimmed
+                        .strip_prefix(key)
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                });
+                if set {
+                    return Some(offset);
+                }
+            }
+            None => {}
+        }
+        offset += line.len();
+    }
+    table
+}
+
 /// A configuration error at byte `at` of `text`: "FILE line N, key K: message", the key
 /// being the one set on that line (none for a table header).
 pub(super) fn located(text: &str, path: &Path, at: usize, message: &str) -> Error {

@@ -9,7 +9,6 @@ use std::time::Duration;
 use google_tokens::{Endpoints, SourceSpec};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use toml::Spanned;
 
 use super::values::{
     Arg, BaseUrl, CommandTimeout, DbUser, Email, Host, Instance, IpTypeValue, LibpqKeyword,
@@ -27,7 +26,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) defaults: RawDefaults,
     #[serde(default)]
-    pub(super) services: BTreeMap<ServiceName, Spanned<RawService>>,
+    pub(super) services: BTreeMap<ServiceName, RawService>,
     #[serde(default)]
     pub(super) endpoints: RawEndpoints,
 }
@@ -48,11 +47,13 @@ pub(super) struct RawDefaults {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
-    /// Exactly one of `host` and `instance`; spans name the line when both are given.
-    pub(super) host: Option<Spanned<Host>>,
-    pub(super) instance: Option<Spanned<Instance>>,
-    pub(super) ip_type: Option<Spanned<IpTypeValue>>,
-    pub(super) pooled: Option<Spanned<bool>>,
+    /// Exactly one of `host` and `instance`. Errors that involve two keys find the line
+    /// of the second in the text (see `load::service_key_offset`): spans from the parser
+    /// would cost every service of a large configuration for the rare error.
+    pub(super) host: Option<Host>,
+    pub(super) instance: Option<Instance>,
+    pub(super) ip_type: Option<IpTypeValue>,
+    pub(super) pooled: Option<bool>,
     pub(super) port: Option<Port>,
     pub(super) dbname: Option<Text>,
     pub(super) user: Option<DbUser>,

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use google_tokens::{CredentialSpec, Endpoints, InstanceName, IpType};
 use libpq_files::{Host, Keyword, Role, SectionValue, ServiceName, Tag};
-use toml::Spanned;
 
-use super::load::located;
+use super::load::{located, service_key_offset};
 use super::raw::{RawConfig, RawService, RawSource};
 use super::values::DbUser;
 use crate::error::{Error, Result};
@@ -128,45 +127,74 @@ impl RawConfig {
 
         let mut services = Vec::with_capacity(self.services.len());
         let mut credentials: Vec<Arc<CredentialSpec>> = Vec::new();
+        let mut inherited: Vec<(&str, Arc<CredentialSpec>)> = Vec::new();
         for (name, svc) in self.services {
             let name = name.into_inner();
-            let table = svc.span().start;
-            let svc = svc.into_inner();
-            let at = |at: usize, message: String| located(text, path, at, &message);
-            let server = server(&name, &svc, table, at)?;
+            // Errors that need two keys name the line of the second, found in the text.
+            let at = |key: Option<&str>, message: String| match service_key_offset(
+                text,
+                name.as_str(),
+                key,
+            )
+            .or_else(|| service_key_offset(text, name.as_str(), None))
+            {
+                Some(offset) => located(text, path, offset, &message),
+                None => Error::Config(format!("{}: {message}", path.display())),
+            };
+            let server = server(&name, &svc, at)?;
             let default_scope = match &server {
                 Server::Instance(i) if i.name.is_cloud_sql() => CLOUD_SQL_SCOPE,
                 _ => DEFAULT_SCOPE,
             };
-            let source = svc
-                .credentials
-                .or_else(|| defaults.credentials.clone())
-                .unwrap_or(RawSource::Adc);
-            let credential = CredentialSpec {
-                source: source.resolve(base_dir)?,
-                impersonate: svc
-                    .impersonate
-                    .or_else(|| defaults.impersonate.clone())
-                    .map(|e| e.into_inner().to_string()),
-                delegates: svc
-                    .delegates
-                    .or_else(|| defaults.delegates.clone())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|e| e.into_inner().to_string())
-                    .collect(),
-                scopes: svc
-                    .scopes
-                    .or_else(|| defaults.scopes.clone())
-                    .map(|s| s.into_iter().map(|s| s.into_inner()).collect())
-                    .unwrap_or_else(|| vec![default_scope.to_string()]),
+            // Most services say nothing of credentials: they share the defaults' one
+            // value, built once (per default scope) rather than once per service.
+            let inherits = svc.credentials.is_none()
+                && svc.impersonate.is_none()
+                && svc.delegates.is_none()
+                && svc.scopes.is_none();
+            let known = inherited
+                .iter()
+                .find(|(scope, _)| inherits && *scope == default_scope)
+                .map(|(_, spec)| Arc::clone(spec));
+            let credential = match known {
+                Some(spec) => spec,
+                None => {
+                    let source = svc
+                        .credentials
+                        .or_else(|| defaults.credentials.clone())
+                        .unwrap_or(RawSource::Adc);
+                    let credential = CredentialSpec {
+                        source: source.resolve(base_dir)?,
+                        impersonate: svc
+                            .impersonate
+                            .or_else(|| defaults.impersonate.clone())
+                            .map(|e| e.into_inner().to_string()),
+                        delegates: svc
+                            .delegates
+                            .or_else(|| defaults.delegates.clone())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|e| e.into_inner().to_string())
+                            .collect(),
+                        scopes: svc
+                            .scopes
+                            .or_else(|| defaults.scopes.clone())
+                            .map(|s| s.into_iter().map(|s| s.into_inner()).collect())
+                            .unwrap_or_else(|| vec![default_scope.to_string()]),
+                    };
+                    if !credential.delegates.is_empty() && credential.impersonate.is_none() {
+                        return Err(Error::Config(format!(
+                            "{}: service {name} sets `delegates` without `impersonate`; add the service account to impersonate",
+                            path.display()
+                        )));
+                    }
+                    let spec = shared(&mut credentials, credential);
+                    if inherits {
+                        inherited.push((default_scope, Arc::clone(&spec)));
+                    }
+                    spec
+                }
             };
-            if !credential.delegates.is_empty() && credential.impersonate.is_none() {
-                return Err(Error::Config(format!(
-                    "{}: service {name} sets `delegates` without `impersonate`; add the service account to impersonate",
-                    path.display()
-                )));
-            }
             let mut keywords = Vec::new();
             if let Some(mode) = svc.sslmode {
                 keywords.push(keyword(&name, "sslmode", &mode.into_inner(), path)?);
@@ -198,7 +226,7 @@ impl RawConfig {
                 dbname: svc.dbname.map(|d| d.into_inner()),
                 user: user_spec(svc.user),
                 keywords,
-                credential: shared(&mut credentials, credential),
+                credential,
                 refresh_window: svc
                     .refresh_window
                     .or(defaults.refresh_window)
@@ -226,46 +254,44 @@ impl RawConfig {
 fn server(
     name: &ServiceName,
     svc: &RawService,
-    table: usize,
-    at: impl Fn(usize, String) -> Error,
+    at: impl Fn(Option<&str>, String) -> Error,
 ) -> Result<Server> {
     let port = svc.port.map(|p| p.get());
-    let key_at = |key: Option<usize>| key.unwrap_or(table);
     match (&svc.host, &svc.instance) {
-        (Some(_), Some(instance)) => Err(at(
-            instance.span().start,
+        (Some(_), Some(_)) => Err(at(
+            Some("instance"),
             format!("service {name} sets both `host` and `instance`; keep one"),
         )),
         (None, None) => Err(at(
-            table,
+            None,
             format!(
                 "service {name} needs `host` (an address) or `instance` (an AlloyDB instance, projects/P/locations/R/clusters/C/instances/I, or a Cloud SQL connection name, PROJECT:REGION:INSTANCE)"
             ),
         )),
         (Some(host), None) => {
             let stray = [
-                ("ip_type", svc.ip_type.as_ref().map(|v| v.span().start)),
-                ("pooled", svc.pooled.as_ref().map(|v| v.span().start)),
+                ("ip_type", svc.ip_type.is_some()),
+                ("pooled", svc.pooled.is_some()),
             ];
-            if let Some((key, span)) = stray.into_iter().find(|(_, s)| s.is_some()) {
+            if let Some((key, _)) = stray.into_iter().find(|(_, set)| *set) {
                 return Err(at(
-                    key_at(span),
+                    Some(key),
                     format!(
                         "service {name}: `{key}` applies to services with an `instance`, not a `host`"
                     ),
                 ));
             }
             Ok(Server::Host {
-                host: host.get_ref().clone().into_inner(),
+                host: host.clone().into_inner(),
                 port: port.unwrap_or(DEFAULT_PORT),
             })
         }
         (None, Some(instance)) => {
-            let instance_name = instance.get_ref().clone().into_inner();
-            let pooled = svc.pooled.as_ref().map(Spanned::get_ref).copied();
+            let instance_name = instance.clone().into_inner();
+            let pooled = svc.pooled;
             if instance_name.is_cloud_sql() && pooled == Some(true) {
                 return Err(at(
-                    key_at(svc.pooled.as_ref().map(|p| p.span().start)),
+                    Some("pooled"),
                     format!(
                         "service {name}: `pooled` is for AlloyDB instances (managed connection pooling); this is a Cloud SQL instance"
                     ),
@@ -276,7 +302,7 @@ fn server(
                 ip_type: svc
                     .ip_type
                     .as_ref()
-                    .map(|t| t.get_ref().clone().into_inner())
+                    .map(|t| t.clone().into_inner())
                     .unwrap_or_default(),
                 pooled: pooled.unwrap_or(false),
                 port,
