@@ -66,8 +66,8 @@ fn nothing_due(files: &Files, services: &[&Service]) -> Result<bool> {
     let service_file = locked_file::read(&files.service_file_real)?;
     let plan = plan::make(
         services,
-        &PgpassFile::managed_in(bytes_of(&pgpass)),
-        &ServiceFile::managed_in(bytes_of(&service_file)),
+        bytes_of(&pgpass),
+        bytes_of(&service_file),
         files,
         &Resolutions::load(services)?,
         crate::clock::now(),
@@ -93,8 +93,8 @@ fn refresh_locked(
     let mut resolutions = Resolutions::load(services)?;
     let plan = plan::make(
         services,
-        pgpass.managed(),
-        service_file.managed(),
+        bytes_of(&snapshots.pgpass),
+        bytes_of(&snapshots.service_file),
         files,
         &resolutions,
         crate::clock::now(),

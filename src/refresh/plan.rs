@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use google_tokens::CredentialSpec;
 use jiff::{SignedDuration, Timestamp};
-use libpq_files::pgpass::ManagedEntry;
-use libpq_files::service_file::ManagedSection;
+use libpq_files::pgpass::EntryView;
+use libpq_files::service_file::{ManagedSection, SectionIndex};
 use libpq_files::{InvalidValue, Keyword, SectionValue, Tag};
 
 use super::instances::{Resolutions, Target};
@@ -37,35 +37,33 @@ impl Plan<'_> {
     }
 }
 
-/// Works out what is due for `services`, given the entries and sections in the files and
-/// the instances' cached resolutions.
+/// Works out what is due for `services`, given the two files' bytes and the instances'
+/// cached resolutions. It reads the files in place, without making a value per field or
+/// a section per service: with a thousand services this is most of a cron run's work.
 pub fn make<'a>(
     services: &[&'a Service],
-    entries: &[ManagedEntry],
-    sections: &[ManagedSection],
+    pgpass: &[u8],
+    service_file: &[u8],
     files: &Files,
     resolutions: &Resolutions,
     now: Timestamp,
     force: bool,
 ) -> Plan<'a> {
-    // Indexed by name: a thousand services must not cost a million comparisons.
-    let entries: HashMap<&str, &ManagedEntry> = entries
-        .iter()
+    // Indexed by name: a thousand services must not cost a million comparisons. The
+    // first entry of a name is the one libpq reads.
+    let entries: HashMap<&str, EntryView<'_>> = EntryView::all_in(pgpass)
+        .into_iter()
         .rev()
-        .map(|e| (e.service.as_str(), e))
+        .map(|e| (e.service, e))
         .collect();
-    let sections: HashMap<&str, &ManagedSection> = sections
-        .iter()
-        .rev()
-        .map(|s| (s.name.as_str(), s))
-        .collect();
+    let sections = SectionIndex::of(service_file);
     // Services mostly share a few credentials (one shared value each, see the config):
     // digest each once.
     let mut tags: HashMap<*const CredentialSpec, Tag> = HashMap::new();
     let mut due = Vec::new();
     let mut sections_stale = false;
     for &service in services {
-        let entry = entries.get(service.name.as_str()).copied();
+        let entry = entries.get(service.name.as_str());
         let target = resolutions.target(service);
         let reason = match &target {
             _ if force => Some("--force"),
@@ -80,9 +78,8 @@ pub fn make<'a>(
         match (reason, entry, target) {
             (Some(reason), _, _) => due.push((service, reason)),
             (None, Some(entry), Some(target)) => {
-                let current = sections.get(service.name.as_str()).copied();
-                let user = entry.user.as_str();
-                if !current.is_some_and(|s| section_is_current(s, service, &target, user, files))
+                let keywords = desired_keywords(service, &target, &entry.user, files);
+                if !sections.holds(service.name.as_str(), Some(&files.owner), keywords)
                     || target.server_ca.as_ref().is_some_and(|ca| !ca.is_current())
                 {
                     sections_stale = true;
@@ -99,7 +96,7 @@ pub fn make<'a>(
 
 /// Why a service's entry must be replaced, or `None` when it is still good.
 fn due_reason(
-    entry: Option<&ManagedEntry>,
+    entry: Option<&EntryView<'_>>,
     service: &Service,
     target: &Target,
     credential: &Tag,
@@ -112,14 +109,14 @@ fn due_reason(
     if entry.owner.as_ref().is_some_and(|o| o != owner) {
         return Some("the entry belongs to another configuration");
     }
-    if entry.host != target.host || entry.port != target.port {
+    if entry.host != target.host.as_str() || entry.port != target.port {
         return Some("host or port changed");
     }
     if &entry.credential != credential {
         return Some("credentials changed");
     }
     if let UserSpec::Named(user) = &service.user {
-        if &entry.user != user {
+        if entry.user != user.as_str() {
             return Some("user changed");
         }
     }
@@ -152,31 +149,6 @@ pub fn desired_section(
         owner: Some(files.owner.clone()),
         edited: false,
     })
-}
-
-/// Whether `section` is exactly what [`desired_section`] would write, without building
-/// it: the nothing-due pass asks this of every service.
-fn section_is_current(
-    section: &ManagedSection,
-    service: &Service,
-    target: &Target,
-    user: &str,
-    files: &Files,
-) -> bool {
-    if section.edited
-        || section.name != service.name
-        || section.owner.as_ref() != Some(&files.owner)
-    {
-        return false;
-    }
-    let mut wanted = desired_keywords(service, target, user, files);
-    for (key, value) in &section.keywords {
-        match wanted.next() {
-            Some((k, v)) if k == key.as_str() && v == value.as_str() => {}
-            _ => return false,
-        }
-    }
-    wanted.next().is_none()
 }
 
 /// A service's section keywords, in the order they are written: where it connects, the
@@ -219,7 +191,27 @@ fn desired_keywords<'a>(
 mod tests {
     use super::*;
     use crate::refresh::tests::service;
+    use libpq_files::pgpass::{ManagedEntry, PgpassFile};
+    use libpq_files::service_file::ServiceFile;
     use libpq_files::{Host, Password};
+
+    /// Whether a service file holding `section` is current for `svc` connecting to `to`
+    /// as `user`, by the same check the plan makes.
+    fn is_current(
+        section: &ManagedSection,
+        svc: &Service,
+        to: &Target,
+        user: &str,
+        files: &Files,
+    ) -> bool {
+        let mut file = ServiceFile::default();
+        if file.upsert(section.clone(), "s").is_err() {
+            return false;
+        }
+        let bytes = file.render();
+        let keywords = desired_keywords(svc, to, user, files);
+        SectionIndex::of(&bytes).holds(svc.name.as_str(), Some(&files.owner), keywords)
+    }
 
     /// Where the unit tests' service connects.
     fn target(host: &str) -> Target {
@@ -249,23 +241,20 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["host", "port", "user", "sslmode", "passfile"]
         );
-        assert!(section_is_current(&section, &svc, &to, "u", &files));
-        assert!(!section_is_current(&section, &svc, &to, "v", &files));
+        assert!(is_current(&section, &svc, &to, "u", &files));
+        assert!(!is_current(&section, &svc, &to, "v", &files));
         let mut longer = section.clone();
         longer.keywords.push((
             Keyword::new("options").expect("keyword"),
             SectionValue::new("x").expect("value"),
         ));
-        assert!(!section_is_current(&longer, &svc, &to, "u", &files));
+        assert!(!is_current(&longer, &svc, &to, "u", &files));
         let mut shorter = section.clone();
         shorter.keywords.pop();
-        assert!(!section_is_current(&shorter, &svc, &to, "u", &files));
-        let mut edited = section.clone();
-        edited.edited = true;
-        assert!(!section_is_current(&edited, &svc, &to, "u", &files));
+        assert!(!is_current(&shorter, &svc, &to, "u", &files));
         let mut unowned = section;
         unowned.owner = None;
-        assert!(!section_is_current(&unowned, &svc, &to, "u", &files));
+        assert!(!is_current(&unowned, &svc, &to, "u", &files));
     }
 
     #[test]
@@ -294,9 +283,9 @@ mod tests {
                 "passfile=/p"
             ]
         );
-        assert!(section_is_current(&section, &svc, &to, "u", &files));
+        assert!(is_current(&section, &svc, &to, "u", &files));
         // The instance moved: the section written for the old address is stale.
-        assert!(!section_is_current(
+        assert!(!is_current(
             &section,
             &svc,
             &target("10.0.0.6"),
@@ -334,7 +323,16 @@ mod tests {
             owner: Some(owner),
         };
         let to = target("h");
-        let due = |e: &ManagedEntry, s: &Service| due_reason(Some(e), s, &to, &tag, &owner, now);
+        // The plan reads entries as they stand in the file: write this one, read it back.
+        let due_in = |e: &ManagedEntry, s: &Service, to: &Target| {
+            let mut file = PgpassFile::default();
+            file.upsert(e.clone());
+            let bytes = file.render();
+            let views = EntryView::all_in(&bytes);
+            assert_eq!(views.len(), 1, "{}", String::from_utf8_lossy(&bytes));
+            due_reason(views.first(), s, to, &tag, &owner, now)
+        };
+        let due = |e: &ManagedEntry, s: &Service| due_in(e, s, &to);
         assert_eq!(due(&entry, &svc), None);
         entry.expires_at = now + SignedDuration::from_secs(899);
         assert!(due(&entry, &svc).is_some());
@@ -346,10 +344,7 @@ mod tests {
         assert!(due(&entry, &named).is_some());
         assert!(due_reason(None, &svc, &to, &tag, &owner, now).is_some());
         let moved = target("10.9.9.9");
-        assert_eq!(
-            due_reason(Some(&entry), &svc, &moved, &tag, &owner, now),
-            Some("host or port changed")
-        );
+        assert_eq!(due_in(&entry, &svc, &moved), Some("host or port changed"));
         let mut other = entry.clone();
         other.credential = Tag::of(b"something else");
         assert_eq!(due(&other, &svc), Some("credentials changed"));

@@ -1,6 +1,7 @@
 //! Parsing and rendering the two files at the sizes the nothing-due refresh path meets:
 //! a password file with 10,000 foreign lines and 1 or 1,000 managed entries, and a
-//! service file with as many sections.
+//! service file with as many sections. The nothing-due pass reads both in place
+//! (`EntryView::all_in`, `SectionIndex`), beside the full parses a write needs.
 //!
 //! Run: `cargo bench -p libpq-files`. Whole-process timings: `scripts/bench-refresh.sh`.
 
@@ -8,8 +9,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
-use libpq_files::pgpass::{ManagedEntry, PgpassFile};
-use libpq_files::service_file::{ManagedSection, ServiceFile};
+use libpq_files::pgpass::{EntryView, ManagedEntry, PgpassFile};
+use libpq_files::service_file::{ManagedSection, SectionIndex, ServiceFile};
 use libpq_files::{Host, Keyword, Password, Role, SectionValue, ServiceName, Tag};
 
 fn foreign_lines(n: usize) -> Vec<u8> {
@@ -71,6 +72,9 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("parse", managed), &bytes, |b, bytes| {
             b.iter(|| PgpassFile::parse(black_box(bytes)))
         });
+        group.bench_with_input(BenchmarkId::new("views", managed), &bytes, |b, bytes| {
+            b.iter(|| EntryView::all_in(black_box(bytes)))
+        });
         let parsed = PgpassFile::parse(&bytes);
         group.bench_with_input(BenchmarkId::new("render", managed), &parsed, |b, file| {
             b.iter(|| black_box(file).render())
@@ -84,6 +88,22 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("parse", sections), &bytes, |b, bytes| {
             b.iter(|| ServiceFile::parse(black_box(bytes)))
         });
+        // What the nothing-due pass does: index the file, then compare every section
+        // with what would be written.
+        let wanted: Vec<ManagedSection> = ServiceFile::parse(&bytes).managed().to_vec();
+        group.bench_with_input(
+            BenchmarkId::new("index_and_compare", sections),
+            &bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    let index = SectionIndex::of(black_box(bytes));
+                    wanted.iter().all(|s| {
+                        let keywords = s.keywords.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                        index.holds(s.name.as_str(), s.owner.as_ref(), keywords)
+                    })
+                })
+            },
+        );
     }
     group.finish();
 }

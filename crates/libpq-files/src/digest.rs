@@ -21,10 +21,20 @@ pub(crate) fn fnv32(bytes: &[u8]) -> u32 {
 
 /// Reads what [`short`] writes: exactly 8 hex digits.
 pub(crate) fn parse_short(text: &str) -> Option<u32> {
-    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if text.len() != 8 {
         return None;
     }
-    u32::from_str_radix(text, 16).ok()
+    // By hand rather than `from_str_radix`, which also takes a sign: three of these are
+    // read per entry on every pass.
+    text.bytes().try_fold(0u32, |value, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        Some(value << 4 | u32::from(digit))
+    })
 }
 
 /// A short digest kept in marker comments: of whatever decides which token an entry holds
@@ -44,6 +54,17 @@ impl Tag {
     pub(crate) fn parse(text: &str) -> Option<Tag> {
         parse_short(text).map(Tag)
     }
+
+    /// The tag as [`Display`](fmt::Display) writes it, without the formatting machinery:
+    /// the nothing-due pass compares one per service.
+    pub(crate) fn hex(&self) -> [u8; 8] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0; 8];
+        for (i, digit) in out.iter_mut().enumerate() {
+            *digit = DIGITS[((self.0 >> (28 - 4 * i)) & 0xf) as usize];
+        }
+        out
+    }
 }
 
 /// As written in markers: 8 lower-case hex digits.
@@ -58,11 +79,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hex_is_what_display_writes() {
+        for tag in [
+            Tag(0),
+            Tag(0xdead_beef),
+            Tag(0x0000_00a0),
+            Tag(u32::MAX),
+            Tag::of(b"x"),
+        ] {
+            assert_eq!(String::from_utf8_lossy(&tag.hex()), tag.to_string());
+        }
+    }
+
+    #[test]
     fn values_are_fnv1a_and_stable() {
         assert_eq!(short(b""), "84222325");
         assert_eq!(short(b"a"), "8601ec8c");
         assert_eq!(parse_short("8601ec8c"), Some(fnv32(b"a")));
         assert_eq!(parse_short("+601ec8c"), None);
+        assert_eq!(parse_short("ffffffff"), Some(u32::MAX));
+        assert_eq!(parse_short("00000000"), Some(0));
+        assert_eq!(parse_short("0000é00"), None);
         assert_eq!(Tag::of(b"a").to_string(), "8601ec8c");
         assert_eq!(
             Tag::parse("8601EC8C").map(|t| t.to_string()).as_deref(),

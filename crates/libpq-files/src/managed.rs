@@ -52,13 +52,13 @@ impl<R: Region> ManagedFile<R> {
     /// Splits `bytes` into managed regions and foreign bytes. Never fails: anything that
     /// is not exactly a region of ours is foreign.
     pub fn parse(bytes: &[u8]) -> Self {
-        split(bytes, true)
+        split(bytes)
     }
 
     /// Only the managed regions: what planning and status reports need, without copying
     /// the user's (possibly large) part of the file.
     pub fn managed_in(bytes: &[u8]) -> Vec<R> {
-        split::<R>(bytes, false).managed
+        scan(bytes, R::MARKER, R::parse_at)
     }
 
     /// The managed block followed by the foreign bytes.
@@ -113,30 +113,50 @@ impl<R: Region> ManagedFile<R> {
     }
 }
 
-fn split<R: Region>(bytes: &[u8], keep_foreign: bool) -> ManagedFile<R> {
+/// The regions of `bytes` that start with a line beginning with `marker`, as `parse`
+/// reads them (see [`Region::parse_at`]); a region never starts inside the one before.
+pub(crate) fn scan<'a, T>(
+    bytes: &'a [u8],
+    marker: &str,
+    parse: impl Fn(&'a [u8], usize) -> Option<(T, usize)>,
+) -> Vec<T> {
+    let mut found = Vec::new();
+    let mut after = 0;
+    for start in line_starts_with(bytes, marker.as_bytes()) {
+        if start < after {
+            continue;
+        }
+        if let Some((region, end)) = parse(bytes, start) {
+            found.push(region);
+            after = end;
+        }
+    }
+    found
+}
+
+fn split<R: Region>(bytes: &[u8]) -> ManagedFile<R> {
     let mut managed = Vec::new();
-    let mut foreign = Vec::with_capacity(if keep_foreign { bytes.len() } else { 0 });
+    let mut foreign = Vec::with_capacity(bytes.len());
     let mut copied = 0;
     for start in line_starts_with(bytes, R::MARKER.as_bytes()) {
         if start < copied {
             continue;
         }
         if let Some((region, end)) = R::parse_at(bytes, start) {
-            if keep_foreign {
-                foreign.extend_from_slice(&bytes[copied..start]);
-            }
+            foreign.extend_from_slice(&bytes[copied..start]);
             managed.push(region);
             copied = end;
         }
     }
-    if keep_foreign {
-        foreign.extend_from_slice(&bytes[copied..]);
-    }
+    foreign.extend_from_slice(&bytes[copied..]);
     ManagedFile { managed, foreign }
 }
 
 /// Offsets of the lines of `bytes` that start with `prefix`.
-fn line_starts_with<'a>(bytes: &'a [u8], prefix: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+pub(crate) fn line_starts_with<'a>(
+    bytes: &'a [u8],
+    prefix: &'a [u8],
+) -> impl Iterator<Item = usize> + 'a {
     memchr::memmem::find_iter(bytes, prefix).filter(move |&at| at == 0 || bytes[at - 1] == b'\n')
 }
 

@@ -33,7 +33,7 @@ use jiff::tz::TimeZone;
 use crate::digest::{self, Tag};
 use crate::managed::{self, ManagedFile, Region};
 use crate::password::Password;
-use crate::value::{Host, Role, ServiceName};
+use crate::value::{Host, Role, ServiceName, check_password};
 
 const MARKER_PREFIX: &str = "# alloydb-cred service=";
 const MARKER_EXPIRES: &str = " expires=";
@@ -130,6 +130,48 @@ impl Region for ManagedEntry {
 
     /// A marker line and the entry line under it.
     fn parse_at(bytes: &[u8], start: usize) -> Option<(ManagedEntry, usize)> {
+        let (view, end) = EntryView::parse_at(bytes, start)?;
+        // The view checked every field; making the owned values cannot fail.
+        let entry = ManagedEntry {
+            service: ServiceName::new(view.service).ok()?,
+            expires_at: view.expires_at,
+            host: Host::new(&view.host).ok()?,
+            port: view.port,
+            user: Role::new(&view.user).ok()?,
+            password: Password::new(&view.password).ok()?,
+            credential: view.credential,
+            owner: view.owner,
+        };
+        Some((entry, end))
+    }
+
+    fn render_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(render_entry(self).as_bytes());
+    }
+}
+
+/// A managed entry as it stands in a file, borrowing from the file's bytes: what the
+/// nothing-due pass reads, without copying a token or making a value per field. It is
+/// accepted by exactly the rules [`ManagedEntry`] is (a view exists where an entry would).
+#[derive(Debug, Clone)]
+pub struct EntryView<'a> {
+    pub service: &'a str,
+    pub expires_at: Timestamp,
+    pub host: Cow<'a, str>,
+    pub port: u16,
+    pub user: Cow<'a, str>,
+    password: Cow<'a, str>,
+    pub credential: Tag,
+    pub owner: Option<Tag>,
+}
+
+impl<'a> EntryView<'a> {
+    /// Every managed entry of `bytes`, in file order.
+    pub fn all_in(bytes: &'a [u8]) -> Vec<EntryView<'a>> {
+        managed::scan(bytes, MARKER_PREFIX, EntryView::parse_at)
+    }
+
+    fn parse_at(bytes: &'a [u8], start: usize) -> Option<(EntryView<'a>, usize)> {
         let (marker, entry_start) = managed::line_at(bytes, start)?;
         let marker = parse_marker(marker)?;
         let entry_end = managed::line_end(bytes, entry_start)?;
@@ -137,22 +179,31 @@ impl Region for ManagedEntry {
         if digest::fnv32(line) != marker.sum {
             return None;
         }
-        let (host, port, user, password) = parse_managed_line(line)?;
-        let entry = ManagedEntry {
+        let [host, port, database, user, password] = split_fields(line)?;
+        if *database != *b"*" {
+            return None;
+        }
+        let text = |field: Cow<'a, [u8]>| -> Option<Cow<'a, str>> {
+            match field {
+                Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+                Cow::Owned(b) => String::from_utf8(b).ok().map(Cow::Owned),
+            }
+        };
+        let (host, user, password) = (text(host)?, text(user)?, text(password)?);
+        Host::check(&host).ok()?;
+        Role::check(&user).ok()?;
+        check_password(&password).ok()?;
+        let view = EntryView {
             service: marker.service,
             expires_at: marker.expires_at,
             host,
-            port,
+            port: std::str::from_utf8(&port).ok()?.parse().ok()?,
             user,
             password,
             credential: marker.credential,
             owner: marker.owner,
         };
-        Some((entry, entry_end))
-    }
-
-    fn render_into(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(render_entry(self).as_bytes());
+        Some((view, entry_end))
     }
 }
 
@@ -197,8 +248,8 @@ fn render_entry(entry: &ManagedEntry) -> String {
 }
 
 /// What a marker line says.
-struct Marker {
-    service: ServiceName,
+struct Marker<'a> {
+    service: &'a str,
     expires_at: Timestamp,
     credential: Tag,
     sum: u32,
@@ -207,7 +258,7 @@ struct Marker {
 
 /// `# alloydb-cred service=S expires=E cred=C sum=X [owner=O]`: words after the prefix,
 /// in this order (a service name has no white space).
-fn parse_marker(text: &str) -> Option<Marker> {
+fn parse_marker(text: &str) -> Option<Marker<'_>> {
     let rest = text.strip_prefix(MARKER_PREFIX)?;
     let mut words = rest.split(' ');
     let service = words.next()?;
@@ -221,32 +272,14 @@ fn parse_marker(text: &str) -> Option<Marker> {
     if words.next().is_some() {
         return None;
     }
+    ServiceName::check(service).ok()?;
     Some(Marker {
-        service: ServiceName::new(service).ok()?,
+        service,
         expires_at: parse_basic_utc(expires)?,
         credential: Tag::parse(credential)?,
         sum: digest::parse_short(sum)?,
         owner,
     })
-}
-
-/// A managed line: `host:port:*:user:password`, all fields escaped and each a value the
-/// writer would accept.
-fn parse_managed_line(body: &[u8]) -> Option<(Host, u16, Role, Password)> {
-    let [host, port, database, user, password] = split_fields(body)?;
-    if *database != *b"*" {
-        return None;
-    }
-    let port = std::str::from_utf8(&port).ok()?.parse().ok()?;
-    fn text(field: &[u8]) -> Option<&str> {
-        std::str::from_utf8(field).ok()
-    }
-    Some((
-        Host::new(text(&host)?).ok()?,
-        port,
-        Role::new(text(&user)?).ok()?,
-        Password::new(text(&password)?).ok()?,
-    ))
 }
 
 /// Splits a line into its five unescaped fields, or `None` when it has another count.

@@ -23,7 +23,7 @@
 //! recorded (`# alloydb-cred begin service=prod (managed by alloydb-cred; …)`) are read
 //! as having no owner.
 
-use std::fmt::Write as _;
+use std::collections::HashMap;
 
 use crate::digest::Tag;
 use crate::error::{Error, Result};
@@ -146,26 +146,6 @@ impl ManagedSection {
             .filter(|k| !PGJDBC_KEYWORDS.contains(k))
             .collect()
     }
-
-    /// The begin marker: with the owner's name only when the line stays short enough
-    /// for libpq before PostgreSQL 14, which reads comment lines with the same buffer.
-    fn begin_line(&self) -> String {
-        let mut line = format!("{BEGIN_PREFIX}{}", self.name);
-        if let Some(owner) = &self.owner {
-            let _ = write!(line, "{OWNER_WORD}{}", owner.tag);
-        }
-        line.push_str(MANAGED_BY);
-        if let Some(name) = self.owner.as_ref().and_then(|o| o.name.as_deref()) {
-            if line.len() + OWNED_BY.len() + name.len() + BEGIN_SUFFIX.len()
-                <= MAX_SECTION_LINE_BYTES
-            {
-                line.push_str(OWNED_BY);
-                line.push_str(name);
-            }
-        }
-        line.push_str(BEGIN_SUFFIX);
-        line
-    }
 }
 
 /// A parsed service file: managed sections and everything else, byte for byte.
@@ -188,14 +168,119 @@ impl Region for ManagedSection {
     }
 
     fn render_into(&self, out: &mut Vec<u8>) {
-        let mut text = String::new();
-        let _ = writeln!(text, "{}", self.begin_line());
-        let _ = writeln!(text, "[{}]", self.name);
-        for (key, value) in &self.keywords {
-            let _ = writeln!(text, "{key}={value}");
+        write_section(
+            out,
+            self.name.as_str(),
+            self.owner.as_ref(),
+            self.keywords.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+    }
+}
+
+/// Where [`write_section`] puts a section's bytes: the file being written, or a
+/// comparison with a file's bytes.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Compares what would be written with bytes already in a file, piece by piece, without
+/// copying: the nothing-due pass asks this of every service.
+struct SameAs<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl Sink for SameAs<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.rest = self.rest.and_then(|rest| rest.strip_prefix(bytes));
+    }
+}
+
+/// A section's lines: the begin marker, `[name]`, one `keyword=value` line per keyword,
+/// the end marker. The one renderer, for written sections and for comparing a section
+/// with what it should be ([`SectionIndex::holds`]). The begin marker names the owner's
+/// path only when the line stays short enough for libpq before PostgreSQL 14, which reads
+/// comment lines with the same buffer.
+fn write_section(
+    out: &mut impl Sink,
+    name: &str,
+    owner: Option<&Owner>,
+    keywords: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+) {
+    out.put(BEGIN_PREFIX.as_bytes());
+    out.put(name.as_bytes());
+    let mut length = BEGIN_PREFIX.len() + name.len() + MANAGED_BY.len() + BEGIN_SUFFIX.len();
+    if let Some(owner) = owner {
+        out.put(OWNER_WORD.as_bytes());
+        out.put(&owner.tag.hex());
+        length += OWNER_WORD.len() + 8;
+    }
+    out.put(MANAGED_BY.as_bytes());
+    if let Some(path) = owner.and_then(|o| o.name.as_deref()) {
+        if length + OWNED_BY.len() + path.len() <= MAX_SECTION_LINE_BYTES {
+            out.put(OWNED_BY.as_bytes());
+            out.put(path.as_bytes());
         }
-        let _ = writeln!(text, "{END_PREFIX}{}", self.name);
-        out.extend_from_slice(text.as_bytes());
+    }
+    out.put(BEGIN_SUFFIX.as_bytes());
+    out.put(b"\n[");
+    out.put(name.as_bytes());
+    out.put(b"]\n");
+    for (key, value) in keywords {
+        out.put(key.as_ref().as_bytes());
+        out.put(b"=");
+        out.put(value.as_ref().as_bytes());
+        out.put(b"\n");
+    }
+    out.put(END_PREFIX.as_bytes());
+    out.put(name.as_bytes());
+    out.put(b"\n");
+}
+
+/// Where each managed section starts in a service file, by service, found from the begin
+/// markers alone: for asking whether a section is exactly what it should be without
+/// parsing any (the nothing-due pass asks this of every service).
+pub struct SectionIndex<'a> {
+    bytes: &'a [u8],
+    starts: HashMap<&'a str, usize>,
+}
+
+impl<'a> SectionIndex<'a> {
+    pub fn of(bytes: &'a [u8]) -> SectionIndex<'a> {
+        let found: Vec<usize> = managed::line_starts_with(bytes, BEGIN_PREFIX.as_bytes()).collect();
+        let mut starts = HashMap::with_capacity(found.len());
+        for start in found {
+            let rest = &bytes[start + BEGIN_PREFIX.len()..];
+            let end = memchr::memchr2(b' ', b'\n', rest).unwrap_or(rest.len());
+            if let Ok(name) = std::str::from_utf8(&rest[..end]) {
+                // The first frame of a name is the one readers see.
+                starts.entry(name).or_insert(start);
+            }
+        }
+        SectionIndex { bytes, starts }
+    }
+
+    /// Whether the file holds, as the section of `name`, exactly what writing a section
+    /// with this owner and these keywords would write (an edited section does not).
+    pub fn holds(
+        &self,
+        name: &str,
+        owner: Option<&Owner>,
+        keywords: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) -> bool {
+        let Some(&start) = self.starts.get(name) else {
+            return false;
+        };
+        let mut same = SameAs {
+            rest: Some(&self.bytes[start..]),
+        };
+        write_section(&mut same, name, owner, keywords);
+        same.rest.is_some()
     }
 }
 
@@ -468,6 +553,42 @@ mod tests {
 
         let old = b"# alloydb-cred begin service=prod (managed by alloydb-cred; edits here are overwritten)\n[prod]\nhost=10.1.2.3\nport=5432\nuser=kai@altostrat.com\n# alloydb-cred end service=prod\n";
         assert_eq!(ServiceFile::parse(old).get("prod"), Some(&section("prod")));
+    }
+
+    #[test]
+    fn the_index_finds_a_section_exactly_as_it_would_be_rendered() {
+        let mut owned = section("prod");
+        owned.owner = Some(Owner::new(
+            Tag::of(b"config"),
+            "/etc/alloydb-cred/config.toml",
+        ));
+        let mut file = ServiceFile::parse(b"# mine\n[legacy]\nhost=x\n");
+        file.upsert(owned.clone(), "svc")
+            .unwrap_or_else(|e| panic!("{e}"));
+        file.upsert(section("other"), "svc")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bytes = file.render();
+        let index = SectionIndex::of(&bytes);
+        let holds = |index: &SectionIndex<'_>, s: &ManagedSection| {
+            let keywords = s.keywords.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            index.holds(s.name.as_str(), s.owner.as_ref(), keywords)
+        };
+        assert!(holds(&index, &owned));
+        assert!(holds(&index, &section("other")));
+        let mut changed = owned.clone();
+        changed.keywords.pop();
+        assert!(!holds(&index, &changed));
+        let mut longer = owned.clone();
+        longer.keywords.push(kw("sslmode", "require"));
+        assert!(!holds(&index, &longer));
+        let mut unowned = owned.clone();
+        unowned.owner = None;
+        assert!(!holds(&index, &unowned));
+        // The user's own section is never one of ours.
+        assert!(!index.holds("legacy", None, [("host", "x")]));
+        // A line the user added inside the region: not what would be written.
+        let text = String::from_utf8_lossy(&bytes).replace("[prod]\n", "[prod]\n# note\n");
+        assert!(!holds(&SectionIndex::of(text.as_bytes()), &owned));
     }
 
     #[test]
