@@ -65,25 +65,7 @@ impl Federation for World {
     /// One service `db` with Application Default Credentials, and Google's endpoints
     /// redirected to the stand-in.
     fn config(&self) {
-        let url = self.google.http_url();
-        self.env.write_config(&format!(
-            r#"[defaults]
-credentials = "adc"
-
-[endpoints]
-token = "{url}/token"
-tokeninfo = "{url}/tokeninfo"
-iamcredentials = "{url}"
-sts = "{url}/v1/token"
-timeout = "2s"
-
-[services.db]
-host = "127.0.0.1"
-port = {port}
-dbname = "appdb"
-"#,
-            port = self.pg.port()
-        ));
+        self.env.write_config(&self.config_text("", "\"adc\"", ""));
     }
 
     fn write_json(&self, name: &str, value: &Value) -> PathBuf {
