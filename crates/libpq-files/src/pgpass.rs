@@ -504,6 +504,37 @@ mod tests {
         value.unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A forged entry: a marker whose sum matches `line`, so only the value checks stand
+    /// between the line and the plan.
+    fn forged(line: &str) -> Vec<u8> {
+        format!(
+            "{MARKER_PREFIX}prod{MARKER_EXPIRES}20261129T010203Z{MARKER_CRED}0123abcd{MARKER_SUM}{}\n{line}\n",
+            digest::short(line.as_bytes())
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn forged_lines_with_matching_sums_are_refused_by_views_and_parser_alike() {
+        let good = forged("h:5432:*:u:tok");
+        assert_eq!(EntryView::all_in(&good).len(), 1);
+        assert_eq!(PgpassFile::parse(&good).managed().len(), 1);
+        for line in [
+            "h:5432:*:u:tok en",    // white space in the password
+            "h:5432:*:u:tok\ten",   // a control character
+            "h:5432:*:u\x01:tok",   // in the user
+            "h h:5432:*:u:tok",     // in the host
+            "h:5432:*:u:",          // an empty password
+            "h:5432:db:u:tok",      // a database other than `*`
+            "h:99999:*:u:tok",      // a port out of range
+            "h:5432:*:u:tok:extra", // six fields
+        ] {
+            let bytes = forged(line);
+            assert!(EntryView::all_in(&bytes).is_empty(), "{line:?}");
+            assert!(PgpassFile::parse(&bytes).managed().is_empty(), "{line:?}");
+        }
+    }
+
     fn entry(service: &str, host: &str, user: &str, token: &str) -> ManagedEntry {
         ManagedEntry {
             service: ok(ServiceName::new(service)),

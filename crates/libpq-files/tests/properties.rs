@@ -3,8 +3,8 @@
 //! our part gives back the user's bytes exactly.
 
 use jiff::Timestamp;
-use libpq_files::pgpass::{self, ManagedEntry, PgpassFile};
-use libpq_files::service_file::{ManagedSection, ServiceFile};
+use libpq_files::pgpass::{self, EntryView, ManagedEntry, PgpassFile};
+use libpq_files::service_file::{ManagedSection, Owner, SectionIndex, ServiceFile};
 use libpq_files::{Host, Keyword, Password, Role, SectionValue, ServiceName, Tag};
 use proptest::prelude::*;
 
@@ -168,5 +168,88 @@ proptest! {
         prop_assert_eq!(reread.managed(), expected.as_slice());
         reread.remove_all();
         prop_assert_eq!(reread.render(), foreign);
+    }
+
+    /// The nothing-due pass reads entries in place; it must see exactly the entries the
+    /// parser sees, in a file as written and in one with a byte changed anywhere.
+    #[test]
+    fn entry_views_agree_with_the_parser(
+        foreign in foreign_bytes(),
+        entries in prop::collection::vec(entry(), 0..6),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let mut file = PgpassFile::parse(&foreign);
+        for e in entries {
+            file.upsert(e);
+        }
+        let mut bytes = file.render();
+        for damaged in [false, true] {
+            if damaged && !bytes.is_empty() {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            let parsed = PgpassFile::parse(&bytes);
+            let views = EntryView::all_in(&bytes);
+            prop_assert_eq!(views.len(), parsed.managed().len());
+            for (view, entry) in views.iter().zip(parsed.managed()) {
+                prop_assert_eq!(view.service, entry.service.as_str());
+                prop_assert_eq!(view.expires_at, entry.expires_at);
+                prop_assert_eq!(&*view.host, entry.host.as_str());
+                prop_assert_eq!(view.port, entry.port);
+                prop_assert_eq!(&*view.user, entry.user.as_str());
+                prop_assert_eq!(view.credential, entry.credential);
+                prop_assert_eq!(view.owner, entry.owner);
+            }
+        }
+    }
+
+    /// The nothing-due pass asks the index whether a section is exactly what would be
+    /// written; the answer must be what parsing the file would say, before and after a
+    /// byte changes anywhere.
+    #[test]
+    fn the_section_index_agrees_with_the_parser(
+        foreign in foreign_bytes(),
+        sections in prop::collection::vec((service_name(), host(), user(), any::<bool>()), 0..6),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let mut file = ServiceFile::parse(&foreign);
+        let mut written = Vec::new();
+        for (name, host, user, owned) in sections {
+            let (Ok(service), Ok(host), Ok(user)) =
+                (ServiceName::new(&name), SectionValue::new(&host), SectionValue::new(&user))
+            else {
+                continue;
+            };
+            let keyword = |k: &str| Keyword::new(k).expect("keyword");
+            let section = ManagedSection {
+                name: service,
+                keywords: vec![(keyword("host"), host), (keyword("user"), user)],
+                owner: owned.then(|| Owner::new(Tag::of(b"config"), "/etc/alloydb-cred/config.toml")),
+                edited: false,
+            };
+            if file.upsert(section.clone(), "svc").is_ok() {
+                written.retain(|s: &ManagedSection| s.name != section.name);
+                written.push(section);
+            }
+        }
+        let mut bytes = file.render();
+        for damaged in [false, true] {
+            if damaged && !bytes.is_empty() {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            let parsed = ServiceFile::parse(&bytes);
+            let index = SectionIndex::of(&bytes);
+            for section in &written {
+                let keywords = section.keywords.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                let holds = index.holds(section.name.as_str(), section.owner.as_ref(), keywords);
+                prop_assert_eq!(holds, parsed.get(section.name.as_str()) == Some(section));
+                if !damaged {
+                    prop_assert!(holds);
+                }
+            }
+        }
     }
 }
