@@ -79,6 +79,28 @@ fn foreign_bytes() -> impl Strategy<Value = Vec<u8>> {
     .prop_map(|chunks| chunks.concat())
 }
 
+/// A section as the tool writes one, or `None` when a value is one the writer refuses.
+fn section(name: &str, host: &str, user: &str, owner: Option<Owner>) -> Option<ManagedSection> {
+    let keyword = |k: &str| Keyword::new(k).expect("keyword");
+    Some(ManagedSection {
+        name: ServiceName::new(name).ok()?,
+        keywords: vec![
+            (keyword("host"), SectionValue::new(host).ok()?),
+            (keyword("port"), SectionValue::new("5432").expect("port")),
+            (keyword("user"), SectionValue::new(user).ok()?),
+        ],
+        owner,
+        edited: false,
+    })
+}
+
+/// Sets the byte at `at` (if there is one) to `byte`.
+fn damage(bytes: &mut [u8], at: prop::sample::Index, byte: u8) {
+    if !bytes.is_empty() {
+        bytes[at.index(bytes.len())] = byte;
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -133,21 +155,8 @@ proptest! {
         prop_assume!(file.managed().is_empty());
         let mut expected: Vec<ManagedSection> = Vec::new();
         for (name, host, user) in sections {
-            let (Ok(service), Ok(host), Ok(user)) =
-                (ServiceName::new(&name), SectionValue::new(&host), SectionValue::new(&user))
-            else {
+            let Some(section) = section(&name, &host, &user, None) else {
                 continue;
-            };
-            let keyword = |k: &str| Keyword::new(k).expect("keyword");
-            let section = ManagedSection {
-                name: service,
-                keywords: vec![
-                    (keyword("host"), host),
-                    (keyword("port"), SectionValue::new("5432").expect("port")),
-                    (keyword("user"), user),
-                ],
-                owner: None,
-                edited: false,
             };
             match file.upsert(section.clone(), "svc") {
                 Ok(()) => {
@@ -185,9 +194,8 @@ proptest! {
         }
         let mut bytes = file.render();
         for damaged in [false, true] {
-            if damaged && !bytes.is_empty() {
-                let i = at.index(bytes.len());
-                bytes[i] = byte;
+            if damaged {
+                damage(&mut bytes, at, byte);
             }
             let parsed = PgpassFile::parse(&bytes);
             let views = EntryView::all_in(&bytes);
@@ -217,17 +225,9 @@ proptest! {
         let mut file = ServiceFile::parse(&foreign);
         let mut written = Vec::new();
         for (name, host, user, owned) in sections {
-            let (Ok(service), Ok(host), Ok(user)) =
-                (ServiceName::new(&name), SectionValue::new(&host), SectionValue::new(&user))
-            else {
+            let owner = owned.then(|| Owner::new(Tag::of(b"config"), "/etc/alloydb-cred/config.toml"));
+            let Some(section) = section(&name, &host, &user, owner) else {
                 continue;
-            };
-            let keyword = |k: &str| Keyword::new(k).expect("keyword");
-            let section = ManagedSection {
-                name: service,
-                keywords: vec![(keyword("host"), host), (keyword("user"), user)],
-                owner: owned.then(|| Owner::new(Tag::of(b"config"), "/etc/alloydb-cred/config.toml")),
-                edited: false,
             };
             if file.upsert(section.clone(), "svc").is_ok() {
                 written.retain(|s: &ManagedSection| s.name != section.name);
@@ -236,9 +236,8 @@ proptest! {
         }
         let mut bytes = file.render();
         for damaged in [false, true] {
-            if damaged && !bytes.is_empty() {
-                let i = at.index(bytes.len());
-                bytes[i] = byte;
+            if damaged {
+                damage(&mut bytes, at, byte);
             }
             let parsed = ServiceFile::parse(&bytes);
             let index = SectionIndex::of(&bytes);
