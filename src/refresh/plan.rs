@@ -77,7 +77,8 @@ pub fn make<'a>(
         };
         match (reason, entry, target) {
             (Some(reason), _, _) => due.push((service, reason)),
-            (None, Some(entry), Some(target)) => {
+            // One stale section is enough to take the locks; the rest need no check.
+            (None, Some(entry), Some(target)) if !sections_stale => {
                 let keywords = desired_keywords(service, &target, &entry.user, files);
                 if !sections.holds(service.name.as_str(), Some(&files.owner), keywords)
                     || target.server_ca.as_ref().is_some_and(|ca| !ca.is_current())
