@@ -8,8 +8,12 @@
 //!
 //! Transport rules, checked here for every request whoever builds it (a configured
 //! endpoint, or a URL read from a credential file, which is not trusted):
-//! - `https://` only, except to a loopback address and to the metadata server, which is
-//!   plain HTTP by design and always reached directly, never through a proxy;
+//! - `https://` only, except to a loopback address and to a metadata server, which is
+//!   plain HTTP by design and always reached directly, never through a proxy. Only the
+//!   caller knows a request is for one (GCE's, at `GCE_METADATA_HOST`; or the link-local
+//!   instance metadata address a credential file names for AWS or Azure, see
+//!   [`is_instance_metadata_url`]): a URL from a credential file pointing at that address
+//!   for anything else still needs `https://`;
 //! - certificates are checked against the operating system's trust store (honouring
 //!   `SSL_CERT_FILE` and `SSL_CERT_DIR`), as gcloud and Google's libraries do, so networks
 //!   that inspect TLS with their own CA work;
@@ -165,16 +169,22 @@ impl Http {
         })
     }
 
-    /// GETs `url` with `headers` (not from the metadata server: that is plain HTTP only
-    /// to its link-local address or loopback).
-    pub fn get(&self, what: &str, url: &str, headers: &[(&str, &str)]) -> Result<Answer> {
+    /// GETs `url` with `headers` from an instance metadata service a credential file
+    /// names (AWS's, Azure's): plain HTTP only when `url` is on the link-local metadata
+    /// address (or loopback), `https://` anywhere else.
+    pub fn get_instance_metadata(
+        &self,
+        what: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer> {
         self.send(&Request {
             what,
             method: Method::Get,
             url,
             headers,
             body: Body::Empty,
-            to_metadata_server: false,
+            to_metadata_server: is_instance_metadata_url(url),
         })
     }
 
@@ -279,7 +289,7 @@ fn route(url: &str, to_metadata_server: bool) -> std::result::Result<Route, Stri
     match uri.scheme_str() {
         Some("https") if direct => Ok(Route::TlsDirect),
         Some("https") => Ok(Route::TlsProxied),
-        Some("http") if to_metadata_server || direct => Ok(Route::Plain),
+        Some("http") if to_metadata_server || is_loopback_host(host) => Ok(Route::Plain),
         Some("http") => Err(
             "it is plain http://, and only https:// is allowed except to a loopback address or a metadata server (tokens travel in these requests)"
                 .into(),
@@ -300,6 +310,13 @@ fn is_loopback_host(host: &str) -> bool {
 fn is_instance_metadata_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     matches!(host, "169.254.169.254" | "fd00:ec2::254")
+}
+
+/// Whether `url` is on the link-local instance metadata address (AWS's IMDS, Azure's
+/// IMDS): where a credential file may send a metadata request over plain HTTP.
+pub(crate) fn is_instance_metadata_url(url: &str) -> bool {
+    url.parse::<Uri>()
+        .is_ok_and(|uri| uri.host().is_some_and(is_instance_metadata_host))
 }
 
 /// Whether `url` is plain `http://` to a loopback address: the one plain-text endpoint a
@@ -376,10 +393,27 @@ mod tests {
         ] {
             assert!(route(refused, false).is_err(), "{refused}");
         }
+        // The link-local metadata address takes plain HTTP only for a metadata request:
+        // a credential file's token URL pointing there must not carry secrets in clear.
+        assert!(route("http://169.254.169.254/token", false).is_err());
         assert_eq!(
-            route("http://169.254.169.254/latest/api/token", false),
+            route("http://169.254.169.254/latest/api/token", true),
             Ok(Route::Plain)
         );
+        assert_eq!(
+            route("https://169.254.169.254/token", false),
+            Ok(Route::TlsDirect)
+        );
+        assert!(is_instance_metadata_url(
+            "http://169.254.169.254/latest/meta-data/"
+        ));
+        assert!(is_instance_metadata_url(
+            "http://[fd00:ec2::254]/latest/meta-data/"
+        ));
+        assert!(!is_instance_metadata_url(
+            "http://169.254.169.254.evil.example/"
+        ));
+        assert!(!is_instance_metadata_url("http://127.0.0.1/"));
         assert!(is_loopback_http("http://127.0.0.1:1/x"));
         assert!(!is_loopback_http("http://169.254.169.254/x"));
         assert!(!is_loopback_http("https://127.0.0.1:1/x"));

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sigv4::{self, AwsCredentials};
 use crate::error::{Error, Result};
-use crate::http::{Body, Http, Method, Request};
+use crate::http::{Body, Http, Method, Request, is_instance_metadata_url};
 use crate::secret::Secret;
 use crate::untrusted::json_problem;
 
@@ -191,7 +191,7 @@ impl Imds<'_> {
             .map(|token| ("X-aws-ec2-metadata-token", token.expose()))
             .into_iter()
             .collect();
-        let answer = self.http.get(METADATA, url, &headers)?;
+        let answer = self.http.get_instance_metadata(METADATA, url, &headers)?;
         if answer.status != 200 {
             let hint = match answer.status {
                 401 => "; the IMDSv2 session token was refused",
@@ -220,7 +220,7 @@ impl Imds<'_> {
                 url,
                 headers: &[("X-aws-ec2-metadata-token-ttl-seconds", SESSION_TTL_SECONDS)],
                 body: Body::Empty,
-                to_metadata_server: false,
+                to_metadata_server: is_instance_metadata_url(url),
             })?;
             if answer.status != 200 {
                 return Err(Error::Source(format!(

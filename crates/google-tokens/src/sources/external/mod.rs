@@ -217,7 +217,11 @@ impl<'a> ExternalSource<'a> {
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                let answer = self.ctx.http.get("the subject token URL", url, &headers)?;
+                // Azure's managed identity answers on the link-local metadata address.
+                let answer =
+                    self.ctx
+                        .http
+                        .get_instance_metadata("the subject token URL", url, &headers)?;
                 if answer.status != 200 {
                     return Err(Error::Source(format!(
                         "the subject token URL {url} answered HTTP {}",
