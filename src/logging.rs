@@ -34,7 +34,7 @@ pub fn init(verbose: u8, quiet: bool, long_running: bool) {
             use std::io::Write;
             // Every line passes the redactor: a message may quote a server's or a
             // program's words, and those may carry a secret.
-            let text = google_tokens::redact(&record.args().to_string(), &[]);
+            let text = one_line(&google_tokens::redact(&record.args().to_string(), &[]));
             if journal {
                 writeln!(buf, "<{}>{text}", syslog_priority(record.level()))
             } else {
@@ -51,12 +51,27 @@ pub fn init(verbose: u8, quiet: bool, long_running: bool) {
 
 /// Reports an error on stderr as one line, through the redactor like every log line.
 pub fn error(err: &dyn std::fmt::Display) {
-    let text = google_tokens::redact(&err.to_string(), &[]);
+    let text = one_line(&google_tokens::redact(&err.to_string(), &[]));
     if stderr_is_journal() {
         eprintln!("<3>{text}");
     } else {
         eprintln!("alloydb-cred: error: {text}");
     }
+}
+
+/// `text` with every control character (a program's or a server's words may hold
+/// newlines and terminal escapes) turned into one space: a message can then never start a
+/// line of its own, which under journald would carry a `<N>` priority of its choosing.
+fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_control() {
+            line.push(c);
+        } else if !line.ends_with(' ') {
+            line.push(' ');
+        }
+    }
+    line.trim_end().to_string()
 }
 
 /// Whether stderr is connected to systemd's journal: `JOURNAL_STREAM` names the device
@@ -89,5 +104,22 @@ fn syslog_priority(level: log::Level) -> u8 {
         log::Level::Warn => 4,
         log::Level::Info => 6,
         log::Level::Debug | log::Level::Trace => 7,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        assert_eq!(
+            one_line("gcloud failed: ERROR: (gcloud.auth)\n<0>forged entry\r\n\u{1b}[2Jgone\n"),
+            "gcloud failed: ERROR: (gcloud.auth) <0>forged entry [2Jgone"
+        );
+        assert_eq!(
+            one_line("plain words, kept as they are"),
+            "plain words, kept as they are"
+        );
     }
 }

@@ -28,9 +28,6 @@ pub fn run(config: &Config, args: &ExecArgs) -> Result<ExitCode> {
     } else {
         126
     };
-    eprintln!(
-        "alloydb-cred: error: cannot run {}: {err}",
-        program.to_string_lossy()
-    );
+    crate::logging::error(&format!("cannot run {}: {err}", program.to_string_lossy()));
     std::process::exit(code);
 }
