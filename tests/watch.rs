@@ -228,6 +228,24 @@ fn sighup_reloads_the_configuration_and_keeps_the_old_one_when_the_new_is_broken
     });
     assert!(ok(psql(&env, "two")).contains(USER));
 
+    // A reload that moves a service takes effect at once, not when its token runs out.
+    env.write_config(&config(&format!(
+        "{}{}",
+        service("one", "15m").replace("127.0.0.1", "localhost"),
+        service("two", "15m")
+    )));
+    watch.signal("-HUP");
+    eventually(
+        Duration::from_secs(10),
+        "service one moved after SIGHUP",
+        || {
+            entries(&env)
+                .iter()
+                .any(|e| e.service.as_str() == "one" && e.host.as_str() == "localhost")
+        },
+    );
+    assert!(ok(psql(&env, "one")).contains(USER));
+
     env.write_config("[services.broken\n");
     watch.signal("-HUP");
     eventually(Duration::from_secs(5), "the broken config reported", || {
@@ -346,7 +364,7 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
     let mut buf = [0u8; 4096];
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10)
-        && !["READY=1", "STATUS=keeping 1 services valid", "WATCHDOG=1"]
+        && !["READY=1", "STATUS=services watched: 1", "WATCHDOG=1"]
             .iter()
             .all(|m| heard.iter().any(|h: &String| h.contains(m)))
     {
@@ -354,7 +372,7 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
             heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
     }
-    for wanted in ["READY=1", "STATUS=keeping 1 services valid", "WATCHDOG=1"] {
+    for wanted in ["READY=1", "STATUS=services watched: 1", "WATCHDOG=1"] {
         assert!(
             heard.iter().any(|h| h.contains(wanted)),
             "{wanted} not heard: {heard:?}\n{}",

@@ -3,9 +3,10 @@
 //! The loop sleeps until the earliest entry enters its refresh window — in slices of at
 //! most [`SLICE`], so that it notices a wall clock that jumped ahead (a suspended laptop
 //! resuming, a stepped clock) and checks at once instead of sleeping on a stale deadline,
-//! while staying nearly idle (one wake-up per slice). Each pass refreshes only the
-//! services that are due, through the same steps as `refresh` (one mint per credential,
-//! locked writes, records for `status`). Failures are retried with jittered exponential
+//! while staying nearly idle (one wake-up per slice). Each pass goes through the same
+//! steps as `refresh` (its plan decides what is due, one mint per credential, locked
+//! writes, records for `status`), so a reload that changes a host or a user takes effect
+//! at once, not when the old token runs out. Failures are retried with jittered exponential
 //! backoff (see [`schedule`]); entries that are still valid are left alone.
 //!
 //! Signals arrive as messages between passes, never in the middle of a write: SIGHUP
@@ -50,15 +51,12 @@ pub fn run(path: &Path, config: Config, names: &[String]) -> Result<ExitCode> {
     let events = listen()?;
     let mut notifier = Notifier::from_env();
     let mut config = config;
-    config.select(names)?;
+    let count = config.select(names)?.len();
     let mut schedule = Schedule::default();
     let mut ready = false;
     let mut next = clock::now();
     let (mut wall, mut mono) = (clock::now(), Instant::now());
-    log::info!(
-        "keeping {} services valid",
-        config.select(names).map_or(0, |s| s.len())
-    );
+    log::info!("keeping {count} services valid");
     loop {
         // Sleep until `next`, one slice at a time.
         while clock::now() < next {
@@ -104,9 +102,9 @@ pub fn run(path: &Path, config: Config, names: &[String]) -> Result<ExitCode> {
 
         let services = config.select(names)?;
         next = pass(&config, &services, &mut schedule);
-        let valid = services.len();
         notifier.status(&format!(
-            "keeping {valid} services valid; next check {}",
+            "services watched: {}; next check {}",
+            services.len(),
             next.strftime("%Y-%m-%d %H:%M:%S UTC")
         ));
         if !ready {
@@ -116,73 +114,64 @@ pub fn run(path: &Path, config: Config, names: &[String]) -> Result<ExitCode> {
     }
 }
 
-/// One pass: refreshes the services that are due by the schedule, updates the schedule
-/// from what happened, and returns when the next pass is needed.
+/// One pass: hands every service not waiting out a retry or a hold to `refresh`, whose
+/// plan decides what is due (an entry entering its window, but also a host, user or
+/// credential a reload changed, or a section edited by hand); updates the schedule from
+/// what happened, and returns when the next pass is needed.
 fn pass(config: &Config, services: &[&Service], schedule: &mut Schedule) -> Timestamp {
     let now = clock::now();
-    let entries = own_entries(config);
-    let entry_of = |service: &Service| {
-        entries
-            .iter()
-            .find(|(name, _)| service.name == *name.as_str())
-            .map(|(_, expires_at)| Entry {
-                expires_at: *expires_at,
-                window: service.refresh_window,
-            })
-    };
-    let due: Vec<&Service> = services
+    let ready: Vec<&Service> = services
         .iter()
         .copied()
-        .filter(|s| schedule.next_for(s.name.as_str(), entry_of(s).as_ref(), now) <= now)
+        .filter(|s| !schedule.waiting(s.name.as_str(), now))
         .collect();
-    if !due.is_empty() {
-        let (minted, failed) = match refresh::run(config, &due, false) {
+    let (minted, failed) = if ready.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        match refresh::run(config, &ready, false) {
             Ok(outcome) => (
                 outcome.minted.into_iter().map(|(n, _)| n).collect(),
                 outcome.failed,
             ),
             Err(err) => (
                 Vec::new(),
-                due.iter()
+                ready
+                    .iter()
                     .map(|s| (s.name.to_string(), err.for_service(s.name.as_str())))
                     .collect(),
             ),
-        };
-        let entries = own_entries(config);
-        let expiry_of = |name: &str| {
-            entries
-                .iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, at)| *at)
-        };
-        for name in &minted {
-            if let (Some(service), Some(expires_at)) = (
-                due.iter().find(|s| s.name == *name.as_str()),
-                expiry_of(name),
-            ) {
-                schedule.minted(name, expires_at, service.refresh_window, now);
-            }
         }
-        for (name, err) in &failed {
-            let wait = schedule.failed(name, expiry_of(name), now, jitter());
-            crate::logging::error(err);
-            log::warn!("{name}: retrying in {}s", wait.as_secs().max(1));
+    };
+    let entries = own_entries(config);
+    let expiry_of = |name: &str| {
+        entries
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, at)| *at)
+    };
+    for name in &minted {
+        if let (Some(service), Some(expires_at)) = (
+            ready.iter().find(|s| s.name == *name.as_str()),
+            expiry_of(name),
+        ) {
+            schedule.minted(name, expires_at, service.refresh_window, now);
         }
+    }
+    for (name, err) in &failed {
+        let wait = schedule.failed(name, expiry_of(name), now, jitter());
+        crate::logging::error(err);
+        log::warn!("{name}: retrying in {}s", wait.as_secs().max(1));
     }
     // The next pass: the earliest service, but never sooner than a second from now, so
     // that an entry exactly at its window's edge cannot make the loop spin.
-    let entries = own_entries(config);
     let now = clock::now();
     services
         .iter()
         .map(|s| {
-            let entry = entries
-                .iter()
-                .find(|(name, _)| s.name == *name.as_str())
-                .map(|(_, expires_at)| Entry {
-                    expires_at: *expires_at,
-                    window: s.refresh_window,
-                });
+            let entry = expiry_of(s.name.as_str()).map(|expires_at| Entry {
+                expires_at,
+                window: s.refresh_window,
+            });
             schedule.next_for(s.name.as_str(), entry.as_ref(), now)
         })
         .min()
@@ -209,7 +198,11 @@ fn own_entries(config: &Config) -> Vec<(String, Timestamp)> {
 /// The configuration at `path` again; when it does not load (or lacks a named service),
 /// the error is reported and `old` kept.
 fn reload(path: &Path, old: Config, names: &[String]) -> Config {
-    match config::load(path).and_then(|new| new.select(names).map(|_| ()).map(|()| new)) {
+    let checked = config::load(path).and_then(|new| {
+        new.select(names)?;
+        Ok(new)
+    });
+    match checked {
         Ok(new) => {
             log::info!(
                 "configuration reloaded from {}: {} services",
@@ -249,10 +242,11 @@ fn listen() -> Result<Receiver<Event>> {
     Ok(rx)
 }
 
-/// A factor in [0.5, 1.5) from the clock's nanoseconds: enough to spread retries.
+/// A factor in [0.5, 1.5), different for every call and every process: enough to spread
+/// retries. std's hasher keys are random per process and change per `RandomState`; the
+/// clock's low digits would not do (some systems' clocks tick in whole microseconds).
 fn jitter() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    0.5 + f64::from(nanos % 1000) / 1000.0
+    use std::hash::BuildHasher;
+    let bits = std::hash::RandomState::new().hash_one(0u8);
+    0.5 + (bits % 1000) as f64 / 1000.0
 }

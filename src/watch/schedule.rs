@@ -60,6 +60,14 @@ impl Schedule {
         .unwrap_or(natural)
     }
 
+    /// Whether `service` is waiting out a retry after a failure, or a hold after a token
+    /// that was already inside its window: then it is not asked for again yet.
+    pub fn waiting(&self, service: &str, now: Timestamp) -> bool {
+        self.services.get(service).is_some_and(|s| {
+            s.retry_at.is_some_and(|at| at > now) || s.hold_until.is_some_and(|at| at > now)
+        })
+    }
+
     /// A service got a new token expiring at `expires_at`. If that token is already inside
     /// the window (a metadata server handing out its cached token in its last minutes),
     /// asking again at once would give the same token: wait half of what is left.
@@ -180,5 +188,19 @@ mod tests {
         assert_eq!(schedule.next_for("a", Some(&entry), at(0)), at(120));
         schedule.minted("a", at(240), window, at(120));
         assert_eq!(schedule.next_for("a", Some(&entry), at(120)), at(180));
+    }
+
+    #[test]
+    fn a_service_waits_out_its_retry_and_its_hold_and_nothing_else() {
+        let mut schedule = Schedule::default();
+        assert!(!schedule.waiting("a", at(0)), "never seen");
+        schedule.failed("a", None, at(0), 1.0);
+        assert!(schedule.waiting("a", at(1)));
+        assert!(!schedule.waiting("a", at(2)), "retry due");
+        schedule.minted("a", at(240), Duration::from_secs(900), at(0));
+        assert!(schedule.waiting("a", at(119)), "held");
+        assert!(!schedule.waiting("a", at(120)));
+        schedule.minted("a", at(3600), Duration::from_secs(900), at(0));
+        assert!(!schedule.waiting("a", at(0)), "a good mint clears both");
     }
 }
