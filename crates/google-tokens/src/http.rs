@@ -352,10 +352,10 @@ fn system_roots() -> std::result::Result<RootCerts, String> {
 /// failing together do not retry together.
 pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = Duration::from_millis(200) * 2u32.saturating_pow(attempt.saturating_sub(1));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let jitter = 0.5 + f64::from(nanos % 1000) / 1000.0;
+    // std's hasher keys are random per process and change per `RandomState`: a cheap
+    // random number (the clock's low digits are not, where it ticks in microseconds).
+    let bits = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), attempt);
+    let jitter = 0.5 + (bits % 1000) as f64 / 1000.0;
     base.mul_f64(jitter)
 }
 
