@@ -354,6 +354,13 @@ fn status_check_is_a_silent_probe_with_a_line_per_failing_service() {
         "{text}"
     );
     assert_eq!(text.lines().count(), 1, "only the named service: {text}");
+    // The probe reads the password file alone: a state directory `status` refuses (not
+    // private) is no reason to report a working service as failing.
+    let state = env.state_dir();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).expect("chmod");
+    fails_with(env.run(&["status"]), 2);
+    assert_eq!(ok(env.run(&["status", "--check"])), "");
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).expect("chmod");
     // A bad duration or service is a usage error.
     fails_with(env.run(&["status", "--check", "--min-left", "soon"]), 2);
     fails_with(env.run(&["status", "--check", "--service", "nope"]), 2);

@@ -55,15 +55,15 @@ pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
     } else {
         config.select(&args.services)?
     };
-    let report = gather(config, &selected)?;
     if args.check {
         let min_left = match &args.min_left {
             Some(text) => crate::config::parse_duration(text)
                 .map_err(|why| Error::Config(format!("--min-left: {why}")))?,
             None => std::time::Duration::ZERO,
         };
-        return check(&report, min_left);
+        return check(config, &selected, min_left);
     }
+    let report = gather(config, &selected)?;
     let text = if args.json {
         render_json(config, &report)
     } else {
@@ -76,19 +76,34 @@ pub fn run(config: &Config, args: &StatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// `--check`: silent when every selected service has a valid entry with at least
-/// `min_left` of it left; otherwise one line per failing service and exit code 1.
-fn check(report: &Report, min_left: std::time::Duration) -> Result<ExitCode> {
+/// `--check`: silent when every selected service has an unexpired entry with at least
+/// `min_left` of it left; otherwise one line per failing service and exit code 1. A probe
+/// runs this every few seconds: it reads the password file and nothing else (not the
+/// state directory, whose trouble is no reason to restart a working sidecar).
+fn check(
+    config: &Config,
+    selected: &[&crate::config::Service],
+    min_left: std::time::Duration,
+) -> Result<ExitCode> {
     let min_left = i64::try_from(min_left.as_secs()).unwrap_or(i64::MAX);
-    let failing: Vec<String> = report
-        .rows
+    let files = Files::of(config)?;
+    let snapshot = libpq_files::locked_file::read(&files.pgpass_real)?;
+    let entries = PgpassFile::managed_in(bytes_of(&snapshot));
+    let now = crate::clock::now().as_second();
+    let failing: Vec<String> = selected
         .iter()
-        .filter_map(|r| match r.seconds_left {
-            None => Some(format!("{}: no entry", r.name)),
-            Some(left) if left <= 0 => Some(format!("{}: {}", r.name, human_left(left))),
+        .map(|svc| {
+            let left = entries
+                .iter()
+                .find(|e| e.service == svc.name && config.owns(e.owner.as_ref()))
+                .map(|e| e.expires_at.as_second() - now);
+            (svc.name.as_str(), left)
+        })
+        .filter_map(|(name, left)| match left {
+            None => Some(format!("{name}: no entry")),
+            Some(left) if left <= 0 => Some(format!("{name}: {}", human_left(left))),
             Some(left) if left < min_left => Some(format!(
-                "{}: {} left, less than the {} asked for",
-                r.name,
+                "{name}: {} left, less than the {} asked for",
                 human_left(left),
                 human_left(min_left)
             )),
@@ -114,11 +129,10 @@ fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Repor
     let sections = ServiceFile::managed_in(bytes_of(&snapshots.service_file));
     let state = State::load()?;
     let now = crate::clock::now();
-    let ours = |owner: Option<&libpq_files::Tag>| owner.is_none_or(|o| *o == config.owner);
     let entries: Vec<_> = pgpass
         .managed()
         .iter()
-        .filter(|e| ours(e.owner.as_ref()))
+        .filter(|e| config.owns(e.owner.as_ref()))
         .collect();
 
     let rows = selected
@@ -174,7 +188,7 @@ fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Repor
                 token_scope: entry.and_then(|_| state.breadth.get(&name).cloned()),
                 section: sections
                     .iter()
-                    .any(|s| s.name == svc.name && ours(s.owner.as_ref().map(|o| &o.tag))),
+                    .any(|s| s.name == svc.name && config.owns(s.owner.as_ref().map(|o| &o.tag))),
                 last_refreshed: state.last_refreshed.get(&name).cloned(),
                 last_error: state
                     .last_errors

@@ -350,6 +350,12 @@ fn keyword(
 }
 
 impl Config {
+    /// Whether a region whose marker names `owner` is this configuration's. Regions
+    /// written before markers named owners belong to whoever reads them.
+    pub fn owns(&self, owner: Option<&Tag>) -> bool {
+        owner.is_none_or(|o| *o == self.owner)
+    }
+
     /// The services named on the command line, or all of them when none is named.
     /// An unknown name is a usage error that lists the configured ones.
     pub fn select(&self, names: &[String]) -> Result<Vec<&Service>> {

@@ -423,7 +423,7 @@ pub fn ensure_valid(config: &Config, service: &Service) -> Result<ManagedEntry> 
         .unwrap_or_default();
     let entry = PgpassFile::parse(&bytes)
         .get(service.name.as_str())
-        .filter(|e| e.owner.as_ref().is_none_or(|o| *o == config.owner))
+        .filter(|e| config.owns(e.owner.as_ref()))
         .cloned();
     match (entry, failure) {
         (Some(entry), None) => Ok(entry),

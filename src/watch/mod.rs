@@ -190,7 +190,7 @@ fn own_entries(config: &Config) -> Vec<(String, Timestamp)> {
     };
     PgpassFile::managed_in(bytes_of(&snapshot))
         .into_iter()
-        .filter(|e| e.owner.as_ref().is_none_or(|o| *o == config.owner))
+        .filter(|e| config.owns(e.owner.as_ref()))
         .map(|e| (e.service.to_string(), e.expires_at))
         .collect()
 }
