@@ -61,7 +61,7 @@ complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l min
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l service -d 'Only this service (repeatable). Default: every configured service' -r
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l config -d 'Configuration file to use' -r -F
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l json -d 'Print JSON instead of a table (stable field names, for monitoring)'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l check -d 'Print nothing; exit 0 only when every (or every named) service\'s entry is valid with at least --min-left left, else 1 with a line per failing service'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -l check -d 'Print nothing; exit 0 only when every (or every named) service\'s entry is unexpired with at least --min-left left, else 1 with a line per failing service'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -s q -l quiet -d 'Say nothing but errors'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'

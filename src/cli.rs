@@ -48,7 +48,7 @@ pub struct Cli {
     ///
     /// -vvv adds the HTTP library's debugging lines (never the bytes it sends). Tokens
     /// are never logged. Without -v, warnings and errors are reported, and refresh --watch
-    /// also reports each refresh.
+    /// also reports each refresh (it counts one -v more: there -vv adds the HTTP lines).
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
@@ -114,8 +114,8 @@ pub enum Command {
     /// that did not say (unknown). It only reads: it never refreshes, and it reports only
     /// this configuration's entries.
     ///
-    /// With --check it prints nothing and exits 0 when every (or every named) service has a
-    /// valid entry with at least --min-left of it left, else exits 1 with one line per
+    /// With --check it prints nothing and exits 0 when every (or every named) service has an
+    /// unexpired entry with at least --min-left of it left, else exits 1 with one line per
     /// failing service: a probe for Kubernetes, monitoring or a script.
     Status(StatusArgs),
 
@@ -187,7 +187,7 @@ pub struct StatusArgs {
     #[arg(long, conflicts_with = "check")]
     pub json: bool,
 
-    /// Print nothing; exit 0 only when every (or every named) service's entry is valid
+    /// Print nothing; exit 0 only when every (or every named) service's entry is unexpired
     /// with at least --min-left left, else 1 with a line per failing service.
     #[arg(long)]
     pub check: bool,

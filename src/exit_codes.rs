@@ -11,7 +11,7 @@ pub enum ExitCode {
     RuntimeFailure,
     /// The command line or the configuration is wrong; retrying will not help.
     UsageOrConfig,
-    /// `doctor` found a problem (reserved: the code is part of the documented contract).
+    /// `doctor` found a problem: a login would fail until its fix is made.
     DoctorFoundProblem,
 }
 

@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Exec(args) => exec::run(&config, &args),
         Command::Status(args) => status::run(&config, &args),
         Command::Remove(args) => remove::run(&config, &args),
+        // Answered above, before any configuration is read; listed for the match.
         Command::Completions(args) => completions::run(&args),
         Command::Doctor(args) => doctor::run(&config, &args),
     }

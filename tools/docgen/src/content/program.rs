@@ -330,7 +330,7 @@ pub const SECTIONS: &[Section] = &[
         blocks: &[
             Tp(
                 "`0`",
-                "Success. For `status --check`: every service checked has a valid entry with \
+                "Success. For `status --check`: every service checked has an unexpired entry with \
                 enough time left.",
             ),
             Tp(
@@ -339,7 +339,7 @@ pub const SECTIONS: &[Section] = &[
                 timed out or printed something unusable; a Google endpoint refused, kept \
                 failing or did not answer in time), a file could not be read or written, \
                 or a lock was held longer than `lock_timeout`. For `status --check`: a \
-                service has no valid entry, or less time left than `--min-left`.",
+                service has no unexpired entry, or less time left than `--min-left`.",
             ),
             Tp(
                 "`2`",
