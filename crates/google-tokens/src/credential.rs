@@ -59,8 +59,8 @@ impl CredentialSpec {
 impl CredentialSpec {
     /// The same credential asked for other scopes: the Admin APIs take only broad tokens,
     /// while the login token keeps its narrow scope. A token command and gcloud decide
-    /// their scopes themselves, so for them (without impersonation) this changes nothing
-    /// that matters, and the spec stays equal to the original.
+    /// their scopes themselves, so for them (without impersonation) the spec is returned
+    /// unchanged.
     pub(crate) fn with_scopes(&self, scopes: &[&str]) -> CredentialSpec {
         let ignores_scopes = self.impersonate.is_none()
             && matches!(self.source, SourceSpec::Command { .. } | SourceSpec::Gcloud);

@@ -30,10 +30,6 @@ impl Universe {
         Ok(Universe(Cow::Owned(text.to_ascii_lowercase())))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     fn default_url(&self, service: &str, path: &str) -> String {
         format!("https://{service}.{}{path}", self.0)
     }

@@ -49,7 +49,7 @@ pub(crate) struct Http {
 }
 
 /// A finished HTTP exchange: status and body text.
-#[derive(Debug)]
+/// No `Debug`: the body may be a token endpoint's answer.
 pub(crate) struct Answer {
     pub status: u16,
     pub body: String,

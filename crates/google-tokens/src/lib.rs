@@ -35,10 +35,10 @@ pub use instance::{
     AdminClient, InstanceName, InstanceRequest, IpType, Resolution, ServerCa, ServerTls,
 };
 pub use oauth::ADC_LOGIN_WITH_ALLOYDB_SCOPE;
-pub use principal::{MAX_ROLE_BYTES, Principal, database_user};
+pub use principal::{Principal, database_user};
 pub use secret::{Secret, redact};
 pub use sources::{AdcOrigin, build, metadata_host};
-pub use token::{Breadth, Context, MAX_TOKEN_LIFETIME, MintedToken, PrincipalMemory, TokenSource};
+pub use token::{Breadth, Context, MintedToken, PrincipalMemory, TokenSource};
 pub use tokeninfo::{TokenInfo, lookup as tokeninfo};
 
 /// The scope that restricts a token to AlloyDB login.

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 const SERVICE_ACCOUNT_SUFFIX: &str = ".gserviceaccount.com";
 /// PostgreSQL's NAMEDATALEN - 1: longer role names are silently truncated by the server,
 /// and a truncated name never matches the IAM principal.
-pub const MAX_ROLE_BYTES: usize = 63;
+pub(crate) const MAX_ROLE_BYTES: usize = 63;
 /// The longest e-mail address (RFC 5321's path limit).
 const MAX_EMAIL_BYTES: usize = 254;
 

@@ -12,8 +12,9 @@ impl Secret {
         Secret(value.into())
     }
 
-    /// The token itself. Call sites are few and grep-able: writing the pgpass line,
-    /// printing for `token`, and sending it to tokeninfo in a request body.
+    /// The secret itself, for where it must go: a request's body or `Authorization`
+    /// header, a signature, the password-file line, `token`'s output. Grep for `expose`
+    /// to see every such place; nothing else can read it.
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -150,7 +150,7 @@ impl TokenSource for UserSource<'_> {
         }
         let Some(granted) = granted else {
             return Err(match refusal {
-                Some(err) if self.lacks_alloydb_scope() => Error::Source(format!(
+                Some(err) if self.asks_for_alloydb_scope() => Error::Source(format!(
                     "the user credentials in {} were not granted the AlloyDB login scope ({}); either run once: {ADC_LOGIN_WITH_ALLOYDB_SCOPE} — or, to accept tokens that can act on the whole Google Cloud project, set scopes = [\"{CLOUD_PLATFORM_SCOPE}\"] in the config",
                     self.origin,
                     err.summary()
@@ -184,7 +184,7 @@ impl TokenSource for UserSource<'_> {
 impl UserSource<'_> {
     /// Whether the configured scopes ask for AlloyDB login: the scope a login made with
     /// plain `gcloud auth application-default login` does not have.
-    fn lacks_alloydb_scope(&self) -> bool {
+    fn asks_for_alloydb_scope(&self) -> bool {
         self.scopes.iter().any(|s| s == ALLOYDB_LOGIN_SCOPE)
     }
 }
