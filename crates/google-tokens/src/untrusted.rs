@@ -41,16 +41,18 @@ pub(crate) fn json_problem(err: &serde_json::Error, not_json: &str) -> String {
 /// separated by dots, at most 253 bytes. Used wherever a name from outside becomes part
 /// of a URL or an address.
 pub(crate) fn is_domain_name(text: &str) -> bool {
-    text.len() <= 253
-        && text.split('.').count() >= 2
-        && text.split('.').all(|label| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+    text.len() <= 253 && text.split('.').count() >= 2 && text.split('.').all(is_dns_label)
+}
+
+/// One label of a DNS name: 1 to 63 letters, digits and inner `-`.
+fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Checks that a token can be written as a password: non-empty, no white space or
@@ -78,13 +80,7 @@ pub(crate) fn check_address(text: &str) -> std::result::Result<String, &'static 
     let labels: Vec<&str> = name.split('.').collect();
     let is_dns_name = !name.is_empty()
         && name.len() <= 253
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        && labels.iter().all(|label| is_dns_label(label))
         // A last label of digits only is a mistyped IPv4 address, not a name.
         && !labels
             .last()
@@ -127,6 +123,23 @@ pub(crate) fn check_ca_pem(text: &str) -> std::result::Result<(String, usize), &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_names_have_two_labels_of_at_most_63_bytes() {
+        assert!(is_domain_name("googleapis.com"));
+        assert!(is_domain_name(&format!("{}.example", "a".repeat(63))));
+        for bad in [
+            "localhost",
+            "evil.example/path",
+            "a..b",
+            "-a.b",
+            "a.b-",
+            "a.b.",
+            &format!("{}.example", "a".repeat(64)),
+        ] {
+            assert!(!is_domain_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn addresses_are_ip_addresses_or_dns_names() {
