@@ -79,6 +79,16 @@ fn foreign_bytes() -> impl Strategy<Value = Vec<u8>> {
     .prop_map(|chunks| chunks.concat())
 }
 
+/// A user's service file: arbitrary bytes, or the same after a section header of the
+/// user's own, so that half the cases hold no settings outside sections (which make the
+/// engine refuse to add any) and the writes themselves get exercised.
+fn foreign_service_file() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        foreign_bytes(),
+        foreign_bytes().prop_map(|bytes| [b"[mine]\n".as_slice(), &bytes].concat()),
+    ]
+}
+
 /// A section as the tool writes one, or `None` when a value is one the writer refuses.
 fn section(name: &str, host: &str, user: &str, owner: Option<Owner>) -> Option<ManagedSection> {
     let keyword = |k: &str| Keyword::new(k).expect("keyword");
@@ -148,7 +158,7 @@ proptest! {
 
     #[test]
     fn service_file_round_trip_keeps_foreign_bytes(
-        foreign in foreign_bytes(),
+        foreign in foreign_service_file(),
         sections in prop::collection::vec((service_name(), host(), user()), 0..6),
     ) {
         let mut file = ServiceFile::parse(&foreign);
@@ -158,6 +168,7 @@ proptest! {
             let Some(section) = section(&name, &host, &user, None) else {
                 continue;
             };
+            let before = file.render();
             match file.upsert(section.clone(), "svc") {
                 Ok(()) => {
                     expected.retain(|s| s.name != *name.as_str());
@@ -167,6 +178,7 @@ proptest! {
                 // file must be exactly as before the attempt.
                 Err(_) => {
                     prop_assert!(file.foreign_section_names().contains(&name) || !foreign.is_empty());
+                    prop_assert_eq!(file.render(), before);
                 }
             }
         }
@@ -217,7 +229,7 @@ proptest! {
     /// byte changes anywhere.
     #[test]
     fn the_section_index_agrees_with_the_parser(
-        foreign in foreign_bytes(),
+        foreign in foreign_service_file(),
         sections in prop::collection::vec((service_name(), host(), user(), any::<bool>()), 0..6),
         at in any::<prop::sample::Index>(),
         byte in any::<u8>(),

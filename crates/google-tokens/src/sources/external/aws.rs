@@ -116,7 +116,7 @@ impl AwsSource {
             &[("x-goog-cloud-target-resource", audience)],
             &credentials,
             &region,
-            &now.strftime("%Y%m%dT%H%M%SZ").to_string(),
+            &amz_date(now),
         )
         .map_err(|why| {
             Error::Config(format!(
@@ -398,6 +398,11 @@ fn serialise(signed: &sigv4::SignedRequest) -> String {
     sigv4::percent_encode(&json)
 }
 
+/// SigV4's `x-amz-date`: basic ISO 8601 in UTC, whatever the local zone.
+fn amz_date(at: Timestamp) -> String {
+    at.strftime("%Y%m%dT%H%M%SZ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,6 +544,6 @@ mod tests {
         let t: Timestamp = "2020-08-11T08:55:22+02:00"
             .parse()
             .unwrap_or(Timestamp::UNIX_EPOCH);
-        assert_eq!(t.strftime("%Y%m%dT%H%M%SZ").to_string(), "20200811T065522Z");
+        assert_eq!(amz_date(t), "20200811T065522Z");
     }
 }
