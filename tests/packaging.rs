@@ -17,6 +17,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use tempfile::TempDir;
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_alloydb-cred");
 
 /// The repository root: the nearest ancestor of this package that holds `packaging/`.
@@ -49,18 +51,11 @@ fn file_name(path: &Path) -> String {
         .into_owned()
 }
 
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
-
-/// Whether a prerequisite is there. Outside CI a missing one skips the check with a
-/// note; in CI it fails the test, because `.ci/run` must have installed it.
+/// Whether a prerequisite is there (see the harness's rule: skipped with a note here,
+/// a failure in CI, because `.ci/run` must have installed it).
+#[track_caller]
 fn prerequisite(present: bool, what: &str) -> bool {
-    if !present {
-        assert!(!in_ci(), "{what} is missing; .ci/run must install it");
-        eprintln!("note: {what} is missing; check skipped");
-    }
-    present
+    common::prerequisite(present, what, "its check")
 }
 
 fn on_path(program: &str) -> Option<PathBuf> {

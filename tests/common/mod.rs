@@ -172,13 +172,19 @@ pub fn fails_with(out: Output, code: i32) -> String {
     stderr(&out)
 }
 
+/// Whether this is a CI run (`CI` set, as CI services and `.ci/run` set it, and not
+/// `false`).
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
 /// Whether a test's prerequisite is here. Outside CI a missing one skips that part with
 /// a note; in CI, where `.ci/run` provides everything, it fails the test instead.
 #[track_caller]
 pub fn prerequisite(present: bool, needed: &str, untested: &str) -> bool {
     if !present {
         assert!(
-            std::env::var_os("CI").is_none(),
+            !in_ci(),
             "CI must have {needed}: without it {untested} goes untested"
         );
         eprintln!("note: {needed} is missing here; {untested} not exercised");
