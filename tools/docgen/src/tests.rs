@@ -160,47 +160,53 @@ fn check_command_line(root: &Command, words: &[&str]) -> Option<String> {
     None
 }
 
-#[test]
-fn commands_and_options_named_in_the_prose_exist() {
-    let root = command();
-    let mut wrong = Vec::new();
-    for (place, text) in mentions() {
-        let words: Vec<&str> = text.split_whitespace().collect();
-        // `alloydb-cred ...` anywhere (a cron line starts with its schedule).
-        if let Some(at) = words.iter().position(|w| *w == "alloydb-cred") {
-            let rest = &words[at + 1..];
-            let starts_a_command = rest
-                .first()
-                .is_some_and(|w| w.starts_with('-') || root.find_subcommand(w).is_some());
-            if starts_a_command {
-                if let Some(why) = check_command_line(&root, rest) {
-                    wrong.push(format!("{place}: `{text}`: {why}"));
-                }
-            }
-            continue;
+/// What is wrong with a code span of the prose that names a command line or an option,
+/// if anything.
+fn prose_mistake(root: &clap::Command, text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    // `alloydb-cred ...` anywhere (a cron line starts with its schedule): every word after
+    // it is part of the command line, so a misspelled command is caught too.
+    if let Some(at) = words.iter().position(|w| *w == "alloydb-cred") {
+        let rest = &words[at + 1..];
+        let is_argument =
+            |w: &&str| w.starts_with('-') || w.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+        return match rest.first() {
+            Some(first) if is_argument(first) => check_command_line(root, rest),
+            _ => None,
+        };
+    }
+    // `refresh --watch`: a command and its options (another program's `psql --version`
+    // is not ours to check).
+    if let [first, second, ..] = words.as_slice() {
+        if second.starts_with('-') && root.find_subcommand(first).is_some() {
+            return check_command_line(root, &words);
         }
-        // `refresh --watch`: a command and its options.
-        if let [first, second, ..] = words.as_slice() {
-            if second.starts_with('-') && root.find_subcommand(first).is_some() {
-                if let Some(why) = check_command_line(&root, &words) {
-                    wrong.push(format!("{place}: `{text}`: {why}"));
-                }
-            }
-            continue;
-        }
-        // `--config`: an option of some command.
-        if let [only] = words.as_slice() {
-            let option = only.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-            if option.starts_with('-') && option.len() > 1 && option != "--" {
-                let known = std::iter::once(&root)
-                    .chain(root.get_subcommands())
-                    .any(|c| is_option(c, option));
-                if !known {
-                    wrong.push(format!("{place}: `{text}` is no option of any command"));
-                }
+        return None;
+    }
+    // `--config`: an option of some command.
+    if let [only] = words.as_slice() {
+        let option = only.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        if option.starts_with('-') && option.len() > 1 && option != "--" {
+            let known = std::iter::once(root)
+                .chain(root.get_subcommands())
+                .any(|c| is_option(c, option));
+            if !known {
+                return Some("is no option of any command".to_string());
             }
         }
     }
+    None
+}
+
+#[test]
+fn commands_and_options_named_in_the_prose_exist() {
+    let root = command();
+    let wrong: Vec<String> = mentions()
+        .into_iter()
+        .filter_map(|(place, text)| {
+            prose_mistake(&root, &text).map(|why| format!("{place}: `{text}`: {why}"))
+        })
+        .collect();
     assert!(
         wrong.is_empty(),
         "the prose names what does not exist:\n  {}",
@@ -216,6 +222,13 @@ fn the_checks_above_catch_mistakes() {
     assert!(check_command_line(&root, &["refresh", "--wach"]).is_some());
     assert!(check_command_line(&root, &["refrsh"]).is_some());
     assert!(check_command_line(&root, &["token", "--check"]).is_some());
+    // As the prose is read: a misspelled command after the program's name, an unknown
+    // option alone; but not another program's options.
+    assert!(prose_mistake(&root, "alloydb-cred refrsh").is_some());
+    assert!(prose_mistake(&root, "*/5 * * * * alloydb-cred -q refrsh").is_some());
+    assert!(prose_mistake(&root, "alloydb-cred refresh --watch").is_none());
+    assert!(prose_mistake(&root, "--wach").is_some());
+    assert!(prose_mistake(&root, "psql --version").is_none());
 }
 
 #[test]
@@ -297,7 +310,9 @@ fn the_configuration_page_names_every_key() {
     );
 }
 
-/// The environment variables the code reads: `var("X")`, `var_os("X")`, `env_path("X")`.
+/// The environment variables the code reads by name: the argument of `var(…)`,
+/// `var_os(…)`, `env_path(…)` or a plain `env(…)` (not a method: `Command::env` sets a
+/// variable for a child), given as a literal or as a `const` of the same file.
 fn variables_read(dir: &Path, found: &mut BTreeSet<String>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -308,15 +323,54 @@ fn variables_read(dir: &Path, found: &mut BTreeSet<String>) {
             variables_read(&path, found);
         } else if path.extension().is_some_and(|e| e == "rs") {
             let source = fs::read_to_string(&path).unwrap_or_default();
-            for call in ["var(\"", "var_os(\"", "env_path(\""] {
-                for rest in source.split(call).skip(1) {
-                    if let Some(name) = rest.split('"').next() {
-                        found.insert(name.to_string());
-                    }
-                }
-            }
+            found.extend(variables_named_in(&source));
         }
     }
+}
+
+fn variables_named_in(source: &str) -> Vec<String> {
+    let constant = |name: &str| {
+        let rest = source.split(&format!("const {name}: &str = \"")).nth(1)?;
+        rest.split('"').next().map(str::to_owned)
+    };
+    let mut found = Vec::new();
+    for call in ["var(", "var_os(", "env_path(", "env("] {
+        let mut pieces = source.split(call);
+        let mut before = pieces.next().unwrap_or_default();
+        for rest in pieces {
+            let called_by_name =
+                !before.ends_with(|c: char| c == '.' || c == '_' || c.is_ascii_alphanumeric());
+            before = rest;
+            if !called_by_name {
+                continue;
+            }
+            let argument: String = rest
+                .chars()
+                .take_while(|c| *c != ')' && *c != ',')
+                .collect();
+            let name = match argument.strip_prefix('"') {
+                Some(literal) => literal.split('"').next().map(str::to_owned),
+                None if argument.chars().all(|c| c.is_ascii_uppercase() || c == '_') => {
+                    constant(&argument)
+                }
+                None => None,
+            };
+            found.extend(name.filter(|n| !n.is_empty()));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_variable_scan_finds_literals_and_constants_but_not_what_children_get() {
+    let source = r#"
+        const ALLOW: &str = "ALLOW_IT";
+        std::env::var("ONE"); std::env::var_os(ALLOW); env("TWO"); paths::env_path("THREE");
+        command.env("FOR_A_CHILD", "x"); my_env("NOT_READ"); std::env::var(name);
+    "#;
+    let mut found = variables_named_in(source);
+    found.sort();
+    assert_eq!(found, ["ALLOW_IT", "ONE", "THREE", "TWO"]);
 }
 
 #[test]

@@ -233,6 +233,12 @@ pub const SECTIONS: &[Section] = &[
                 "The state directory (see FILES).",
             ),
             Tp(
+                "`ALLOYDB_CRED_CLOCK_OFFSET_FILE`",
+                "For the test suite only: a file holding seconds to add to the clock, so \
+                that tests can make it jump under a running `refresh --watch`. Leave it \
+                unset.",
+            ),
+            Tp(
                 "`PGPASSFILE`",
                 "The default of `pgpass`, and what decides whether sections need \
                 `passfile=`. `exec` sets it for the command it runs.",

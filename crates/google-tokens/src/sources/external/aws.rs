@@ -247,17 +247,15 @@ fn env(name: &str) -> Option<String> {
 
 /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
 fn env_region() -> Result<Option<String>> {
-    for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if let Some(region) = env(name) {
-            if !is_region(&region) {
-                return Err(Error::Config(format!(
-                    "{name}={region:?} is not an AWS region name such as us-east-1"
-                )));
-            }
-            return Ok(Some(region));
-        }
+    let found = env("AWS_REGION")
+        .map(|region| ("AWS_REGION", region))
+        .or_else(|| env("AWS_DEFAULT_REGION").map(|region| ("AWS_DEFAULT_REGION", region)));
+    match found {
+        Some((name, region)) if !is_region(&region) => Err(Error::Config(format!(
+            "{name}={region:?} is not an AWS region name such as us-east-1"
+        ))),
+        found => Ok(found.map(|(_, region)| region)),
     }
-    Ok(None)
 }
 
 /// Credentials from the environment, when both the key ID and the secret are set.
