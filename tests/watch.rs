@@ -1,8 +1,9 @@
 //! `refresh --watch` as a service manager runs it: short-lived tokens kept valid through
 //! several refreshes (psql logs in all along) without spinning, SIGHUP picking up a new
-//! service and surviving a broken configuration, SIGTERM ending it at once with exit 0,
-//! a failing token source retried with backoff and recovered before the entry expires, a
-//! wall clock that jumps ahead noticed at once, and systemd's notify protocol.
+//! service and surviving a broken configuration, SIGTERM and SIGINT ending it at once
+//! with exit 0, a failing token source retried with backoff and recovered before the
+//! entry expires, a wall clock that jumps ahead noticed at once, and systemd's notify
+//! protocol.
 
 mod common;
 
@@ -110,9 +111,10 @@ impl Watch {
         assert!(status.success());
     }
 
-    /// SIGTERM, and how long the process took to exit and with what status.
-    fn stop(mut self) -> (Duration, Option<i32>) {
-        self.signal("-TERM");
+    /// `signal` (SIGTERM as a service manager sends, SIGINT as Ctrl-C does), and how long
+    /// the process took to exit and with what status.
+    fn stop(mut self, signal: &str) -> (Duration, Option<i32>) {
+        self.signal(signal);
         let started = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -201,7 +203,7 @@ fn short_lived_tokens_stay_valid_through_several_refreshes_without_spinning() {
         "one line per refresh:\n{log}"
     );
     assert!(!log.contains("ya29."), "{log}");
-    let (took, code) = watch.stop();
+    let (took, code) = watch.stop("-TERM");
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(1), "stopped in {took:?}");
 }
@@ -251,12 +253,14 @@ fn sighup_reloads_the_configuration_and_keeps_the_old_one_when_the_new_is_broken
     eventually(Duration::from_secs(5), "the broken config reported", || {
         watch.log().contains("was not reloaded")
     });
-    let (_, code) = watch.stop();
+    // Ctrl-C ends the loop as cleanly as SIGTERM does.
+    let (took, code) = watch.stop("-INT");
     assert_eq!(
         code,
         Some(0),
-        "still running on the old configuration until stopped"
+        "still running on the old configuration until stopped by SIGINT"
     );
+    assert!(took < Duration::from_secs(1), "stopped in {took:?}");
 }
 
 #[test]
@@ -379,7 +383,7 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
             watch.log()
         );
     }
-    let (_, code) = watch.stop();
+    let (_, code) = watch.stop("-TERM");
     assert_eq!(code, Some(0));
     let mut stopping = false;
     while let Ok(n) = socket.recv(&mut buf) {
