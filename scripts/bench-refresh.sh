@@ -6,7 +6,9 @@
 #     so the ratio to bare start-up is measured in the same run.
 # Also cold refreshes that mint: 1 service from a loopback token command, and 1 and
 # 100 services sharing one credential from a loopback metadata server (one mint per run).
-# Needs hyperfine (Debian: apt-get install hyperfine). Medians are what to compare.
+# Needs hyperfine (Debian: apt-get install hyperfine). Medians are what to compare. With
+# valgrind installed it also counts the instructions of the 1,000-service nothing-due run
+# (callgrind): a number that, unlike timings, does not move with the machine's load.
 #
 # Usage: scripts/bench-refresh.sh [OTHER_BINARY]
 # With another build of alloydb-cred (an older release, say), its nothing-due runs are
@@ -68,6 +70,15 @@ if [ -n "$OTHER" ]; then
         -n "other: refresh, nothing due, 1 service" "$OTHER --config $WORK/other1/config.toml refresh"
         -n "other: refresh, nothing due, 1000 services" "$OTHER --config $WORK/other1000/config.toml refresh"
     )
+fi
+
+if command -v valgrind >/dev/null; then
+    count() { # instructions of one run of "$@"
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+            awk '/refs:/ { gsub(",", "", $NF); print $NF }'
+    }
+    echo "instructions, refresh with nothing due, 1000 services: $(count "$BIN" --config "$WORK/n1000/config.toml" refresh)"
+    [ -z "$OTHER" ] || echo "  other build: $(count "$OTHER" --config "$WORK/other1000/config.toml" refresh)"
 fi
 
 hyperfine --warmup 20 --runs 300 -N \

@@ -52,4 +52,10 @@ for n in 1 1000; do
     rss=$(awk '/VmRSS/ { print $2 }' /proc/"$pid"/status)
     echo "$n services: VmRSS $((rss / 1024)) MiB ($rss kB); $((after - before)) wake-ups in ${QUIET} s ($(awk "BEGIN { printf \"%.2f\", ($after - $before) * 10 / $QUIET }") per 10 s)"
     kill "$pid"
+    # The targets above: fail (exit 1) when one is missed.
+    if [ "$rss" -gt $((16 * 1024)) ] || [ $(((after - before) * 10)) -gt $((2 * QUIET)) ]; then
+        echo "$n services: over the target (16 MiB, two wake-ups per 10 s)" >&2
+        failed=1
+    fi
 done
+exit "${failed:-0}"

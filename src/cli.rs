@@ -26,8 +26,8 @@ for PostgreSQL in libpq's password file (~/.pgpass) and connection service file 
 `PGSERVICE=prod psql`, `pg_dump service=prod` or pgAdmin and nothing else; JDBC tools \
 such as DBeaver use `jdbc:postgresql://?service=prod`.\n\n\
 Tokens live about an hour. Run `alloydb-cred refresh` from cron or a systemd timer every \
-few minutes (when nothing is due it reads two small files and exits without touching \
-the network), or keep `alloydb-cred refresh --watch` running under a service manager or \
+few minutes (when nothing is due it reads its files and exits without touching the \
+network), or keep `alloydb-cred refresh --watch` running under a service manager or \
 as a sidecar container.",
     after_help = "Configuration: --config PATH, else $ALLOYDB_CRED_CONFIG, else \
 alloydb-cred/config.toml in the platform's config directory (~/.config on Linux). \
@@ -77,13 +77,13 @@ pub enum Command {
     /// services. On success it prints nothing but warnings.
     ///
     /// With --watch it stays up and keeps every (or every named) service valid: it sleeps
-    /// until the earliest entry enters its refresh window and refreshes only what is due.
-    /// A failure is retried with jittered exponential backoff (from 2 seconds, doubling,
-    /// to about 5 minutes), sooner as a still-valid entry nears its expiry, and valid
-    /// entries are left alone. A source that hands out a token already inside the window
-    /// (as a metadata server does in its last minutes) is asked again only after half of
-    /// that token's remaining life, not at once. A wall clock that jumps (a resumed laptop) makes it
-    /// check at once. SIGHUP re-reads the configuration (a broken one is reported and the
+    /// until the earliest entry enters its refresh window (or a reload) and refreshes only
+    /// what is due. A failure is retried with exponential backoff (from 2 seconds,
+    /// doubling, up to 5 minutes, each wait scaled by a random 0.5 to 1.5), sooner as a
+    /// still-valid entry nears its expiry, and valid entries are left alone. A source that
+    /// hands out a token already inside the window (as a metadata server does in its last
+    /// minutes) is asked again only after half of that token's remaining life, not at
+    /// once. A wall clock that jumps (a resumed laptop) makes it check at once. SIGHUP re-reads the configuration (a broken one is reported and the
     /// old one kept); SIGTERM and SIGINT end it with exit code 0, never in the middle of a
     /// write. It logs one line per refresh or failure. Under systemd (Type=notify) it
     /// reports readiness and status and pets the watchdog.
