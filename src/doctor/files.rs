@@ -94,7 +94,6 @@ impl WrittenToken {
     }
 }
 
-/// What a service's file checks found, for the login check.
 /// The service a group of checks is about, and where it connects (unknown for an
 /// instance not resolved yet).
 #[derive(Clone, Copy)]
@@ -103,6 +102,7 @@ pub struct Subject<'a> {
     pub target: Option<&'a Target>,
 }
 
+/// What a service's file checks found, for the login check.
 pub struct Facts {
     pub entry: Option<ManagedEntry>,
     pub section: bool,
