@@ -218,3 +218,27 @@ dbname = "appdb"
     let out = ok(w.exec_psql("short", "select current_user"));
     assert_eq!(out.trim(), SA_USER);
 }
+
+#[test]
+fn a_host_change_whose_mint_fails_leaves_a_working_section_and_entry() {
+    let w = world();
+    let url = w.google.http_url();
+    let port = w.pg.port();
+    let config = |host: &str, credentials: &str| {
+        format!(
+            "[defaults]\ncredentials = {{ command = {credentials} }}\n\n[services.db]\nhost = \"{host}\"\nport = {port}\ndbname = \"appdb\"\n"
+        )
+    };
+    w.env
+        .write_config(&config("127.0.0.1", &mint_command(&url, SA, &[])));
+    ok(w.env.run(&["refresh"]));
+
+    // The service moves, but no new token can be had: the refresh fails, and the old
+    // entry and its section stay together, so clients keep logging in where they did.
+    w.env.write_config(&config("localhost", r#"["false"]"#));
+    fails_with(w.env.run(&["refresh"]), 1);
+    let section = std::fs::read_to_string(w.env.service_file()).expect("service file");
+    assert!(section.contains("host=127.0.0.1\n"), "{section}");
+    assert!(!section.contains("host=localhost"), "{section}");
+    assert_eq!(ok(w.psql("db", "select current_user")).trim(), SA_USER);
+}

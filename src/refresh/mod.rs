@@ -39,7 +39,9 @@ pub use plan::desired_section;
 pub struct Outcome {
     /// Services that got a new token, and how broad it is.
     pub minted: Vec<(String, Breadth)>,
-    /// Services that could not be refreshed; their old entries are untouched.
+    /// Services that could not be refreshed. A failed mint leaves the old entry (and its
+    /// section) as they were; a failure after the mint (the server CA or the section
+    /// could not be written) keeps the new entry, which is valid, and reports the rest.
     pub failed: Vec<(String, Error)>,
     /// The user's own lines that the managed entries hide.
     pub shadowed: Vec<Shadowed>,
@@ -284,6 +286,11 @@ fn update_sections(
         let Some(target) = sections.resolutions.target(service) else {
             continue;
         };
+        // The entry is still for another address (the host moved but the new token could
+        // not be minted): the section keeps pointing where that entry's password works.
+        if entry.host != target.host || entry.port != target.port {
+            continue;
+        }
         if let Some(ca) = &target.server_ca {
             if let Err(e) = ca.write(sections.lock_timeout) {
                 outcome.minted.retain(|(n, _)| service.name != n.as_str());
@@ -294,6 +301,7 @@ fn update_sections(
         let section = match desired_section(service, &target, entry.user.as_str(), files) {
             Ok(section) => section,
             Err(e) => {
+                outcome.minted.retain(|(n, _)| service.name != n.as_str());
                 outcome.failed.push((
                     service.name.to_string(),
                     Error::Config(format!("service {}: {e}", service.name)),
