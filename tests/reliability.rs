@@ -6,6 +6,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -96,6 +97,113 @@ fn concurrent_refreshers_mint_once_and_readers_always_see_a_whole_file() {
             .managed()
             .len(),
         3
+    );
+}
+
+/// Takes an exclusive lock on `path` the way another alloydb-cred does (flock, its pid
+/// written in the file), held until the returned file is dropped.
+fn hold_lock(path: &Path) -> fs::File {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open the lock file");
+    // SAFETY: flock on a descriptor that `file` owns and keeps open.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(taken, 0, "flock: {}", std::io::Error::last_os_error());
+    file.set_len(0).expect("truncate");
+    writeln!(file, "{}", std::process::id()).expect("record the holder");
+    file
+}
+
+/// Everything in `dirs`, with each file's bytes and modification time.
+fn snapshot(dirs: &[PathBuf]) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    let mut all: Vec<_> = dirs
+        .iter()
+        .flat_map(|dir| fs::read_dir(dir).expect("list").flatten())
+        .map(|e| {
+            let path = e.path();
+            let meta = fs::metadata(&path).expect("stat");
+            (
+                path.clone(),
+                fs::read(&path).expect("read"),
+                meta.modified().expect("mtime"),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn a_refresh_with_nothing_due_takes_no_lock_and_a_forced_one_waits_for_it() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    let config = config_for(&env, &google.http_url(), 2).replacen(
+        "[defaults]\n",
+        "[defaults]\nlock_timeout = \"1s\"\n",
+        1,
+    );
+    env.write_config(&config);
+    ok(env.run(&["refresh"]));
+    assert_eq!(
+        PgpassFile::parse(&fs::read(env.pgpass()).expect("read"))
+            .managed()
+            .len(),
+        2
+    );
+
+    let lock = env.home().join(".alloydb-cred.lock");
+    let held = hold_lock(&lock);
+    let dirs = [env.home(), env.state_dir()];
+    let before = snapshot(&dirs);
+    let snapshot_of_home = snapshot(&dirs[..1]);
+
+    // Valid entries: the cron case reads the files and ends, never waiting for the lock.
+    let started = Instant::now();
+    ok(env.run(&["refresh"]));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "waited {took:?} (lock_timeout is 1s)"
+    );
+    assert_eq!(
+        snapshot(&dirs),
+        before,
+        "nothing written, not even the lock file"
+    );
+
+    // Forced, it needs the lock: it waits lock_timeout and names the lock and its holder.
+    let started = Instant::now();
+    let err = fails_with(env.run(&["refresh", "--force"]), 1);
+    let waited = started.elapsed();
+    assert!(
+        err.contains("gave up after 1s waiting for the lock"),
+        "{err}"
+    );
+    assert!(err.contains(&lock.display().to_string()), "{err}");
+    assert!(
+        err.contains(&format!("held by process {}", std::process::id())),
+        "{err}"
+    );
+    assert!(
+        (Duration::from_secs(1)..Duration::from_secs(10)).contains(&waited),
+        "waited {waited:?}"
+    );
+    // The files are untouched (the state directory records the failure, for status).
+    assert_eq!(snapshot(&dirs[..1]), snapshot_of_home, "files untouched");
+
+    // Released, the forced refresh goes through.
+    drop(held);
+    ok(env.run(&["refresh", "--force"]));
+    assert_ne!(
+        snapshot(&dirs[..1]),
+        snapshot_of_home,
+        "written once the lock is free"
     );
 }
 
