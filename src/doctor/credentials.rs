@@ -6,9 +6,9 @@ use google_tokens::{
     ADC_LOGIN_WITH_ALLOYDB_SCOPE, ALLOYDB_LOGIN_SCOPE, AdcOrigin, Breadth, CLOUD_PLATFORM_SCOPE,
     Context, CredentialSpec, MintedToken, Principal, SourceSpec, TokenInfo, Universe,
 };
-use jiff::Timestamp;
 
 use super::{Check, service_table, time_left};
+use crate::clock;
 use crate::config::{Config, Service, UserSpec};
 
 /// The scope Cloud SQL's IAM login takes; AlloyDB does not.
@@ -68,7 +68,7 @@ impl Credential {
             format!(
                 "a fresh token was minted (kept in memory, not written): valid until {} ({} left), {}",
                 token.expires_at().round(jiff::Unit::Second).unwrap_or(token.expires_at()),
-                time_left(token.expires_at(), Timestamp::now()),
+                time_left(token.expires_at(), clock::now()),
                 match token.breadth() {
                     Breadth::LoginOnly => "login-only",
                     Breadth::Broad => "broad (it can act on Google Cloud APIs, not only log in)",

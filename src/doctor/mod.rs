@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use google_tokens::{Context, CredentialSpec};
 use jiff::Timestamp;
 
+use crate::clock;
 use crate::config::{Config, Service};
 use crate::refresh::{Resolutions, Target};
 use crate::state::{Principals, State};
@@ -133,7 +134,7 @@ impl Report {
 
 /// Runs every check for `services`; with `connect`, one real login per service.
 pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report {
-    let now = Timestamp::now();
+    let now = clock::now();
     let mut general = vec![Check::ok(
         "config",
         format!(
