@@ -25,6 +25,8 @@ use fake_google::{
 };
 use libpq_files::pgpass::PgpassFile;
 use libpq_files::service_file::ServiceFile;
+use serde_json::Value;
+use serde_json::Value::Null;
 
 const SA: &str = "app@proj.iam.gserviceaccount.com";
 const SA_USER: &str = "app@proj.iam";
@@ -133,6 +135,10 @@ impl Lab {
         serde_json::from_slice(&bytes).expect("state JSON")
     }
 
+    fn status_json(&self) -> Value {
+        serde_json::from_str(&ok(self.run(&["status", "--json"]))).expect("status JSON")
+    }
+
     /// Makes every cached resolution look two hours old.
     fn age_cache(&self) {
         let mut state = self.state();
@@ -165,6 +171,20 @@ impl Lab {
         );
         assert_eq!(self.files(), before, "{service}: the files changed");
     }
+}
+
+/// `field` of `service` in `status --json`, which must have it (null or not).
+#[track_caller]
+fn field(status: &Value, service: &str, field: &str) -> Value {
+    let services = status["services"].as_array().expect("services");
+    let found = services
+        .iter()
+        .find(|s| s["name"] == service)
+        .unwrap_or_else(|| panic!("no {service} in {status:#}"));
+    found
+        .get(field)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {field} for {service} in {status:#}"))
 }
 
 #[test]
@@ -295,18 +315,18 @@ sslmode = "require"
         table.contains(&format!("127.0.0.1:{port} ({})", alloydb("private"))),
         "{table}"
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(lab.run(&["status", "--json"]))).expect("json");
-    let by_name = |n: &str| {
-        json["services"]
-            .as_array()
-            .and_then(|a| a.iter().find(|s| s["name"] == n))
-            .cloned()
-            .expect("service in status")
-    };
-    assert_eq!(by_name("psc")["instance"], alloydb("psc"));
-    assert_eq!(by_name("psc")["host"], "localhost");
-    assert_eq!(by_name("plain")["instance"], serde_json::Value::Null);
+    let json = lab.status_json();
+    assert_eq!(field(&json, "psc", "instance"), alloydb("psc"));
+    assert_eq!(field(&json, "psc", "host"), "localhost");
+    // A host service names no instance; no resolution has failed yet.
+    assert_eq!(field(&json, "plain", "instance"), Null);
+    for service in ["private", "public", "psc", "pooled", "plain"] {
+        assert_eq!(
+            field(&json, service, "instance_last_failure"),
+            Null,
+            "{service}"
+        );
+    }
 
     // Nothing due: no Admin API call, no token, no lock.
     let tokens_minted = g.hits("token");
@@ -381,7 +401,29 @@ sslmode = "require"
         status.contains("could not be resolved again") && !status.contains("evil"),
         "{status}"
     );
+    // status --json says so for that instance alone, and never for a host service.
+    let json = lab.status_json();
+    let failure = field(&json, "private", "instance_last_failure");
+    let failure = failure.as_str().unwrap_or_else(|| panic!("{json:#}"));
+    assert!(
+        failure.contains("using the address resolved at") && !failure.contains("evil"),
+        "{failure}"
+    );
+    for service in ["public", "psc", "plain"] {
+        assert_eq!(
+            field(&json, service, "instance_last_failure"),
+            Null,
+            "{service}"
+        );
+    }
+    assert_eq!(field(&json, "plain", "instance"), Null);
+    // Resolved again, the failure is forgotten.
     lab.config(&services);
+    ok(lab.run(&["refresh", "--force", "--service", "private"]));
+    assert_eq!(
+        field(&lab.status_json(), "private", "instance_last_failure"),
+        Null
+    );
 
     // What cannot work is refused before anything is written.
     let refusals = [
