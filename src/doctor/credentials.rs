@@ -4,7 +4,8 @@
 
 use google_tokens::{
     ADC_LOGIN_WITH_ALLOYDB_SCOPE, ALLOYDB_LOGIN_SCOPE, AdcOrigin, Breadth, CLOUD_PLATFORM_SCOPE,
-    Context, CredentialSpec, MintedToken, Principal, SourceSpec, TokenInfo, Universe,
+    Context, CredentialSpec, MintedToken, Principal, SourceSpec, TokenInfo, TokenInfoError,
+    Universe,
 };
 
 use super::{Check, service_table, time_left};
@@ -19,7 +20,7 @@ pub struct Credential {
     source: String,
     pub minted: Result<MintedToken, google_tokens::Error>,
     /// tokeninfo about the fresh token, when one was minted.
-    info: Option<Result<TokenInfo, google_tokens::Error>>,
+    info: Option<Result<TokenInfo, TokenInfoError>>,
     /// Where the credential's Google endpoints are (tokeninfo for the written token too).
     pub universe: Universe,
     spec: CredentialSpec,

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use google_tokens::{
-    ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE, Context, Secret, TokenInfo, Universe,
+    ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE, Context, Secret, TokenInfo, TokenInfoError, Universe,
 };
 use jiff::Timestamp;
 use libpq_files::locked_file;
@@ -86,10 +86,16 @@ pub enum WrittenToken {
 
 impl WrittenToken {
     pub fn ask(ctx: &Context<'_>, token: &str, universe: &Universe) -> WrittenToken {
-        match google_tokens::tokeninfo(ctx, &Secret::new(token), universe) {
+        WrittenToken::from_answer(google_tokens::tokeninfo(ctx, &Secret::new(token), universe))
+    }
+
+    /// Only tokeninfo's refusal of the token is a verdict on it; a tokeninfo that could
+    /// not be asked (down, rate-limiting, misconfigured) says nothing.
+    fn from_answer(answer: Result<TokenInfo, TokenInfoError>) -> WrittenToken {
+        match answer {
             Ok(info) => WrittenToken::Live(info),
-            Err(e) if e.to_string().contains("rejected the token") => WrittenToken::Rejected,
-            Err(e) => WrittenToken::Unknown(e.to_string()),
+            Err(TokenInfoError::Rejected(_)) => WrittenToken::Rejected,
+            Err(e @ TokenInfoError::Unanswered(_)) => WrittenToken::Unknown(e.to_string()),
         }
     }
 }
@@ -811,4 +817,39 @@ fn line_length_check(entry: &ManagedEntry, machine: &Machine) -> Check {
         ),
         "upgrade PostgreSQL's client library (libpq) to 13 or later (or 12.5, 11.10, 10.15, 9.6.20, 9.5.24); until then give such clients the token with `alloydb-cred token`",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UserSpec;
+
+    #[test]
+    fn only_a_rejection_by_tokeninfo_condemns_the_written_token() {
+        let svc = crate::refresh::tests::service(UserSpec::Auto);
+        let entry = ManagedEntry {
+            service: svc.name.clone(),
+            expires_at: Timestamp::UNIX_EPOCH,
+            host: libpq_files::Host::new("h").expect("host"),
+            port: 5432,
+            user: libpq_files::Role::new("u").expect("role"),
+            password: libpq_files::Password::new("t").expect("token"),
+            credential: libpq_files::Tag::of(b"c"),
+            owner: None,
+        };
+        let rejected = WrittenToken::from_answer(Err(TokenInfoError::Rejected("no".into())));
+        assert!(matches!(rejected, WrittenToken::Rejected));
+        let check = written_token_check(&rejected, &entry, &svc);
+        assert_eq!(check.status, super::super::Status::Problem, "{check:?}");
+
+        // tokeninfo down (a 5xx after the retries) or rate-limiting: a warning, not a
+        // verdict on the token.
+        let down = WrittenToken::from_answer(Err(TokenInfoError::Unanswered(
+            google_tokens::Error::Source("tokeninfo at https://t answered HTTP 503 3 times".into()),
+        )));
+        assert!(matches!(&down, WrittenToken::Unknown(why) if why.contains("HTTP 503")));
+        let check = written_token_check(&down, &entry, &svc);
+        assert_eq!(check.status, super::super::Status::Warning, "{check:?}");
+        assert!(check.message.contains("could not be asked"), "{check:?}");
+    }
 }

@@ -39,7 +39,7 @@ pub use principal::{Principal, database_user};
 pub use secret::{Secret, redact};
 pub use sources::{AdcOrigin, build, metadata_host};
 pub use token::{Breadth, Context, MintedToken, PrincipalMemory, TokenSource};
-pub use tokeninfo::{TokenInfo, lookup as tokeninfo};
+pub use tokeninfo::{TokenInfo, TokenInfoError, lookup as tokeninfo};
 
 /// The scope that restricts a token to AlloyDB login.
 pub const ALLOYDB_LOGIN_SCOPE: &str = "https://www.googleapis.com/auth/alloydb.login";

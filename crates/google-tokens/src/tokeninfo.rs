@@ -41,24 +41,67 @@ fn optional_seconds<'de, D: serde::Deserializer<'de>>(
     seconds(d).map(Some)
 }
 
+/// Why tokeninfo told nothing about a token. Only [`TokenInfoError::Rejected`] says
+/// something about the token itself; callers that judge a token (doctor) must not read
+/// an unreachable or overloaded tokeninfo as a revoked token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenInfoError {
+    /// tokeninfo answered that the token is invalid (HTTP 400 or 401): expired, revoked
+    /// or not a Google access token. Asking again gives the same answer.
+    #[error("{0}")]
+    Rejected(String),
+    /// tokeninfo could not be asked, or gave no usable answer (a transport failure,
+    /// HTTP 429, 5xx or another status, an answer that is not tokeninfo's): nothing is
+    /// known about the token.
+    #[error(transparent)]
+    Unanswered(#[from] Error),
+}
+
+/// The token sources only need to fail: for them both kinds are a failed mint.
+impl From<TokenInfoError> for Error {
+    fn from(e: TokenInfoError) -> Error {
+        match e {
+            TokenInfoError::Rejected(message) => Error::Source(message),
+            TokenInfoError::Unanswered(e) => e,
+        }
+    }
+}
+
 /// Asks tokeninfo about `token`. The token goes in the POST body, never in the URL,
 /// so no proxy or server access log records it.
-pub fn lookup(ctx: &Context<'_>, token: &Secret, universe: &Universe) -> Result<TokenInfo> {
+pub fn lookup(
+    ctx: &Context<'_>,
+    token: &Secret,
+    universe: &Universe,
+) -> Result<TokenInfo, TokenInfoError> {
     let url = ctx.endpoints.url(Api::TokenInfo, None, universe);
     let answer = ctx
         .http
         .post_form("tokeninfo", &url, &[("access_token", token.expose())])?;
-    if answer.status != 200 {
-        return Err(Error::Source(format!(
-            "tokeninfo at {url} rejected the token (HTTP {}): it is expired, revoked or not a Google access token",
-            answer.status
-        )));
+    if let Some(refusal) = refusal(answer.status, &url) {
+        return Err(refusal);
     }
-    parse(
+    Ok(parse(
         &answer.body,
         Timestamp::now(),
         &format!("tokeninfo at {url}"),
-    )
+    )?)
+}
+
+/// What a status other than 200 means. Google answers 400 (`invalid_token`) for a token
+/// it does not know or no longer honours, and 401 means the same; any other status (429,
+/// a 5xx the HTTP client gave up retrying, a 404 from a misconfigured endpoint) says
+/// only that tokeninfo could not be asked.
+fn refusal(status: u16, url: &str) -> Option<TokenInfoError> {
+    match status {
+        200 => None,
+        400 | 401 => Some(TokenInfoError::Rejected(format!(
+            "tokeninfo at {url} rejected the token (HTTP {status}): it is expired, revoked or not a Google access token"
+        ))),
+        _ => Some(TokenInfoError::Unanswered(Error::Source(format!(
+            "tokeninfo at {url} answered HTTP {status}, which says nothing about the token; try again later"
+        )))),
+    }
 }
 
 /// Parses a tokeninfo answer; `origin` names the endpoint in errors.
@@ -108,6 +151,30 @@ mod tests {
             Some("kai@altostrat.com")
         );
         assert_eq!(info.scopes, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn only_400_and_401_reject_the_token() {
+        let url = "https://tokeninfo.example";
+        assert_eq!(refusal(200, url), None);
+        for status in [400, 401] {
+            assert!(
+                matches!(refusal(status, url), Some(TokenInfoError::Rejected(_))),
+                "{status}"
+            );
+        }
+        for status in [403, 404, 429, 500, 503] {
+            let unanswered = refusal(status, url);
+            assert!(
+                matches!(unanswered, Some(TokenInfoError::Unanswered(_))),
+                "{status}"
+            );
+            let text = unanswered.map(|e| e.to_string()).unwrap_or_default();
+            assert!(!text.contains("rejected"), "{status}: {text}");
+        }
+        // The token sources see either as a failed mint, with the same message.
+        let rejected = refusal(401, url).map(Error::from);
+        assert!(matches!(rejected, Some(Error::Source(m)) if m.contains("HTTP 401")));
     }
 
     #[test]
