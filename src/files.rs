@@ -57,7 +57,6 @@ impl Files {
     pub fn lock(&self, timeout: std::time::Duration) -> Result<Vec<FileLock>> {
         Ok(locked_file::lock_all(
             &[&self.pgpass_real, &self.service_file_real],
-            &paths::lock_fallback_dir()?,
             timeout,
         )?)
     }

@@ -175,8 +175,3 @@ pub fn private_server_ca_dir() -> Result<PathBuf> {
     create_private(&dir, "create the server CA directory")?;
     Ok(dir)
 }
-
-/// Where lock files go when a target's own directory cannot hold one.
-pub fn lock_fallback_dir() -> Result<PathBuf> {
-    Ok(private_state_dir()?.join("locks"))
-}

@@ -124,7 +124,7 @@ impl State {
 /// not fail work that succeeded, so they log the error and go on.
 pub fn update(lock_timeout: Duration, change: impl FnOnce(&mut State)) -> Result<()> {
     let path = file()?;
-    let _lock = locked_file::lock_all(&[&path], &paths::lock_fallback_dir()?, lock_timeout)?;
+    let _lock = locked_file::lock_all(&[&path], lock_timeout)?;
     let previous = locked_file::read(&path).ok().flatten();
     let mut state: State = previous
         .as_ref()

@@ -57,8 +57,7 @@ impl ServerCaFile {
     /// temp-file-and-rename as the other files (readers never see half a certificate).
     pub fn write(&self, lock_timeout: Duration) -> Result<()> {
         paths::private_server_ca_dir()?;
-        let _lock =
-            locked_file::lock_all(&[&self.path], &paths::lock_fallback_dir()?, lock_timeout)?;
+        let _lock = locked_file::lock_all(&[&self.path], lock_timeout)?;
         let previous = locked_file::read(&self.path)?;
         if previous
             .as_ref()

@@ -1,8 +1,9 @@
 //! Reading and replacing the files we share with the user and with libpq, safely.
 //!
-//! - Writers take an exclusive `fs2` lock first, on a lock file in a directory the caller
-//!   chooses (the helper's private state directory), named after the real target, so that concurrent refreshers serialise and the one
-//!   that waits re-reads what the first wrote.
+//! - Writers take an exclusive `fs2` lock first, on the lock file beside the real target
+//!   (one per directory), so that concurrent refreshers serialise and the one that waits
+//!   re-reads what the first wrote. A thread that already holds a lock file's lock gets
+//!   it again at once (see [`lock_all`]).
 //! - A new version is written to a temp file in the target's directory (created
 //!   `O_EXCL` with mode 0600, so a token is never readable by others, not even for an
 //!   instant), fsynced, renamed over the target, and the directory is fsynced. Readers see
@@ -11,6 +12,8 @@
 //! - When rename is refused because the target is a single-file bind mount (EBUSY) or
 //!   sits on another device (EXDEV), the content is written in place, still under the lock.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -304,10 +307,36 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// An exclusive lock on one target file, held until dropped.
+/// An exclusive lock on one target's lock file, held until the last guard for that file
+/// on this thread is dropped.
 #[derive(Debug)]
 pub struct FileLock {
-    _file: File,
+    identity: (u64, u64),
+    /// Held by the thread that took it: the registry below is per thread.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+thread_local! {
+    /// The lock files this thread holds, by identity, with how many guards share each.
+    /// flock counts two descriptors of one file as two holders, so without this a nested
+    /// lock of the same file (the state directory may be the password file's own
+    /// directory) would wait for itself until `lock_timeout`.
+    static HELD: RefCell<HashMap<(u64, u64), (File, usize)>> = RefCell::new(HashMap::new());
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            if let Some((_, guards)) = held.get_mut(&self.identity) {
+                *guards -= 1;
+                if *guards == 0 {
+                    // Closing the descriptor releases the lock.
+                    held.remove(&self.identity);
+                }
+            }
+        });
+    }
 }
 
 /// The lock file beside a target: one per directory, shared by every target in it.
@@ -315,12 +344,12 @@ const LOCK_NAME: &str = ".alloydb-cred.lock";
 
 /// Takes exclusive locks on every target, in a fixed order (by the lock files' identity)
 /// so two processes locking the same pair cannot deadlock. A lock file lives beside its
-/// target; where that directory cannot hold one (read-only), in `fallback_dir`, named after
-/// the directory's identity. Gives up after `timeout`, naming the lock and its holder.
-pub fn lock_all(reals: &[&Path], fallback_dir: &Path, timeout: Duration) -> Result<Vec<FileLock>> {
+/// target. Gives up after `timeout`, naming the lock and its holder. A lock this thread
+/// already holds is granted at once and released with its last guard.
+pub fn lock_all(reals: &[&Path], timeout: Duration) -> Result<Vec<FileLock>> {
     let mut opened = Vec::with_capacity(reals.len());
     for real in reals {
-        let (file, path) = open_lock_file(real, fallback_dir)?;
+        let (file, path) = open_lock_file(real)?;
         let meta = file
             .metadata()
             .map_err(|e| Error::io("inspect", &path, e))?;
@@ -329,35 +358,39 @@ pub fn lock_all(reals: &[&Path], fallback_dir: &Path, timeout: Duration) -> Resu
     opened.sort_by_key(|(identity, _, _)| *identity);
     opened.dedup_by_key(|(identity, _, _)| *identity);
     let deadline = Instant::now() + timeout;
-    opened
-        .into_iter()
-        .map(|(_, file, path)| acquire(file, &path, deadline, timeout))
-        .collect()
+    let mut locks = Vec::with_capacity(opened.len());
+    for (identity, file, path) in opened {
+        let nested = HELD.with(|held| {
+            held.borrow_mut()
+                .get_mut(&identity)
+                .map(|(_, guards)| *guards += 1)
+                .is_some()
+        });
+        if !nested {
+            let file = acquire(file, &path, deadline, timeout)?;
+            HELD.with(|held| held.borrow_mut().insert(identity, (file, 1)));
+        }
+        locks.push(FileLock {
+            identity,
+            _not_send: std::marker::PhantomData,
+        });
+    }
+    Ok(locks)
 }
 
-/// Opens (creating it private, never through a symlink) the lock file for `real`.
-fn open_lock_file(real: &Path, fallback_dir: &Path) -> Result<(File, PathBuf)> {
+/// Opens (creating it private, never through a symlink) the lock file for `real`. A
+/// directory that cannot hold one cannot hold the new version of the file either, so
+/// that is an error here, named with the lock file.
+fn open_lock_file(real: &Path) -> Result<(File, PathBuf)> {
     let dir = match real.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let beside = dir.join(LOCK_NAME);
-    match open_no_follow(&beside) {
-        Ok(file) => return checked_lock_file(file, beside),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
-            ) => {}
-        Err(e) => return Err(lock_open_error(&beside, e)),
+    let path = dir.join(LOCK_NAME);
+    match open_no_follow(&path) {
+        Ok(file) => checked_lock_file(file, path),
+        Err(e) => Err(lock_open_error(&path, e)),
     }
-    // The directory cannot hold a lock file: lock in the fallback directory, named after
-    // the directory's identity so that every spelling of its path meets the same lock.
-    let meta = fs::metadata(dir).map_err(|e| Error::io("inspect", dir, e))?;
-    create_private_dir(fallback_dir)?;
-    let path = fallback_dir.join(format!("dir-{:x}-{:x}.lock", meta.dev(), meta.ino()));
-    let file = open_no_follow(&path).map_err(|e| lock_open_error(&path, e))?;
-    checked_lock_file(file, path)
 }
 
 fn open_no_follow(path: &Path) -> io::Result<File> {
@@ -394,7 +427,7 @@ fn checked_lock_file(file: File, path: PathBuf) -> Result<(File, PathBuf)> {
 }
 
 /// Waits for the lock until `deadline`, then records this process as the holder.
-fn acquire(file: File, path: &Path, deadline: Instant, timeout: Duration) -> Result<FileLock> {
+fn acquire(file: File, path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
     let mut pause = Duration::from_millis(10);
     loop {
         match file.try_lock_exclusive() {
@@ -423,7 +456,7 @@ fn acquire(file: File, path: &Path, deadline: Instant, timeout: Duration) -> Res
     if let Err(e) = recorded {
         log::debug!("cannot record the lock holder in {}: {e}", path.display());
     }
-    Ok(FileLock { _file: file })
+    Ok(file)
 }
 
 /// The pid the holder wrote into the lock file, if it did.
@@ -431,15 +464,6 @@ fn holder_of(file: &File) -> Option<u32> {
     let mut text = String::new();
     io::Read::read_to_string(&mut &*file, &mut text).ok()?;
     text.trim().parse().ok()
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::io("create the lock directory", dir, e))
 }
 
 #[cfg(test)]
@@ -505,15 +529,17 @@ mod tests {
         fs::create_dir(&real).unwrap_or_else(|e| panic!("{e}"));
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap_or_else(|e| panic!("{e}"));
-        let fallback = dir.path().join("fallback");
-        let held = lock_all(&[&real.join("pgpass")], &fallback, Duration::from_secs(5))
+        let held = lock_all(&[&real.join("pgpass")], Duration::from_secs(5))
             .unwrap_or_else(|e| panic!("{e}"));
-        let err = lock_all(
-            &[&link.join("pgpass")],
-            &fallback,
-            Duration::from_millis(200),
-        )
-        .err()
+        // Another thread is another holder (this one would get its own lock again).
+        let other = link.join("pgpass");
+        let err = std::thread::scope(|scope| {
+            scope
+                .spawn(|| lock_all(&[&other], Duration::from_millis(200)).err())
+                .join()
+                .ok()
+                .flatten()
+        })
         .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(err.contains("gave up after 200ms waiting"), "{err}");
@@ -522,7 +548,7 @@ mod tests {
             "{err}"
         );
         drop(held);
-        assert!(lock_all(&[&link.join("pgpass")], &fallback, Duration::from_secs(1)).is_ok());
+        assert!(lock_all(&[&link.join("pgpass")], Duration::from_secs(1)).is_ok());
         assert_eq!(
             fs::metadata(real.join(LOCK_NAME))
                 .map(|m| m.mode() & 0o777)
@@ -532,19 +558,39 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_holding_a_lock_gets_it_again_and_keeps_it_until_the_last_guard() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pgpass = dir.path().join("pgpass");
+        let state = dir.path().join("state.json");
+        let contend = || {
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| lock_all(&[&state], Duration::from_millis(100)).is_ok())
+                    .join()
+                    .unwrap_or(false)
+            })
+        };
+        let outer = lock_all(&[&pgpass], Duration::from_secs(1)).unwrap_or_else(|e| panic!("{e}"));
+        // The state file in the same directory: the same lock file, granted at once.
+        let started = Instant::now();
+        let inner = lock_all(&[&state], Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        drop(inner);
+        assert!(!contend(), "still held by the outer guard");
+        drop(outer);
+        assert!(contend(), "released with the last guard");
+    }
+
+    #[test]
     fn a_planted_symlink_is_never_followed() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let elsewhere = dir.path().join("elsewhere");
         std::os::unix::fs::symlink(&elsewhere, dir.path().join(LOCK_NAME))
             .unwrap_or_else(|e| panic!("{e}"));
-        let err = lock_all(
-            &[&dir.path().join("pgpass")],
-            dir.path(),
-            Duration::from_secs(1),
-        )
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+        let err = lock_all(&[&dir.path().join("pgpass")], Duration::from_secs(1))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("symbolic link"), "{err}");
         assert!(!elsewhere.exists(), "nothing was created through the link");
     }

@@ -171,9 +171,9 @@ pub const SECTIONS: &[Section] = &[
                 "A writer first takes an exclusive lock on the file `.alloydb-cred.lock` in \
                the directory of each file (one per directory, shared by every file in it), \
                waiting at most `lock_timeout` (60 seconds unless configured) and then \
-               failing with exit status 1, naming the process that holds it. Where that \
-               directory cannot hold a lock file (it is read-only), the lock file is in \
-               `locks/` in the state directory instead. A lock file is never opened \
+               failing with exit status 1, naming the process that holds it. A directory \
+               that cannot hold a lock file cannot take the new file either: that is an \
+               error naming the lock file. A lock file is never opened \
                through a symbolic link. Under the lock the writer reads the files again \
                and decides again, so that refreshers running at once (cron, a shell, \
                `token`, `exec`, a `refresh --watch` loop) obtain each token once.",
@@ -216,8 +216,7 @@ pub const SECTIONS: &[Section] = &[
                `status`; the e-mail address behind each user credential, keyed by a digest \
                of the credential, so that tokeninfo is asked once; and which hidden \
                password-file lines `refresh` has warned about. Never a token or a \
-               credential. It also holds the state file's lock, and `locks/` for files in \
-               read-only directories.",
+               credential. It also holds the state file's lock.",
             ),
         ],
     },
