@@ -2,12 +2,12 @@
 //! and how broad its token is (for `status`), the principal of each user credential (so
 //! tokeninfo is asked once per credential, not once per refresh), which shadowed lines
 //! were already reported, and how each named instance was last resolved (so the Admin
-//! APIs are asked about once an hour, not on every refresh). A small JSON file (mode 0600) in the private state directory
-//! that never holds a token or a credential: every message is redacted before it is
-//! stored, and principals are keyed by digests.
+//! APIs are asked about once an hour, not on every refresh). A small JSON file (mode 0600)
+//! in the private state directory that never holds a token or a credential: every message
+//! is redacted before it is stored, and principals are keyed by digests.
 //!
-//! It is read once at the start of a run and written once at its end ([`update`]), under
-//! its own lock, so that concurrent runs merge their records instead of overwriting them.
+//! Every change goes through [`update`]: read, change and write under the state file's
+//! own lock, so that concurrent runs merge their records instead of overwriting them.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};

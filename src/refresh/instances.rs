@@ -186,7 +186,7 @@ impl Resolutions {
         ctx: &Context<'_>,
         lock_timeout: Duration,
     ) -> Vec<(String, Error)> {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let mut clients: BTreeMap<&CredentialSpec, google_tokens::Result<AdminClient<'_>>> =
             BTreeMap::new();
         let mut failures: BTreeMap<String, google_tokens::Error> = BTreeMap::new();
