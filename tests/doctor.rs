@@ -690,30 +690,41 @@ fn old_libpq(w: &World) {
     );
 }
 
-/// A closed port, and --connect not trying it. (Private addresses that do not answer
-/// cannot be built on loopback; their diagnosis is unit-tested in src/doctor/network.rs.)
+/// A closed port (for two services: the port is tried once, each fix names its own
+/// service), and --connect not trying it. (Private addresses that do not answer cannot
+/// be built on loopback; their diagnosis is unit-tested in src/doctor/network.rs.)
 fn network(w: &World) {
     let c = Case::new(w);
+    let port = closed_port();
     c.config(
         &c.command(FILES, &[]),
         &format!(
-            "\n[services.closed]\nhost = \"127.0.0.1\"\nport = {}\n\n[services.nowhere]\nhost = \"db.nowhere.invalid\"\n",
-            closed_port()
+            "\n[services.closed]\nhost = \"127.0.0.1\"\nport = {port}\n\n[services.closed_too]\nhost = \"127.0.0.1\"\nport = {port}\n\n[services.nowhere]\nhost = \"db.nowhere.invalid\"\n"
         ),
     );
     c.refresh(&[]);
     let report = c.diagnose(
-        &["--connect", "--service", "closed", "--service", "nowhere"],
+        &[
+            "--connect",
+            "--service",
+            "closed",
+            "--service",
+            "closed_too",
+            "--service",
+            "nowhere",
+        ],
         &[],
         3,
     );
-    report.expect(
-        "closed",
-        "network.tcp",
-        "problem",
-        &["refused"],
-        &["`host` and `port`"],
-    );
+    for service in ["closed", "closed_too"] {
+        report.expect(
+            service,
+            "network.tcp",
+            "problem",
+            &["refused"],
+            &[&format!("`host` and `port` in [services.{service}] of")],
+        );
+    }
     report.expect("closed", "login", "warning", &["not tried"], &[]);
     report.expect(
         "nowhere",

@@ -171,7 +171,9 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
     let ctx = Context::new(&config.endpoints, &principals);
     let mut credentials: BTreeMap<&CredentialSpec, credentials::Credential> = BTreeMap::new();
     let mut written_tokens: HashMap<String, files::WrittenToken> = HashMap::new();
-    let mut reachability: HashMap<(String, u16), (Vec<Check>, bool)> = HashMap::new();
+    // What the network says about a host and port, asked once per run; the checks are
+    // built per service, since their fixes name the service's own table.
+    let mut reachability: HashMap<(String, u16), network::Reach> = HashMap::new();
     let mut resolutions = match Resolutions::from_state(state.clone()) {
         Ok(resolutions) => Some(resolutions),
         Err(e) => {
@@ -212,14 +214,11 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
         );
         let reachable = match &target {
             Some(target) => {
-                let (network_checks, reachable) = reachability
+                let reach = reachability
                     .entry((target.host.to_string(), target.port))
-                    .or_insert_with(|| {
-                        network::checks(target.host.as_str(), target.port, service, config)
-                    })
-                    .clone();
-                checks.extend(network_checks);
-                reachable
+                    .or_insert_with(|| network::Reach::probe(target.host.as_str(), target.port));
+                checks.extend(reach.checks(service, config));
+                reach.reachable()
             }
             None => false,
         };

@@ -3,6 +3,7 @@
 //! sign-in quota is spent.
 
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -16,60 +17,107 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Addresses tried per host, at most.
 const MAX_ADDRESSES: usize = 4;
 
-/// The host's checks, and whether the port accepted a connection.
-pub fn checks(host: &str, port: u16, service: &Service, config: &Config) -> (Vec<Check>, bool) {
-    if host.starts_with('/') {
-        // libpq takes a host starting with `/` for a Unix-domain socket directory.
-        let socket = std::path::Path::new(host).join(format!(".s.PGSQL.{port}"));
-        return if socket.exists() {
-            (
-                vec![Check::ok(
-                    "network.socket",
-                    format!("the Unix-domain socket {} exists", socket.display()),
-                )],
-                true,
-            )
+/// What the network said about one host and port. Asked once per run for all the
+/// services that connect there; the checks, whose fixes name one service's table, are
+/// built from it for each service ([`Reach::checks`]).
+pub struct Reach {
+    host: String,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    /// libpq takes a host starting with `/` for a Unix-domain socket directory.
+    Socket {
+        path: PathBuf,
+        exists: bool,
+    },
+    Unresolved(String),
+    Resolved {
+        addresses: Vec<SocketAddr>,
+        /// The address that accepted a connection, or why each one did not.
+        tcp: Result<SocketAddr, Vec<(SocketAddr, std::io::Error)>>,
+    },
+}
+
+impl Reach {
+    /// Resolves `host` and opens (and closes at once) a TCP connection to `port`.
+    pub fn probe(host: &str, port: u16) -> Reach {
+        let outcome = if host.starts_with('/') {
+            let path = std::path::Path::new(host).join(format!(".s.PGSQL.{port}"));
+            let exists = path.exists();
+            Outcome::Socket { path, exists }
         } else {
-            (
-                vec![Check::problem(
-                    "network.socket",
-                    format!("there is no Unix-domain socket {}", socket.display()),
-                    format!(
-                        "check `host` and `port` in {}",
-                        service_table(service, config)
-                    ),
-                )],
-                false,
-            )
+            match resolve(host, port) {
+                Ok(addresses) => {
+                    let tcp = connect(&addresses);
+                    Outcome::Resolved { addresses, tcp }
+                }
+                Err(why) => Outcome::Unresolved(why),
+            }
         };
-    }
-    let addresses = match resolve(host, port) {
-        Ok(addresses) => addresses,
-        Err(why) => {
-            return (
-                vec![Check::problem(
-                    "network.resolve",
-                    format!("{host} does not resolve: {why}"),
-                    format!(
-                        "check `host` in {} and this machine's DNS (or VPN)",
-                        service_table(service, config)
-                    ),
-                )],
-                false,
-            );
+        Reach {
+            host: host.to_string(),
+            outcome,
         }
-    };
-    let listed: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
-    let resolved = Check::ok(
-        "network.resolve",
-        if host.parse::<IpAddr>().is_ok() {
-            format!("{host} is an address")
-        } else {
-            format!("{host} resolves to {}", listed.join(", "))
-        },
-    );
-    let (tcp, reachable) = connect(&addresses, service, config);
-    (vec![resolved, tcp], reachable)
+    }
+
+    /// Whether the port accepted a connection (or the socket exists).
+    pub fn reachable(&self) -> bool {
+        match &self.outcome {
+            Outcome::Socket { exists, .. } => *exists,
+            Outcome::Unresolved(_) => false,
+            Outcome::Resolved { tcp, .. } => tcp.is_ok(),
+        }
+    }
+
+    /// The checks of `service`, which connects here.
+    pub fn checks(&self, service: &Service, config: &Config) -> Vec<Check> {
+        let host = self.host.as_str();
+        match &self.outcome {
+            Outcome::Socket { path, exists: true } => vec![Check::ok(
+                "network.socket",
+                format!("the Unix-domain socket {} exists", path.display()),
+            )],
+            Outcome::Socket {
+                path,
+                exists: false,
+            } => vec![Check::problem(
+                "network.socket",
+                format!("there is no Unix-domain socket {}", path.display()),
+                format!(
+                    "check `host` and `port` in {}",
+                    service_table(service, config)
+                ),
+            )],
+            Outcome::Unresolved(why) => vec![Check::problem(
+                "network.resolve",
+                format!("{host} does not resolve: {why}"),
+                format!(
+                    "check `host` in {} and this machine's DNS (or VPN)",
+                    service_table(service, config)
+                ),
+            )],
+            Outcome::Resolved { addresses, tcp } => {
+                let listed: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
+                let resolved = Check::ok(
+                    "network.resolve",
+                    if host.parse::<IpAddr>().is_ok() {
+                        format!("{host} is an address")
+                    } else {
+                        format!("{host} resolves to {}", listed.join(", "))
+                    },
+                );
+                let tcp = match tcp {
+                    Ok(address) => Check::ok(
+                        "network.tcp",
+                        format!("{address} accepts TCP connections (checked without logging in)"),
+                    ),
+                    Err(failures) => unreachable(failures, &service_table(service, config)),
+                };
+                vec![resolved, tcp]
+            }
+        }
+    }
 }
 
 /// Resolves `host` with a deadline: the system resolver has none of its own.
@@ -90,33 +138,25 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     }
 }
 
-/// Opens and closes a TCP connection to each address until one accepts.
-fn connect(addresses: &[SocketAddr], service: &Service, config: &Config) -> (Check, bool) {
+/// Opens and closes a TCP connection to each address until one accepts: the one that
+/// did, or why each failed.
+fn connect(addresses: &[SocketAddr]) -> Result<SocketAddr, Vec<(SocketAddr, std::io::Error)>> {
     let mut failures = Vec::new();
-    for address in addresses {
-        match TcpStream::connect_timeout(address, CONNECT_TIMEOUT) {
+    for &address in addresses {
+        match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
             Ok(stream) => {
                 drop(stream);
-                return (
-                    Check::ok(
-                        "network.tcp",
-                        format!("{address} accepts TCP connections (checked without logging in)"),
-                    ),
-                    true,
-                );
+                return Ok(address);
             }
             Err(e) => failures.push((address, e)),
         }
     }
-    (
-        unreachable(&failures, &service_table(service, config)),
-        false,
-    )
+    Err(failures)
 }
 
 /// Why no address accepted a connection, and what to do; `table` names the service's
 /// settings.
-fn unreachable(failures: &[(&SocketAddr, std::io::Error)], table: &str) -> Check {
+fn unreachable(failures: &[(SocketAddr, std::io::Error)], table: &str) -> Check {
     const NAME: &str = "network.tcp";
     let described: Vec<String> = failures
         .iter()
@@ -182,24 +222,45 @@ mod tests {
         use std::io::{Error, ErrorKind};
         let private: SocketAddr = ([10, 1, 2, 3], 5432).into();
         let public: SocketAddr = ([34, 1, 2, 3], 5432).into();
-        let timed_out = unreachable(&[(&private, Error::from(ErrorKind::TimedOut))], "[t]");
+        let timed_out = unreachable(&[(private, Error::from(ErrorKind::TimedOut))], "[t]");
         assert!(
             timed_out.message.contains("10.1.2.3 is a private address"),
             "{timed_out:?}"
         );
         assert!(timed_out.fix.is_some_and(|f| f.contains("VPC network")));
         let refused = unreachable(
-            &[(&private, Error::from(ErrorKind::ConnectionRefused))],
+            &[(private, Error::from(ErrorKind::ConnectionRefused))],
             "[t]",
         );
         assert!(refused.message.contains("refused") && !refused.message.contains("VPC"));
-        let elsewhere = unreachable(&[(&public, Error::from(ErrorKind::TimedOut))], "[t]");
+        let elsewhere = unreachable(&[(public, Error::from(ErrorKind::TimedOut))], "[t]");
         assert!(elsewhere.message.contains("firewall") && !elsewhere.message.contains("VPC"));
         assert!(
             elsewhere
                 .fix
                 .is_some_and(|f| f.contains("check `host` and `port` in [t]"))
         );
+    }
+
+    #[test]
+    fn one_probe_gives_each_service_its_own_fix() {
+        // A socket directory that does not exist: probed without any network.
+        let reach = Reach::probe("/nonexistent-doctor-test-dir", 5432);
+        assert!(!reach.reachable());
+        let config = crate::doctor::tests::config();
+        let first = crate::refresh::tests::service(crate::config::UserSpec::Auto);
+        let mut second = first.clone();
+        second.name = libpq_files::ServiceName::new("second").expect("name");
+        for svc in [&first, &second] {
+            let checks = reach.checks(svc, &config);
+            let table = format!("[services.{}] of /c.toml", svc.name);
+            assert!(
+                checks
+                    .iter()
+                    .all(|c| c.fix.as_deref().is_some_and(|f| f.contains(&table))),
+                "{checks:?}"
+            );
+        }
     }
 
     #[test]
