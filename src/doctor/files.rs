@@ -13,7 +13,7 @@ use google_tokens::{
 };
 use jiff::Timestamp;
 use libpq_files::locked_file;
-use libpq_files::pgpass::{self, ManagedEntry, OLD_LIBPQ_MAX_LINE_BYTES, PgpassFile};
+use libpq_files::pgpass::{self, ManagedEntry, OLD_LIBPQ_MAX_LINE_BYTES, PgpassFile, Shadowed};
 use libpq_files::service_file::ServiceFile;
 use libpq_files::version::PgVersion;
 
@@ -115,13 +115,26 @@ pub struct Facts {
     pub written: Option<WrittenToken>,
 }
 
-/// Both files as read once at the start.
+/// Both files as read and parsed once at the start, shared by every service's checks:
+/// with many services, parsing per service would cost as many readings of each file.
 pub struct OnDisk {
     files: Option<Files>,
-    pgpass: Option<Vec<u8>>,
-    service_file: Option<Vec<u8>>,
+    /// The password file, when there is one libpq can use.
+    pgpass: Option<Pgpass>,
+    /// The service file (empty when there is none, or it cannot be read).
+    service_file: ServiceFile,
+    /// The section names the user wrote in the service file.
+    foreign_sections: Vec<String>,
     /// Sections the system-wide service file defines.
     system_sections: Vec<String>,
+}
+
+/// The password file's bytes (libpq's first match is found in them), parsed.
+struct Pgpass {
+    bytes: Vec<u8>,
+    parsed: PgpassFile,
+    /// The user's lines below the block that match an entry's connection.
+    shadowed: Vec<Shadowed>,
 }
 
 impl OnDisk {
@@ -142,7 +155,8 @@ impl OnDisk {
                 return OnDisk {
                     files: None,
                     pgpass: None,
-                    service_file: None,
+                    service_file: ServiceFile::default(),
+                    foreign_sections: Vec::new(),
                     system_sections: Vec::new(),
                 };
             }
@@ -151,10 +165,17 @@ impl OnDisk {
         let pgpass = locked_file::read(&files.pgpass_real)
             .ok()
             .flatten()
-            .map(|s| s.bytes);
+            .map(|s| {
+                let parsed = PgpassFile::parse(&s.bytes);
+                Pgpass {
+                    shadowed: parsed.shadowed(),
+                    parsed,
+                    bytes: s.bytes,
+                }
+            });
         out.push(service_file_location_check(config));
         let service_file = match locked_file::read(&files.service_file_real) {
-            Ok(snapshot) => snapshot.map(|s| s.bytes),
+            Ok(snapshot) => snapshot.map(|s| ServiceFile::parse(&s.bytes)),
             Err(e) => {
                 out.push(Check::problem(
                     "service_file.read",
@@ -167,9 +188,11 @@ impl OnDisk {
         let (check, system_sections) = system_file_check(machine);
         out.push(check);
         out.push(libpq_version_check(machine));
+        let service_file = service_file.unwrap_or_default();
         OnDisk {
             files: Some(files),
             pgpass,
+            foreign_sections: service_file.foreign_section_names(),
             service_file,
             system_sections,
         }
@@ -197,7 +220,7 @@ impl OnDisk {
         };
         let name = service.name.as_str();
         let refresh = format!("alloydb-cred refresh --service {name}");
-        let Some(bytes) = &self.pgpass else {
+        let Some(pgpass) = &self.pgpass else {
             out.push(Check::problem(
                 "pgpass.entry",
                 format!(
@@ -209,7 +232,7 @@ impl OnDisk {
             self.section_checks(subject, config, files, None, out, &mut facts);
             return facts;
         };
-        let parsed = PgpassFile::parse(bytes);
+        let parsed = &pgpass.parsed;
         let ours = |e: &&ManagedEntry| e.owner.as_ref().is_none_or(|o| *o == config.owner);
         let entry = parsed
             .managed()
@@ -246,8 +269,14 @@ impl OnDisk {
                 out.push(written_token_check(&written, entry, service));
                 facts.written = Some(written);
             }
-            out.push(first_match_check(bytes, &parsed, entry, service, files));
-            out.push(last_match_check(&parsed, entry, files));
+            out.push(first_match_check(
+                &pgpass.bytes,
+                parsed,
+                entry,
+                service,
+                files,
+            ));
+            out.push(last_match_check(&pgpass.shadowed, entry, files));
             out.push(line_length_check(entry, machine));
             facts.entry = Some(entry.clone());
         }
@@ -267,11 +296,11 @@ impl OnDisk {
         let Subject { service, target } = subject;
         let name = service.name.as_str();
         let path = files.service_file.display();
-        let parsed = ServiceFile::parse(self.service_file.as_deref().unwrap_or_default());
+        let parsed = &self.service_file;
         let mine = parsed
             .get(name)
             .filter(|s| s.owner.as_ref().is_none_or(|o| o.tag == config.owner));
-        let check = if parsed.foreign_section_names().iter().any(|n| n == name) {
+        let check = if self.foreign_sections.iter().any(|n| n == name) {
             Check::problem(
                 "service_file.section",
                 format!(
@@ -740,12 +769,11 @@ fn first_match_check(
     )
 }
 
-fn last_match_check(parsed: &PgpassFile, entry: &ManagedEntry, files: &Files) -> Check {
+fn last_match_check(shadowed: &[Shadowed], entry: &ManagedEntry, files: &Files) -> Check {
     const NAME: &str = "pgpass.last_match";
     let path = files.pgpass.display();
-    let below: Vec<String> = parsed
-        .shadowed()
-        .into_iter()
+    let below: Vec<String> = shadowed
+        .iter()
         .filter(|s| s.service == entry.service)
         .map(|s| format!("line {} ({})", s.line, s.connection))
         .collect();
