@@ -57,7 +57,12 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
         return Ok(Outcome::default());
     }
     let principals = Principals::from(&State::load()?);
-    let result = refresh_locked(config, &files, services, force, &principals);
+    let result = match refresh_locked(config, &files, services, force, &principals) {
+        // Another refresher did the work while this one waited for the locks.
+        Ok(None) => return Ok(Outcome::default()),
+        Ok(Some(outcome)) => Ok(outcome),
+        Err(e) => Err(e),
+    };
     record(config, &files, services, &result, &principals);
     result
 }
@@ -79,14 +84,15 @@ fn nothing_due(files: &Files, services: &[&Service]) -> Result<bool> {
 }
 
 /// Steps 2 and 3: under both locks, plan again from what is on disk now, mint once per
-/// credential, and write what changed.
+/// credential, and write what changed. `None` when the new plan is empty: another
+/// refresher did the work while this one waited, and nothing is written or recorded.
 fn refresh_locked(
     config: &Config,
     files: &Files,
     services: &[&Service],
     force: bool,
     principals: &Principals,
-) -> Result<Outcome> {
+) -> Result<Option<Outcome>> {
     let _locks = files.lock(config.lock_timeout)?;
     let snapshots = files.read()?;
     let mut pgpass = PgpassFile::parse(bytes_of(&snapshots.pgpass));
@@ -102,6 +108,10 @@ fn refresh_locked(
         crate::clock::now(),
         force,
     );
+    if plan.is_empty() {
+        log::debug!("nothing is due any more: another refresher did it");
+        return Ok(None);
+    }
 
     let mut outcome = Outcome::default();
     let mut due = Vec::with_capacity(plan.due.len());
@@ -184,7 +194,7 @@ fn refresh_locked(
         &snapshots.service_file,
         Contents::Plain,
     )?;
-    Ok(outcome)
+    Ok(Some(outcome))
 }
 
 /// Replaces `real` with `bytes` unless that is what it already holds.
