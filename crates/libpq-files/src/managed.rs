@@ -121,33 +121,38 @@ pub(crate) fn scan<'a, T>(
     parse: impl Fn(&'a [u8], usize) -> Option<(T, usize)>,
 ) -> Vec<T> {
     let mut found = Vec::new();
+    each_region(bytes, marker, parse, |_, region, _| found.push(region));
+    found
+}
+
+/// Calls `visit(start, region, end)` for each region [`scan`] finds, in file order.
+fn each_region<'a, T>(
+    bytes: &'a [u8],
+    marker: &str,
+    parse: impl Fn(&'a [u8], usize) -> Option<(T, usize)>,
+    mut visit: impl FnMut(usize, T, usize),
+) {
     let mut after = 0;
     for start in line_starts_with(bytes, marker.as_bytes()) {
         if start < after {
             continue;
         }
         if let Some((region, end)) = parse(bytes, start) {
-            found.push(region);
+            visit(start, region, end);
             after = end;
         }
     }
-    found
 }
 
 fn split<R: Region>(bytes: &[u8]) -> ManagedFile<R> {
     let mut managed = Vec::new();
     let mut foreign = Vec::with_capacity(bytes.len());
     let mut copied = 0;
-    for start in line_starts_with(bytes, R::MARKER.as_bytes()) {
-        if start < copied {
-            continue;
-        }
-        if let Some((region, end)) = R::parse_at(bytes, start) {
-            foreign.extend_from_slice(&bytes[copied..start]);
-            managed.push(region);
-            copied = end;
-        }
-    }
+    each_region(bytes, R::MARKER, R::parse_at, |start, region, end| {
+        foreign.extend_from_slice(&bytes[copied..start]);
+        managed.push(region);
+        copied = end;
+    });
     foreign.extend_from_slice(&bytes[copied..]);
     ManagedFile { managed, foreign }
 }
