@@ -34,4 +34,4 @@ pub use digest::Tag;
 pub use error::{Error, Result};
 pub use managed::{ManagedFile, Region};
 pub use password::Password;
-pub use value::{Host, InvalidValue, Keyword, MAX_ROLE_BYTES, Role, SectionValue, ServiceName};
+pub use value::{Host, InvalidValue, Keyword, Role, SectionValue, ServiceName};

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 
 /// Mode of every file we create: they hold tokens, and libpq ignores a pgpass that
 /// group or others can read.
-pub const PRIVATE_MODE: u32 = 0o600;
+const PRIVATE_MODE: u32 = 0o600;
 
 /// A file as read: its bytes and what must survive a rewrite.
 #[derive(Debug, Clone)]

@@ -85,7 +85,7 @@ pub const LIBPQ_KEYWORDS: &[&str] = &[
 
 /// Keywords pgjdbc's service-file parser accepts (tried against pgjdbc 42.5.5). Any other
 /// key in a selected section makes pgjdbc refuse the connection ("Unable to parse URL").
-pub const PGJDBC_KEYWORDS: &[&str] = &[
+const PGJDBC_KEYWORDS: &[&str] = &[
     "host",
     "port",
     "dbname",

@@ -25,7 +25,7 @@ impl InvalidValue {
 
 /// PostgreSQL truncates role names longer than this (NAMEDATALEN - 1), so a longer one
 /// never matches the role it was meant for.
-pub const MAX_ROLE_BYTES: usize = 63;
+pub(crate) const MAX_ROLE_BYTES: usize = 63;
 /// Longest host name DNS allows, and more than any address needs.
 const MAX_HOST_BYTES: usize = 253;
 /// libpq before PostgreSQL 14 reads service-file lines of at most 255 bytes.
