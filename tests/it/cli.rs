@@ -1,12 +1,10 @@
 //! The command line as users meet it: configuration errors, exit codes, `status`,
 //! `remove`, the nothing-to-do path, and a token never shown where it should not be.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::*;
+use crate::common::*;
 use fake_google::FakeGoogle;
 use libpq_files::pgpass::PgpassFile;
 

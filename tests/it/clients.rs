@@ -12,15 +12,13 @@
 //! ::1. A client that cannot work with a setup is asserted to fail the way the README
 //! says.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::thread;
 
-use common::*;
+use crate::common::*;
 
 const SA: &str = "my-service@my-project.iam.gserviceaccount.com";
 const USER: &str = "my-service@my-project.iam";

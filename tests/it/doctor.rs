@@ -3,8 +3,6 @@
 //! One world (both servers) is shared by every case, each with its own HOME, and every
 //! doctor run is checked for tokens in its output.
 
-mod common;
-
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::thread;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const HEALTHY: &str = "healthy@proj.iam.gserviceaccount.com";

@@ -5,13 +5,11 @@
 //! role names and role credentials a metadata service must not be believed about, and
 //! programs that are not allowed, fail, hang, print garbage or stale tokens.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 use fake_google::{AwsCredentials, AwsInstanceMetadata};
 use serde_json::{Value, json};
 

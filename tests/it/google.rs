@@ -3,16 +3,19 @@
 //! server: service-account keys, user ADC, impersonated ADC, workload identity
 //! federation, the metadata server, `impersonate` with delegates, and gcloud. Then the
 //! failures: a revoked refresh token, 500s then success, a hung endpoint, a principal
-//! that does not match the configured user.
-
-mod common;
+//! that does not match the configured user. Last, the way there: an HTTPS endpoint
+//! reached through the environment's proxy unless NO_PROXY names it, and loopback
+//! endpoints never through a proxy.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
+use fake_google::proxy::ConnectProxy;
+use fake_google::tls::TestCa;
+use fake_google::{FakeGoogle, TLS_TEST_NAME};
 use libpq_files::pgpass::PgpassFile;
 
 const SA: &str = "app@proj.iam.gserviceaccount.com";
@@ -481,4 +484,98 @@ fn many_services_sharing_a_credential_mint_once() {
             .len(),
         21
     );
+}
+
+/// Every variable that names a proxy or exempts hosts from one, in both spellings.
+const PROXY_VARIABLES: [&str; 8] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+#[test]
+fn https_goes_through_the_environments_proxy_unless_no_proxy_and_loopback_never_does() {
+    let ca = TestCa::new("proxied CA").expect("CA");
+    let google = FakeGoogle::start_tls(&ca).expect("fake google over TLS");
+    let https = google.https_url().expect("https url");
+    let port = https.rsplit_once(':').map(|(_, p)| p).expect("port");
+    let proxy = ConnectProxy::start().expect("proxy");
+    let env = Env::new();
+    let mut key = google.add_service_account(SA);
+    key["token_uri"] = "https://oauth2.googleapis.com/token".into();
+    let key_path = env.dir.path().join("key.json");
+    fs::write(&key_path, key.to_string()).expect("key");
+    let config = |token: &str| {
+        env.write_config(&format!(
+            "[defaults]\ncredentials = {{ key_file = {} }}\n[endpoints]\ntoken = \"{token}\"\ntimeout = \"2s\"\n[services.db]\nhost = \"127.0.0.1\"\n",
+            toml_path(&key_path)
+        ))
+    };
+    // Only what the test sets: the stand-in's CA trusted, the proxy variables given.
+    let refresh = |vars: &[(&str, &str)]| {
+        let mut cmd = env.cmd();
+        cmd.env("SSL_CERT_FILE", ca.cert_path())
+            .env_remove("SSL_CERT_DIR");
+        for var in PROXY_VARIABLES {
+            cmd.env_remove(var);
+        }
+        cmd.envs(vars.iter().copied())
+            .args(["refresh", "--force"])
+            .output()
+            .expect("run alloydb-cred")
+    };
+    let proxy_url = proxy.url();
+
+    // A name only the proxy resolves: the request goes through it, and succeeds.
+    let named = format!("https://{TLS_TEST_NAME}:{port}/token");
+    config(&named);
+    ok(refresh(&[("HTTPS_PROXY", &proxy_url)]));
+    assert_eq!(
+        proxy.requests(),
+        [format!("CONNECT {TLS_TEST_NAME}:{port}")]
+    );
+    assert_eq!(google.hits("token"), 1, "the token came through the tunnel");
+    let entry = PgpassFile::parse(&fs::read(env.pgpass()).expect("pgpass"))
+        .get("db")
+        .cloned()
+        .expect("entry");
+    assert_eq!(entry.user, SA_USER);
+    assert!(google.token_info(entry.password.expose()).is_some());
+
+    // NO_PROXY names the host: straight there, where the name resolves nowhere.
+    let before = fs::read(env.pgpass()).expect("pgpass");
+    let err = fails_with(
+        refresh(&[("HTTPS_PROXY", &proxy_url), ("NO_PROXY", TLS_TEST_NAME)]),
+        1,
+    );
+    assert!(
+        err.contains(&format!(
+            "cannot reach the OAuth2 token endpoint at {named}"
+        )),
+        "{err}"
+    );
+    assert_eq!(proxy.requests().len(), 1, "{:?}", proxy.requests());
+    assert_eq!(google.hits("token"), 1);
+    assert_eq!(fs::read(env.pgpass()).expect("pgpass"), before);
+
+    // Loopback, over TLS or plain HTTP: never through a proxy, whatever names one.
+    let everywhere = [
+        ("HTTPS_PROXY", proxy_url.as_str()),
+        ("HTTP_PROXY", &proxy_url),
+        ("ALL_PROXY", &proxy_url),
+    ];
+    for token in [
+        format!("{https}/token"),
+        format!("{}/token", google.http_url()),
+    ] {
+        config(&token);
+        ok(refresh(&everywhere));
+    }
+    assert_eq!(proxy.requests().len(), 1, "{:?}", proxy.requests());
+    assert_eq!(google.hits("token"), 3);
 }

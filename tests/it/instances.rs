@@ -10,14 +10,12 @@
 //! Each API has one test with its own stand-in Google and server: what the stand-in
 //! counts per route must not mix with another test's requests.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 use fake_google::pg::PgServer;
 use fake_google::tls::TestCa;
 use fake_google::{

@@ -3,11 +3,9 @@
 //! password only when it is a live token whose principal maps to the database user (its
 //! LDAP authentication asks the stand-in token issuer).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const SA: &str = "my-service@my-project.iam.gserviceaccount.com";
 const SA_USER: &str = "my-service@my-project.iam";

@@ -17,8 +17,6 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use tempfile::TempDir;
 
-mod common;
-
 const BIN: &str = env!("CARGO_BIN_EXE_alloydb-cred");
 
 /// The repository root: the nearest ancestor of this package that holds `packaging/`.
@@ -55,7 +53,7 @@ fn file_name(path: &Path) -> String {
 /// a failure in CI, because `.ci/run` must have installed it).
 #[track_caller]
 fn prerequisite(present: bool, what: &str) -> bool {
-    common::prerequisite(present, what, "its check")
+    crate::common::prerequisite(present, what, "its check")
 }
 
 fn on_path(program: &str) -> Option<PathBuf> {

@@ -2,8 +2,6 @@
 //! disk, a pgpass that is a directory, symlinks, failing and hanging token sources. In
 //! every failure the user's file must be exactly as before.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -12,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fake_google::FakeGoogle;
 use libpq_files::pgpass::PgpassFile;
 

@@ -4,8 +4,6 @@
 //! redirected transports, two configurations claiming one service, and a user's line that
 //! a managed entry hides. Each ends with the files as they must be.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -13,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fake_google::{FakeGoogle, MintOptions};
 
 const SA: &str = "robot@proj.iam.gserviceaccount.com";

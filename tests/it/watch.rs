@@ -5,8 +5,6 @@
 //! entry expires, a wall clock that jumps ahead noticed at once, and systemd's notify
 //! protocol.
 
-mod common;
-
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -14,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fake_google::FakeGoogle;
 use fake_google::pg::PgServer;
 use libpq_files::pgpass::PgpassFile;

@@ -19,7 +19,8 @@
 //!   Cloud SQL Admin APIs' instance descriptions, the EC2 instance metadata
 //!   service, plus the backend of a fake `gcloud` (`fake-google gcloud ...`);
 //! * optionally the same endpoints over HTTPS, with a certificate from a
-//!   throw-away CA ([`tls`]);
+//!   throw-away CA ([`tls`]), also valid for a name only a proxy resolves
+//!   ([`TLS_TEST_NAME`], reached through [`proxy::ConnectProxy`]);
 //! * an LDAP server that PostgreSQL's `ldap` authentication method consults,
 //!   accepting a bind only when the password is a live token for the
 //!   principal that owns the database user (see [`database_user_for`]);
@@ -50,6 +51,7 @@ mod instances;
 mod jwt;
 mod ldap;
 pub mod pg;
+pub mod proxy;
 mod state;
 mod sys;
 pub mod tls;
@@ -127,6 +129,13 @@ pub fn database_user_for(principal: &str) -> String {
         .to_owned()
 }
 
+/// A name the HTTPS server's certificate ([`FakeGoogle::start_tls`]) also
+/// covers that is not a loopback address: `.invalid` never resolves (RFC
+/// 6761), so a client reaches `https://oauth2.test.invalid:<https port>`
+/// only through a proxy that maps it to the fake, [`proxy::ConnectProxy`].
+/// For clients that treat loopback addresses differently from the rest.
+pub const TLS_TEST_NAME: &str = "oauth2.test.invalid";
+
 /// The running fake Google services. Dropping it stops the servers.
 pub struct FakeGoogle {
     state: Arc<state::State>,
@@ -154,11 +163,16 @@ impl FakeGoogle {
 
     /// Like [`FakeGoogle::start`], and also serves every HTTP endpoint over
     /// HTTPS on another port ([`FakeGoogle::https_url`]), presenting a
-    /// certificate from `ca` for `127.0.0.1`, `::1` and `localhost`. A
-    /// client reaches it only if it trusts `ca` (e.g. with
-    /// `SSL_CERT_FILE=<ca.cert_path()>`, if the client honours that).
+    /// certificate from `ca` for `127.0.0.1`, `::1`, `localhost` and
+    /// [`TLS_TEST_NAME`]. A client reaches it only if it trusts `ca` (e.g.
+    /// with `SSL_CERT_FILE=<ca.cert_path()>`, if the client honours that).
     pub fn start_tls(ca: &tls::TestCa) -> io::Result<FakeGoogle> {
-        Self::start_with(Some(ca.issue(&["127.0.0.1", "::1", "localhost"])?))
+        Self::start_with(Some(ca.issue(&[
+            "127.0.0.1",
+            "::1",
+            "localhost",
+            TLS_TEST_NAME,
+        ])?))
     }
 
     fn start_with(tls_cert: Option<tls::ServerCert>) -> io::Result<FakeGoogle> {

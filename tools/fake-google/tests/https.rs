@@ -50,6 +50,7 @@ fn https_is_reached_only_with_the_right_ca() {
 
     let cert = google.https_cert().unwrap();
     assert!(cert.covers("::1") && cert.covers("localhost"));
+    assert!(cert.covers(fake_google::TLS_TEST_NAME));
     assert_eq!(cert.ca_pem(), ca.cert_pem());
     assert!(FakeGoogle::start().unwrap().https_url().is_none());
 }

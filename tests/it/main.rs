@@ -1,0 +1,17 @@
+//! The binary's integration tests, in one test binary: each module is one area of
+//! behaviour, and they share one harness (`common`), so the workspace links the binary's
+//! tests once instead of once per file.
+
+mod common;
+
+mod cli;
+mod clients;
+mod doctor;
+mod federation;
+mod google;
+mod instances;
+mod login;
+mod packaging;
+mod reliability;
+mod trust;
+mod watch;

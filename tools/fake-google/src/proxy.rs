@@ -1,0 +1,220 @@
+//! A stand-in for a corporate HTTP proxy: [`ConnectProxy`] answers `CONNECT
+//! host:port` by opening a tunnel to `127.0.0.1:port`, whatever the host, so a
+//! client told to use it (`HTTPS_PROXY=http://127.0.0.1:<port>`) reaches the
+//! fake's HTTPS server under a name that resolves nowhere else, such as
+//! [`crate::TLS_TEST_NAME`]. It records every request line it is sent, so a
+//! test can tell which requests went through it and which did not.
+//!
+//! Anything but `CONNECT` is recorded and refused with 405; the proxy never
+//! relays plain HTTP requests.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Longest request head read before the proxy gives up on a client.
+const MAX_HEAD: usize = 8 * 1024;
+
+/// The running proxy. Dropping it stops accepting; tunnels already open
+/// run until either side closes.
+pub struct ConnectProxy {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ConnectProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectProxy")
+            .field("url", &self.url())
+            .finish()
+    }
+}
+
+impl ConnectProxy {
+    /// Listens on 127.0.0.1 on an ephemeral port.
+    pub fn start() -> io::Result<ConnectProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
+            thread::Builder::new()
+                .name("fake-google-proxy".into())
+                .spawn(move || accept_loop(&listener, &stop, &requests))?
+        };
+        Ok(ConnectProxy {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The value for `HTTPS_PROXY`: `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request line received so far, in order, without the HTTP version:
+    /// `CONNECT oauth2.test.invalid:443`.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocked accept, as the HTTP server does.
+        let woken = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(thread) = self.thread.take().filter(|_| woken) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, stop: &AtomicBool, requests: &Arc<Mutex<Vec<String>>>) {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((client, _)) => {
+                let requests = Arc::clone(requests);
+                let spawned = thread::Builder::new()
+                    .name("fake-google-proxy-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = serve(client, &requests) {
+                            eprintln!("fake-google proxy: {e}");
+                        }
+                    });
+                if let Err(e) = spawned {
+                    eprintln!("fake-google proxy: cannot spawn a thread: {e}");
+                }
+            }
+            Err(_) => thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Reads one request head, records its request line, and tunnels a CONNECT.
+fn serve(mut client: TcpStream, requests: &Mutex<Vec<String>>) -> io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let head = read_head(&mut client)?;
+    let line = head.lines().next().unwrap_or_default();
+    let mut words = line.split(' ');
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(format!("{method} {target}"));
+    let port = target
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok());
+    let Some(port) = port.filter(|_| method == "CONNECT") else {
+        return client.write_all(
+            b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        );
+    };
+    let upstream = match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")?;
+            return Err(e);
+        }
+    };
+    client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+    // The tunnel carries whatever it is sent, for as long as both ends want.
+    client.set_read_timeout(None)?;
+    let (client_in, upstream_out) = (client.try_clone()?, upstream.try_clone()?);
+    let up = thread::Builder::new()
+        .name("fake-google-proxy-up".into())
+        .spawn(move || pipe(client_in, upstream_out))?;
+    pipe(upstream, client);
+    let _ = up.join();
+    Ok(())
+}
+
+/// The request head, up to and including the blank line, read byte by byte so
+/// that nothing the client sends after it is taken from the tunnel.
+fn read_head(client: &mut TcpStream) -> io::Result<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= MAX_HEAD || client.read(&mut byte)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no complete request head",
+            ));
+        }
+        head.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// Copies `from` to `to` until `from` ends, then ends `to`'s writing side.
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    let _ = io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(proxy: &ConnectProxy, head: &str) -> TcpStream {
+        let mut stream = TcpStream::connect(proxy.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream
+    }
+
+    #[test]
+    fn connect_tunnels_to_loopback_whatever_the_host_and_is_recorded() {
+        let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = echo.local_addr().unwrap().port();
+        thread::spawn(move || {
+            let (mut conn, _) = echo.accept().unwrap();
+            let mut buf = [0u8; 5];
+            conn.read_exact(&mut buf).unwrap();
+            conn.write_all(&buf).unwrap();
+        });
+        let proxy = ConnectProxy::start().unwrap();
+        let target = format!("nowhere.test.invalid:{port}");
+        let mut stream = ask(
+            &proxy,
+            &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\nhello"),
+        );
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        assert_eq!(
+            String::from_utf8_lossy(&answer),
+            "HTTP/1.1 200 Connection established\r\n\r\nhello"
+        );
+
+        let mut stream = ask(&proxy, "GET http://example.test/ HTTP/1.1\r\n\r\n");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+        assert_eq!(
+            proxy.requests(),
+            [
+                format!("CONNECT {target}"),
+                "GET http://example.test/".into()
+            ]
+        );
+        assert!(proxy.url().starts_with("http://127.0.0.1:"));
+    }
+}
