@@ -24,8 +24,9 @@ use crate::files::{Files, bytes_of};
 
 /// How often the files are read and merged again when one changed between the read and
 /// the write (a program that does not take our lock wrote it): each retry takes
-/// milliseconds, and an editor saving three times in that window is already unusual.
-const ATTEMPTS: usize = 5;
+/// milliseconds, and a program writing ten times in a row inside that window is one
+/// that never stops.
+const ATTEMPTS: usize = 10;
 
 /// Locks both files, merges `progress`'s edits into what they hold now and writes them.
 /// Services written move to `Written`, those whose edit could not be made to `Failed`.
@@ -74,8 +75,8 @@ pub fn write(
 }
 
 /// Whether a write was refused because the file changed after it was read.
-fn changed_since_read(_e: &Error) -> bool {
-    false
+fn changed_since_read(e: &Error) -> bool {
+    matches!(e, Error::Files(libpq_files::Error::ChangedSinceRead { .. }))
 }
 
 /// Replaces `real` with `bytes` unless that is what it already holds.
