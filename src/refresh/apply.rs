@@ -49,20 +49,26 @@ pub fn write(
             config,
             resolutions,
         );
-        let written = write_if_changed(
-            &files.pgpass_real,
-            &merged.pgpass.render(),
-            &snapshots.pgpass,
-            Contents::Secret,
-        )
-        .and_then(|()| {
-            write_if_changed(
+        let written = (|| -> Result<()> {
+            let pgpass = write_if_changed(
+                &files.pgpass_real,
+                &merged.pgpass.render(),
+                &snapshots.pgpass,
+                Contents::Secret,
+            )?;
+            let service_file = write_if_changed(
                 &files.service_file_real,
                 &merged.service_file.render(),
                 &snapshots.service_file,
                 Contents::Plain,
-            )
-        });
+            )?;
+            // Last look before the locks go: a line that reached a replaced file while
+            // the other one was written.
+            for mut replaced in pgpass.into_iter().chain(service_file) {
+                replaced.catch_up()?;
+            }
+            Ok(())
+        })();
         match written {
             Ok(()) => return Ok(merged.finish(progress)),
             Err(e) if changed_since_read(&e) && attempt < ATTEMPTS => {
@@ -80,17 +86,107 @@ fn changed_since_read(e: &Error) -> bool {
 }
 
 /// Replaces `real` with `bytes` unless that is what it already holds.
-fn write_if_changed(
-    real: &Path,
+///
+/// The file engine refuses the rename when the file changed since `snapshot`, but a
+/// program that appends without our lock (`echo >>`) can still write into the old file
+/// in the instant between that check and the rename, or through a descriptor it opened
+/// just before. Such lines would vanish with the old file, so the old file is kept open
+/// and looked at after the rename (and again before the locks are released): whatever
+/// was appended to it is added to the new file, under the lock, so no line is lost.
+fn write_if_changed<'a>(
+    real: &'a Path,
     bytes: &[u8],
-    snapshot: &Option<Snapshot>,
+    snapshot: &'a Option<Snapshot>,
     contents: Contents,
-) -> Result<()> {
-    if bytes != bytes_of(snapshot) {
-        locked_file::write(real, bytes, snapshot.as_ref(), contents)?;
+) -> Result<Option<Replaced<'a>>> {
+    if bytes == bytes_of(snapshot) {
+        return Ok(None);
     }
-    Ok(())
+    let old = snapshot.as_ref().and_then(|s| open_same(real, s));
+    locked_file::write(real, bytes, snapshot.as_ref(), contents)?;
+    let (Some(old), Some(snapshot)) = (old, snapshot.as_ref()) else {
+        return Ok(None);
+    };
+    let mut replaced = Replaced {
+        real,
+        old,
+        read: &snapshot.bytes,
+        seen: snapshot.bytes.len(),
+        contents,
+    };
+    replaced.catch_up()?;
+    Ok(Some(replaced))
 }
+
+/// A file just replaced, still open, and how much of it the new file holds.
+struct Replaced<'a> {
+    real: &'a Path,
+    old: std::fs::File,
+    read: &'a [u8],
+    seen: usize,
+    contents: Contents,
+}
+
+impl Replaced<'_> {
+    /// Adds to the new file what was appended to the old one since it was read. Bounded:
+    /// an appender that never stops gets its lines in over a few rounds, and the next
+    /// run takes the rest.
+    fn catch_up(&mut self) -> Result<()> {
+        for _ in 0..ATTEMPTS {
+            let Some(tail) = appended_since(&self.old, self.read, self.seen) else {
+                return Ok(());
+            };
+            log::debug!(
+                "{} grew by {} bytes while it was replaced; adding them to the new file",
+                self.real.display(),
+                tail.len()
+            );
+            let current = locked_file::read(self.real)?;
+            let mut merged = bytes_of(&current).to_vec();
+            if !merged.is_empty() && !merged.ends_with(b"\n") {
+                merged.push(b'\n');
+            }
+            merged.extend_from_slice(&tail);
+            match locked_file::write(self.real, &merged, current.as_ref(), self.contents) {
+                Ok(()) => self.seen += tail.len(),
+                // Written to meanwhile: read it again in the next round.
+                Err(libpq_files::Error::ChangedSinceRead { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The file at `real`, opened for reading, if it is still the one `snapshot` was read
+/// from.
+fn open_same(real: &Path, snapshot: &Snapshot) -> Option<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(real)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    (meta.is_file() && (meta.dev(), meta.ino()) == snapshot.identity).then_some(file)
+}
+
+/// What was appended to the replaced file beyond its first `seen` bytes, when the part
+/// read before is unchanged (anything else is not an append, and is not guessed at).
+fn appended_since(old: &std::fs::File, read: &[u8], seen: usize) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut old = old;
+    old.seek(SeekFrom::Start(0)).ok()?;
+    let mut now = Vec::new();
+    old.take(MAX_FILE_BYTES).read_to_end(&mut now).ok()?;
+    if now.len() <= seen || !now.starts_with(read) {
+        return None;
+    }
+    now.get(seen..).map(<[u8]>::to_vec)
+}
+
+/// More than any password or service file: a replaced file is read no further.
+const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// Both files with this run's edits, and what became of each service, not applied to
 /// the progress until the files are written.
