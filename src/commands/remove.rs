@@ -52,10 +52,10 @@ pub fn run(config: &Config, args: &RemoveArgs) -> Result<ExitCode> {
     }
     let saved = state::update(config.lock_timeout, |state| {
         if args.all {
-            state.last_errors.clear();
+            state.clear_errors(&config.owner);
         } else {
             for name in &names {
-                state.clear_error(name);
+                state.clear_error(&config.owner, name);
             }
         }
     });

@@ -148,6 +148,7 @@ fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Repor
                 Some(_) => "valid",
             };
             let name = svc.name.to_string();
+            let record = state.service(&config.owner, &name);
             let (host, port, instance, instance_failure) = match &svc.server {
                 Server::Host { host, port } => (Some(host.to_string()), Some(*port), None, None),
                 Server::Instance(i) => {
@@ -185,14 +186,15 @@ fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Repor
                 expires_at: entry.map(|e| e.expires_at),
                 seconds_left,
                 state: state_word,
-                token_scope: entry.and_then(|_| state.breadth.get(&name).cloned()),
+                token_scope: entry
+                    .and_then(|_| record?.breadth)
+                    .map(|b| b.as_str().to_string()),
                 section: sections
                     .iter()
                     .any(|s| s.name == svc.name && config.owns(s.owner.as_ref().map(|o| &o.tag))),
-                last_refreshed: state.last_refreshed.get(&name).cloned(),
-                last_error: state
-                    .last_errors
-                    .get(&name)
+                last_refreshed: record.and_then(|r| r.last_refreshed).map(|t| t.to_string()),
+                last_error: record
+                    .and_then(|r| r.last_error.as_ref())
                     .map(|e| google_tokens::redact(&format!("{} ({})", e.message, e.at), &[])),
                 name,
             }

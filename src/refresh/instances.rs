@@ -279,12 +279,9 @@ fn fail(service: &Service, err: &google_tokens::Error) -> (String, Error) {
     )
 }
 
-/// How long ago `cached` was resolved; a time that cannot be read is as old as can be.
+/// How long ago `cached` was resolved.
 fn age(cached: &CachedInstance, now: Timestamp) -> SignedDuration {
-    cached
-        .resolved_at
-        .parse::<Timestamp>()
-        .map_or(SignedDuration::MAX, |at| now.duration_since(at))
+    now.duration_since(cached.resolved_at)
 }
 
 /// What is cached of a resolution, once its host passed the file engine's check too.
@@ -298,7 +295,7 @@ fn cache_entry(resolution: &Resolution, now: Timestamp) -> google_tokens::Result
         log::warn!("{note}");
     }
     Ok(CachedInstance {
-        resolved_at: now.round(jiff::Unit::Second).unwrap_or(now).to_string(),
+        resolved_at: now.round(jiff::Unit::Second).unwrap_or(now),
         host: resolution.host.clone(),
         port: resolution.port,
         sslmode: resolution.tls.sslmode().to_string(),

@@ -204,7 +204,7 @@ pub fn describe_shadow(shadow: &Shadowed, pgpass: &Path) -> String {
     )
 }
 
-/// Step 4: remembers each service's last error (or its absence), how broad its token is,
+/// Step 5: remembers each service's last error (or its absence), how broad its token is,
 /// the principals learned, and which shadowed lines were reported, for `status` and the
 /// next run. Best effort: a state directory we cannot write must not fail a refresh that
 /// worked.
@@ -216,24 +216,22 @@ fn record(
     principals: &Principals,
 ) {
     let learned = principals.learned();
+    let owner = files.owner_tag();
     let saved = state::update(config.lock_timeout, |state| {
         state.principals.extend(learned);
         match result {
             Ok(outcome) => {
                 for (name, breadth) in &outcome.minted {
-                    state.set_refreshed(name);
-                    state
-                        .breadth
-                        .insert(name.clone(), breadth.as_str().to_string());
+                    state.set_refreshed(owner, name, *breadth);
                 }
                 for (name, err) in &outcome.failed {
-                    state.set_error(name, &err.to_string());
+                    state.set_error(owner, name, &err.to_string());
                 }
-                report_new_shadows(state, services, &outcome.shadowed, files);
+                report_new_shadows(state, owner, services, &outcome.shadowed, files);
             }
             Err(err) => {
                 for service in services {
-                    state.set_error(service.name.as_str(), &err.to_string());
+                    state.set_error(owner, service.name.as_str(), &err.to_string());
                 }
             }
         }
@@ -243,30 +241,36 @@ fn record(
     }
 }
 
-/// Warns about each shadowed line not reported before, and remembers the current set.
+/// Warns about each shadowed line not reported before, and remembers the current set of
+/// this run's services (other services keep what their runs reported).
 fn report_new_shadows(
     state: &mut State,
+    owner: &libpq_files::Tag,
     services: &[&Service],
     shadows: &[Shadowed],
     files: &Files,
 ) {
-    let reported = std::mem::take(&mut state.shadows_reported);
-    // Keep what other services' runs reported; this run's services start afresh.
-    state.shadows_reported = reported
-        .iter()
-        .filter(|key| {
-            !services
-                .iter()
-                .any(|s| key.starts_with(&format!("{} ", s.name)))
-        })
-        .cloned()
-        .collect();
-    for shadow in shadows {
-        let key = format!("{} {} {}", shadow.service, shadow.line, shadow.connection);
-        if !reported.contains(&key) {
-            log::warn!("{}", describe_shadow(shadow, &files.pgpass));
+    for service in services {
+        let name = service.name.as_str();
+        let current: BTreeSet<state::ShadowKey> = shadows
+            .iter()
+            .filter(|s| s.service.as_str() == name)
+            .map(|s| state::ShadowKey {
+                line: s.line,
+                connection: s.connection.clone(),
+            })
+            .collect();
+        let record = state.service_mut(owner, name);
+        for shadow in shadows.iter().filter(|s| s.service.as_str() == name) {
+            let key = state::ShadowKey {
+                line: shadow.line,
+                connection: shadow.connection.clone(),
+            };
+            if !record.shadows_reported.contains(&key) {
+                log::warn!("{}", describe_shadow(shadow, &files.pgpass));
+            }
         }
-        state.shadows_reported.insert(key);
+        record.shadows_reported = current;
     }
 }
 

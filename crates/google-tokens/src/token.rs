@@ -30,8 +30,10 @@ pub struct MintedToken {
     federated: bool,
 }
 
-/// How much a token may do, as far as the tool can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How much a token may do, as far as the tool can tell. Serialised as
+/// [`Breadth::as_str`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Breadth {
     /// Its scopes allow logging in to a database and naming the user, nothing more.
     LoginOnly,
