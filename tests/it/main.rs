@@ -12,6 +12,7 @@ mod google;
 mod instances;
 mod login;
 mod packaging;
+mod refresh_core;
 mod reliability;
 mod trust;
 mod watch;
