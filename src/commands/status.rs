@@ -3,10 +3,11 @@
 
 use std::io::Write;
 
+use google_tokens::Breadth;
 use jiff::Timestamp;
 use libpq_files::pgpass::{PgpassFile, Shadowed};
 use libpq_files::service_file::ServiceFile;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::config::{Config, Server, UserSpec};
@@ -16,7 +17,10 @@ use crate::files::{Files, bytes_of};
 use crate::refresh::describe_shadow;
 use crate::state::State;
 
-/// One row of the report.
+/// One row of the report, and one element of `services` in `status --json`: the field
+/// names and types here are that document's shape, which scripts rely on (documented in
+/// the man page): add fields, never rename or drop them.
+#[derive(Serialize)]
 struct Row {
     name: String,
     user: String,
@@ -25,17 +29,61 @@ struct Row {
     port: Option<u16>,
     /// The instance the service names, if any, and its last failed resolution.
     instance: Option<String>,
+    #[serde(rename = "instance_last_failure")]
     instance_failure: Option<String>,
     dbname: Option<String>,
     credentials: String,
+    #[serde(serialize_with = "optional_text")]
     expires_at: Option<Timestamp>,
     seconds_left: Option<i64>,
+    /// missing, expired, due or valid.
     state: &'static str,
     /// login-only, broad or unknown, as recorded when the token was minted.
-    token_scope: Option<String>,
+    token_scope: Option<Breadth>,
+    #[serde(rename = "service_section")]
     section: bool,
-    last_refreshed: Option<String>,
+    #[serde(rename = "last_refreshed_at", serialize_with = "optional_text")]
+    last_refreshed: Option<Timestamp>,
     last_error: Option<String>,
+}
+
+/// `status --json`, whole.
+#[derive(Serialize)]
+struct Document<'a> {
+    config: String,
+    pgpass: String,
+    service_file: String,
+    pgjdbc_needs_pgpassfile: bool,
+    services: &'a [Row],
+    unconfigured_entries: &'a [String],
+    entries_of_other_configurations: usize,
+    shadowed_lines: Vec<ShadowedLine>,
+}
+
+/// A user's password-file line that a managed entry hides (never its password).
+#[derive(Serialize)]
+struct ShadowedLine {
+    service: String,
+    line: usize,
+    connection: String,
+}
+
+fn optional_text<S: serde::Serializer, T: std::fmt::Display>(
+    value: &Option<T>,
+    out: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => out.collect_str(value),
+        None => out.serialize_none(),
+    }
+}
+
+/// `text` with every control character (escape sequences from a file or a message
+/// included) replaced, so nothing status prints can drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Everything `status` reports.
@@ -171,32 +219,34 @@ fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Repor
                     (host, port, Some(i.name.to_string()), failure)
                 }
             };
+            let printable_opt = |t: Option<String>| t.as_deref().map(printable);
             Row {
-                user: match (entry, &svc.user) {
+                user: printable(&match (entry, &svc.user) {
                     (Some(e), _) => e.user.to_string(),
                     (None, UserSpec::Named(u)) => u.to_string(),
                     (None, UserSpec::Auto) => "auto".into(),
-                },
-                host,
+                }),
+                host: printable_opt(host),
                 port,
-                instance,
-                instance_failure,
-                dbname: svc.dbname.as_ref().map(|d| d.to_string()),
-                credentials: svc.credential.source.to_string(),
+                instance: printable_opt(instance),
+                instance_failure: printable_opt(instance_failure),
+                dbname: svc.dbname.as_ref().map(|d| printable(d.as_str())),
+                credentials: printable(&svc.credential.source.to_string()),
                 expires_at: entry.map(|e| e.expires_at),
                 seconds_left,
                 state: state_word,
-                token_scope: entry
-                    .and_then(|_| record?.breadth)
-                    .map(|b| b.as_str().to_string()),
+                token_scope: entry.and_then(|_| record?.breadth),
                 section: sections
                     .iter()
                     .any(|s| s.name == svc.name && config.owns(s.owner.as_ref().map(|o| &o.tag))),
-                last_refreshed: record.and_then(|r| r.last_refreshed).map(|t| t.to_string()),
-                last_error: record
-                    .and_then(|r| r.last_error.as_ref())
-                    .map(|e| google_tokens::redact(&format!("{} ({})", e.message, e.at), &[])),
-                name,
+                last_refreshed: record.and_then(|r| r.last_refreshed),
+                last_error: record.and_then(|r| r.last_error.as_ref()).map(|e| {
+                    printable(&google_tokens::redact(
+                        &format!("{} ({})", e.message, e.at),
+                        &[],
+                    ))
+                }),
+                name: printable(&name),
             }
         })
         .collect();
@@ -204,6 +254,7 @@ fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Repor
         .iter()
         .map(|e| e.service.to_string())
         .filter(|n| !config.services.iter().any(|s| s.name == *n.as_str()))
+        .map(|n| printable(&n))
         .collect();
     let others = pgpass.managed().len() - entries.len();
     let shadowed = pgpass
@@ -221,44 +272,24 @@ fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Repor
 }
 
 fn render_json(config: &Config, report: &Report) -> String {
-    let services: Vec<_> = report
-        .rows
-        .iter()
-        .map(|r| {
-            json!({
-                "name": r.name,
-                "user": r.user,
-                "host": r.host,
-                "port": r.port,
-                "instance": r.instance,
-                "instance_last_failure": r.instance_failure,
-                "dbname": r.dbname,
-                "credentials": r.credentials,
-                "expires_at": r.expires_at.map(|t| t.to_string()),
-                "seconds_left": r.seconds_left,
-                "state": r.state,
-                "token_scope": r.token_scope,
-                "service_section": r.section,
-                "last_refreshed_at": r.last_refreshed,
-                "last_error": r.last_error,
+    let doc = Document {
+        config: printable(&config.path.display().to_string()),
+        pgpass: printable(&config.pgpass.display().to_string()),
+        service_file: printable(&config.service_file.display().to_string()),
+        pgjdbc_needs_pgpassfile: report.needs_pgpassfile,
+        services: &report.rows,
+        unconfigured_entries: &report.orphans,
+        entries_of_other_configurations: report.others,
+        shadowed_lines: report
+            .shadowed
+            .iter()
+            .map(|s| ShadowedLine {
+                service: s.service.to_string(),
+                line: s.line,
+                connection: printable(&s.connection),
             })
-        })
-        .collect();
-    let shadowed: Vec<_> = report
-        .shadowed
-        .iter()
-        .map(|s| json!({"service": s.service.as_str(), "line": s.line, "connection": s.connection}))
-        .collect();
-    let doc = json!({
-        "config": config.path.display().to_string(),
-        "pgpass": config.pgpass.display().to_string(),
-        "service_file": config.service_file.display().to_string(),
-        "pgjdbc_needs_pgpassfile": report.needs_pgpassfile,
-        "services": services,
-        "unconfigured_entries": report.orphans,
-        "entries_of_other_configurations": report.others,
-        "shadowed_lines": shadowed,
-    });
+            .collect(),
+    };
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
@@ -284,7 +315,7 @@ fn render_table(config: &Config, report: &Report) -> String {
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(|| "-".into()),
             r.seconds_left.map(human_left).unwrap_or_else(|| "-".into()),
-            r.token_scope.clone().unwrap_or_else(|| "-".into()),
+            r.token_scope.map_or("-", Breadth::as_str).to_string(),
             format!(
                 "{}{}",
                 r.state,
@@ -323,7 +354,7 @@ fn render_table(config: &Config, report: &Report) -> String {
     if report
         .rows
         .iter()
-        .any(|r| r.token_scope.as_deref() == Some("broad"))
+        .any(|r| r.token_scope == Some(Breadth::Broad))
     {
         text.push_str(
             "note: a broad token can act on Google Cloud APIs, not only log in; it sits in a plain file that GUI tools read. Use login-only scopes where the source allows (see the README)\n",
@@ -365,7 +396,12 @@ pgjdbc clients (DBeaver, DataGrip) need PGPASSFILE={} and cannot use these servi
             report.others
         ));
     }
-    text
+    // Paths and messages come from files others may write: nothing reaches the terminal
+    // as a control character.
+    text.split('\n')
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `host:port` (`[v6]:port`), and the instance it stands for.

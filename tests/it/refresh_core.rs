@@ -325,3 +325,33 @@ fn two_configurations_with_a_service_of_the_same_name_keep_their_own_last_errors
         "{broken_status}"
     );
 }
+
+#[test]
+fn status_never_prints_a_control_character_from_a_stored_message() {
+    let env = Env::new();
+    let failing = env.script(
+        "fail.sh",
+        "printf 'broken \\033[2J\\033]0;pwned\\007 here\\n' >&2; exit 3",
+    );
+    env.write_config(&config_with(
+        &format!(
+            "{{ command = {} }}",
+            toml_array(&[failing.display().to_string()])
+        ),
+        &["db"],
+    ));
+    fails_with(env.run(&["refresh"]), 1);
+    let table = ok(env.run(&["status"]));
+    assert!(table.contains("last error of db"), "{table}");
+    assert!(
+        !table.chars().any(|c| c.is_control() && c != '\n'),
+        "{table:?}"
+    );
+    let json = ok(env.run(&["status", "--json"]));
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let error = doc["services"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("broken"), "{error:?}");
+    assert!(!error.chars().any(char::is_control), "{error:?}");
+}
