@@ -7,7 +7,9 @@
 //! steps as `refresh` (its plan decides what is due, one mint per credential, locked
 //! writes, records for `status`), so a reload that changes a host or a user takes effect
 //! at once, not when the old token runs out. Failures are retried with jittered exponential
-//! backoff (see [`schedule`]); entries that are still valid are left alone.
+//! backoff (see [`schedule`]); entries that are still valid are left alone. Except at
+//! start: a first pass that meets an error no retry can fix (exit code 2's kind: an
+//! ownership clash, a section the user wrote) ends the process with exit code 2.
 //!
 //! Signals arrive as messages between passes, never in the middle of a write: SIGHUP
 //! re-reads the configuration (a broken one is reported and the old one kept), SIGTERM and
@@ -101,7 +103,20 @@ pub fn run(path: &Path, config: Config, names: &[String]) -> Result<ExitCode> {
         }
 
         let services = config.select(names)?;
-        next = pass(&config, &services, &mut schedule);
+        let unfixable;
+        (next, unfixable) = pass(&config, &services, &mut schedule);
+        if !ready && unfixable {
+            // No retry can fix a configuration error (an ownership clash, a section the
+            // user wrote): exit with its code at start, so that a supervisor told not to
+            // restart on it (systemd's RestartPreventExitStatus=2) does not. After a
+            // reload the old configuration's services keep running, as a reload that
+            // fails to load does.
+            log::error!(
+                "stopping: the configuration has an error that retrying cannot fix; fix it and start again"
+            );
+            notifier.stopping();
+            return Ok(ExitCode::UsageOrConfig);
+        }
         notifier.status(&format!(
             "services watched: {}; next check {}",
             services.len(),
@@ -117,8 +132,9 @@ pub fn run(path: &Path, config: Config, names: &[String]) -> Result<ExitCode> {
 /// One pass: hands every service not waiting out a retry or a hold to `refresh`, whose
 /// plan decides what is due (an entry entering its window, but also a host, user or
 /// credential a reload changed, or a section edited by hand); updates the schedule from
-/// what happened, and returns when the next pass is needed.
-fn pass(config: &Config, services: &[&Service], schedule: &mut Schedule) -> Timestamp {
+/// what happened, and returns when the next pass is needed, and whether a service failed
+/// for a reason that no retry can fix (exit code 2's kind).
+fn pass(config: &Config, services: &[&Service], schedule: &mut Schedule) -> (Timestamp, bool) {
     let now = clock::now();
     let ready: Vec<&Service> = services
         .iter()
@@ -157,6 +173,9 @@ fn pass(config: &Config, services: &[&Service], schedule: &mut Schedule) -> Time
             schedule.minted(name, expires_at, service.refresh_window, now);
         }
     }
+    let unfixable = failed
+        .iter()
+        .any(|(_, err)| err.exit_code() == ExitCode::UsageOrConfig);
     for (name, err) in &failed {
         let wait = schedule.failed(name, expiry_of(name), now, jitter());
         crate::logging::error(err);
@@ -165,7 +184,7 @@ fn pass(config: &Config, services: &[&Service], schedule: &mut Schedule) -> Time
     // The next pass: the earliest service, but never sooner than a second from now, so
     // that an entry exactly at its window's edge cannot make the loop spin.
     let now = clock::now();
-    services
+    let next = services
         .iter()
         .map(|s| {
             let entry = expiry_of(s.name.as_str()).map(|expires_at| Entry {
@@ -176,7 +195,8 @@ fn pass(config: &Config, services: &[&Service], schedule: &mut Schedule) -> Time
         })
         .min()
         .unwrap_or(now + SignedDuration::from_secs(3600))
-        .max(now + SignedDuration::from_secs(1))
+        .max(now + SignedDuration::from_secs(1));
+    (next, unfixable)
 }
 
 /// This configuration's entries in the password file, by service: name and expiry. A file

@@ -355,3 +355,40 @@ fn status_never_prints_a_control_character_from_a_stored_message() {
     assert!(error.contains("broken"), "{error:?}");
     assert!(!error.chars().any(char::is_control), "{error:?}");
 }
+
+#[test]
+fn watch_exits_2_at_start_on_an_error_no_retry_can_fix() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    // A section the user wrote under the service's name: refresh refuses it with exit 2.
+    fs::write(env.service_file(), "[db]\nhost=my-own-host\n").expect("seed");
+    env.write_config(&config_with(
+        &format!(
+            "{{ command = {} }}",
+            mint_command(&google.http_url(), SA, &[])
+        ),
+        &["db"],
+    ));
+    let mut watch = env
+        .cmd()
+        .args(["refresh", "--watch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Generous: only there so that a loop retrying forever fails the test instead of
+    // hanging it.
+    let mut status = None;
+    for _ in 0..600 {
+        status = watch.try_wait().expect("poll");
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if status.is_none() {
+        let _ = watch.kill();
+        let _ = watch.wait();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{status:?}");
+}
