@@ -55,6 +55,35 @@ pub fn once_per_credential<'s>(
         .collect()
 }
 
+/// A token broader than the configured scopes allow is not written: the issuer was asked
+/// for those scopes, and a broad token sits in a plain file that GUI tools read. Scopes
+/// that themselves allow a broad token (cloud-platform) accept it; so do sources that
+/// choose their scopes themselves (a token command, gcloud), whose breadth `status`
+/// shows.
+fn refuse_broader(service: &Service, token: &MintedToken) -> Result<()> {
+    let configured = &service.credential.scopes;
+    if !service.credential.asks_for_scopes()
+        || token.breadth() != Breadth::Broad
+        || Breadth::of_scopes(configured) == Breadth::Broad
+    {
+        return Ok(());
+    }
+    let granted = token.scopes().unwrap_or_default();
+    let extra: Vec<&str> = granted
+        .iter()
+        .filter(|s| !configured.contains(s))
+        .filter(|s| Breadth::of_scopes(std::slice::from_ref(s)) == Breadth::Broad)
+        .map(String::as_str)
+        .collect();
+    Err(Error::Config(format!(
+        "service {}: the issuer returned a token with the scopes {}, broader than the configured {} (it also carries {}); it was not written. Narrow what the credential is granted, or, if a broad token is intended, add those scopes to `scopes` in the config",
+        service.name,
+        granted.join(","),
+        configured.join(","),
+        extra.join(",")
+    )))
+}
+
 /// The entry for `service` from a fresh token: works out the user and checks it against
 /// the principal, so we never write an entry AlloyDB is bound to refuse.
 fn entry_for(
@@ -63,6 +92,7 @@ fn entry_for(
     token: &MintedToken,
     owner: &Tag,
 ) -> Result<ManagedEntry> {
+    refuse_broader(service, token)?;
     let derived = token
         .principal()
         .map(google_tokens::database_user)

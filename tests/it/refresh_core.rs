@@ -392,3 +392,56 @@ fn watch_exits_2_at_start_on_an_error_no_retry_can_fix() {
     }
     assert_eq!(status.and_then(|s| s.code()), Some(2), "{status:?}");
 }
+
+/// A metadata server that hands out cloud-platform tokens whatever it is asked for.
+fn broad_metadata_server() -> Responder {
+    Responder::start(|path| {
+        let flavor = vec![
+            ("Metadata-Flavor", "Google".to_string()),
+            ("content-type", "application/json".to_string()),
+        ];
+        if path.contains("/email") {
+            return (200, flavor, SA.to_string());
+        }
+        let body = serde_json::json!({
+            "access_token": "ya29.broad-token-from-the-issuer",
+            "expires_in": 3599,
+            "token_type": "Bearer",
+            "scope": "https://www.googleapis.com/auth/cloud-platform",
+        });
+        (200, flavor, body.to_string())
+    })
+}
+
+#[test]
+fn a_token_broader_than_the_configured_scopes_is_refused_unless_they_allow_it() {
+    let env = Env::new();
+    let metadata = broad_metadata_server();
+    let host = metadata.url.trim_start_matches("http://").to_string();
+    let run = |env: &Env| {
+        env.cmd()
+            .arg("refresh")
+            .env("GCE_METADATA_HOST", &host)
+            .output()
+            .expect("run")
+    };
+    env.write_config(&config_with("\"metadata\"", &["db"]));
+    let err = fails_with(run(&env), 2);
+    assert!(
+        err.contains("cloud-platform") && err.contains("alloydb.login"),
+        "{err}"
+    );
+    assert!(!env.pgpass_text().contains("service=db"), "nothing written");
+    assert!(!err.contains("ya29.broad"), "{err}");
+
+    // Scopes that allow it take it, and status says it is broad.
+    env.write_config(&config_with("\"metadata\"", &["db"]).replacen(
+        "[defaults]\n",
+        "[defaults]\nscopes = [\"https://www.googleapis.com/auth/cloud-platform\"]\n",
+        1,
+    ));
+    ok(run(&env));
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(env.run(&["status", "--json"]))).expect("json");
+    assert_eq!(status["services"][0]["token_scope"], "broad", "{status}");
+}

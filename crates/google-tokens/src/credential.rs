@@ -57,6 +57,17 @@ impl CredentialSpec {
 }
 
 impl CredentialSpec {
+    /// Whether the issuer is asked for `scopes`. A token command (without impersonation)
+    /// and gcloud (which impersonates by itself, and whose login cannot be narrowed)
+    /// decide their scopes themselves: what they hand back is theirs.
+    pub fn asks_for_scopes(&self) -> bool {
+        match self.source {
+            SourceSpec::Gcloud => false,
+            SourceSpec::Command { .. } => self.impersonate.is_some(),
+            _ => true,
+        }
+    }
+
     /// The same credential asked for other scopes: the Admin APIs take only broad tokens,
     /// while the login token keeps its narrow scope. A token command and gcloud decide
     /// their scopes themselves, so for them (without impersonation) the spec is returned

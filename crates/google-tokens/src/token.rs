@@ -44,6 +44,15 @@ pub enum Breadth {
 }
 
 impl Breadth {
+    /// How much a token carrying `scopes` may do.
+    pub fn of_scopes(scopes: &[String]) -> Breadth {
+        if scopes.iter().all(|s| LOGIN_SCOPES.contains(&s.as_str())) {
+            Breadth::LoginOnly
+        } else {
+            Breadth::Broad
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Breadth::LoginOnly => "login-only",
@@ -134,13 +143,9 @@ impl MintedToken {
 
     /// Whether the token can do more than log in.
     pub fn breadth(&self) -> Breadth {
-        match &self.scopes {
-            None => Breadth::Unknown,
-            Some(scopes) if scopes.iter().all(|s| LOGIN_SCOPES.contains(&s.as_str())) => {
-                Breadth::LoginOnly
-            }
-            Some(_) => Breadth::Broad,
-        }
+        self.scopes
+            .as_deref()
+            .map_or(Breadth::Unknown, Breadth::of_scopes)
     }
 }
 
