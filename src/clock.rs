@@ -1,26 +1,10 @@
 //! The one place the program reads the wall clock, so that every decision about expiry
-//! (planning, status, the refresh loop) sees the same time.
-//!
-//! `ALLOYDB_CRED_CLOCK_OFFSET_FILE` names a file holding a number of seconds to add to the
-//! clock, read at every call: the tests use it to make the wall clock jump under a running
-//! `refresh --watch`, as a suspended laptop or a stepped clock would. Not for users.
+//! (planning, status, the refresh loop) sees the same time as the token sources' checks:
+//! both read [`google_tokens::clock::now`] (which honours the tests' clock offset file).
 
-use jiff::{SignedDuration, Timestamp};
-
-const OFFSET_FILE: &str = "ALLOYDB_CRED_CLOCK_OFFSET_FILE";
+use jiff::Timestamp;
 
 /// Now, by the wall clock.
 pub fn now() -> Timestamp {
-    let real = Timestamp::now();
-    match std::env::var_os(OFFSET_FILE) {
-        None => real,
-        Some(path) => {
-            let offset = std::fs::read_to_string(path)
-                .ok()
-                .and_then(|text| text.trim().parse::<i64>().ok())
-                .unwrap_or(0);
-            real.checked_add(SignedDuration::from_secs(offset))
-                .unwrap_or(real)
-        }
-    }
+    google_tokens::clock::now()
 }

@@ -445,3 +445,41 @@ fn a_token_broader_than_the_configured_scopes_is_refused_unless_they_allow_it() 
         serde_json::from_str(&ok(env.run(&["status", "--json"]))).expect("json");
     assert_eq!(status["services"][0]["token_scope"], "broad", "{status}");
 }
+
+#[test]
+fn the_token_sources_read_the_same_clock_as_the_rest_of_the_program() {
+    let google = FakeGoogle::start().expect("fake google");
+    let env = Env::new();
+    let target = "target@proj.iam.gserviceaccount.com";
+    google.grant_token_creator(SA, target);
+    let url = google.http_url();
+    env.write_config(&format!(
+        "{}impersonate = \"{target}\"\n[endpoints]\niamcredentials = \"{url}\"\ntokeninfo = \"{url}/tokeninfo\"\n",
+        config_with(
+            &format!(
+                "{{ command = {} }}",
+                mint_command(
+                    &url,
+                    SA,
+                    &["--scope", "https://www.googleapis.com/auth/cloud-platform"]
+                )
+            ),
+            &["db"],
+        )
+    ));
+    ok(env.run(&["refresh"]));
+    // Two hours ahead: the impersonated token, which IAM says expires at a time an hour
+    // from the real now, has already expired, by the tokens' checks too.
+    let offset = env.dir.path().join("clock-offset");
+    fs::write(&offset, "7200").expect("offset");
+    let before = env.pgpass_text();
+    let out = env
+        .cmd()
+        .args(["refresh", "--force"])
+        .env("ALLOYDB_CRED_CLOCK_OFFSET_FILE", &offset)
+        .output()
+        .expect("run");
+    let err = fails_with(out, 1);
+    assert!(err.contains("already expired"), "{err}");
+    assert_eq!(env.pgpass_text(), before, "nothing written");
+}

@@ -13,6 +13,7 @@
 //! assume an expiry it was not told, or put a secret into an error, a log line or a
 //! `Debug` print.
 
+pub mod clock;
 mod credential;
 mod endpoints;
 mod error;

@@ -76,7 +76,7 @@ impl MintedToken {
     /// in the future but no more than 12 hours ahead.
     pub(crate) fn new(secret: Secret, expires_at: Timestamp, origin: &str) -> Result<MintedToken> {
         check_token(secret.expose(), origin)?;
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         if expires_at <= now {
             return Err(Error::Source(format!(
                 "{origin} returned a token that has already expired (at {expires_at}); nothing was written"

@@ -83,7 +83,7 @@ pub fn lookup(
     }
     Ok(parse(
         &answer.body,
-        Timestamp::now(),
+        crate::clock::now(),
         &format!("tokeninfo at {url}"),
     )?)
 }

@@ -53,7 +53,7 @@ impl TokenSource for CommandSource<'_> {
             "`credentials = { command = … }`",
         )?;
         let origin = format!("token command {:?}", self.program());
-        let printed = parse_output(&stdout, Timestamp::now(), &origin)?;
+        let printed = parse_output(&stdout, crate::clock::now(), &origin)?;
         let (expires_at, principal, scopes) = match printed.expires_at {
             Some(expiry) => (expiry, printed.principal, printed.scopes),
             None => {

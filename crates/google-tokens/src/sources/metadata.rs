@@ -3,8 +3,6 @@
 //! answer's `expires_in`, never assumed: a token with 5 minutes left gets an entry that
 //! says 5 minutes. The principal is the e-mail the server reports.
 
-use jiff::Timestamp;
-
 use crate::error::{Error, Result};
 use crate::http::{Answer, Body, Method, Request};
 use crate::oauth::token_answer;
@@ -54,7 +52,7 @@ impl<'a> MetadataSource<'a> {
 
 impl TokenSource for MetadataSource<'_> {
     fn mint(&self) -> Result<MintedToken> {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let what = "the metadata server";
         let url = format!("{}/token?scopes={}", self.base, self.scopes.join(","));
         let answer = self.get(what, &url)?;

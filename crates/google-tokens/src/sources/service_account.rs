@@ -130,7 +130,7 @@ impl<'a> ServiceAccountSource<'a> {
 
 impl TokenSource for ServiceAccountSource<'_> {
     fn mint(&self) -> Result<MintedToken> {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let assertion = self.assertion(now)?;
         // `[endpoints] token` redirects the request (private access); the audience stays
         // the key's token URI, which is what Google checks.

@@ -123,7 +123,7 @@ impl<'a> UserSource<'a> {
 
 impl TokenSource for UserSource<'_> {
     fn mint(&self) -> Result<MintedToken> {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         // Tokeninfo names the user only for a token with the e-mail scope, so the first
         // token of a credential asks for it too; once the e-mail is remembered, tokens
         // carry only the configured scopes. A login that was not granted the e-mail scope

@@ -107,7 +107,7 @@ impl AwsSource {
             None => self.role_credentials(&mut imds)?,
         };
         let url = self.verification_url.replace("{region}", &region);
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let signed = sigv4::sign(
             "POST",
             &url,
@@ -166,7 +166,7 @@ impl AwsSource {
         })?;
         let url = format!("{base}/{role}");
         let answer = imds.get(&url, "the instance role's credentials")?;
-        role_credentials(&answer, Timestamp::now()).map_err(|why| {
+        role_credentials(&answer, crate::clock::now()).map_err(|why| {
             Error::Source(format!(
                 "{METADATA} at {url} answered role credentials that cannot be used ({why}); nothing was sent"
             ))

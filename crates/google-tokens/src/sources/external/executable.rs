@@ -137,7 +137,7 @@ impl ExecutableSource {
             &bytes,
             request.token_type,
             true,
-            Timestamp::now() + CACHE_MARGIN,
+            crate::clock::now() + CACHE_MARGIN,
         ) {
             Ok(Answer::Token(token)) => {
                 log::debug!("using the cached subject token in {}", path.display());
@@ -192,7 +192,7 @@ impl ExecutableSource {
         let mut stdout = finished.stdout.clone();
         if !finished.success() {
             return Err(
-                match parse(&stdout, request.token_type, false, Timestamp::now()) {
+                match parse(&stdout, request.token_type, false, crate::clock::now()) {
                     Ok(Answer::Failed { code, message }) => failed(&origin, &code, &message),
                     _ => program.failure(&finished),
                 },
@@ -213,7 +213,7 @@ impl ExecutableSource {
             &stdout,
             request.token_type,
             self.output_file.is_some(),
-            Timestamp::now(),
+            crate::clock::now(),
         ) {
             Ok(Answer::Token(token)) => Ok(token),
             Ok(Answer::Failed { code, message }) => Err(failed(&origin, &code, &message)),

@@ -12,7 +12,6 @@ mod sigv4;
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::CLOUD_PLATFORM_SCOPE;
@@ -265,7 +264,7 @@ impl<'a> ExternalSource<'a> {
 
 impl TokenSource for ExternalSource<'_> {
     fn mint(&self) -> Result<MintedToken> {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let (subject, secrets) = self.subject_token()?;
         let url =
             self.ctx
