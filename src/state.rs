@@ -97,6 +97,9 @@ pub struct LastError {
     #[serde(with = "timestamp")]
     pub at: Timestamp,
     pub message: String,
+    /// Whether retrying can help (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<crate::error::Kind>,
 }
 
 impl LastError {
@@ -105,6 +108,15 @@ impl LastError {
         LastError {
             at: now(),
             message: google_tokens::redact(message, &[]),
+            kind: None,
+        }
+    }
+
+    /// `error`, redacted, as of now, with its kind.
+    pub fn of(error: &Error) -> LastError {
+        LastError {
+            kind: Some(error.kind()),
+            ..LastError::now(&error.to_string())
         }
     }
 }
@@ -197,8 +209,8 @@ impl State {
             .or_default()
     }
 
-    pub fn set_error(&mut self, config: &Tag, service: &str, message: &str) {
-        self.service_mut(config, service).last_error = Some(LastError::now(message));
+    pub fn set_error(&mut self, config: &Tag, service: &str, error: &Error) {
+        self.service_mut(config, service).last_error = Some(LastError::of(error));
     }
 
     /// A new token of `breadth` was written for `service`.
@@ -332,7 +344,7 @@ mod tests {
     fn records_are_kept_per_configuration() {
         let (a, b) = (Tag::of(b"a"), Tag::of(b"b"));
         let mut state = State::default();
-        state.set_error(&a, "db", "broken");
+        state.set_error(&a, "db", &Error::Runtime("broken".into()));
         state.set_refreshed(&b, "db", Breadth::LoginOnly);
         assert!(
             state

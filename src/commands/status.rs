@@ -45,6 +45,8 @@ struct Row {
     #[serde(rename = "last_refreshed_at", serialize_with = "optional_text")]
     last_refreshed: Option<Timestamp>,
     last_error: Option<String>,
+    /// `config` (retrying cannot help) or `runtime`, for the last error.
+    last_error_kind: Option<crate::error::Kind>,
 }
 
 /// `status --json`, whole.
@@ -246,6 +248,7 @@ fn gather(config: &Config, selected: &[&crate::config::Service]) -> Result<Repor
                         &[],
                     ))
                 }),
+                last_error_kind: record.and_then(|r| r.last_error.as_ref()?.kind),
                 name: printable(&name),
             }
         })

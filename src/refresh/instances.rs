@@ -275,7 +275,7 @@ impl Resolutions {
 fn fail(service: &Service, err: &google_tokens::Error) -> (String, Error) {
     (
         service.name.to_string(),
-        Error::from(err.clone()).for_service(service.name.as_str()),
+        Error::from(err.clone()).in_service(service.name.as_str()),
     )
 }
 

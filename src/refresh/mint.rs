@@ -44,7 +44,7 @@ pub fn once_per_credential<'s>(
                     entry,
                     breadth: token.breadth(),
                 }),
-                Some(Err(e)) => Err(Error::from(e.clone()).for_service(service.name.as_str())),
+                Some(Err(e)) => Err(Error::from(e.clone()).in_service(service.name.as_str())),
                 None => Err(Error::Runtime(format!(
                     "service {}: its credential was not minted",
                     service.name
@@ -97,7 +97,7 @@ fn entry_for(
         .principal()
         .map(google_tokens::database_user)
         .transpose()
-        .map_err(|e| Error::from(e).for_service(service.name.as_str()))?;
+        .map_err(|e| Error::from(e).in_service(service.name.as_str()))?;
     let user = match (&service.user, derived) {
         (UserSpec::Named(user), Some(derived)) if user.as_str() != derived => {
             return Err(Error::Config(format!(

@@ -225,13 +225,13 @@ fn record(
                     state.set_refreshed(owner, name, *breadth);
                 }
                 for (name, err) in &outcome.failed {
-                    state.set_error(owner, name, &err.to_string());
+                    state.set_error(owner, name, err);
                 }
                 report_new_shadows(state, owner, services, &outcome.shadowed, files);
             }
             Err(err) => {
                 for service in services {
-                    state.set_error(owner, service.name.as_str(), &err.to_string());
+                    state.set_error(owner, service.name.as_str(), err);
                 }
             }
         }

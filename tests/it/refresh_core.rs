@@ -255,6 +255,14 @@ fn a_service_whose_section_cannot_be_written_keeps_its_old_entry_too() {
     fails_with(env.run(&["refresh"]), 2);
     let pgpass = env.pgpass_text();
     assert!(!pgpass.contains("service=db "), "{pgpass}");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(env.run(&["status", "--json"]))).expect("json");
+    assert_eq!(status["services"][0]["name"], "db");
+    assert_eq!(
+        status["services"][0]["last_error_kind"], "config",
+        "{status}"
+    );
+    assert!(status["services"][1]["last_error"].is_null(), "{status}");
     assert!(pgpass.contains("service=other "), "{pgpass}");
     assert!(
         fs::read_to_string(env.service_file())
@@ -310,6 +318,10 @@ fn two_configurations_with_a_service_of_the_same_name_keep_their_own_last_errors
     let working_status = status(&working);
     assert!(
         broken_status["services"][0]["last_error"].is_string(),
+        "{broken_status}"
+    );
+    assert_eq!(
+        broken_status["services"][0]["last_error_kind"], "runtime",
         "{broken_status}"
     );
     assert!(
