@@ -250,8 +250,14 @@ fn merge<'s>(
         let edit = match stage {
             Stage::Minted(target, minted) => {
                 // The files may have changed hands since the plan read them.
-                if let Err(e) = claim(service, &merged.pgpass, &merged.service_file, files, config)
-                {
+                if let Err(e) = claim(
+                    service,
+                    &merged.pgpass,
+                    &merged.service_file,
+                    files,
+                    config,
+                    true,
+                ) {
                     merged.failed.push((service, e));
                     continue;
                 }
@@ -347,13 +353,15 @@ fn section_for(
 /// Whether this configuration may write `service`'s entry and section. Another
 /// configuration's entry or section for the same service in the same files is a
 /// conflict, unless that configuration's file is gone (then its regions are taken over).
-/// Regions written before owners were recorded belong to whoever writes next.
+/// Regions written before owners were recorded belong to whoever writes next. A take-over
+/// is logged when `writing` (the plan's early check says nothing: the write will).
 pub fn claim(
     service: &Service,
     pgpass: &PgpassFile,
     service_file: &ServiceFile,
     files: &Files,
     config: &Config,
+    writing: bool,
 ) -> Result<()> {
     let mine = files.owner_tag();
     let section = service_file.get(service.name.as_str());
@@ -376,6 +384,9 @@ pub fn claim(
         .and_then(|o| o.name.as_deref());
     match other_name {
         Some(path) if !Path::new(path).exists() => {
+            if !writing {
+                return Ok(());
+            }
             log::warn!(
                 "service {}: taking over its entry and section from the configuration {path}, which no longer exists",
                 service.name

@@ -83,7 +83,7 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
     let pgpass = PgpassFile::parse(bytes_of(&snapshots.pgpass));
     let service_file = ServiceFile::parse(bytes_of(&snapshots.service_file));
     for service in progress.at(|s| matches!(s, Stage::Planned)) {
-        if let Err(e) = apply::claim(service, &pgpass, &service_file, &files, config) {
+        if let Err(e) = apply::claim(service, &pgpass, &service_file, &files, config, false) {
             progress.fail(service, e);
         }
     }
