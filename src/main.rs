@@ -16,6 +16,7 @@ mod error;
 mod exit_codes;
 mod files;
 mod logging;
+mod ownership;
 mod paths;
 mod refresh;
 mod state;

@@ -1,0 +1,240 @@
+//! Hostile inputs, second round, each tried as an attacker or an unlucky user would: a
+//! section header libpq reads differently, a configuration others can change, values
+//! libpq would read as a comment, file content in messages, a replaced lock file, core
+//! dumps, hard links and extended attributes, signals to a running credential program,
+//! and credential paths that are FIFOs or devices. Permission and ownership cases run
+//! the binary as an unprivileged user, since root ignores permissions.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use crate::common::*;
+
+const PRINCIPAL: &str = "robot@proj.iam.gserviceaccount.com";
+
+/// A `command` credential printing a token that needs no network: expiry and principal
+/// come with it.
+fn offline_token(env: &Env) -> String {
+    let file = env.dir.path().join("token.json");
+    fs::write(
+        &file,
+        format!(
+            r#"{{"access_token": "ya29.offline-token", "expires_in": 3600, "principal": "{PRINCIPAL}"}}"#
+        ),
+    )
+    .expect("write token");
+    format!(
+        "{{ command = {} }}",
+        toml_array(&["cat".to_string(), file.display().to_string()])
+    )
+}
+
+/// A config with one service `db` on `host`, the token from `credentials`.
+fn config_text(credentials: &str, host: &str) -> String {
+    format!(
+        "[defaults]\ncredentials = {credentials}\n\n[services.db]\nhost = {host:?}\ndbname = \"appdb\"\n"
+    )
+}
+
+/// The uid and gid of an unprivileged user made for these tests (created when absent),
+/// or `None` when the tests do not run as root (then the caller is unprivileged
+/// already and cannot hand files to another user).
+fn test_user() -> Option<(u32, u32)> {
+    static USER: OnceLock<Option<(u32, u32)>> = OnceLock::new();
+    *USER.get_or_init(|| {
+        if !is_root() {
+            return None;
+        }
+        const NAME: &str = "alloydb-cred-test";
+        let id = |flag: &str| -> Option<u32> {
+            let out = Command::new("id").args([flag, NAME]).output().ok()?;
+            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+        };
+        if id("-u").is_none() {
+            let status = Command::new("useradd")
+                .args(["--system", "--user-group", "--no-create-home"])
+                .args(["--shell", "/usr/sbin/nologin", NAME])
+                .status()
+                .expect("run useradd");
+            // Another test binary may have created it meanwhile.
+            assert!(status.success() || id("-u").is_some(), "useradd {NAME}");
+        }
+        Some((id("-u").expect("uid"), id("-g").expect("gid")))
+    })
+}
+
+/// Runs the binary as the test user, the whole test directory made theirs first; as
+/// the caller itself when the tests do not run as root.
+fn run_as_user(env: &Env, args: &[&str]) -> Output {
+    let Some((uid, gid)) = test_user() else {
+        return env.run(args);
+    };
+    chown_tree(env.dir.path(), uid, gid);
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .args(["--clear-groups", "--"])
+        .arg(BIN)
+        .arg("--config")
+        .arg(env.config_path())
+        .args(args);
+    env.apply_env(&mut cmd);
+    cmd.output().expect("setpriv")
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn a_section_libpq_reads_as_the_users_is_never_taken_over() {
+    // Each header below is `[prod]` for libpq (or pgjdbc).
+    let headers = [
+        "[db] # my own",
+        "[db]x",
+        "[db]]",
+        "   [db]",
+        "\t[db]\r",
+        "\u{1}[db]",
+    ];
+    let mut held = 0;
+    for header in headers {
+        let env = Env::new();
+        env.write_config(&config_text(&offline_token(&env), "127.0.0.1"));
+        let mine = format!("{header}\nhost=mine.example\nuser=me\n");
+        fs::write(env.service_file(), &mine).expect("seed");
+        let err = fails_with(env.run(&["refresh"]), 2);
+        assert!(err.contains("did not write"), "{header:?}: {err}");
+        assert_eq!(
+            fs::read_to_string(env.service_file()).unwrap_or_default(),
+            mine,
+            "{header:?}: the user's file is unchanged"
+        );
+        held += 1;
+    }
+    eprintln!(
+        "section headers: {held} of {} hostile variants held",
+        headers.len()
+    );
+}
+
+#[test]
+fn a_configuration_others_can_change_is_refused_with_the_fix() {
+    let user = test_user();
+    if !prerequisite(
+        user.is_some(),
+        "root (to run as other users)",
+        "configuration trust",
+    ) {
+        return;
+    }
+    let Some((uid, gid)) = user else { return };
+    let fresh = || {
+        let env = Env::new();
+        env.write_config(&config_text(&offline_token(&env), "127.0.0.1"));
+        env
+    };
+    let mut tried = 0;
+
+    // Writable by group, or by others.
+    for mode in [0o664, 0o646] {
+        let env = fresh();
+        chown_tree(env.dir.path(), uid, gid);
+        chmod(&env.config_path(), mode);
+        let err = fails_with(run_as_user(&env, &["refresh"]), 2);
+        assert!(
+            err.contains(&format!("chmod go-w {}", env.config_path().display())),
+            "{mode:o}: {err}"
+        );
+        assert!(!env.pgpass().exists(), "nothing written");
+        tried += 1;
+    }
+
+    // In a directory others can write to (not sticky).
+    let env = fresh();
+    let dir = env.dir.path().join("shared");
+    fs::create_dir(&dir).expect("dir");
+    let config = dir.join("config.toml");
+    fs::rename(env.config_path(), &config).expect("move");
+    chown_tree(env.dir.path(), uid, gid);
+    chmod(env.dir.path(), 0o755);
+    chmod(&dir, 0o777);
+    let mut cmd = setpriv(uid, gid);
+    cmd.arg(BIN).arg("--config").arg(&config).arg("refresh");
+    env.apply_env(&mut cmd);
+    let err = fails_with(cmd.output().expect("run"), 2);
+    assert!(
+        err.contains(&format!("chmod go-w {}", dir.display())),
+        "{err}"
+    );
+    tried += 1;
+
+    // The same directory made sticky: nobody else can replace the file, so it is used.
+    chmod(&dir, 0o1777);
+    let mut cmd = setpriv(uid, gid);
+    cmd.arg(BIN).arg("--config").arg(&config).arg("refresh");
+    env.apply_env(&mut cmd);
+    ok(cmd.output().expect("run"));
+    tried += 1;
+
+    // Owned by another user.
+    let env = fresh();
+    chown_tree(env.dir.path(), uid, gid);
+    let status = Command::new("chown")
+        .args(["65534:65534"])
+        .arg(env.config_path())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let err = fails_with(run_as_user_keeping_owners(&env, uid, gid, &["refresh"]), 2);
+    assert!(err.contains("belongs to user id 65534"), "{err}");
+    assert!(err.contains("chown \"$(id -u)\""), "{err}");
+    tried += 1;
+
+    // Owned by root, mode 0644: an administrator's file is trusted.
+    let env = fresh();
+    chown_tree(env.dir.path(), uid, gid);
+    let status = Command::new("chown")
+        .args(["0:0"])
+        .arg(env.config_path())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    chmod(&env.config_path(), 0o644);
+    ok(run_as_user_keeping_owners(&env, uid, gid, &["refresh"]));
+    tried += 1;
+    eprintln!("configuration trust: {tried} of {tried} cases held");
+}
+
+fn setpriv(uid: u32, gid: u32) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .args(["--clear-groups", "--"]);
+    cmd
+}
+
+/// As [`run_as_user`], without handing the test directory over first.
+fn run_as_user_keeping_owners(env: &Env, uid: u32, gid: u32, args: &[&str]) -> Output {
+    let mut cmd = setpriv(uid, gid);
+    cmd.arg(BIN)
+        .arg("--config")
+        .arg(env.config_path())
+        .args(args);
+    env.apply_env(&mut cmd);
+    cmd.output().expect("setpriv")
+}
