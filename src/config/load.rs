@@ -283,6 +283,33 @@ dbname = "appdb"
     }
 
     #[test]
+    fn values_libpq_would_read_differently_in_the_password_file_are_refused() {
+        let err = parse_err("[services.prod]\ndbname = \"d\"\nhost = \"#db.example\"\n");
+        assert!(err.contains("line 3, key `host`"), "{err}");
+        assert!(err.contains("as a comment"), "{err}");
+        assert!(!err.contains("db.example"), "{err}");
+        for (key, value) in [
+            ("host", "*"),
+            ("host", "a,b"),
+            ("host", " h"),
+            ("host", "h\\r"),
+            ("user", "*"),
+            ("user", "a b"),
+        ] {
+            let text = if key == "host" {
+                format!("[services.prod]\nhost = \"{value}\"\n")
+            } else {
+                format!("[services.prod]\nhost = \"h\"\n{key} = \"{value}\"\n")
+            };
+            let err = parse_err(&text);
+            assert!(
+                err.contains(&format!("key `{key}`")) && !err.contains("duplicate"),
+                "{key} = {value:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn long_user_is_refused() {
         let user = "a".repeat(64);
         let err = parse_err(&format!(

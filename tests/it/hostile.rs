@@ -238,3 +238,27 @@ fn run_as_user_keeping_owners(env: &Env, uid: u32, gid: u32, args: &[&str]) -> O
     env.apply_env(&mut cmd);
     cmd.output().expect("setpriv")
 }
+
+#[test]
+fn values_libpq_would_read_as_a_comment_or_a_wildcard_are_refused_at_load() {
+    let hostile = ["#db.example", "*", "a,b", " db.example"];
+    let mut held = 0;
+    for host in hostile {
+        let env = Env::new();
+        env.write_config(&config_text(&offline_token(&env), host));
+        let err = fails_with(env.run(&["refresh"]), 2);
+        assert!(
+            err.contains(&format!(
+                "{} line 5, key `host`",
+                env.config_path().display()
+            )),
+            "{host:?}: {err}"
+        );
+        assert!(!env.pgpass().exists(), "{host:?}: nothing written");
+        held += 1;
+    }
+    eprintln!(
+        "pgpass field values: {held} of {} hostile hosts refused",
+        hostile.len()
+    );
+}
