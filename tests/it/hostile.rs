@@ -262,3 +262,36 @@ fn values_libpq_would_read_as_a_comment_or_a_wildcard_are_refused_at_load() {
         hostile.len()
     );
 }
+
+#[test]
+fn service_file_content_is_never_quoted_into_messages_state_or_status() {
+    let env = Env::new();
+    env.write_config(&config_text(&offline_token(&env), "127.0.0.1"));
+    // A password pasted above the first section, and a line with a terminal escape.
+    let mine = "hunter2-pasted-password\n\u{1b}]0;pwned\u{7}\n[legacy]\nhost=old.example\n";
+    fs::write(env.service_file(), mine).expect("seed");
+    let err = fails_with(env.run(&["refresh"]), 2);
+    assert!(err.contains("on line 1 "), "{err}");
+    let status = env.run(&["status"]);
+    let state = fs::read_dir(env.state_dir())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_file())
+                .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    let mut held = 0;
+    for (what, text) in [
+        ("stderr", err),
+        ("status", stdout(&status) + &stderr(&status)),
+        ("state", state),
+    ] {
+        assert!(!text.contains("hunter2"), "{what}: {text}");
+        assert!(!text.contains("pwned"), "{what}: {text}");
+        assert!(!text.contains('\u{1b}'), "{what}: {text:?}");
+        held += 1;
+    }
+    assert_eq!(fs::read_to_string(env.service_file()).unwrap_or_default(), mine);
+    eprintln!("file content in messages: {held} of 3 outputs clean");
+}
