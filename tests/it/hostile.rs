@@ -292,6 +292,71 @@ fn service_file_content_is_never_quoted_into_messages_state_or_status() {
         assert!(!text.contains('\u{1b}'), "{what}: {text:?}");
         held += 1;
     }
-    assert_eq!(fs::read_to_string(env.service_file()).unwrap_or_default(), mine);
+    assert_eq!(
+        fs::read_to_string(env.service_file()).unwrap_or_default(),
+        mine
+    );
     eprintln!("file content in messages: {held} of 3 outputs clean");
+}
+
+#[test]
+fn deleting_the_lock_file_mid_refresh_never_loses_an_entry_that_exited_zero() {
+    let env = Env::new();
+    let token = env.dir.path().join("token.json");
+    fs::write(
+        &token,
+        format!(r#"{{"access_token": "ya29.t", "expires_in": 3600, "principal": "{PRINCIPAL}"}}"#),
+    )
+    .expect("token");
+    let slow = format!(
+        "{{ command = {} }}",
+        toml_array(&[
+            "sh".into(),
+            "-c".into(),
+            format!("sleep 1.5; cat '{}'", token.display()),
+        ])
+    );
+    let fast = offline_token(&env);
+    let second = env.dir.path().join("second.toml");
+    env.write_config(
+        &config_text(&slow, "127.0.0.1").replace("[services.db]", "[services.slow]"),
+    );
+    fs::write(
+        &second,
+        config_text(&fast, "127.0.0.1").replace("[services.db]", "[services.fast]"),
+    )
+    .expect("second config");
+    let mut held = 0;
+    let rounds = 3;
+    for _ in 0..rounds {
+        let _ = fs::remove_file(env.pgpass());
+        let first = env.cmd().arg("refresh").spawn().expect("first refresh");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let _ = fs::remove_file(env.home().join(".alloydb-cred.lock"));
+        let mut cmd = Command::new(BIN);
+        env.apply_env(&mut cmd);
+        let other = cmd
+            .arg("--config")
+            .arg(&second)
+            .arg("refresh")
+            .output()
+            .expect("second refresh");
+        let first = first.wait_with_output().expect("first");
+        let text = env.pgpass_text();
+        assert!(
+            other.status.success(),
+            "the second refresh waits for no stale lock: {}",
+            stderr(&other)
+        );
+        for (name, out) in [("slow", &first), ("fast", &other)] {
+            if out.status.success() {
+                assert!(
+                    text.contains(&format!("service={name} ")),
+                    "{name} exited 0 but its entry is gone:\n{text}"
+                );
+            }
+        }
+        held += 1;
+    }
+    eprintln!("lock file deleted mid-refresh: {held} of {rounds} rounds kept every entry that exited 0");
 }
