@@ -318,9 +318,7 @@ fn deleting_the_lock_file_mid_refresh_never_loses_an_entry_that_exited_zero() {
     );
     let fast = offline_token(&env);
     let second = env.dir.path().join("second.toml");
-    env.write_config(
-        &config_text(&slow, "127.0.0.1").replace("[services.db]", "[services.slow]"),
-    );
+    env.write_config(&config_text(&slow, "127.0.0.1").replace("[services.db]", "[services.slow]"));
     fs::write(
         &second,
         config_text(&fast, "127.0.0.1").replace("[services.db]", "[services.fast]"),
@@ -358,5 +356,198 @@ fn deleting_the_lock_file_mid_refresh_never_loses_an_entry_that_exited_zero() {
         }
         held += 1;
     }
-    eprintln!("lock file deleted mid-refresh: {held} of {rounds} rounds kept every entry that exited 0");
+    eprintln!(
+        "lock file deleted mid-refresh: {held} of {rounds} rounds kept every entry that exited 0"
+    );
+}
+
+/// Whether `pid` is a live process (a zombie is not: it only waits to be reaped).
+fn alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => false,
+    }
+}
+
+/// Whether any live process is in process group `pgid`.
+fn group_alive(pgid: i32) -> bool {
+    fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten().any(|e| {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    return false;
+                };
+                let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                // Fields after the command: state, ppid, pgrp.
+                let fields: Vec<&str> = stat
+                    .rsplit_once(") ")
+                    .map(|(_, rest)| rest.split(' ').collect())
+                    .unwrap_or_default();
+                fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) && alive(pid)
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Polls `done` for up to `limit` (a guard against a hang, not a measurement).
+fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+/// A token command that records its pid in `pid_file`, then runs `rest` (shell).
+fn recording_command(env: &Env, pid_file: &Path, rest: &str) -> String {
+    let script = env.script(
+        "slow-token",
+        &format!("echo $$ > '{}'\n{rest}", pid_file.display()),
+    );
+    format!(
+        "{{ command = {}, timeout = \"120s\" }}",
+        toml_array(&[script.display().to_string()])
+    )
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+#[test]
+fn sigterm_during_a_token_command_stops_its_group_and_exits_promptly() {
+    let env = Env::new();
+    let pid_file = env.dir.path().join("command.pid");
+    let token = env.dir.path().join("token.json");
+    fs::write(&token, "{}").expect("token");
+    // A shell that starts a child of its own (sleep), both in the command's group.
+    env.write_config(&config_text(
+        &recording_command(&env, &pid_file, "sleep 60\ncat token.json"),
+        "127.0.0.1",
+    ));
+    let mut held = 0;
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let _ = fs::remove_file(&pid_file);
+        let mut child = env.cmd().arg("refresh").spawn().expect("refresh");
+        assert!(
+            eventually(std::time::Duration::from_secs(20), || read_pid(&pid_file)
+                .is_some()),
+            "the token command started"
+        );
+        let pgid = read_pid(&pid_file).unwrap_or_default();
+        assert!(group_alive(pgid));
+        let refresh = i32::try_from(child.id()).expect("pid");
+        // SAFETY: kill(2) on the child we started; no memory involved.
+        assert_eq!(unsafe { libc::kill(refresh, signal) }, 0);
+        let exited = eventually(std::time::Duration::from_secs(10), || {
+            child.try_wait().ok().flatten().is_some()
+        });
+        if !exited {
+            let _ = child.kill();
+        }
+        assert!(exited, "signal {signal}: refresh exits promptly");
+        let status = child.wait().expect("wait");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::into_raw(status) >> 8,
+            128 + signal,
+            "exit status 128 + signal"
+        );
+        assert!(
+            eventually(std::time::Duration::from_secs(5), || !group_alive(pgid)),
+            "signal {signal}: the token command's process group is gone"
+        );
+        held += 1;
+    }
+    eprintln!("signals during a token command: {held} of 2 stopped its group");
+}
+
+#[test]
+fn a_killed_refresh_takes_its_running_program_with_it() {
+    let env = Env::new();
+    let pid_file = env.dir.path().join("command.pid");
+    env.write_config(&config_text(
+        &recording_command(&env, &pid_file, "exec sleep 60"),
+        "127.0.0.1",
+    ));
+    let mut child = env.cmd().arg("refresh").spawn().expect("refresh");
+    assert!(eventually(std::time::Duration::from_secs(20), || {
+        read_pid(&pid_file).is_some()
+    }));
+    let program = read_pid(&pid_file).unwrap_or_default();
+    // Wait for the exec, so the pid is sleep's.
+    assert!(eventually(std::time::Duration::from_secs(5), || {
+        fs::read_to_string(format!("/proc/{program}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    }));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || !alive(program)),
+        "the program died with its parent (parent-death signal)"
+    );
+}
+
+#[test]
+fn a_running_refresh_is_not_dumpable_and_has_no_core_limit() {
+    let env = Env::new();
+    let pid_file = env.dir.path().join("command.pid");
+    env.write_config(&config_text(
+        &recording_command(&env, &pid_file, "sleep 3\ncat token.json"),
+        "127.0.0.1",
+    ));
+    fs::write(env.dir.path().join("token.json"), "{}").expect("token");
+    // As another user than root, so that /proc's ownership tells whether it is dumpable.
+    let user = test_user();
+    let mut child = match user {
+        Some((uid, gid)) => {
+            chown_tree(env.dir.path(), uid, gid);
+            chmod(env.dir.path(), 0o755);
+            let mut cmd = setpriv(uid, gid);
+            cmd.arg(BIN)
+                .arg("--config")
+                .arg(env.config_path())
+                .arg("refresh");
+            env.apply_env(&mut cmd);
+            cmd.spawn().expect("refresh")
+        }
+        None => env.cmd().arg("refresh").spawn().expect("refresh"),
+    };
+    assert!(eventually(std::time::Duration::from_secs(20), || {
+        read_pid(&pid_file).is_some()
+    }));
+    let pid = child.id();
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+    let status_owner = fs::metadata(format!("/proc/{pid}/status"))
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .ok();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .nth(4)
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(core, "0", "soft core limit: {limits}");
+    let real_uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|u| u.parse::<u32>().ok());
+    assert!(
+        prerequisite(real_uid != Some(0), "a non-root user", "the dumpable flag"),
+        "unreachable"
+    );
+    assert_eq!(
+        status_owner,
+        Some(0),
+        "/proc/PID of a process that is not dumpable belongs to root (it runs as {real_uid:?})"
+    );
 }

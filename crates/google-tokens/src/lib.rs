@@ -20,7 +20,7 @@ mod http;
 mod instance;
 mod oauth;
 mod principal;
-mod process;
+pub mod process;
 mod secret;
 mod sources;
 mod token;
