@@ -551,3 +551,84 @@ fn a_running_refresh_is_not_dumpable_and_has_no_core_limit() {
         "/proc/PID of a process that is not dumpable belongs to root (it runs as {real_uid:?})"
     );
 }
+
+/// Runs `cmd` to its end, or kills it after `limit` (a guard against a hang).
+fn output_within(mut cmd: Command, limit: std::time::Duration) -> Option<Output> {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let exited = eventually(limit, || child.try_wait().ok().flatten().is_some());
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    child.wait_with_output().ok()
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success());
+}
+
+#[test]
+fn fifos_and_devices_as_credential_files_fail_fast_naming_the_path() {
+    let env = Env::new();
+    env.write_config(&config_text("\"adc\"", "127.0.0.1"));
+    let fifo = env.dir.path().join("credentials.fifo");
+    mkfifo(&fifo);
+    let federation = |name: &str, source: &Path| {
+        let path = env.dir.path().join(name);
+        let json = format!(
+            r#"{{"type": "external_account",
+  "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
+  "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+  "token_url": "https://sts.googleapis.com/v1/token",
+  "credential_source": {{"file": {source:?}}}}}"#
+        );
+        fs::write(&path, json).expect("write federation file");
+        path
+    };
+    let cases = [
+        ("GOOGLE_APPLICATION_CREDENTIALS is a FIFO", fifo.clone(), fifo.clone()),
+        (
+            "GOOGLE_APPLICATION_CREDENTIALS is /dev/zero",
+            "/dev/zero".into(),
+            "/dev/zero".into(),
+        ),
+        (
+            "credential_source.file is a FIFO",
+            federation("fed-fifo.json", &fifo),
+            fifo.clone(),
+        ),
+        (
+            "credential_source.file is /dev/zero",
+            federation("fed-zero.json", Path::new("/dev/zero")),
+            "/dev/zero".into(),
+        ),
+    ];
+    let mut held = 0;
+    for (what, credentials, named) in &cases {
+        let mut cmd = env.cmd();
+        cmd.env("GOOGLE_APPLICATION_CREDENTIALS", credentials)
+            .env("GCE_METADATA_HOST", "127.0.0.1:9")
+            .env_remove("CLOUDSDK_CONFIG")
+            .arg("refresh");
+        let out = output_within(cmd, std::time::Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{what}: refresh hung"));
+        assert!(!out.status.success(), "{what}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&named.display().to_string()),
+            "{what}: the path is named: {err}"
+        );
+        assert!(
+            err.contains("not a regular file"),
+            "{what}: says what is wrong: {err}"
+        );
+        held += 1;
+    }
+    eprintln!("credential paths: {held} of {} FIFO/device cases failed fast", cases.len());
+}

@@ -17,6 +17,7 @@ mod credential;
 mod endpoints;
 mod error;
 mod http;
+mod input_file;
 mod instance;
 mod oauth;
 mod principal;
