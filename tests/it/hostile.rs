@@ -592,7 +592,11 @@ fn fifos_and_devices_as_credential_files_fail_fast_naming_the_path() {
         path
     };
     let cases = [
-        ("GOOGLE_APPLICATION_CREDENTIALS is a FIFO", fifo.clone(), fifo.clone()),
+        (
+            "GOOGLE_APPLICATION_CREDENTIALS is a FIFO",
+            fifo.clone(),
+            fifo.clone(),
+        ),
         (
             "GOOGLE_APPLICATION_CREDENTIALS is /dev/zero",
             "/dev/zero".into(),
@@ -630,5 +634,107 @@ fn fifos_and_devices_as_credential_files_fail_fast_naming_the_path() {
         );
         held += 1;
     }
-    eprintln!("credential paths: {held} of {} FIFO/device cases failed fast", cases.len());
+    eprintln!(
+        "credential paths: {held} of {} FIFO/device cases failed fast",
+        cases.len()
+    );
+}
+
+fn tool_here(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn hard_links_acls_and_extended_attributes_survive_a_rewrite() {
+    let env = Env::new();
+    env.write_config(&config_text(&offline_token(&env), "127.0.0.1"));
+    ok(env.run(&["refresh"]));
+    let mut tried = 0;
+
+    // A second name for the password file: both see every rewrite.
+    let other = env.dir.path().join("pgpass-elsewhere");
+    fs::hard_link(env.pgpass(), &other).expect("link");
+    fs::write(
+        env.dir.path().join("token.json"),
+        format!(r#"{{"access_token": "ya29.second-token", "expires_in": 3600, "principal": "{PRINCIPAL}"}}"#),
+    )
+    .expect("token");
+    ok(env.run(&["refresh", "--force"]));
+    assert!(
+        fs::read_to_string(&other)
+            .unwrap_or_default()
+            .contains("ya29.second-token"),
+        "the other link has the new token"
+    );
+    assert_eq!(
+        fs::metadata(&other)
+            .map(|m| std::os::unix::fs::MetadataExt::nlink(&m))
+            .ok(),
+        Some(2),
+        "still one file"
+    );
+    tried += 1;
+
+    let tools = tool_here("setfacl") && tool_here("getfacl") && tool_here("setfattr");
+    if !prerequisite(
+        tools,
+        "setfacl, getfacl and setfattr (apt-get install acl attr)",
+        "ACLs and extended attributes across a rewrite",
+    ) {
+        return;
+    }
+    fs::remove_file(&other).expect("unlink");
+    // A user attribute on the password file, an ACL on the service file (no secret in
+    // it, so its permissions are kept as they are).
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().expect("run");
+        assert!(out.status.success(), "{cmd:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    run(Command::new("setfattr")
+        .args(["-n", "user.backup", "-v", "keep-me"])
+        .arg(env.pgpass()));
+    run(Command::new("setfacl")
+        .args(["-m", "u:65534:r"])
+        .arg(env.service_file()));
+    let before = fs::metadata(env.pgpass())
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .ok();
+    // The service file is rewritten only when its section changes: change the host.
+    env.write_config(&config_text(&offline_token(&env), "127.0.0.2"));
+    fs::write(
+        env.dir.path().join("token.json"),
+        format!(r#"{{"access_token": "ya29.third-token", "expires_in": 3600, "principal": "{PRINCIPAL}"}}"#),
+    )
+    .expect("token");
+    ok(env.run(&["refresh", "--force"]));
+    let after = fs::metadata(env.pgpass())
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .ok();
+    assert_ne!(before, after, "the password file was replaced by rename");
+    assert!(env.pgpass_text().contains("ya29.third-token"));
+    let attr = run(Command::new("getfattr")
+        .args(["--only-values", "-n", "user.backup"])
+        .arg(env.pgpass()));
+    assert_eq!(attr, "keep-me");
+    tried += 1;
+    assert!(
+        fs::read_to_string(env.service_file())
+            .unwrap_or_default()
+            .contains("127.0.0.2"),
+        "the service file was rewritten"
+    );
+    let acl = run(Command::new("getfacl")
+        .args(["-n", "-p"])
+        .arg(env.service_file()));
+    assert!(acl.contains("user:65534:r--"), "{acl}");
+    assert!(
+        !acl.contains("#effective"),
+        "the ACL still grants read: {acl}"
+    );
+    tried += 1;
+    eprintln!("links, ACLs, attributes: {tried} of 3 kept across a rewrite");
 }
