@@ -738,3 +738,44 @@ fn hard_links_acls_and_extended_attributes_survive_a_rewrite() {
     tried += 1;
     eprintln!("links, ACLs, attributes: {tried} of 3 kept across a rewrite");
 }
+
+#[test]
+fn a_state_directory_of_another_user_or_open_to_others_is_refused() {
+    let user = test_user();
+    if !prerequisite(
+        user.is_some(),
+        "root (to run as other users)",
+        "state directory trust",
+    ) {
+        return;
+    }
+    let Some((uid, gid)) = user else { return };
+    let mut tried = 0;
+    for (owner, mode, fix) in [
+        (0, 0o700, "chown"),
+        (uid, 0o777, "chmod 700"),
+        (uid, 0o770, "chmod 700"),
+    ] {
+        let env = Env::new();
+        env.write_config(&config_text(&offline_token(&env), "127.0.0.1"));
+        fs::create_dir(env.state_dir()).expect("state dir");
+        chown_tree(env.dir.path(), uid, gid);
+        let status = Command::new("chown")
+            .arg(format!("{owner}:{gid}"))
+            .arg(env.state_dir())
+            .status()
+            .expect("chown");
+        assert!(status.success());
+        chmod(&env.state_dir(), mode);
+        chmod(env.dir.path(), 0o755);
+        let err = fails_with(run_as_user_keeping_owners(&env, uid, gid, &["refresh"]), 2);
+        assert!(
+            err.contains(&format!("{fix} "))
+                && err.contains(&env.state_dir().display().to_string()),
+            "owner {owner}, mode {mode:o}: {err}"
+        );
+        assert!(!env.pgpass().exists(), "nothing written");
+        tried += 1;
+    }
+    eprintln!("state directory trust: {tried} of 3 refused");
+}
