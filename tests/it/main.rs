@@ -9,6 +9,7 @@ mod clients;
 mod doctor;
 mod federation;
 mod google;
+mod hostile;
 mod instances;
 mod login;
 mod packaging;

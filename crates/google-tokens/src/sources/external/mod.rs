@@ -11,12 +11,14 @@ mod executable;
 mod sigv4;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::CLOUD_PLATFORM_SCOPE;
 use crate::endpoints::{Api, Universe, impersonation_target};
 use crate::error::{Error, Result};
+use crate::input_file;
 use crate::oauth::token_answer;
 use crate::secret::{Secret, redact};
 use crate::token::{Context, MintedToken, TokenSource};
@@ -199,7 +201,7 @@ impl<'a> ExternalSource<'a> {
                 return Ok((token, Vec::new()));
             }
             Subject::File { path, format } => (
-                std::fs::read_to_string(path).map_err(|e| {
+                input_file::read_to_string(Path::new(path)).map_err(|e| {
                     Error::Source(format!(
                         "cannot read the subject token file {path} named in {}: {e}",
                         self.origin
