@@ -69,7 +69,7 @@ pub fn check(service: &Service, config: &Config, evidence: &Evidence<'_>) -> Che
     if !evidence.reachable {
         return Check::warning(
             NAME,
-            "not tried: the server's port does not accept connections (see network.tcp)",
+            "not tried: no PostgreSQL server answers there (see the network checks above)",
             "fix the network problem above first",
         );
     }

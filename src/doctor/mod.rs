@@ -17,6 +17,7 @@ mod credentials;
 mod files;
 mod login;
 mod network;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
@@ -173,7 +174,7 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
     let mut written_tokens: HashMap<String, files::WrittenToken> = HashMap::new();
     // What the network says about a host and port, asked once per run; the checks are
     // built per service, since their fixes name the service's own table.
-    let mut reachability: HashMap<(String, u16), network::Reach> = HashMap::new();
+    let mut reachability: HashMap<(String, u16, wire::Tls), network::Reach> = HashMap::new();
     let mut resolutions = match Resolutions::from_state(state.clone()) {
         Ok(resolutions) => Some(resolutions),
         Err(e) => {
@@ -214,10 +215,13 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
         );
         let reachable = match &target {
             Some(target) => {
+                let tls = wire::Tls::of(service, target);
                 let reach = reachability
-                    .entry((target.host.to_string(), target.port))
-                    .or_insert_with(|| network::Reach::probe(target.host.as_str(), target.port));
-                checks.extend(reach.checks(service, config));
+                    .entry((target.host.to_string(), target.port, tls.clone()))
+                    .or_insert_with(|| {
+                        network::Reach::probe(target.host.as_str(), target.port, &tls)
+                    });
+                checks.extend(reach.checks(service, config, target));
                 reach.reachable()
             }
             None => false,

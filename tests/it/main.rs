@@ -7,6 +7,8 @@ mod common;
 mod cli;
 mod clients;
 mod doctor;
+mod doctor_case;
+mod doctor_network;
 mod federation;
 mod google;
 mod instances;
