@@ -9,9 +9,9 @@
 //! Every change goes through [`update`]: read, change and write under the state file's
 //! own lock, so that concurrent runs merge their records instead of overwriting them.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use libpq_files::locked_file::{self, Contents};
@@ -144,27 +144,31 @@ pub fn update(lock_timeout: Duration, change: impl FnOnce(&mut State)) -> Result
 /// written by the run's last step).
 pub struct Principals {
     known: BTreeMap<String, String>,
-    learned: RefCell<BTreeMap<String, String>>,
+    learned: Mutex<BTreeMap<String, String>>,
 }
 
 impl Principals {
     pub fn from(state: &State) -> Principals {
         Principals {
             known: state.principals.clone(),
-            learned: RefCell::new(BTreeMap::new()),
+            learned: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// What was learned during this run.
     pub fn learned(&self) -> BTreeMap<String, String> {
-        self.learned.borrow().clone()
+        self.learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
 impl google_tokens::PrincipalMemory for Principals {
     fn recall(&self, key: &str) -> Option<String> {
         self.learned
-            .borrow()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .get(key)
             .or_else(|| self.known.get(key))
             .cloned()
@@ -172,7 +176,8 @@ impl google_tokens::PrincipalMemory for Principals {
 
     fn remember(&self, key: &str, principal: &str) {
         self.learned
-            .borrow_mut()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .insert(key.to_string(), principal.to_string());
     }
 }

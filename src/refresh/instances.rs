@@ -5,17 +5,17 @@
 //! from the two files, the state file and the server CA files alone whether anything is
 //! due: no lock, no network. A service whose instance has no cached resolution is due.
 //!
-//! Under the locks, a due service's instance is resolved again (the Admin API asked, with
+//! Before minting (and with no file lock held), a due service's instance is resolved again (the Admin API asked, with
 //! a broad token of the service's own credential) when it never was, on `--force`, or when
 //! the cached answer is an hour old: the token is being re-minted anyway, and instances
 //! rarely move. A failed re-resolution keeps the last good answer, with a warning. The
 //! new answers are saved before the files are written, so the next plan sees both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use google_tokens::{AdminClient, Context, CredentialSpec, InstanceRequest, Resolution};
+use google_tokens::{AdminClient, Context, InstanceRequest, Resolution};
 use jiff::{SignedDuration, Timestamp};
 use libpq_files::Host;
 use libpq_files::locked_file::{self, Contents};
@@ -176,9 +176,10 @@ impl Resolutions {
     }
 
     /// Resolves the instances of `due` services that need it (never resolved, `--force`,
-    /// or an answer an hour old), once per instance and with one Admin API token per
-    /// credential, and saves the new answers in the state file. Returns the services that
-    /// cannot be refreshed: no answer now and none before.
+    /// or an answer an hour old), once per instance and side by side (the Admin API token
+    /// of a credential is minted once, see [`Context`]), and saves the new answers in the
+    /// state file. Returns the services that cannot be refreshed: no answer now and none
+    /// before, in the order of `due`.
     pub fn refresh(
         &mut self,
         due: &[&Service],
@@ -187,11 +188,9 @@ impl Resolutions {
         lock_timeout: Duration,
     ) -> Vec<(String, Error)> {
         let now = crate::clock::now();
-        let mut clients: BTreeMap<&CredentialSpec, google_tokens::Result<AdminClient<'_>>> =
-            BTreeMap::new();
-        let mut failures: BTreeMap<String, google_tokens::Error> = BTreeMap::new();
-        let mut changed: BTreeMap<String, CachedInstance> = BTreeMap::new();
-        let mut failed = Vec::new();
+        // What to ask: each instance once, for the first service that names it.
+        let mut asked: BTreeSet<String> = BTreeSet::new();
+        let mut ask: Vec<(String, &Service, &InstanceSettings)> = Vec::new();
         for &service in due {
             let Some(instance) = service.instance() else {
                 continue;
@@ -200,18 +199,14 @@ impl Resolutions {
             let cached = self.cache.get(&key);
             let usable = cached.is_some() && self.target(service).is_some();
             let young = cached.is_some_and(|c| age(c, now) < MAX_AGE);
-            let asked = changed.contains_key(&key) || failures.contains_key(&key);
-            if asked || (usable && young && !force) {
-                if let (Some(err), false) = (failures.get(&key), usable) {
-                    failed.push(fail(service, err));
-                }
+            if asked.contains(&key) || (usable && young && !force) {
                 continue;
             }
-            let answer = clients
-                .entry(&*service.credential)
-                .or_insert_with(|| AdminClient::new(&service.credential, ctx))
-                .as_ref()
-                .map_err(Clone::clone)
+            asked.insert(key.clone());
+            ask.push((key, service, instance));
+        }
+        let answers = super::parallel::map(&ask, |(_, service, instance)| {
+            AdminClient::new(&service.credential, ctx)
                 .and_then(|client| {
                     client.resolve(&InstanceRequest {
                         name: &instance.name,
@@ -219,8 +214,14 @@ impl Resolutions {
                         pooled: instance.pooled,
                     })
                 })
-                .and_then(|resolution| cache_entry(&resolution, now));
-            match (answer, cached) {
+                .and_then(|resolution| cache_entry(&resolution, now))
+        });
+
+        let mut failures: BTreeMap<String, google_tokens::Error> = BTreeMap::new();
+        let mut changed: BTreeMap<String, CachedInstance> = BTreeMap::new();
+        for ((key, service, instance), answer) in ask.into_iter().zip(answers) {
+            let usable = self.target(service).is_some();
+            match (answer, self.cache.get(&key)) {
                 (Ok(entry), _) => {
                     log::info!(
                         "{}: instance {} is at {}:{} ({})",
@@ -245,15 +246,20 @@ impl Resolutions {
                     let mut kept = last.clone();
                     kept.last_failure = Some(LastError::now(&err.to_string()));
                     self.cache.insert(key.clone(), kept.clone());
-                    changed.insert(key.clone(), kept);
-                    failures.insert(key, err);
+                    changed.insert(key, kept);
                 }
                 (Err(err), _) => {
-                    failed.push(fail(service, &err));
                     failures.insert(key, err);
                 }
             }
         }
+        let failed = due
+            .iter()
+            .filter_map(|&service| {
+                let err = failures.get(&service.instance()?.cache_key())?;
+                Some(fail(service, err))
+            })
+            .collect();
         if !changed.is_empty() {
             let saved = state::update(lock_timeout, |state| state.instances.extend(changed));
             if let Err(e) = saved {

@@ -1,7 +1,8 @@
-//! Step two of a refresh: one token per distinct credential, shared by every due service
-//! that uses it, turned into each service's password-file entry.
+//! One token per distinct credential, shared by every due service that uses it, minted
+//! side by side with the other credentials' and turned into each service's password-file
+//! entry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use google_tokens::{Breadth, Context, CredentialSpec, MintedToken};
 use libpq_files::pgpass::ManagedEntry;
@@ -18,26 +19,36 @@ pub struct Minted {
     pub breadth: Breadth,
 }
 
-/// Mints for every due service (with where it connects), asking each credential once.
-/// Returns each service's new entry, or why it has none.
+/// Mints for every due service (with where it connects), asking each credential once,
+/// different credentials side by side. Returns each service's new entry, or why it has
+/// none, in the order of `due`.
 pub fn once_per_credential<'s>(
     due: &[(&'s Service, Target)],
     ctx: &Context<'_>,
     owner: &Tag,
 ) -> Vec<(&'s Service, Result<Minted>)> {
-    let mut tokens: BTreeMap<&CredentialSpec, Result<MintedToken, google_tokens::Error>> =
-        BTreeMap::new();
+    let credentials: BTreeSet<&CredentialSpec> = due
+        .iter()
+        .map(|(service, _)| &*service.credential)
+        .collect();
+    let credentials: Vec<&CredentialSpec> = credentials.into_iter().collect();
+    let minted = super::parallel::map(&credentials, |spec| {
+        google_tokens::build(spec, ctx).and_then(|source| source.mint())
+    });
+    let tokens: BTreeMap<&CredentialSpec, google_tokens::Result<MintedToken>> =
+        credentials.into_iter().zip(minted).collect();
     due.iter()
         .map(|&(service, ref target)| {
-            let minted = tokens.entry(&*service.credential).or_insert_with(|| {
-                google_tokens::build(&service.credential, ctx).and_then(|s| s.mint())
-            });
-            let entry = match minted {
-                Ok(token) => entry_for(service, target, token, owner).map(|entry| Minted {
+            let entry = match tokens.get(&*service.credential) {
+                Some(Ok(token)) => entry_for(service, target, token, owner).map(|entry| Minted {
                     entry,
                     breadth: token.breadth(),
                 }),
-                Err(e) => Err(Error::from(e.clone()).for_service(service.name.as_str())),
+                Some(Err(e)) => Err(Error::from(e.clone()).for_service(service.name.as_str())),
+                None => Err(Error::Runtime(format!(
+                    "service {}: its credential was not minted",
+                    service.name
+                ))),
             };
             (service, entry)
         })

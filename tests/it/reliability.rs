@@ -351,7 +351,7 @@ fn full_disk_gives_a_clear_error_and_keeps_the_file() {
         .expect("home")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != ".alloydb-cred.lock")
+        .filter(|n| n != ".alloydb-cred.lock" && n != ".alloydb-cred.mint.lock")
         .collect();
     assert_eq!(leftovers, [".pgpass"], "no temp file left behind");
 }

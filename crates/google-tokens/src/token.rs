@@ -2,7 +2,12 @@
 //! server, a key, gcloud), a source yields the token, its **real** expiry and, when it can
 //! know it, the principal. Expiry is never assumed: a source that cannot say asks tokeninfo.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
 use jiff::{SignedDuration, Timestamp};
+
+use crate::credential::CredentialSpec;
 
 use crate::endpoints::{Endpoints, Universe};
 use crate::error::{Error, Result};
@@ -151,18 +156,25 @@ pub trait TokenSource {
 /// Remembers, across runs, which principal a credential belongs to, for sources that
 /// could otherwise only learn it by asking tokeninfo on every mint (user logins). Keys
 /// are digests that reveal nothing of the credential. The caller decides where this is
-/// kept and when it is written; sources only read and add.
-pub trait PrincipalMemory {
+/// kept and when it is written; sources only read and add. `Sync`, because one run mints
+/// for several credentials at once.
+pub trait PrincipalMemory: Sync {
     fn recall(&self, key: &str) -> Option<String>;
     fn remember(&self, key: &str, principal: &str);
 }
 
 /// What sources need from the outside world: the HTTP client (built on the first request
-/// only), the endpoints, and the principal memory.
+/// only), the endpoints, the principal memory, and the tokens already minted in this run.
+///
+/// One `Context` serves a whole run and may be shared by several threads (it is `Sync`):
+/// every source built on it mints each token once, however many services, impersonation
+/// chains or Admin API clients are built on the same credential, and however many threads
+/// ask at the same moment.
 pub struct Context<'a> {
     pub(crate) http: Http,
     pub(crate) endpoints: &'a Endpoints,
     pub(crate) principals: &'a dyn PrincipalMemory,
+    pub(crate) minted: MintedThisRun,
 }
 
 impl<'a> Context<'a> {
@@ -172,7 +184,38 @@ impl<'a> Context<'a> {
             http: Http::with_timeout(endpoints.timeout.unwrap_or(DEFAULT_TIMEOUT)),
             endpoints,
             principals,
+            minted: MintedThisRun::default(),
         }
+    }
+}
+
+/// One slot per credential: the first caller mints while later callers (other threads
+/// included) wait for its outcome instead of minting again. A failure is kept as well, so
+/// a refused credential is asked once per run, not once per service built on it.
+type Slot = Arc<OnceLock<Result<MintedToken>>>;
+
+/// The tokens minted in one run, keyed by everything that decides which token a source
+/// mints. It lives as long as its [`Context`], which is one run: a long-running caller
+/// builds a new context for each round, so nothing here outlives the run that minted it.
+#[derive(Default)]
+pub(crate) struct MintedThisRun {
+    slots: Mutex<HashMap<CredentialSpec, Slot>>,
+}
+
+impl MintedThisRun {
+    /// The token for `key`, minted by `mint` if no one in this run has minted it yet.
+    pub(crate) fn get_or_mint(
+        &self,
+        key: &CredentialSpec,
+        mint: impl FnOnce() -> Result<MintedToken>,
+    ) -> Result<MintedToken> {
+        // The map's lock is held only to find the slot, never while minting: other
+        // credentials mint at the same time.
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(slots.entry(key.clone()).or_default())
+        };
+        slot.get_or_init(mint).clone()
     }
 }
 
@@ -219,6 +262,72 @@ pub(crate) mod tests {
             Some(Breadth::Broad)
         );
         assert_eq!(token(None), Some(Breadth::Unknown));
+    }
+
+    fn spec(scope: &str) -> CredentialSpec {
+        CredentialSpec {
+            source: crate::SourceSpec::Metadata,
+            impersonate: None,
+            delegates: vec![],
+            scopes: vec![scope.to_string()],
+        }
+    }
+
+    #[test]
+    fn context_can_be_shared_by_threads() {
+        fn shared<T: Sync>() {}
+        shared::<Context<'_>>();
+    }
+
+    #[test]
+    fn threads_asking_for_one_credential_at_once_mint_it_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let endpoints = Endpoints::default();
+        let ctx = Context::new(&endpoints, &NoMemory);
+        let mints = AtomicUsize::new(0);
+        let mint = || {
+            mints.fetch_add(1, Ordering::SeqCst);
+            // Long enough that every thread arrives while the first is still minting.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            MintedToken::new(
+                Secret::new("ya29.shared"),
+                Timestamp::now() + SignedDuration::from_secs(600),
+                "x",
+            )
+        };
+        let secrets: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| ctx.minted.get_or_mint(&spec("a"), mint)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(Ok(token)) => token.secret().expose().to_string(),
+                    _ => String::new(),
+                })
+                .collect()
+        });
+        assert_eq!(mints.load(Ordering::SeqCst), 1);
+        assert!(secrets.iter().all(|s| s == "ya29.shared"), "{secrets:?}");
+
+        // Another key is another credential: minted on its own.
+        assert!(ctx.minted.get_or_mint(&spec("b"), mint).is_ok());
+        assert_eq!(mints.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_failure_is_shared_too_not_retried_within_the_run() {
+        let endpoints = Endpoints::default();
+        let ctx = Context::new(&endpoints, &NoMemory);
+        let mut calls = 0;
+        for _ in 0..3 {
+            let got = ctx.minted.get_or_mint(&spec("a"), || {
+                calls += 1;
+                Err(Error::Source("refused".into()))
+            });
+            assert_eq!(got.err(), Some(Error::Source("refused".into())));
+        }
+        assert_eq!(calls, 1);
     }
 
     /// A principal memory that remembers nothing, for unit tests.

@@ -2,7 +2,7 @@
 //! quotes a password or a value that might be one.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,6 +26,14 @@ pub enum Error {
     /// loop), or an in-place write failed.
     #[error("{0}")]
     Unusable(String),
+    /// The file is no longer what was read before the rewrite (a program that takes no
+    /// lock, an editor or `echo >>`, changed or replaced it): nothing was written. Read
+    /// it again, merge again and write again.
+    #[error(
+        "{} changed while it was being rewritten; nothing was written",
+        path.display()
+    )]
+    ChangedSinceRead { path: PathBuf },
 }
 
 impl Error {

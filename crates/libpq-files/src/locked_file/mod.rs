@@ -11,18 +11,21 @@
 //! - A symlinked target is followed, and the link is left in place.
 //! - When rename is refused because the target is a single-file bind mount (EBUSY) or
 //!   sits on another device (EXDEV), the content is written in place, still under the lock.
+//! - Editors and `echo >>` take no lock. Just before the rename (or the in-place rewrite)
+//!   the target is compared with what was read; if it changed, nothing is written and the
+//!   caller gets [`Error::ChangedSinceRead`], to read and merge again.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, Write};
+mod in_place;
+mod lock;
+
+use std::fs::{self, File};
+use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-use fs2::FileExt;
 
 use crate::error::{Error, Result};
+
+pub use lock::{FileLock, lock_all};
 
 /// Mode of every file we create: they hold tokens, and libpq ignores a pgpass that
 /// group or others can read.
@@ -35,6 +38,9 @@ pub struct Snapshot {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// (device, inode) of the file read: a file renamed over it is another file, even
+    /// with the same bytes, and may carry another owner or mode.
+    pub identity: (u64, u64),
 }
 
 /// Follows symlinks to the file that really holds the content, so we replace that file
@@ -88,6 +94,7 @@ pub fn read(real: &Path) -> Result<Option<Snapshot>> {
         mode: meta.mode() & 0o7777,
         uid: meta.uid(),
         gid: meta.gid(),
+        identity: (meta.dev(), meta.ino()),
     }))
 }
 
@@ -127,7 +134,9 @@ pub enum Contents {
 
 /// Replaces `real` with `bytes`; the caller holds `real`'s lock (see [`lock_all`]).
 /// `previous` (what [`read`] returned under the same lock) supplies the mode and owner
-/// to keep; a new file gets mode 0600.
+/// to keep; a new file gets mode 0600. When `real` is no longer what `previous`
+/// describes (`None`: it must still be missing), nothing is written and the error is
+/// [`Error::ChangedSinceRead`].
 pub fn write(
     real: &Path,
     bytes: &[u8],
@@ -170,6 +179,14 @@ pub fn write(
     })();
     result.map_err(|e| Error::io("write", real, e))?;
 
+    // Last moment before the rename. What is left is the window between this check and
+    // the rename (microseconds), which no lock can close against a program that takes none.
+    if !unchanged(real, previous)? {
+        // Dropping `temp` removes it.
+        return Err(Error::ChangedSinceRead {
+            path: real.to_path_buf(),
+        });
+    }
     match temp.persist(real) {
         Ok(_) => {
             sync_dir(dir);
@@ -187,10 +204,52 @@ pub fn write(
                 err.error
             );
             // `err.file` (the temp file) is removed when dropped.
-            write_in_place(real, bytes, previous, mode)
+            in_place::write_in_place(real, bytes, previous, mode)
         }
         Err(err) => Err(Error::io("replace", real, err.error)),
     }
+}
+
+/// Whether `real` is still the file `previous` describes: same identity, length and
+/// bytes, or still missing when there was none.
+fn unchanged(real: &Path, previous: Option<&Snapshot>) -> Result<bool> {
+    let file = match open_for_check(real) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(previous.is_none()),
+        Err(e) => return Err(Error::io("read", real, e)),
+    };
+    let Some(prev) = previous else {
+        return Ok(false);
+    };
+    same_file_as(&file, prev).map_err(|e| Error::io("read", real, e))
+}
+
+/// Opens without blocking (something put a FIFO there?) and without following a link
+/// planted since the read: [`resolve`] already followed the user's links.
+fn open_for_check(real: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(real)
+}
+
+/// Whether the open `file` is the one `prev` was read from, with the same content.
+fn same_file_as(file: &File, prev: &Snapshot) -> io::Result<bool> {
+    let meta = file.metadata()?;
+    if !meta.is_file()
+        || (meta.dev(), meta.ino()) != prev.identity
+        || meta.len() != prev.bytes.len() as u64
+    {
+        return Ok(false);
+    }
+    // One byte more than expected is enough to see that it grew since the fstat.
+    let mut bytes = Vec::with_capacity(prev.bytes.len() + 1);
+    io::Read::read_to_end(
+        &mut io::Read::take(file, prev.bytes.len() as u64 + 1),
+        &mut bytes,
+    )?;
+    Ok(bytes == prev.bytes)
 }
 
 const TEMP_SUFFIX: &str = ".tmp";
@@ -242,228 +301,12 @@ fn kept_mode(real: &Path, prev: &Snapshot, contents: Contents) -> u32 {
     }
 }
 
-/// The bind-mount fallback, under the lock. The space is reserved first, so that a full
-/// disk or a file-size limit fails before a byte of the old content is overwritten; if
-/// writing fails anyway, the old content is put back.
-fn write_in_place(
-    real: &Path,
-    bytes: &[u8],
-    previous: Option<&Snapshot>,
-    mode: Option<u32>,
-) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(real)
-        .map_err(|e| Error::io("write", real, e))?;
-    if let (Some(prev), Some(mode)) = (previous, mode) {
-        if mode != prev.mode {
-            file.set_permissions(fs::Permissions::from_mode(mode))
-                .map_err(|e| Error::io("restrict the permissions of", real, e))?;
-        }
-    }
-    let old_len = previous.map_or(0, |p| p.bytes.len());
-    if bytes.len() > old_len {
-        if let Err(e) = file.allocate(bytes.len() as u64) {
-            match e.kind() {
-                io::ErrorKind::StorageFull
-                | io::ErrorKind::FileTooLarge
-                | io::ErrorKind::QuotaExceeded => {
-                    // fallocate may have grown the file without writing: shrink it back.
-                    let _ = file.set_len(old_len as u64);
-                    return Err(Error::io("write", real, e));
-                }
-                _ => log::debug!("cannot reserve space for {}: {e}", real.display()),
-            }
-        }
-    }
-    let overwrite = |file: &mut File, content: &[u8]| -> io::Result<()> {
-        file.seek(io::SeekFrom::Start(0))?;
-        file.write_all(content)?;
-        file.set_len(content.len() as u64)?;
-        file.sync_all()
-    };
-    match overwrite(&mut file, bytes) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let restored = previous.is_some_and(|p| overwrite(&mut file, &p.bytes).is_ok());
-            Err(Error::Unusable(format!(
-                "cannot write {} in place: {e}; {}",
-                real.display(),
-                if restored {
-                    "its previous content was put back"
-                } else {
-                    "putting its previous content back failed too, so check the file by hand"
-                }
-            )))
-        }
-    }
-}
-
 /// Makes the rename durable. Some file systems refuse fsync on a directory; the rename
 /// itself has already happened, so that is only logged.
 fn sync_dir(dir: &Path) {
     if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
         log::debug!("cannot fsync directory {}: {e}", dir.display());
     }
-}
-
-/// An exclusive lock on one target's lock file, held until the last guard for that file
-/// on this thread is dropped.
-#[derive(Debug)]
-pub struct FileLock {
-    identity: (u64, u64),
-    /// Held by the thread that took it: the registry below is per thread.
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-thread_local! {
-    /// The lock files this thread holds, by identity, with how many guards share each.
-    /// flock counts two descriptors of one file as two holders, so without this a nested
-    /// lock of the same file (the state directory may be the password file's own
-    /// directory) would wait for itself until `lock_timeout`.
-    static HELD: RefCell<HashMap<(u64, u64), (File, usize)>> = RefCell::new(HashMap::new());
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        HELD.with(|held| {
-            let mut held = held.borrow_mut();
-            if let Some((_, guards)) = held.get_mut(&self.identity) {
-                *guards -= 1;
-                if *guards == 0 {
-                    // Closing the descriptor releases the lock.
-                    held.remove(&self.identity);
-                }
-            }
-        });
-    }
-}
-
-/// The lock file beside a target: one per directory, shared by every target in it.
-const LOCK_NAME: &str = ".alloydb-cred.lock";
-
-/// Takes exclusive locks on every target, in a fixed order (by the lock files' identity)
-/// so two processes locking the same pair cannot deadlock. A lock file lives beside its
-/// target. Gives up after `timeout`, naming the lock and its holder. A lock this thread
-/// already holds is granted at once and released with its last guard.
-pub fn lock_all(reals: &[&Path], timeout: Duration) -> Result<Vec<FileLock>> {
-    let mut opened = Vec::with_capacity(reals.len());
-    for real in reals {
-        let (file, path) = open_lock_file(real)?;
-        let meta = file
-            .metadata()
-            .map_err(|e| Error::io("inspect", &path, e))?;
-        opened.push(((meta.dev(), meta.ino()), file, path));
-    }
-    opened.sort_by_key(|(identity, _, _)| *identity);
-    opened.dedup_by_key(|(identity, _, _)| *identity);
-    let deadline = Instant::now() + timeout;
-    let mut locks = Vec::with_capacity(opened.len());
-    for (identity, file, path) in opened {
-        let nested = HELD.with(|held| {
-            held.borrow_mut()
-                .get_mut(&identity)
-                .map(|(_, guards)| *guards += 1)
-                .is_some()
-        });
-        if !nested {
-            let file = acquire(file, &path, deadline, timeout)?;
-            HELD.with(|held| held.borrow_mut().insert(identity, (file, 1)));
-        }
-        locks.push(FileLock {
-            identity,
-            _not_send: std::marker::PhantomData,
-        });
-    }
-    Ok(locks)
-}
-
-/// Opens (creating it private, never through a symlink) the lock file for `real`. A
-/// directory that cannot hold one cannot hold the new version of the file either, so
-/// that is an error here, named with the lock file.
-fn open_lock_file(real: &Path) -> Result<(File, PathBuf)> {
-    let dir = match real.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let path = dir.join(LOCK_NAME);
-    match open_no_follow(&path) {
-        Ok(file) => checked_lock_file(file, path),
-        Err(e) => Err(lock_open_error(&path, e)),
-    }
-}
-
-fn open_no_follow(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .mode(PRIVATE_MODE)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-}
-
-fn lock_open_error(path: &Path, e: io::Error) -> Error {
-    if e.raw_os_error() == Some(libc::ELOOP) {
-        return Error::Unusable(format!(
-            "{} is a symbolic link; a lock file is never followed through one (it could make alloydb-cred create or write a file elsewhere): remove the link",
-            path.display()
-        ));
-    }
-    Error::io("create the lock file", path, e)
-}
-
-/// A lock file must be a regular file: anything else was put there by someone else.
-fn checked_lock_file(file: File, path: PathBuf) -> Result<(File, PathBuf)> {
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io("inspect", &path, e))?;
-    if !meta.is_file() {
-        return Err(not_regular(&path, &meta));
-    }
-    Ok((file, path))
-}
-
-/// Waits for the lock until `deadline`, then records this process as the holder.
-fn acquire(file: File, path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
-    let mut pause = Duration::from_millis(10);
-    loop {
-        match file.try_lock_exclusive() {
-            Ok(()) => break,
-            Err(e) if e.kind() == fs2::lock_contended_error().kind() => {
-                if Instant::now() >= deadline {
-                    let holder = holder_of(&file)
-                        .map(|pid| format!(" (held by process {pid})"))
-                        .unwrap_or_default();
-                    return Err(Error::Unusable(format!(
-                        "gave up after {timeout:?} waiting for the lock {}{holder}: another alloydb-cred is writing the same files, or is hung; check it, or raise `lock_timeout` in the config",
-                        path.display()
-                    )));
-                }
-                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
-                pause = (pause * 2).min(Duration::from_millis(250));
-            }
-            Err(e) => return Err(Error::io("lock", path, e)),
-        }
-    }
-    let mut file = file;
-    let recorded = file
-        .set_len(0)
-        .and_then(|()| file.seek(io::SeekFrom::Start(0)))
-        .and_then(|_| writeln!(file, "{}", std::process::id()));
-    if let Err(e) = recorded {
-        log::debug!("cannot record the lock holder in {}: {e}", path.display());
-    }
-    Ok(file)
-}
-
-/// The pid the holder wrote into the lock file, if it did.
-fn holder_of(file: &File) -> Option<u32> {
-    let mut text = String::new();
-    io::Read::read_to_string(&mut &*file, &mut text).ok()?;
-    text.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -513,7 +356,8 @@ mod tests {
         std::os::unix::fs::symlink("real", &link).unwrap_or_else(|e| panic!("{e}"));
         let target = resolve(&link).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(target, real);
-        write(&target, b"new", None, Contents::Plain).unwrap_or_else(|e| panic!("{e}"));
+        let snap = read(&target).unwrap_or_else(|e| panic!("{e}"));
+        write(&target, b"new", snap.as_ref(), Contents::Plain).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             fs::symlink_metadata(&link)
                 .map(|m| m.file_type().is_symlink())
@@ -522,77 +366,79 @@ mod tests {
         assert_eq!(fs::read(&link).unwrap_or_default(), b"new");
     }
 
-    #[test]
-    fn locks_meet_however_the_path_is_spelled_time_out_and_name_the_holder() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let real = dir.path().join("data");
-        fs::create_dir(&real).unwrap_or_else(|e| panic!("{e}"));
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&real, &link).unwrap_or_else(|e| panic!("{e}"));
-        let held = lock_all(&[&real.join("pgpass")], Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("{e}"));
-        // Another thread is another holder (this one would get its own lock again).
-        let other = link.join("pgpass");
-        let err = std::thread::scope(|scope| {
-            scope
-                .spawn(|| lock_all(&[&other], Duration::from_millis(200)).err())
-                .join()
-                .ok()
-                .flatten()
-        })
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-        assert!(err.contains("gave up after 200ms waiting"), "{err}");
-        assert!(
-            err.contains(&format!("held by process {}", std::process::id())),
-            "{err}"
-        );
-        drop(held);
-        assert!(lock_all(&[&link.join("pgpass")], Duration::from_secs(1)).is_ok());
-        assert_eq!(
-            fs::metadata(real.join(LOCK_NAME))
-                .map(|m| m.mode() & 0o777)
-                .ok(),
-            Some(0o600)
-        );
+    fn changed(result: Result<()>) -> bool {
+        matches!(result, Err(Error::ChangedSinceRead { .. }))
     }
 
-    #[test]
-    fn a_thread_holding_a_lock_gets_it_again_and_keeps_it_until_the_last_guard() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let pgpass = dir.path().join("pgpass");
-        let state = dir.path().join("state.json");
-        let contend = || {
-            std::thread::scope(|scope| {
-                scope
-                    .spawn(|| lock_all(&[&state], Duration::from_millis(100)).is_ok())
-                    .join()
-                    .unwrap_or(false)
+    fn only_file(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
             })
-        };
-        let outer = lock_all(&[&pgpass], Duration::from_secs(1)).unwrap_or_else(|e| panic!("{e}"));
-        // The state file in the same directory: the same lock file, granted at once.
-        let started = Instant::now();
-        let inner = lock_all(&[&state], Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
-        assert!(started.elapsed() < Duration::from_secs(1));
-        drop(inner);
-        assert!(!contend(), "still held by the outer guard");
-        drop(outer);
-        assert!(contend(), "released with the last guard");
+            .unwrap_or_default()
     }
 
     #[test]
-    fn a_planted_symlink_is_never_followed() {
+    fn an_edit_made_after_the_read_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let elsewhere = dir.path().join("elsewhere");
-        std::os::unix::fs::symlink(&elsewhere, dir.path().join(LOCK_NAME))
+        let path = dir.path().join("pgpass");
+        fs::write(&path, b"mine\n").unwrap_or_else(|e| panic!("{e}"));
+        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        // `echo >> ~/.pgpass`: same file, longer.
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
             .unwrap_or_else(|e| panic!("{e}"));
-        let err = lock_all(&[&dir.path().join("pgpass")], Duration::from_secs(1))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("symbolic link"), "{err}");
-        assert!(!elsewhere.exists(), "nothing was created through the link");
+        file.write_all(b"added\n").unwrap_or_else(|e| panic!("{e}"));
+        let err = write(&path, b"ours\n", snap.as_ref(), Contents::Secret);
+        assert!(changed(err), "an appended line is a change");
+        assert_eq!(fs::read(&path).unwrap_or_default(), b"mine\nadded\n");
+        assert_eq!(only_file(dir.path()), ["pgpass"], "no temp file left");
+
+        // Same length, other bytes (an editor changing one character in place).
+        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        fs::write(&path, b"mine\nadder\n").unwrap_or_else(|e| panic!("{e}"));
+        assert!(changed(write(&path, b"x", snap.as_ref(), Contents::Secret)));
+        assert_eq!(fs::read(&path).unwrap_or_default(), b"mine\nadder\n");
+    }
+
+    #[test]
+    fn a_file_replaced_by_rename_with_the_same_bytes_is_a_change() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("pgpass");
+        fs::write(&path, b"same\n").unwrap_or_else(|e| panic!("{e}"));
+        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        // An editor's save: a new file renamed over the old one.
+        let other = dir.path().join("other");
+        fs::write(&other, b"same\n").unwrap_or_else(|e| panic!("{e}"));
+        fs::rename(&other, &path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(changed(write(&path, b"x", snap.as_ref(), Contents::Secret)));
+        assert_eq!(fs::read(&path).unwrap_or_default(), b"same\n");
+    }
+
+    #[test]
+    fn a_missing_file_must_still_be_missing_and_a_removed_one_stays_removed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("pgpass");
+        assert!(read(&path).unwrap_or_else(|e| panic!("{e}")).is_none());
+        fs::write(&path, b"created meanwhile\n").unwrap_or_else(|e| panic!("{e}"));
+        assert!(changed(write(&path, b"x", None, Contents::Secret)));
+        assert_eq!(fs::read(&path).unwrap_or_default(), b"created meanwhile\n");
+
+        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(changed(write(&path, b"x", snap.as_ref(), Contents::Secret)));
+        assert!(!path.exists());
+        assert!(only_file(dir.path()).is_empty(), "no temp file left");
+
+        // Unchanged: written, and the error is not one the user must act on.
+        assert!(write(&path, b"x", None, Contents::Secret).is_ok());
+        assert!(
+            !Error::ChangedSinceRead { path: path.clone() }.needs_user(),
+            "a retry fixes it"
+        );
     }
 
     #[test]

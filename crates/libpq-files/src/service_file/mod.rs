@@ -23,6 +23,9 @@
 //! recorded (`# alloydb-cred begin service=prod (managed by alloydb-cred; …)`) are read
 //! as having no owner.
 
+mod keywords;
+mod lines;
+
 use std::collections::HashMap;
 
 use crate::digest::Tag;
@@ -30,76 +33,16 @@ use crate::error::{Error, Result};
 use crate::managed::{self, ManagedFile, Region};
 use crate::value::{Keyword, MAX_SECTION_LINE_BYTES, SectionValue, ServiceName};
 
+pub use keywords::LIBPQ_KEYWORDS;
+use keywords::PGJDBC_KEYWORDS;
+use lines::{LibpqLine, header_names, libpq_line};
+
 const BEGIN_PREFIX: &str = "# alloydb-cred begin service=";
 const OWNER_WORD: &str = " owner=";
 const MANAGED_BY: &str = " (managed by alloydb-cred";
 const OWNED_BY: &str = " for ";
 const BEGIN_SUFFIX: &str = "; edits here are overwritten)";
 const END_PREFIX: &str = "# alloydb-cred end service=";
-
-/// libpq's connection keywords (PostgreSQL 16's list; older servers' clients ignore none
-/// of the ones a user is likely to set).
-pub const LIBPQ_KEYWORDS: &[&str] = &[
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "password",
-    "passfile",
-    "require_auth",
-    "channel_binding",
-    "connect_timeout",
-    "client_encoding",
-    "options",
-    "application_name",
-    "fallback_application_name",
-    "keepalives",
-    "keepalives_idle",
-    "keepalives_interval",
-    "keepalives_count",
-    "tcp_user_timeout",
-    "replication",
-    "gssencmode",
-    "sslmode",
-    "requiressl",
-    "sslcompression",
-    "sslcert",
-    "sslkey",
-    "sslpassword",
-    "sslcertmode",
-    "sslrootcert",
-    "sslcrl",
-    "sslcrldir",
-    "sslsni",
-    "requirepeer",
-    "ssl_min_protocol_version",
-    "ssl_max_protocol_version",
-    "krbsrvname",
-    "gsslib",
-    "gssdelegation",
-    "service",
-    "target_session_attrs",
-    "load_balance_hosts",
-];
-
-/// Keywords pgjdbc's service-file parser accepts (tried against pgjdbc 42.5.5). Any other
-/// key in a selected section makes pgjdbc refuse the connection ("Unable to parse URL").
-const PGJDBC_KEYWORDS: &[&str] = &[
-    "host",
-    "port",
-    "dbname",
-    "user",
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "password",
-    "options",
-    "sslpassword",
-    "gsslib",
-    "replication",
-];
 
 /// One section the tool wrote. Every field is a checked type, so a section always renders
 /// as exactly its frame, its header and one line per keyword.
@@ -285,18 +228,19 @@ impl<'a> SectionIndex<'a> {
 }
 
 impl ManagedFile<ManagedSection> {
-    /// Section names the user wrote, as libpq and pgjdbc see them.
+    /// Section names the user wrote, each once, in file order: every name libpq would
+    /// take a header line for, and every name pgjdbc would (see [`header_names`]).
     pub fn foreign_section_names(&self) -> Vec<String> {
-        self.foreign()
-            .split(|&b| b == b'\n')
-            .filter_map(|line| {
-                let text = String::from_utf8_lossy(line);
-                let t = text.trim();
-                t.strip_prefix('[')
-                    .and_then(|r| r.strip_suffix(']'))
-                    .map(str::to_string)
-            })
-            .collect()
+        let mut names: Vec<String> = Vec::new();
+        for line in self.foreign().split(|&b| b == b'\n') {
+            for name in header_names(line) {
+                let name = String::from_utf8_lossy(name);
+                if !names.iter().any(|n| *n == name) {
+                    names.push(name.into_owned());
+                }
+            }
+        }
+        names
     }
 
     /// Replaces or adds the managed section `section.name`, after checking that it can be
@@ -330,21 +274,26 @@ impl ManagedFile<ManagedSection> {
     /// section once our block sits on top; refuse rather than change their meaning.
     fn check_no_orphan_settings(&self, path_for_messages: &str) -> Result<()> {
         for (n, line) in self.foreign().split(|&b| b == b'\n').enumerate() {
-            let text = String::from_utf8_lossy(line);
-            let t = text.trim();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
+            match libpq_line(line) {
+                LibpqLine::Blank => continue,
+                LibpqLine::Header(_) => return Ok(()),
+                LibpqLine::Setting(setting) => {
+                    // Never the line itself: it may hold a password, or bytes that a
+                    // terminal would obey. A key is named only when it is libpq's own.
+                    let key = setting
+                        .iter()
+                        .position(|&b| b == b'=')
+                        .map(|at| &setting[..at])
+                        .and_then(|key| std::str::from_utf8(key).ok())
+                        .filter(|key| LIBPQ_KEYWORDS.contains(key))
+                        .map(|key| format!("`{key}` "))
+                        .unwrap_or_default();
+                    return Err(Error::Conflict(format!(
+                        "{path_for_messages} has a setting outside any [section] ({key}on line {} of the part alloydb-cred did not write); libpq would attach it to the section above it, so alloydb-cred will not add sections there: move it into a section or delete it",
+                        n + 1
+                    )));
+                }
             }
-            if t.starts_with('[') {
-                return Ok(());
-            }
-            // Name the key only: the value may be a password.
-            let key = t.split('=').next().unwrap_or_default().trim();
-            return Err(Error::Conflict(format!(
-                "{path_for_messages} has a setting outside any [section] (`{}` on line {} of its own content); libpq would attach it to the section above it, so alloydb-cred will not add sections there: move it into a section or delete it",
-                key.chars().take(40).collect::<String>(),
-                n + 1
-            )));
         }
         Ok(())
     }
@@ -379,7 +328,9 @@ fn parse_section(bytes: &[u8], start: usize) -> Option<(ManagedSection, usize)> 
         }
         // A section header inside the frame is the user's own section: the frame is
         // then not ours to rewrite.
-        if line.trim_start().starts_with('[') {
+        if !header_names(line.as_bytes()).is_empty()
+            || matches!(libpq_line(line.as_bytes()), LibpqLine::Header(_))
+        {
             return None;
         }
         let pair = line.split_once('=').and_then(|(key, value)| {
@@ -415,205 +366,4 @@ fn parse_begin(line: &str) -> Option<(ServiceName, Option<Owner>)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok<T>(value: std::result::Result<T, crate::value::InvalidValue>) -> T {
-        value.unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn kw(key: &str, value: &str) -> (Keyword, SectionValue) {
-        (ok(Keyword::new(key)), ok(SectionValue::new(value)))
-    }
-
-    fn section(name: &str) -> ManagedSection {
-        ManagedSection {
-            name: ServiceName::new(name).unwrap_or_else(|e| panic!("{e}")),
-            keywords: vec![
-                kw("host", "10.1.2.3"),
-                kw("port", "5432"),
-                kw("user", "kai@altostrat.com"),
-            ],
-            owner: None,
-            edited: false,
-        }
-    }
-
-    #[test]
-    fn writes_framed_sections_on_top_and_round_trips() {
-        let original: &[u8] = b"# my services\r\n[legacy]\r\nhost=old\r\n";
-        let mut file = ServiceFile::parse(original);
-        file.upsert(section("prod"), "svc")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let written = file.render();
-        let text = String::from_utf8_lossy(&written);
-        assert!(text.starts_with("# alloydb-cred begin service=prod"));
-        assert!(text.contains("\n[prod]\nhost=10.1.2.3\nport=5432\nuser=kai@altostrat.com\n# alloydb-cred end service=prod\n"));
-        assert!(written.ends_with(original));
-        let mut again = ServiceFile::parse(&written);
-        assert_eq!(again.get("prod"), Some(&section("prod")));
-        again.remove_all();
-        assert_eq!(again.render(), original);
-    }
-
-    #[test]
-    fn user_section_of_same_name_is_a_conflict() {
-        let original: &[u8] = b"[prod]\nhost=mine\n";
-        let mut file = ServiceFile::parse(original);
-        let err = file
-            .upsert(section("prod"), "svc")
-            .err()
-            .map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("did not write")));
-        assert_eq!(file.render(), original);
-        // libpq trims white space around a section header.
-        let mut file = ServiceFile::parse(b"  [prod]  \nhost=mine\n");
-        assert!(file.upsert(section("prod"), "svc").is_err());
-    }
-
-    #[test]
-    fn settings_before_first_section_are_refused_without_quoting_values() {
-        let mut file = ServiceFile::parse(b"# c\npassword=hunter2\n[a]\nport=1\n");
-        let err = file
-            .upsert(section("prod"), "svc")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            err.contains("outside any [section]") && err.contains("`password`"),
-            "{err}"
-        );
-        assert!(!err.contains("hunter2"), "{err}");
-    }
-
-    #[test]
-    fn edits_inside_a_frame_are_marked_and_overwritten() {
-        let mut file = ServiceFile::default();
-        file.upsert(section("prod"), "svc")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let text = String::from_utf8_lossy(&file.render())
-            .replace("port=5432\n", "port=5432\n# my note\nHost = x\n");
-        let mut edited = ServiceFile::parse(text.as_bytes());
-        let parsed = edited.get("prod").cloned();
-        assert!(parsed.as_ref().is_some_and(|s| s.edited), "{parsed:?}");
-        assert_ne!(
-            parsed.as_ref(),
-            Some(&section("prod")),
-            "an edited section is rewritten"
-        );
-        edited
-            .upsert(section("prod"), "svc")
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(!String::from_utf8_lossy(&edited.render()).contains("my note"));
-        // A user's section header inside the frame makes it theirs.
-        let theirs = text.replace("# my note\n", "[mine]\n");
-        assert!(ServiceFile::parse(theirs.as_bytes()).managed().is_empty());
-    }
-
-    #[test]
-    fn owners_are_written_and_read_back_and_old_markers_still_parse() {
-        let mut owned = section("prod");
-        owned.owner = Some(Owner::new(
-            Tag::of(b"config"),
-            "/etc/alloydb-cred/config.toml",
-        ));
-        let mut file = ServiceFile::default();
-        file.upsert(owned.clone(), "svc")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let text = String::from_utf8_lossy(&file.render()).into_owned();
-        assert!(
-            text.starts_with("# alloydb-cred begin service=prod owner="),
-            "{text}"
-        );
-        assert!(
-            text.contains(" for /etc/alloydb-cred/config.toml; edits"),
-            "{text}"
-        );
-        assert_eq!(
-            ServiceFile::parse(text.as_bytes()).get("prod"),
-            Some(&owned)
-        );
-
-        // A name too long for old libpq's line buffer is left out; the tag stays.
-        let mut long = section("prod");
-        long.owner = Some(Owner::new(Tag::of(b"config"), &"/x".repeat(150)));
-        let mut file = ServiceFile::default();
-        file.upsert(long, "svc").unwrap_or_else(|e| panic!("{e}"));
-        let text = String::from_utf8_lossy(&file.render()).into_owned();
-        assert!(
-            text.lines().all(|l| l.len() <= MAX_SECTION_LINE_BYTES),
-            "{text}"
-        );
-        let parsed = ServiceFile::parse(text.as_bytes());
-        let owner = parsed.get("prod").and_then(|s| s.owner.clone());
-        assert_eq!(
-            owner.map(|o| (o.tag, o.name)),
-            Some((Tag::of(b"config"), None))
-        );
-
-        let old = b"# alloydb-cred begin service=prod (managed by alloydb-cred; edits here are overwritten)\n[prod]\nhost=10.1.2.3\nport=5432\nuser=kai@altostrat.com\n# alloydb-cred end service=prod\n";
-        assert_eq!(ServiceFile::parse(old).get("prod"), Some(&section("prod")));
-    }
-
-    #[test]
-    fn the_index_finds_a_section_exactly_as_it_would_be_rendered() {
-        let mut owned = section("prod");
-        owned.owner = Some(Owner::new(
-            Tag::of(b"config"),
-            "/etc/alloydb-cred/config.toml",
-        ));
-        let mut file = ServiceFile::parse(b"# mine\n[legacy]\nhost=x\n");
-        file.upsert(owned.clone(), "svc")
-            .unwrap_or_else(|e| panic!("{e}"));
-        file.upsert(section("other"), "svc")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let bytes = file.render();
-        let index = SectionIndex::of(&bytes);
-        let holds = |index: &SectionIndex<'_>, s: &ManagedSection| {
-            let keywords = s.keywords.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-            index.holds(s.name.as_str(), s.owner.as_ref(), keywords)
-        };
-        assert!(holds(&index, &owned));
-        assert!(holds(&index, &section("other")));
-        let mut changed = owned.clone();
-        changed.keywords.pop();
-        assert!(!holds(&index, &changed));
-        let mut longer = owned.clone();
-        longer.keywords.push(kw("sslmode", "require"));
-        assert!(!holds(&index, &longer));
-        let mut unowned = owned.clone();
-        unowned.owner = None;
-        assert!(!holds(&index, &unowned));
-        // The user's own section is never one of ours.
-        assert!(!index.holds("legacy", None, [("host", "x")]));
-        // A line the user added inside the region: not what would be written.
-        let text = String::from_utf8_lossy(&bytes).replace("[prod]\n", "[prod]\n# note\n");
-        assert!(!holds(&SectionIndex::of(text.as_bytes()), &owned));
-    }
-
-    #[test]
-    fn broken_frames_stay_foreign() {
-        let text: &[u8] = b"# alloydb-cred begin service=prod (managed by alloydb-cred; edits here are overwritten)\n[prod]\nhost=x\n[other]\nport=1\n";
-        let file = ServiceFile::parse(text);
-        assert!(file.managed().is_empty());
-        assert_eq!(file.render(), text);
-        assert_eq!(file.foreign_section_names(), vec!["prod", "other"]);
-    }
-
-    #[test]
-    fn pgjdbc_rejects_lists_unknown_keys() {
-        let mut s = section("x");
-        s.keywords.push(kw("passfile", "/p"));
-        s.keywords.push(kw("application_name", "a"));
-        assert_eq!(s.pgjdbc_rejects(), vec!["passfile", "application_name"]);
-    }
-
-    #[test]
-    fn overlong_lines_are_refused() {
-        let mut s = section("x");
-        s.keywords
-            .push(kw("options", &("-c x=".to_string() + &"y".repeat(248))));
-        let mut file = ServiceFile::default();
-        assert!(file.upsert(s, "svc").is_err());
-    }
-}
+pub(crate) mod tests;

@@ -1,0 +1,302 @@
+//! The last step of a refresh, the only one that holds the files' locks: read both files
+//! again, apply this run's managed edits to what they hold *now* (a line the user added
+//! while the run waited on the network is in there), and write them, the password file
+//! first. Milliseconds, with no network and no credential program.
+//!
+//! A service whose edit cannot be made changes neither file: its section is checked and
+//! placed before its entry is, so a section that cannot be written leaves its old entry
+//! (and the old token) as they were.
+
+use std::path::Path;
+use std::time::Duration;
+
+use libpq_files::Tag;
+use libpq_files::locked_file::{self, Contents, Snapshot};
+use libpq_files::pgpass::{PgpassFile, Shadowed};
+use libpq_files::service_file::ServiceFile;
+
+use super::instances::{Resolutions, Target};
+use super::plan::desired_section;
+use super::progress::{Progress, Stage};
+use crate::config::{Config, Service};
+use crate::error::{Error, Result};
+use crate::files::{Files, bytes_of};
+
+/// How often the files are read and merged again when one changed between the read and
+/// the write (a program that does not take our lock wrote it): each retry takes
+/// milliseconds, and an editor saving three times in that window is already unusual.
+const ATTEMPTS: usize = 5;
+
+/// Locks both files, merges `progress`'s edits into what they hold now and writes them.
+/// Services written move to `Written`, those whose edit could not be made to `Failed`.
+/// Returns the user's lines that the managed entries hide.
+pub fn write(
+    progress: &mut Progress<'_>,
+    files: &Files,
+    resolutions: &Resolutions,
+    config: &Config,
+) -> Result<Vec<Shadowed>> {
+    let mut attempt = 1;
+    loop {
+        let _locks = files.lock(config.lock_timeout)?;
+        let snapshots = files.read()?;
+        let merged = merge(
+            progress,
+            bytes_of(&snapshots.pgpass),
+            bytes_of(&snapshots.service_file),
+            files,
+            config,
+            resolutions,
+        );
+        let written = write_if_changed(
+            &files.pgpass_real,
+            &merged.pgpass.render(),
+            &snapshots.pgpass,
+            Contents::Secret,
+        )
+        .and_then(|()| {
+            write_if_changed(
+                &files.service_file_real,
+                &merged.service_file.render(),
+                &snapshots.service_file,
+                Contents::Plain,
+            )
+        });
+        match written {
+            Ok(()) => return Ok(merged.finish(progress)),
+            Err(e) if changed_since_read(&e) && attempt < ATTEMPTS => {
+                log::debug!("{e}; reading it again and merging anew");
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether a write was refused because the file changed after it was read.
+fn changed_since_read(_e: &Error) -> bool {
+    false
+}
+
+/// Replaces `real` with `bytes` unless that is what it already holds.
+fn write_if_changed(
+    real: &Path,
+    bytes: &[u8],
+    snapshot: &Option<Snapshot>,
+    contents: Contents,
+) -> Result<()> {
+    if bytes != bytes_of(snapshot) {
+        locked_file::write(real, bytes, snapshot.as_ref(), contents)?;
+    }
+    Ok(())
+}
+
+/// Both files with this run's edits, and what became of each service, not applied to
+/// the progress until the files are written.
+struct Merged<'s> {
+    pgpass: PgpassFile,
+    service_file: ServiceFile,
+    failed: Vec<(&'s Service, Error)>,
+    /// Warnings to give once the files are written (not once per attempt).
+    notes: Vec<String>,
+}
+
+impl<'s> Merged<'s> {
+    fn finish(self, progress: &mut Progress<'s>) -> Vec<Shadowed> {
+        for note in &self.notes {
+            log::warn!("{note}");
+        }
+        for (service, error) in self.failed {
+            progress.fail(service, error);
+        }
+        for service in progress.at(|s| matches!(s, Stage::Minted(..))) {
+            let reason = progress.reason(service);
+            if let Stage::Minted(_, minted) = progress.take(service) {
+                // One line per refresh: what a log reader (journald, docker logs) needs.
+                log::info!(
+                    "{}: refreshed ({reason}): a {} token for {}, valid until {}",
+                    service.name,
+                    minted.breadth.as_str(),
+                    minted.entry.user,
+                    minted.entry.expires_at
+                );
+                progress.set(service, Stage::Written(minted.breadth));
+            }
+        }
+        let names: Vec<&str> = progress.iter().map(|(s, _)| s.name.as_str()).collect();
+        self.pgpass
+            .shadowed()
+            .into_iter()
+            .filter(|s| names.contains(&s.service.as_str()))
+            .collect()
+    }
+}
+
+/// Applies the edits of every service in `progress` to the files' current bytes.
+fn merge<'s>(
+    progress: &Progress<'s>,
+    pgpass: &[u8],
+    service_file: &[u8],
+    files: &Files,
+    config: &Config,
+    resolutions: &Resolutions,
+) -> Merged<'s> {
+    let mut merged = Merged {
+        pgpass: PgpassFile::parse(pgpass),
+        service_file: ServiceFile::parse(service_file),
+        failed: Vec::new(),
+        notes: Vec::new(),
+    };
+    let path = files.service_file.display().to_string();
+    let mut needs_passfile = false;
+    for (service, stage) in progress.iter() {
+        let edit = match stage {
+            Stage::Minted(target, minted) => {
+                // The files may have changed hands since the plan read them.
+                if let Err(e) = claim(service, &merged.pgpass, &merged.service_file, files, config)
+                {
+                    merged.failed.push((service, e));
+                    continue;
+                }
+                Some((target.clone(), minted.entry.user.to_string(), Some(minted)))
+            }
+            Stage::Current => {
+                current_entry(service, &merged.pgpass, files.owner_tag(), resolutions)
+                    .map(|(target, user)| (target, user, None))
+            }
+            _ => None,
+        };
+        let Some((target, user, minted)) = edit else {
+            continue;
+        };
+        match section_for(service, &target, &user, files, config.lock_timeout) {
+            Ok(section) => {
+                let rejects: Vec<String> = section
+                    .pgjdbc_rejects()
+                    .into_iter()
+                    .filter(|k| *k != "passfile")
+                    .map(str::to_string)
+                    .collect();
+                let passfile = section
+                    .keywords
+                    .iter()
+                    .any(|(k, _)| k.as_str() == "passfile");
+                if let Err(e) = merged.service_file.upsert(section, &path) {
+                    merged.failed.push((service, e.into()));
+                    continue;
+                }
+                if !rejects.is_empty() {
+                    merged.notes.push(format!(
+                        "service {}: {} in {path} is not accepted by pgjdbc (DBeaver, DataGrip); those clients cannot use this service",
+                        service.name,
+                        rejects.join(", ")
+                    ));
+                }
+                needs_passfile |= passfile;
+                // Only now, with its section in place, does the new entry go in.
+                if let Some(minted) = minted {
+                    merged.pgpass.upsert(minted.entry.clone());
+                }
+            }
+            Err(e) => merged.failed.push((service, e)),
+        }
+    }
+    if needs_passfile {
+        merged.notes.push(format!(
+            "{} is not where libpq looks by default, so the sections in {path} name it with passfile=; pgjdbc (DBeaver, DataGrip) rejects that keyword: for those clients keep the password file at the default place or set PGPASSFILE",
+            files.pgpass.display()
+        ));
+    }
+    merged
+}
+
+/// Where a service that is not due connects and as whom, from its entry of this
+/// configuration, when its section should be checked.
+fn current_entry(
+    service: &Service,
+    pgpass: &PgpassFile,
+    owner: &Tag,
+    resolutions: &Resolutions,
+) -> Option<(Target, String)> {
+    let entry = pgpass
+        .get(service.name.as_str())
+        .filter(|e| e.owner.as_ref().is_none_or(|o| o == owner))?;
+    // An instance without a resolution (it failed, and there was none before) keeps the
+    // section it has.
+    let target = resolutions.target(service)?;
+    // The entry is still for another address (the host moved but the new token could not
+    // be minted): the section keeps pointing where that entry's password works.
+    if entry.host != target.host || entry.port != target.port {
+        return None;
+    }
+    Some((target, entry.user.to_string()))
+}
+
+/// The section `service` should have, with the server CA file it names written first.
+fn section_for(
+    service: &Service,
+    target: &Target,
+    user: &str,
+    files: &Files,
+    lock_timeout: Duration,
+) -> Result<libpq_files::service_file::ManagedSection> {
+    if let Some(ca) = &target.server_ca {
+        ca.write(lock_timeout)?;
+    }
+    desired_section(service, target, user, files)
+        .map_err(|e| Error::Config(format!("service {}: {e}", service.name)))
+}
+
+/// Whether this configuration may write `service`'s entry and section. Another
+/// configuration's entry or section for the same service in the same files is a
+/// conflict, unless that configuration's file is gone (then its regions are taken over).
+/// Regions written before owners were recorded belong to whoever writes next.
+pub fn claim(
+    service: &Service,
+    pgpass: &PgpassFile,
+    service_file: &ServiceFile,
+    files: &Files,
+    config: &Config,
+) -> Result<()> {
+    let mine = files.owner_tag();
+    let section = service_file.get(service.name.as_str());
+    let other: Option<&Tag> = pgpass
+        .get(service.name.as_str())
+        .and_then(|e| e.owner.as_ref())
+        .filter(|o| *o != mine)
+        .or_else(|| {
+            section
+                .and_then(|s| s.owner.as_ref())
+                .map(|o| &o.tag)
+                .filter(|t| *t != mine)
+        });
+    let Some(other) = other else {
+        return Ok(());
+    };
+    let other_name = section
+        .and_then(|s| s.owner.as_ref())
+        .filter(|o| &o.tag == other)
+        .and_then(|o| o.name.as_deref());
+    match other_name {
+        Some(path) if !Path::new(path).exists() => {
+            log::warn!(
+                "service {}: taking over its entry and section from the configuration {path}, which no longer exists",
+                service.name
+            );
+            Ok(())
+        }
+        Some(path) => Err(Error::Config(format!(
+            "service {}: {} already holds this service for another configuration, {path} (this one is {}); two configurations must not manage one service in the same files: rename the service in one of them, or give them different `pgpass`/`service_file`",
+            service.name,
+            files.pgpass.display(),
+            config.path.display()
+        ))),
+        None => Err(Error::Config(format!(
+            "service {}: {} already holds this service for another configuration (its marker says owner={other}; this one, {}, is owner={mine}); rename the service in one of them, or give them different files; if that configuration no longer exists, delete the service's two lines from {} by hand",
+            service.name,
+            files.pgpass.display(),
+            config.path.display(),
+            files.pgpass.display()
+        ))),
+    }
+}
