@@ -233,13 +233,7 @@ impl OnDisk {
             return facts;
         };
         let parsed = &pgpass.parsed;
-        let ours = |e: &&ManagedEntry| e.owner.as_ref().is_none_or(|o| *o == config.owner);
-        let entry = parsed
-            .managed()
-            .iter()
-            .filter(|e| e.service == *name)
-            .min_by_key(|e| !ours(e));
-        let entry = match entry {
+        let entry = match self.entry_of(service, config) {
             None => {
                 out.push(Check::problem(
                     "pgpass.entry",
@@ -248,7 +242,7 @@ impl OnDisk {
                 ));
                 None
             }
-            Some(e) if !ours(&e) => {
+            Some((e, false)) => {
                 out.push(Check::problem(
                     "pgpass.entry",
                     format!(
@@ -260,7 +254,7 @@ impl OnDisk {
                 ));
                 None
             }
-            Some(e) => Some(e),
+            Some((e, true)) => Some(e),
         };
         if let Some(entry) = entry {
             out.push(entry_check(entry, service, target, files, now, &refresh));
@@ -282,6 +276,33 @@ impl OnDisk {
         }
         self.section_checks(subject, config, files, entry, out, &mut facts);
         facts
+    }
+
+    /// The entry libpq would be given for `service`: this configuration's own if there
+    /// is one (`true`), else another configuration's of the same name (`false`).
+    fn entry_of(&self, service: &Service, config: &Config) -> Option<(&ManagedEntry, bool)> {
+        let ours = |e: &ManagedEntry| e.owner.as_ref().is_none_or(|o| *o == config.owner);
+        self.pgpass
+            .as_ref()?
+            .parsed
+            .managed()
+            .iter()
+            .filter(|e| e.service == *service.name.as_str())
+            .min_by_key(|e| !ours(e))
+            .map(|e| (e, ours(e)))
+    }
+
+    /// The unexpired token written for `service` that [`OnDisk::service_checks`] will ask
+    /// tokeninfo about, so the question can be asked beforehand, beside the others.
+    pub fn written_token(
+        &self,
+        service: &Service,
+        config: &Config,
+        now: Timestamp,
+    ) -> Option<&str> {
+        self.entry_of(service, config)
+            .filter(|(e, ours)| *ours && e.expires_at > now)
+            .map(|(e, _)| e.password.expose())
     }
 
     fn section_checks(
