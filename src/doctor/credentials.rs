@@ -24,16 +24,26 @@ pub struct Credential {
     /// Where the credential's Google endpoints are (tokeninfo for the written token too).
     pub universe: Universe,
     spec: CredentialSpec,
+    /// Whether the source exists at all: false when building it failed, or minting found
+    /// nothing to mint from (no file, no ADC anywhere).
+    found: bool,
 }
 
 impl Credential {
     /// Builds the source, mints one token (kept in memory only) and asks tokeninfo about it.
     pub fn examine(spec: &CredentialSpec, ctx: &Context<'_>) -> Credential {
         let source = describe_source(spec);
-        let (minted, universe) = match google_tokens::build(spec, ctx) {
-            Ok(built) => (built.mint(), built.universe().clone()),
-            Err(e) => (Err(e), Universe::DEFAULT),
+        let (minted, universe, built) = match google_tokens::build(spec, ctx) {
+            Ok(built) => (built.mint(), built.universe().clone(), true),
+            Err(e) => (Err(e), Universe::DEFAULT, false),
         };
+        let found = built
+            && minted.as_ref().err().is_none_or(|e| {
+                !e.needs_user()
+                    && !e
+                        .to_string()
+                        .starts_with("no Application Default Credentials")
+            });
         let info = minted
             .as_ref()
             .ok()
@@ -44,6 +54,7 @@ impl Credential {
             info,
             universe,
             spec: spec.clone(),
+            found,
         }
     }
 
@@ -55,15 +66,26 @@ impl Credential {
         config: &Config,
         out: &mut Vec<Check>,
     ) -> Option<String> {
-        out.push(Check::ok("credentials.source", self.source.clone()));
         let token = match &self.minted {
             Ok(token) => token,
             Err(e) => {
                 let (message, fix) = diagnose(&e.to_string(), &self.spec, service, config);
-                out.push(Check::problem("credentials.token", message, fix));
+                if self.found {
+                    out.push(Check::ok("credentials.source", self.source.clone()));
+                    out.push(Check::problem("credentials.token", message, fix));
+                } else {
+                    // A source that is not there is the one problem, not an `ok` source
+                    // followed by a token that could not be minted.
+                    out.push(Check::problem(
+                        "credentials.source",
+                        format!("{}: {message}", self.source),
+                        fix,
+                    ));
+                }
                 return None;
             }
         };
+        out.push(Check::ok("credentials.source", self.source.clone()));
         out.push(Check::ok(
             "credentials.token",
             format!(
@@ -83,6 +105,22 @@ impl Credential {
 
     fn scopes_check(&self, service: &Service, config: &Config, token: &MintedToken) -> Check {
         const NAME: &str = "credentials.scopes";
+        if let Some(Err(TokenInfoError::Rejected(why))) = &self.info {
+            return Check::problem(
+                NAME,
+                format!(
+                    "tokeninfo rejects the token just minted ({why}), so whatever scopes the issuer names, AlloyDB would refuse it: \"Request had invalid authentication credentials.\""
+                ),
+                match &self.spec.source {
+                    SourceSpec::Command { .. } => {
+                        "make the token command print a Google access token (ya29.…) of the principal it names"
+                    }
+                    _ => {
+                        "check that the `token` and `tokeninfo` endpoints in the [endpoints] table are Google's (or remove them)"
+                    }
+                },
+            );
+        }
         let (scopes, said_by) = match &self.info {
             Some(Ok(info)) => (Some(info.scopes.as_slice()), "tokeninfo"),
             _ => (token.scopes(), "the issuer"),

@@ -107,11 +107,13 @@ pub struct ServiceReport {
 }
 
 /// Everything `doctor` found: checks about the configuration and the machine as a
-/// whole, then each service's.
+/// whole, then each service's, then (before the first refresh) the one line that says
+/// the files were never written, after the causes that would make a refresh fail.
 #[derive(Debug)]
 pub struct Report {
     pub checks: Vec<Check>,
     pub services: Vec<ServiceReport>,
+    pub pending: Option<Check>,
 }
 
 impl Report {
@@ -129,6 +131,7 @@ impl Report {
         self.checks
             .iter()
             .chain(self.services.iter().flat_map(|s| &s.checks))
+            .chain(&self.pending)
     }
 }
 
@@ -307,10 +310,24 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
         reports.push((service.name.to_string(), checks));
         evidence.push((service, facts, reachable, user));
     }
+    let never_written: Vec<&str> = services
+        .iter()
+        .filter(|s| on_disk.never_written(s))
+        .map(|s| s.name.as_str())
+        .collect();
+    if let Some(missing) = &on_disk.pgpass_missing {
+        if never_written.len() < services.len() {
+            general.push(missing.clone());
+        }
+    }
+    let pending = not_refreshed(config, &never_written, services.len(), &reports, &general);
     if connect {
         // Each login is its own psql against its own server: side by side too.
         let logins = parallel::map(&evidence, |(service, facts, reachable, user)| {
-            login::check(
+            if never_written.contains(&service.name.as_str()) {
+                return None;
+            }
+            Some(login::check(
                 service,
                 config,
                 &login::Evidence {
@@ -320,10 +337,10 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
                     written: facts.written.as_ref(),
                     user: user.as_deref(),
                 },
-            )
+            ))
         });
         for ((_, checks), login) in reports.iter_mut().zip(logins) {
-            checks.push(login);
+            checks.extend(login);
         }
     }
 
@@ -343,7 +360,52 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
                 checks: checks.into_iter().map(|c| c.redacted(&known)).collect(),
             })
             .collect(),
+        pending: pending.map(|c| c.redacted(&known)),
     }
+}
+
+/// The one line for services no refresh has written yet (`names`, of `checked`): with
+/// problems found above, the refresh comes after their fixes.
+fn not_refreshed(
+    config: &Config,
+    names: &[&str],
+    checked: usize,
+    reports: &[(String, Vec<Check>)],
+    general: &[Check],
+) -> Option<Check> {
+    if names.is_empty() {
+        return None;
+    }
+    let which = match names {
+        _ if names.len() == checked && checked > 1 => format!("any of the {checked} services"),
+        [one] => format!("service {one}"),
+        _ => format!("{} services ({})", names.len(), names.join(", ")),
+    };
+    let blocked = general
+        .iter()
+        .chain(reports.iter().flat_map(|(_, c)| c))
+        .any(|c| c.status == Status::Problem);
+    Some(Check::problem(
+        "refresh",
+        format!(
+            "not refreshed yet: {} has no entry and {} no section for {which}",
+            config.pgpass.display(),
+            config.service_file.display()
+        ),
+        {
+            let mut command = "alloydb-cred refresh".to_string();
+            if names.len() < checked {
+                for name in names {
+                    command.push_str(&format!(" --service {name}"));
+                }
+            }
+            if blocked {
+                format!("fix the problems above, then run `{command}`")
+            } else {
+                command
+            }
+        },
+    ))
 }
 
 /// One network question of the second round.
@@ -463,6 +525,7 @@ pub(crate) mod tests {
                 name: "s".into(),
                 checks: vec![Check::warning("b", "meh", "do x"), Check::ok("c", "fine")],
             }],
+            pending: None,
         };
         assert_eq!(report.worst(), Status::Warning);
         assert_eq!(report.count(Status::Ok), 2);

@@ -257,22 +257,25 @@ fn password_file(w: &World) {
     assert_eq!(file["fix"], format!("chmod 600 {pgpass_text}"));
     fs::set_permissions(&pgpass, fs::Permissions::from_mode(0o600)).expect("chmod");
 
-    // `later` was never refreshed.
+    // `later` was never refreshed: one line says so, not a missing entry and section.
     let report = c.diagnose(&[], &[], 3);
     report.expect("db", "pgpass.entry", "ok", &["valid until"], &[]);
-    report.expect(
-        "later",
-        "pgpass.entry",
-        "problem",
-        &["has no entry for service later"],
-        &["alloydb-cred refresh --service later"],
+    let pending = report.check(None, "refresh");
+    assert_eq!(pending["status"], "problem", "{pending:#}");
+    assert!(
+        pending["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("not refreshed yet") && m.contains("service later")),
+        "{pending:#}"
     );
-    report.expect(
-        "later",
-        "service_file.section",
-        "problem",
-        &["no section [later]"],
-        &["refresh"],
+    assert_eq!(pending["fix"], "alloydb-cred refresh --service later");
+    assert!(
+        !report
+            .statuses()
+            .iter()
+            .any(|(name, _)| name == "later/pgpass.entry" || name == "later/service_file.section"),
+        "{:#}",
+        report.0
     );
 
     // Lines of the user's below the block, for the same connection and a catch-all:
@@ -593,6 +596,7 @@ fn doctor_finds_each_broken_setup_and_names_the_fix() {
         ("old_libpq", old_libpq),
         ("network", network),
         ("not_postgresql", crate::doctor_network::not_postgresql),
+        ("first_run", crate::doctor_first_run::first_run),
         ("refused_logins", refused_logins),
         ("usage", usage),
     ];

@@ -52,6 +52,7 @@ pub fn not_postgresql(w: &World) {
             w.pg.port()
         ),
     );
+    c.refresh(&[]);
     let report = c.diagnose(&["--connect"], &[], 3);
     for service in ["closes", "web"] {
         report.expect(
@@ -98,7 +99,9 @@ pub fn not_postgresql(w: &World) {
         &["without TLS", "sslmode=require"],
         &["[services.needs_tls]"],
     );
-    assert_eq!(binds_for(w, ROBOT_USER), 0, "no login was attempted");
+    // db's login is the one; none is spent where no PostgreSQL answers, and libpq
+    // refuses the plaintext server for needs_tls before it signs in.
+    assert_eq!(binds_for(w, ROBOT_USER), 1, "db's login only");
 }
 
 /// `verify-ca` and `verify-full` complete the TLS handshake against the CA file the

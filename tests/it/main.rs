@@ -8,6 +8,7 @@ mod cli;
 mod clients;
 mod doctor;
 mod doctor_case;
+mod doctor_first_run;
 mod doctor_network;
 mod federation;
 mod google;

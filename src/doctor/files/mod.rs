@@ -57,6 +57,9 @@ pub struct OnDisk {
     foreign_sections: Vec<String>,
     /// Sections the system-wide service file defines.
     system_sections: Vec<String>,
+    /// "The password file does not exist yet", held back: before the first refresh it is
+    /// said once, by the caller's "not refreshed yet" (see [`OnDisk::never_written`]).
+    pub pgpass_missing: Option<Check>,
 }
 
 /// The password file's bytes (libpq's first match is found in them), parsed.
@@ -88,10 +91,18 @@ impl OnDisk {
                     service_file: ServiceFile::default(),
                     foreign_sections: Vec::new(),
                     system_sections: Vec::new(),
+                    pgpass_missing: None,
                 };
             }
         };
-        out.push(pgpass_file_check(&files));
+        let pgpass_check = pgpass_file_check(&files);
+        let pgpass_missing = match std::fs::metadata(&files.pgpass_real) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(pgpass_check),
+            _ => {
+                out.push(pgpass_check);
+                None
+            }
+        };
         let pgpass = locked_file::read(&files.pgpass_real)
             .ok()
             .flatten()
@@ -125,7 +136,23 @@ impl OnDisk {
             foreign_sections: service_file.foreign_section_names(),
             service_file,
             system_sections,
+            pgpass_missing,
         }
+    }
+
+    /// Whether no refresh ever wrote `service`: no entry of that name in the password
+    /// file (or no password file) and no section of that name in the service file. Its
+    /// missing entry and section are then one fact, "not refreshed yet", which the
+    /// caller says once for all such services instead of as problems of each.
+    pub fn never_written(&self, service: &Service) -> bool {
+        let name = service.name.as_str();
+        self.files.is_some()
+            && self
+                .pgpass
+                .as_ref()
+                .is_none_or(|p| p.parsed.managed().iter().all(|e| e.service != *name))
+            && self.service_file.get(name).is_none()
+            && !self.foreign_sections.iter().any(|n| n == name)
     }
 
     /// The file checks of one service. `ask` asks tokeninfo about a written token (the
@@ -149,6 +176,10 @@ impl OnDisk {
             return facts;
         };
         let name = service.name.as_str();
+        if self.never_written(service) {
+            out.extend(self.system_duplicate(name));
+            return facts;
+        }
         let refresh = format!("alloydb-cred refresh --service {name}");
         let Some(pgpass) = &self.pgpass else {
             out.push(Check::problem(

@@ -126,15 +126,20 @@ impl OnDisk {
                 ),
             });
         }
-        if self.system_sections.iter().any(|s| s == name) {
-            out.push(Check::warning(
+        out.extend(self.system_duplicate(name));
+    }
+
+    /// A warning when the system-wide service file defines `name` too.
+    pub(super) fn system_duplicate(&self, name: &str) -> Option<Check> {
+        self.system_sections.iter().any(|s| s == name).then(|| {
+            Check::warning(
                 "service_file.system",
                 format!(
                     "the system-wide service file also defines [{name}]: libpq reads yours first, but a program run with another HOME or PGSERVICEFILE (cron, sudo, a container), and libpq when your section is missing, get that one"
                 ),
                 "rename the service in one of the two files",
-            ));
-        }
+            )
+        })
     }
 }
 
