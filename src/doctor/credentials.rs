@@ -3,9 +3,8 @@
 //! user that principal logs in as).
 
 use google_tokens::{
-    ADC_LOGIN_WITH_ALLOYDB_SCOPE, ALLOYDB_LOGIN_SCOPE, AdcOrigin, Breadth, CLOUD_PLATFORM_SCOPE,
-    Context, CredentialSpec, MintedToken, Principal, SourceSpec, TokenInfo, TokenInfoError,
-    Universe,
+    ADC_LOGIN_ADVICE, ALLOYDB_LOGIN_SCOPE, AdcOrigin, Breadth, CLOUD_PLATFORM_SCOPE, Context,
+    CredentialSpec, MintedToken, Principal, SourceSpec, TokenInfo, TokenInfoError, Universe,
 };
 
 use super::{Check, service_table, time_left};
@@ -185,7 +184,7 @@ impl Credential {
                     "make the token command ask for the scope {ALLOYDB_LOGIN_SCOPE} (it ignores the configured scopes)"
                 ),
                 SourceSpec::Metadata => "give the machine's service account the cloud-platform access scope (gcloud compute instances set-service-account … --scopes=cloud-platform)".to_string(),
-                _ => ADC_LOGIN_WITH_ALLOYDB_SCOPE.to_string(),
+                _ => ADC_LOGIN_ADVICE.to_string(),
             }
         };
         Check::problem(
@@ -350,7 +349,7 @@ fn diagnose(
                 head(text),
                 service_table(service, config)
             ),
-            ADC_LOGIN_WITH_ALLOYDB_SCOPE.to_string(),
+            ADC_LOGIN_ADVICE.to_string(),
         );
     }
     if text.contains("invalid_grant")
@@ -362,8 +361,7 @@ fn diagnose(
                 "the key was deleted or disabled: create a new one with `gcloud iam service-accounts keys create {} --iam-account=SERVICE_ACCOUNT`",
                 path.display()
             ),
-            _ if wants_alloydb(spec) => ADC_LOGIN_WITH_ALLOYDB_SCOPE.to_string(),
-            _ => "gcloud auth application-default login".to_string(),
+            _ => ADC_LOGIN_ADVICE.to_string(),
         };
         return (
             format!(
@@ -374,10 +372,7 @@ fn diagnose(
         );
     }
     if text.contains("no Application Default Credentials") {
-        return (
-            head(text).to_string(),
-            ADC_LOGIN_WITH_ALLOYDB_SCOPE.to_string(),
-        );
+        return (head(text).to_string(), ADC_LOGIN_ADVICE.to_string());
     }
     match text.rsplit_once("; ") {
         Some((what, fix)) => (what.to_string(), fix.to_string()),
@@ -431,14 +426,14 @@ mod tests {
             what.contains("revoked") && what.contains("invalid_grant"),
             "{what}"
         );
-        assert_eq!(fix, ADC_LOGIN_WITH_ALLOYDB_SCOPE);
+        assert_eq!(fix, ADC_LOGIN_ADVICE);
         let (_, fix) = diagnose(revoked, &spec(SourceSpec::Gcloud), &svc, &cfg);
         assert_eq!(fix, "gcloud auth login");
 
         let scope = "the user credentials in /a.json were not granted the AlloyDB login scope (HTTP 400 invalid_scope: Bad Request); either run once: X — or …";
         let (what, fix) = diagnose(scope, &spec(SourceSpec::Adc), &svc, &cfg);
         assert!(what.contains("Request had insufficient scopes."), "{what}");
-        assert_eq!(fix, ADC_LOGIN_WITH_ALLOYDB_SCOPE);
+        assert_eq!(fix, ADC_LOGIN_ADVICE);
 
         let other = "cannot read key_file /k.json: No such file or directory (os error 2)";
         let (what, fix) = diagnose(other, &spec(SourceSpec::Adc), &svc, &cfg);

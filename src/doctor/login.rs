@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use google_tokens::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE};
+use google_tokens::{ADC_LOGIN_ADVICE, ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE};
 use libpq_files::pgpass::ManagedEntry;
 
 use super::files::WrittenToken;
@@ -297,7 +297,7 @@ fn cause_check(
         Cause::InsufficientScopes => (
             "the token has neither the alloydb.login nor the cloud-platform scope",
             format!(
-                "{ADC_LOGIN_WITH_ALLOYDB_SCOPE} (for a user's login; otherwise fix `scopes` in {}), then {refresh}",
+                "for a user's login {ADC_LOGIN_ADVICE}, otherwise fix `scopes` in {}; then {refresh}",
                 service_table(service, config)
             ),
         ),
