@@ -15,7 +15,9 @@ mod doctor;
 mod error;
 mod exit_codes;
 mod files;
+mod lifecycle;
 mod logging;
+mod ownership;
 mod paths;
 mod refresh;
 mod state;
@@ -24,9 +26,12 @@ mod watch;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // First, before any secret is in memory.
+    lifecycle::harden();
     let cli = cli::Cli::parse();
     let long_running = matches!(&cli.command, cli::Command::Refresh(args) if args.watch);
     logging::init(cli.verbose, cli.quiet, long_running);
+    lifecycle::stop_programs_on_signals(!long_running);
     let code = commands::run(cli).unwrap_or_else(|err| {
         logging::error(&err);
         err.exit_code()

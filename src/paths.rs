@@ -4,6 +4,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::ownership::{self, Owner};
 
 fn home() -> Result<PathBuf> {
     dirs::home_dir().ok_or_else(|| {
@@ -134,28 +135,11 @@ pub fn existing_state_dir() -> Result<Option<PathBuf>> {
 }
 
 fn check_private(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(dir)
         .map_err(|e| libpq_files::Error::io("inspect the state directory", dir, e))?;
-    // SAFETY: geteuid(2) cannot fail and touches no memory.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != me {
-        return Err(Error::Config(format!(
-            "the state directory {} belongs to user id {}, not to you (user id {me}); use your own (set ALLOYDB_CRED_STATE_DIR) or fix its owner: chown \"$(id -u)\" {}",
-            dir.display(),
-            meta.uid(),
-            dir.display()
-        )));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(Error::Config(format!(
-            "the state directory {} can be written by others (mode {:o}); make it private: chmod 700 {}",
-            dir.display(),
-            meta.mode() & 0o777,
-            dir.display()
-        )));
-    }
-    Ok(())
+    ownership::check_private(dir, &meta, "the state directory", Owner::Me).map_err(|e| {
+        e.into_error("whoever can change it could redirect the locks or feed alloydb-cred remembered principals; use your own (set ALLOYDB_CRED_STATE_DIR) or fix it")
+    })
 }
 
 /// Where the server CA certificates of instances are kept for libpq (`sslrootcert=`):

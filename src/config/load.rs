@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::raw::RawConfig;
 use super::settings::Config;
 use crate::error::{Error, Result};
+use crate::ownership::{self, Owner, Untrusted};
 
 /// Where the configuration is read from: `--config`, else `$ALLOYDB_CRED_CONFIG`, else the
 /// platform's config directory.
@@ -32,18 +33,65 @@ pub fn load(path: &Path) -> Result<Config> {
     // be absolute: a `passfile=` written from `--config ./x.toml` has to work elsewhere.
     let absolute = std::path::absolute(path);
     let path = absolute.as_deref().unwrap_or(path);
-    let text = std::fs::read_to_string(path).map_err(|err| {
+    let text = read_trusted(path)?;
+    parse(&text, path)
+}
+
+/// The configuration decides which programs run and where tokens are sent, so it is
+/// refused (with the fix) unless only its user, or root, can change it: the file, and
+/// every directory above it (see [`ownership::check_ancestors`]). The checks look at
+/// the descriptor that is read, so the file cannot be swapped between check and read.
+fn read_trusted(path: &Path) -> Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let cannot = |err: std::io::Error| {
         if err.kind() == std::io::ErrorKind::NotFound {
             Error::Config(format!(
                 "no configuration at {}; create it (see `man alloydb-cred.toml` or the README) or pass --config PATH",
                 path.display()
             ))
         } else {
-            Error::Config(format!("cannot read configuration {}: {err}", path.display()))
+            Error::Config(format!(
+                "cannot read configuration {}: {err}",
+                path.display()
+            ))
         }
-    })?;
-    parse(&text, path)
+    };
+    // Non-blocking: a FIFO planted there must not hang every run.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(Error::Config(format!(
+            "the configuration {} is not a regular file; point --config at the file itself",
+            path.display()
+        )));
+    }
+    const WHAT: &str = "the configuration";
+    const WHY: &str = "it decides which programs run and where tokens are sent, so alloydb-cred does not use it until that is fixed";
+    let refuse = |e: Untrusted| e.into_error(WHY);
+    ownership::check_private(path, &meta, WHAT, Owner::MeOrRoot).map_err(refuse)?;
+    let real = path.canonicalize().map_err(cannot)?;
+    ownership::check_ancestors(&real, WHAT).map_err(refuse)?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::Config(format!(
+            "the configuration {} is larger than {} MiB; that is not a configuration file",
+            path.display(),
+            MAX_CONFIG_BYTES >> 20
+        )));
+    }
+    Ok(text)
 }
+
+/// Far more than any configuration needs: a bound, so `/dev/zero`-like files end fast.
+const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// Parses configuration text; `path` names the file in messages and anchors relative paths.
 pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
@@ -232,6 +280,33 @@ dbname = "appdb"
         let err = parse_err("[services.prod]\nhost = \"a\\nb\"\n");
         assert!(err.contains("line 2, key `host`"), "{err}");
         assert!(err.contains("control character"), "{err}");
+    }
+
+    #[test]
+    fn values_libpq_would_read_differently_in_the_password_file_are_refused() {
+        let err = parse_err("[services.prod]\ndbname = \"d\"\nhost = \"#db.example\"\n");
+        assert!(err.contains("line 3, key `host`"), "{err}");
+        assert!(err.contains("as a comment"), "{err}");
+        assert!(!err.contains("db.example"), "{err}");
+        for (key, value) in [
+            ("host", "*"),
+            ("host", "a,b"),
+            ("host", " h"),
+            ("host", "h\\r"),
+            ("user", "*"),
+            ("user", "a b"),
+        ] {
+            let text = if key == "host" {
+                format!("[services.prod]\nhost = \"{value}\"\n")
+            } else {
+                format!("[services.prod]\nhost = \"h\"\n{key} = \"{value}\"\n")
+            };
+            let err = parse_err(&text);
+            assert!(
+                err.contains(&format!("key `{key}`")) && !err.contains("duplicate"),
+                "{key} = {value:?}: {err}"
+            );
+        }
     }
 
     #[test]

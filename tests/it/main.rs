@@ -12,6 +12,7 @@ mod doctor_first_run;
 mod doctor_network;
 mod federation;
 mod google;
+mod hostile;
 mod instances;
 mod login;
 mod packaging;

@@ -1,10 +1,15 @@
-//! Running a credential program (a token command, gcloud, the command of an
-//! executable-sourced credential) with a deadline, without a shell, and turning its
-//! failure into one sentence that carries its stderr.
+//! The one way a program is run: a credential program (a token command, gcloud, the
+//! command of an executable-sourced credential) and anything else the binary starts and
+//! waits for (doctor's psql). Every program runs without a shell, in a process group of
+//! its own, with a deadline, its output capped, and `PR_SET_PDEATHSIG` so that it dies
+//! with us. While it runs its group is registered, so that [`stop_all`] (called from a
+//! SIGTERM/SIGINT handler) can kill it. [`Program`] turns a failure into one sentence
+//! that carries its stderr, redacted.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,7 +20,154 @@ use crate::error::{Error, Result};
 use crate::secret::redact;
 
 /// Output beyond this is not a token; reading stops so a runaway program cannot fill memory.
-const MAX_OUTPUT: u64 = 1 << 20;
+pub const MAX_OUTPUT: u64 = 1 << 20;
+
+/// Why [`run_bounded`] has no [`Finished`] to give.
+#[derive(Debug)]
+pub enum RunError {
+    /// The program could not be started (`NotFound`: not on PATH).
+    Spawn(io::Error),
+    /// Waiting for it failed.
+    Wait(io::Error),
+    /// It did not finish within the deadline; its whole group was killed.
+    TimedOut,
+    /// It exited, but something it left behind held its output open past the deadline;
+    /// the group was killed.
+    OutputHeldOpen,
+}
+
+/// Runs `cmd` to its end, or kills its whole process group at `timeout`. stdin is
+/// `/dev/null`, stdout and stderr are captured up to [`MAX_OUTPUT`] each. For callers
+/// that want the raw outcome; credential programs go through [`Program`].
+pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Finished, RunError> {
+    let deadline = Instant::now() + timeout;
+    // SAFETY: getpid(2) cannot fail and touches no memory.
+    let parent = unsafe { libc::getpid() };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that a timeout or our SIGTERM stops whatever it
+        // started too.
+        .process_group(0);
+    // SAFETY: the closure runs in the child between fork and exec and calls only
+    // async-signal-safe functions (prctl, getppid, _exit), allocating nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            die_with_parent(parent);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    let running = Running::register(child.id());
+    // Drain both pipes on their own threads: a program that fills one pipe while we
+    // wait on the other would otherwise deadlock with us.
+    let stdout = child.stdout.take().map(drain);
+    let stderr = child.stderr.take().map(drain);
+    let status = match child.wait_timeout(timeout) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            kill_group(child.id());
+            let _ = child.wait();
+            return Err(RunError::TimedOut);
+        }
+        Err(err) => {
+            kill_group(child.id());
+            let _ = child.wait();
+            return Err(RunError::Wait(err));
+        }
+    };
+    // The program has exited, but something it left in the background may still hold
+    // the pipes open: wait for their end only until the deadline, then stop the group.
+    let collect = |rx: Option<mpsc::Receiver<Vec<u8>>>| -> Result<Vec<u8>, RunError> {
+        let Some(rx) = rx else {
+            return Ok(Vec::new());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.max(Duration::from_millis(100))) {
+            Ok(bytes) => Ok(bytes),
+            Err(_) => {
+                kill_group(child.id());
+                rx.recv_timeout(Duration::from_secs(1))
+                    .map_err(|_| RunError::OutputHeldOpen)
+            }
+        }
+    };
+    let finished = Finished {
+        code: status.code(),
+        stdout: collect(stdout)?,
+        stderr: collect(stderr)?,
+    };
+    drop(running);
+    Ok(finished)
+}
+
+/// In the child, before exec: SIGKILL when the thread that started it ends (and so
+/// when this process dies, however it dies). If the parent is already gone, the signal
+/// would never come: give up at once instead.
+fn die_with_parent(parent: libc::pid_t) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(2) with PR_SET_PDEATHSIG takes a signal number; getppid(2) and
+    // _exit(2) cannot fail. All three are async-signal-safe.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
+}
+
+/// The process groups of programs running now, for [`stop_all`]. Fixed slots of
+/// atomics, because a signal handler may read them: no lock, no allocation. More
+/// programs than slots at once (far more than the parallelism any caller uses) are
+/// still bounded by their deadlines, just not stopped by a signal.
+static RUNNING: [AtomicI32; 64] = [const { AtomicI32::new(0) }; 64];
+
+/// A program's slot in [`RUNNING`], freed when it has been waited for.
+struct Running(Option<usize>);
+
+impl Running {
+    fn register(pid: u32) -> Running {
+        let Ok(pid) = i32::try_from(pid) else {
+            return Running(None);
+        };
+        let slot = RUNNING.iter().position(|slot| {
+            slot.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+        if slot.is_none() {
+            log::debug!("more programs running than can be stopped by a signal");
+        }
+        Running(slot)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0 {
+            RUNNING[slot].store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+/// SIGKILLs the process group of every program running now. Async-signal-safe (atomic
+/// loads and kill(2) only): meant for a SIGTERM or SIGINT handler, after which the
+/// process exits, or, under a loop that handles the signal itself, the waits return at
+/// once with the programs killed.
+pub fn stop_all() {
+    for slot in &RUNNING {
+        let pgid = slot.load(Ordering::SeqCst);
+        if pgid > 0 {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory
+            // is involved. The group is one of ours: its leader was started by us and
+            // has not been waited for yet, so its id cannot have been reused.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
 
 /// Runs `argv` and returns its stdout. `what` names the program's role in messages
 /// ("token command", "gcloud"); `fix` says where it is configured.
@@ -101,64 +253,24 @@ impl Program<'_> {
         let Some((program, args)) = self.argv.split_first() else {
             return Err(Error::Config(format!("{what}: no program given in {fix}")));
         };
-        let deadline = Instant::now() + timeout;
-        let mut child = Command::new(program)
-            .args(args)
-            .envs(self.env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so that a timeout stops whatever it started too.
-            .process_group(0)
-            .spawn()
-            .map_err(|err| {
+        let mut cmd = Command::new(program);
+        cmd.args(args).envs(self.env.iter().copied());
+        run_bounded(&mut cmd, timeout).map_err(|err| match err {
+            RunError::Spawn(err) => {
                 Error::Source(format!("cannot run {what} {program:?}: {err}; check {fix}"))
-            })?;
-        // Drain both pipes on their own threads: a program that fills one pipe while we
-        // wait on the other would otherwise deadlock with us.
-        let stdout = child.stdout.take().map(drain);
-        let stderr = child.stderr.take().map(drain);
-        let status = match child.wait_timeout(timeout) {
-            Ok(Some(status)) => status,
-            Ok(None) => {
-                kill_group(child.id());
-                let _ = child.wait();
-                return Err(Error::Source(format!(
-                    "{what} {program:?} did not finish within {}s and was stopped; raise {} or fix the program",
-                    timeout.as_secs_f64(),
-                    self.timeout_setting
-                )));
             }
-            Err(err) => {
-                return Err(Error::Source(format!(
-                    "cannot wait for {what} {program:?}: {err}"
-                )));
+            RunError::Wait(err) => {
+                Error::Source(format!("cannot wait for {what} {program:?}: {err}"))
             }
-        };
-        // The program has exited, but something it left in the background may still hold
-        // the pipes open: wait for their end only until the deadline, then stop the group.
-        let collect = |rx: Option<mpsc::Receiver<Vec<u8>>>| -> Result<Vec<u8>> {
-            let Some(rx) = rx else {
-                return Ok(Vec::new());
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left.max(Duration::from_millis(100))) {
-                Ok(bytes) => Ok(bytes),
-                Err(_) => {
-                    kill_group(child.id());
-                    rx.recv_timeout(Duration::from_secs(1)).map_err(|_| {
-                        Error::Source(format!(
-                            "{what} {program:?} exited but left a process holding its output open past the {}s timeout; make it close stdout and stderr",
-                            timeout.as_secs_f64()
-                        ))
-                    })
-                }
-            }
-        };
-        Ok(Finished {
-            code: status.code(),
-            stdout: collect(stdout)?,
-            stderr: collect(stderr)?,
+            RunError::TimedOut => Error::Source(format!(
+                "{what} {program:?} did not finish within {}s and was stopped; raise {} or fix the program",
+                timeout.as_secs_f64(),
+                self.timeout_setting
+            )),
+            RunError::OutputHeldOpen => Error::Source(format!(
+                "{what} {program:?} exited but left a process holding its output open past the {}s timeout; make it close stdout and stderr",
+                timeout.as_secs_f64()
+            )),
         })
     }
 }

@@ -86,7 +86,9 @@ impl ManagedFile<ManagedEntry> {
             let Some(fields) = split_fields(line) else {
                 continue;
             };
-            let field = |i: usize| String::from_utf8_lossy(&fields[i]).into_owned();
+            // Shown in warnings and `status`: a control character from the file (an
+            // escape sequence) must not reach a terminal.
+            let field = |i: usize| printable(&fields[i]);
             let matches =
                 |wanted: &str, i: usize| *fields[i] == *b"*" || *fields[i] == *wanted.as_bytes();
             for entry in self.managed() {
@@ -104,6 +106,15 @@ impl ManagedFile<ManagedEntry> {
         }
         found
     }
+}
+
+/// Bytes from the user's file as text for messages and `status`: a control character
+/// (an escape sequence a terminal would obey) becomes `?`.
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// A user's line that a managed entry hides from libpq.
@@ -445,7 +456,7 @@ pub fn first_match(
             let fields = &line[..line.len() - rest.len() - 1];
             return Some(FirstMatch {
                 line: index + 1,
-                connection: String::from_utf8_lossy(&unescape(fields)).into_owned(),
+                connection: printable(&unescape(fields)),
                 password,
             });
         }
@@ -650,7 +661,7 @@ mod tests {
 
     #[test]
     fn user_lines_for_the_same_connection_are_found_without_their_passwords() {
-        let foreign = b"# mine\r\nh:5432:appdb:u:SECRET1\r\nother:5432:*:u:x\n*:*:*:u:SECRET2\nh:5432:*:v:y\n";
+        let foreign = b"# mine\r\nh:5432:appdb:u:SECRET1\r\nother:5432:*:u:x\n*:*:*:u:SECRET2\nh:5432:*:v:y\nh:5432:\x1b[2J:u:z\n";
         let mut file = PgpassFile::parse(foreign);
         file.upsert(entry("prod", "h", "u", "tok"));
         let shadowed = file.shadowed();
@@ -659,7 +670,11 @@ mod tests {
                 .iter()
                 .map(|s| (s.service.as_str(), s.line, s.connection.as_str()))
                 .collect::<Vec<_>>(),
-            [("prod", 4, "h:5432:appdb:u"), ("prod", 6, "*:*:*:u")]
+            [
+                ("prod", 4, "h:5432:appdb:u"),
+                ("prod", 6, "*:*:*:u"),
+                ("prod", 8, "h:5432:?[2J:u")
+            ]
         );
         let rendered = file.render();
         let lines: Vec<&[u8]> = rendered.split(|&b| b == b'\n').collect();

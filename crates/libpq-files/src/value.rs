@@ -161,6 +161,14 @@ impl Host {
                 "is a list; libpq matches password-file entries host by host, so give one host per service",
             ));
         }
+        // The host is the first field of a password-file line, and libpq skips every
+        // line that starts with `#` as a comment: such an entry would never be read.
+        if text.starts_with('#') {
+            return Err(InvalidValue::new(
+                what,
+                "starts with `#`; libpq would read its password-file line as a comment and never use it",
+            ));
+        }
         if text.len() > MAX_HOST_BYTES {
             return Err(InvalidValue::new(what, "is longer than a host name can be"));
         }
@@ -278,6 +286,8 @@ mod tests {
         assert!(Host::new("::1").is_ok());
         assert!(Host::new("a,b").is_err());
         assert!(Host::new("*").is_err());
+        assert!(Host::new("#db.example").is_err());
+        assert!(Host::new("db#1.example").is_ok());
         assert!(SectionValue::new("-c search_path=a").is_ok());
         assert!(SectionValue::new(" x").is_err());
         assert!(SectionValue::new("x\r").is_err());

@@ -14,6 +14,7 @@ use super::user::{AuthorizedUser, UserSource};
 use crate::CLOUD_PLATFORM_SCOPE;
 use crate::endpoints::impersonation_target;
 use crate::error::{Error, Result};
+use crate::input_file;
 use crate::oauth::ADC_LOGIN_ADVICE;
 use crate::principal::Principal;
 use crate::token::{Context, TokenSource};
@@ -66,7 +67,7 @@ impl AdcOrigin {
 
 /// What kind of credential a file holds, in words.
 fn file_kind(path: &Path) -> &'static str {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(text) = input_file::read_to_string(path) else {
         return "cannot be read";
     };
     let kind = serde_json::from_str::<Kind>(&text).map(|k| k.kind);
@@ -136,7 +137,7 @@ pub fn from_file<'a>(
     scopes: Vec<String>,
     ctx: &'a Context<'a>,
 ) -> Result<Box<dyn TokenSource + 'a>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = input_file::read_to_string(path).map_err(|e| {
         Error::Config(format!(
             "cannot read credentials file {}: {e}; fix the path, or {ADC_LOGIN_ADVICE}",
             path.display()
@@ -270,7 +271,7 @@ pub fn key_file<'a>(
     scopes: Vec<String>,
     ctx: &'a Context<'a>,
 ) -> Result<Box<dyn TokenSource + 'a>> {
-    let text = std::fs::read_to_string(path)
+    let text = input_file::read_to_string(path)
         .map_err(|e| Error::Config(format!("cannot read key_file {}: {e}", path.display())))?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|_| Error::Config(format!("key_file {} is not JSON", path.display())))?;

@@ -73,10 +73,22 @@ pub fn lock_all(reals: &[&Path], timeout: Duration) -> Result<Vec<FileLock>> {
                 .map(|(_, guards)| *guards += 1)
                 .is_some()
         });
-        if !nested {
-            let file = acquire(file, &path, deadline, timeout)?;
-            HELD.with(|held| held.borrow_mut().insert(identity, (file, 1)));
-        }
+        let identity = if nested {
+            identity
+        } else {
+            let (identity, file) = acquire_named(file, identity, &path, deadline, timeout)?;
+            HELD.with(|held| {
+                let mut held = held.borrow_mut();
+                match held.get_mut(&identity) {
+                    // Replaced by a lock file this thread already holds: share it.
+                    Some((_, guards)) => *guards += 1,
+                    None => {
+                        held.insert(identity, (file, 1));
+                    }
+                }
+            });
+            identity
+        };
         locks.push(FileLock {
             identity,
             _not_send: std::marker::PhantomData,
@@ -94,9 +106,53 @@ fn open_lock_file(real: &Path) -> Result<(File, PathBuf)> {
         _ => Path::new("."),
     };
     let path = dir.join(LOCK_NAME);
-    match open_no_follow(&path) {
+    let file = open_lock_path(&path)?;
+    Ok((file, path))
+}
+
+fn open_lock_path(path: &Path) -> Result<File> {
+    match open_no_follow(path) {
         Ok(file) => checked_lock_file(file, path),
-        Err(e) => Err(lock_open_error(&path, e)),
+        Err(e) => Err(lock_open_error(path, e)),
+    }
+}
+
+/// Locks `file` (opened from `path`, of `identity`) and makes sure `path` still names
+/// it. A lock file deleted or replaced while this process waited is a lock nobody else
+/// will ever take again: holding it would let this process write alongside whoever
+/// locked the new file at `path`. So the lock is dropped and the new file is locked
+/// instead, until `path` names the file held (or the deadline passes).
+fn acquire_named(
+    mut file: File,
+    mut identity: (u64, u64),
+    path: &Path,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<((u64, u64), File)> {
+    loop {
+        file = acquire(file, path, deadline, timeout)?;
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == identity => {
+                record_holder(&mut file, path);
+                return Ok((identity, file));
+            }
+            Ok(_) => log::debug!("{} was replaced while waiting for it", path.display()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                log::debug!("{} was deleted while waiting for it", path.display());
+            }
+            Err(e) => return Err(Error::io("inspect", path, e)),
+        }
+        // Closing the descriptor releases the stale lock.
+        drop(file);
+        if Instant::now() >= deadline {
+            return Err(Error::Unusable(format!(
+                "gave up after {timeout:?}: the lock {} kept being deleted or replaced while alloydb-cred waited for it; find what removes it",
+                path.display()
+            )));
+        }
+        file = open_lock_path(path)?;
+        let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+        identity = (meta.dev(), meta.ino());
     }
 }
 
@@ -123,17 +179,15 @@ fn lock_open_error(path: &Path, e: io::Error) -> Error {
 }
 
 /// A lock file must be a regular file: anything else was put there by someone else.
-fn checked_lock_file(file: File, path: PathBuf) -> Result<(File, PathBuf)> {
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io("inspect", &path, e))?;
+fn checked_lock_file(file: File, path: &Path) -> Result<File> {
+    let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
     if !meta.is_file() {
-        return Err(not_regular(&path, &meta));
+        return Err(not_regular(path, &meta));
     }
-    Ok((file, path))
+    Ok(file)
 }
 
-/// Waits for the lock until `deadline`, then records this process as the holder.
+/// Waits for the lock on `file` until `deadline`.
 fn acquire(file: File, path: &Path, deadline: Instant, timeout: Duration) -> Result<File> {
     let mut pause = Duration::from_millis(10);
     loop {
@@ -155,7 +209,12 @@ fn acquire(file: File, path: &Path, deadline: Instant, timeout: Duration) -> Res
             Err(e) => return Err(Error::io("lock", path, e)),
         }
     }
-    let mut file = file;
+    Ok(file)
+}
+
+/// Writes this process's pid into the lock file it holds, for the message of a waiter
+/// that gives up.
+fn record_holder(file: &mut File, path: &Path) {
     let recorded = file
         .set_len(0)
         .and_then(|()| file.seek(io::SeekFrom::Start(0)))
@@ -163,7 +222,6 @@ fn acquire(file: File, path: &Path, deadline: Instant, timeout: Duration) -> Res
     if let Err(e) = recorded {
         log::debug!("cannot record the lock holder in {}: {e}", path.display());
     }
-    Ok(file)
 }
 
 /// The pid the holder wrote into the lock file, if it did.
@@ -235,6 +293,45 @@ mod tests {
         assert!(!contend(), "still held by the outer guard");
         drop(outer);
         assert!(contend(), "released with the last guard");
+    }
+
+    #[test]
+    fn a_lock_file_deleted_while_waiting_is_not_held_alongside_its_replacement() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let real = dir.path().join("pgpass");
+        // Opened, as a waiter opens it, before someone deletes it.
+        let (stale, path) = open_lock_file(&real).unwrap_or_else(|e| panic!("{e}"));
+        let meta = stale.metadata().unwrap_or_else(|e| panic!("{e}"));
+        let stale_identity = (meta.dev(), meta.ino());
+        fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        // Another writer creates the lock file anew and holds it for a while.
+        let (taken, release) = (std::sync::Barrier::new(2), Duration::from_millis(400));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let held = lock_all(&[&real], Duration::from_secs(5));
+                assert!(held.is_ok());
+                taken.wait();
+                std::thread::sleep(release);
+                drop(held);
+            });
+            taken.wait();
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(5);
+            let got = acquire_named(
+                stale,
+                stale_identity,
+                &path,
+                deadline,
+                Duration::from_secs(5),
+            );
+            let (identity, _file) = got.unwrap_or_else(|e| panic!("{e}"));
+            // The deleted file's lock was free at once; holding it would have meant two
+            // writers. The new one was waited for.
+            assert!(started.elapsed() >= release, "waited for the new lock file");
+            let now = fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(identity, (now.dev(), now.ino()));
+            assert_ne!(identity, stale_identity);
+        });
     }
 
     #[test]

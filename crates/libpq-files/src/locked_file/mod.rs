@@ -10,13 +10,18 @@
 //!   the old file or the new one, never a mix.
 //! - A symlinked target is followed, and the link is left in place.
 //! - When rename is refused because the target is a single-file bind mount (EBUSY) or
-//!   sits on another device (EXDEV), the content is written in place, still under the lock.
+//!   sits on another device (EXDEV), or when the target has more than one hard link (a
+//!   rename would leave the other names with the old content), the content is written
+//!   in place, still under the lock.
+//! - A replacement carries the old file's extended attributes: POSIX ACLs, the SELinux
+//!   label, user attributes.
 //! - Editors and `echo >>` take no lock. Just before the rename (or the in-place rewrite)
 //!   the target is compared with what was read; if it changed, nothing is written and the
 //!   caller gets [`Error::ChangedSinceRead`], to read and merge again.
 
 mod in_place;
 mod lock;
+mod xattrs;
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -41,6 +46,9 @@ pub struct Snapshot {
     /// (device, inode) of the file read: a file renamed over it is another file, even
     /// with the same bytes, and may carry another owner or mode.
     pub identity: (u64, u64),
+    /// Its number of hard links: with more than one, it is rewritten in place, so that
+    /// every name sees the new content.
+    pub links: u64,
 }
 
 /// Follows symlinks to the file that really holds the content, so we replace that file
@@ -95,6 +103,7 @@ pub fn read(real: &Path) -> Result<Option<Snapshot>> {
         uid: meta.uid(),
         gid: meta.gid(),
         identity: (meta.dev(), meta.ino()),
+        links: meta.nlink(),
     }))
 }
 
@@ -152,6 +161,16 @@ pub fn write(
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     remove_stale_temps(dir, &name);
     let mode = previous.map(|prev| kept_mode(real, prev, contents));
+    if let Some(prev) = previous.filter(|prev| prev.links > 1) {
+        // A rename would give this name a new inode and leave the other links with the
+        // old tokens for ever.
+        log::debug!(
+            "{} has {} hard links; writing it in place under the lock",
+            real.display(),
+            prev.links
+        );
+        return in_place::write_in_place(real, bytes, previous, mode);
+    }
     // tempfile creates with O_CREAT|O_EXCL and mode 0600: no window with a wider mode.
     let mut temp = tempfile::Builder::new()
         .prefix(&temp_prefix(&name))
@@ -163,9 +182,15 @@ pub fn write(
         temp.as_file_mut().write_all(bytes)?;
         if let (Some(prev), Some(mode)) = (previous, mode) {
             let file = temp.as_file();
-            if mode != PRIVATE_MODE {
-                file.set_permissions(fs::Permissions::from_mode(mode))?;
+            // ACLs, SELinux label, user attributes. First, because setting an ACL sets
+            // the group bits of the mode too: the mode below is the one that counts.
+            if let Err(e) = xattrs::copy(real, file) {
+                log::debug!(
+                    "cannot read the extended attributes of {}: {e}",
+                    real.display()
+                );
             }
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
             let meta = file.metadata()?;
             if meta.uid() != prev.uid || meta.gid() != prev.gid {
                 // Only root can give a file away; anyone else keeps ownership, which
@@ -310,141 +335,4 @@ fn sync_dir(dir: &Path) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn new_file_is_private_and_existing_mode_is_kept() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("pgpass");
-        write(&path, b"a\n", None, Contents::Secret).unwrap_or_else(|e| panic!("{e}"));
-        let meta = fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(meta.mode() & 0o777, 0o600);
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o640))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
-        write(&path, b"b\n", snap.as_ref(), Contents::Plain).unwrap_or_else(|e| panic!("{e}"));
-        let meta = fs::metadata(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(meta.mode() & 0o777, 0o640);
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o400))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
-        write(&path, b"c\n", snap.as_ref(), Contents::Secret).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            fs::metadata(&path).map(|m| m.mode() & 0o777).unwrap_or(0),
-            0o400
-        );
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
-        write(&path, b"d\n", snap.as_ref(), Contents::Secret).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            fs::metadata(&path).map(|m| m.mode() & 0o777).unwrap_or(0),
-            0o600
-        );
-        assert_eq!(fs::read(&path).unwrap_or_default(), b"d\n");
-        // No temp files left behind.
-        assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1);
-    }
-
-    #[test]
-    fn symlink_is_followed_and_kept() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let real = dir.path().join("real");
-        let link = dir.path().join("link");
-        fs::write(&real, b"old").unwrap_or_else(|e| panic!("{e}"));
-        std::os::unix::fs::symlink("real", &link).unwrap_or_else(|e| panic!("{e}"));
-        let target = resolve(&link).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(target, real);
-        let snap = read(&target).unwrap_or_else(|e| panic!("{e}"));
-        write(&target, b"new", snap.as_ref(), Contents::Plain).unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            fs::symlink_metadata(&link)
-                .map(|m| m.file_type().is_symlink())
-                .unwrap_or(false)
-        );
-        assert_eq!(fs::read(&link).unwrap_or_default(), b"new");
-    }
-
-    fn changed(result: Result<()>) -> bool {
-        matches!(result, Err(Error::ChangedSinceRead { .. }))
-    }
-
-    fn only_file(dir: &Path) -> Vec<String> {
-        fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn an_edit_made_after_the_read_is_never_overwritten() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("pgpass");
-        fs::write(&path, b"mine\n").unwrap_or_else(|e| panic!("{e}"));
-        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
-        // `echo >> ~/.pgpass`: same file, longer.
-        let mut file = fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("{e}"));
-        file.write_all(b"added\n").unwrap_or_else(|e| panic!("{e}"));
-        let err = write(&path, b"ours\n", snap.as_ref(), Contents::Secret);
-        assert!(changed(err), "an appended line is a change");
-        assert_eq!(fs::read(&path).unwrap_or_default(), b"mine\nadded\n");
-        assert_eq!(only_file(dir.path()), ["pgpass"], "no temp file left");
-
-        // Same length, other bytes (an editor changing one character in place).
-        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
-        fs::write(&path, b"mine\nadder\n").unwrap_or_else(|e| panic!("{e}"));
-        assert!(changed(write(&path, b"x", snap.as_ref(), Contents::Secret)));
-        assert_eq!(fs::read(&path).unwrap_or_default(), b"mine\nadder\n");
-    }
-
-    #[test]
-    fn a_file_replaced_by_rename_with_the_same_bytes_is_a_change() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("pgpass");
-        fs::write(&path, b"same\n").unwrap_or_else(|e| panic!("{e}"));
-        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
-        // An editor's save: a new file renamed over the old one.
-        let other = dir.path().join("other");
-        fs::write(&other, b"same\n").unwrap_or_else(|e| panic!("{e}"));
-        fs::rename(&other, &path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(changed(write(&path, b"x", snap.as_ref(), Contents::Secret)));
-        assert_eq!(fs::read(&path).unwrap_or_default(), b"same\n");
-    }
-
-    #[test]
-    fn a_missing_file_must_still_be_missing_and_a_removed_one_stays_removed() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("pgpass");
-        assert!(read(&path).unwrap_or_else(|e| panic!("{e}")).is_none());
-        fs::write(&path, b"created meanwhile\n").unwrap_or_else(|e| panic!("{e}"));
-        assert!(changed(write(&path, b"x", None, Contents::Secret)));
-        assert_eq!(fs::read(&path).unwrap_or_default(), b"created meanwhile\n");
-
-        let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
-        fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(changed(write(&path, b"x", snap.as_ref(), Contents::Secret)));
-        assert!(!path.exists());
-        assert!(only_file(dir.path()).is_empty(), "no temp file left");
-
-        // Unchanged: written, and the error is not one the user must act on.
-        assert!(write(&path, b"x", None, Contents::Secret).is_ok());
-        assert!(
-            !Error::ChangedSinceRead { path: path.clone() }.needs_user(),
-            "a retry fixes it"
-        );
-    }
-
-    #[test]
-    fn directory_is_refused() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let err = read(dir.path()).err().map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("not a regular file")));
-    }
-}
+mod tests;

@@ -17,6 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::input_file;
 use crate::process::Program;
 use crate::secret::{Secret, redact};
 use crate::untrusted::json_problem;
@@ -29,8 +30,6 @@ const TIMEOUT_MILLIS: std::ops::RangeInclusive<u64> = 5_000..=120_000;
 const VERSION: i64 = 1;
 /// A cached token this close to its expiry is not worth sending: it may expire on the way.
 const CACHE_MARGIN: SignedDuration = SignedDuration::from_secs(30);
-/// Larger output files are not responses.
-const MAX_RESPONSE: u64 = 1 << 20;
 /// How much of a program's own error message is shown.
 const MAX_MESSAGE: usize = 300;
 
@@ -125,7 +124,7 @@ impl ExecutableSource {
     /// The output file's token, if it holds a successful, unexpired answer.
     fn cached(&self, request: &Request<'_>) -> Option<Secret> {
         let path = self.output_file.as_ref()?;
-        let bytes = match read_bounded(path) {
+        let bytes = match input_file::read(path) {
             Ok(bytes) if !bytes.is_empty() => bytes,
             Ok(_) => return None,
             Err(err) => {
@@ -201,7 +200,7 @@ impl ExecutableSource {
         // The program may have written its answer to the output file only.
         if stdout.iter().all(u8::is_ascii_whitespace) {
             if let Some(path) = &self.output_file {
-                stdout = read_bounded(path).map_err(|err| {
+                stdout = input_file::read(path).map_err(|err| {
                     Error::Source(format!(
                         "{origin} printed nothing and its output file {} cannot be read: {err}",
                         path.display()
@@ -220,20 +219,6 @@ impl ExecutableSource {
             Err(why) => Err(Error::Source(format!("{origin} printed {why}"))),
         }
     }
-}
-
-/// The output file, unless it is larger than any response (a runaway program, or a
-/// file that is not a response at all).
-fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_RESPONSE + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_RESPONSE {
-        return Err(std::io::Error::other("it is larger than 1 MiB"));
-    }
-    Ok(bytes)
 }
 
 /// The program's own report of a failure: its code and message, redacted and on one line.

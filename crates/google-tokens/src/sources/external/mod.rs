@@ -11,6 +11,7 @@ mod executable;
 mod sigv4;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use crate::CLOUD_PLATFORM_SCOPE;
 use crate::endpoints::{Api, Universe, impersonation_target};
 use crate::error::{Error, Result};
+use crate::input_file;
 use crate::oauth::token_answer;
 use crate::secret::{Secret, redact};
 use crate::token::{Context, MintedToken, TokenSource};
@@ -200,7 +202,7 @@ impl<'a> ExternalSource<'a> {
                 return Ok((token, Vec::new()));
             }
             Subject::File { path, format } => (
-                std::fs::read_to_string(path).map_err(|e| {
+                input_file::read_to_string(Path::new(path)).map_err(|e| {
                     Error::Source(format!(
                         "cannot read the subject token file {path} named in {}: {e}",
                         self.origin
