@@ -11,8 +11,9 @@ use google_tokens::{ADC_LOGIN_ADVICE, ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE}
 use libpq_files::pgpass::ManagedEntry;
 
 use super::files::WrittenToken;
-use super::{Check, run_bounded, service_table};
+use super::{Check, service_table};
 use crate::config::{Config, Service};
+use google_tokens::process::{RunError, run_bounded};
 
 const NAME: &str = "login";
 /// How long the whole psql run may take; libpq's own connect timeout is set lower.
@@ -87,7 +88,7 @@ pub fn check(service: &Service, config: &Config, evidence: &Evidence<'_>) -> Che
     );
     let out = match run {
         Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(RunError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Check::problem(
                 NAME,
                 "--connect logs in with psql, which is not on PATH",
@@ -97,12 +98,21 @@ pub fn check(service: &Service, config: &Config, evidence: &Evidence<'_>) -> Che
         Err(e) => {
             return Check::problem(
                 NAME,
-                format!("psql could not be run: {e}"),
+                format!(
+                    "psql could not be run: {}",
+                    match e {
+                        RunError::Spawn(e) | RunError::Wait(e) => e.to_string(),
+                        RunError::TimedOut =>
+                            format!("it did not finish within {} s", LOGIN_TIMEOUT.as_secs()),
+                        RunError::OutputHeldOpen =>
+                            "a program it started held its output open".to_string(),
+                    }
+                ),
                 "run `PGSERVICE=NAME psql` yourself to see what happens",
             );
         }
     };
-    if out.status.success() {
+    if out.success() {
         let user = String::from_utf8_lossy(&out.stdout).trim().to_string();
         return Check::ok(
             NAME,

@@ -17,7 +17,6 @@ mod credentials;
 mod files;
 mod login;
 mod network;
-mod program;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +28,6 @@ use crate::clock;
 use crate::config::{Config, Service};
 use crate::refresh::{Resolutions, Target, parallel};
 use crate::state::{Principals, State};
-use program::run_bounded;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

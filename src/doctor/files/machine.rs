@@ -10,7 +10,9 @@ use libpq_files::pgpass::OLD_LIBPQ_MAX_LINE_BYTES;
 use libpq_files::service_file::ServiceFile;
 use libpq_files::version::PgVersion;
 
-use super::super::{Check, run_bounded};
+use google_tokens::process::run_bounded;
+
+use super::super::Check;
 
 /// What the machine's PostgreSQL installation says, asked once.
 pub struct Machine {
@@ -56,7 +58,7 @@ impl Machine {
 /// A program's first line of output for one argument, if it runs and succeeds.
 fn program_says(program: &str, arg: &str) -> Option<String> {
     let out = run_bounded(Command::new(program).arg(arg), VERSION_TIMEOUT).ok()?;
-    if !out.status.success() {
+    if !out.success() {
         return None;
     }
     let text = String::from_utf8_lossy(&out.stdout);

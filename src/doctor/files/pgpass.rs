@@ -14,6 +14,7 @@ use super::super::{Check, time_left};
 use super::Machine;
 use crate::config::Service;
 use crate::files::Files;
+use crate::ownership::{Owner, check_private};
 use crate::refresh::Target;
 
 /// What tokeninfo says about the token written for a service.
@@ -77,18 +78,20 @@ pub(super) fn pgpass_file_check(files: &Files) -> Check {
             "move it away (alloydb-cred refresh then creates the file), or point `pgpass` in the configuration at a regular file",
         );
     }
-    // SAFETY: geteuid(2) cannot fail and touches no memory.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != me {
-        return Check::problem(
-            NAME,
-            format!(
-                "{}{via} belongs to user id {}, not to you (user id {me}); libpq opens it as you, and alloydb-cred cannot keep another user's file private",
-                path.display(),
-                meta.uid()
-            ),
-            format!("chown \"$(id -u)\" {}", files.pgpass_real.display()),
-        );
+    // The one ownership test of the tool; a file others may write to fails it too,
+    // and is left to the mode check below, which names the mode libpq wants.
+    if let Err(untrusted) = check_private(&files.pgpass_real, &meta, "the password file", Owner::Me)
+    {
+        if untrusted.fix.starts_with("chown") {
+            return Check::problem(
+                NAME,
+                format!(
+                    "{}{via}: libpq opens it as you, and alloydb-cred cannot keep another user's file private",
+                    untrusted.problem
+                ),
+                untrusted.fix,
+            );
+        }
     }
     let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {

@@ -80,11 +80,7 @@ impl OnDisk {
         };
         out.push(check);
         if let Some(section) = mine {
-            let rejects: Vec<&str> = section
-                .pgjdbc_rejects()
-                .into_iter()
-                .filter(|k| *k != "passfile")
-                .collect();
+            let rejects = section.pgjdbc_rejects_but_passfile();
             out.push(if rejects.is_empty() {
                 Check::ok(
                     "service_file.pgjdbc",
