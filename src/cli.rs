@@ -124,7 +124,8 @@ pub enum Command {
     /// Checks the configuration, each credential (its source, a fresh token minted in
     /// memory only, its scopes, its principal and database user), the password and
     /// service files as libpq and other clients read them, and the network (the host
-    /// resolves, the port accepts a TCP connection). Writes nothing. Exit codes: 0 when
+    /// resolves, a PostgreSQL server answers its first message, and where the service
+    /// verifies the server, its certificate passes; no login). Writes nothing. Exit codes: 0 when
     /// all is well (warnings alone included), 3 when a problem was found, 2 when the
     /// configuration does not load.
     Doctor(DoctorArgs),

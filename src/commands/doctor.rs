@@ -54,6 +54,10 @@ fn render_text(config: &Config, report: &Report) -> String {
             render_check(check, &mut out);
         }
     }
+    if let Some(pending) = &report.pending {
+        out.push_str("refresh\n");
+        render_check(pending, &mut out);
+    }
     let (problems, warnings) = (report.count(Status::Problem), report.count(Status::Warning));
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     out.push_str(&match (problems, warnings) {
@@ -102,7 +106,7 @@ fn render_json(config: &Config, report: &Report) -> String {
         "status": report.worst().as_str(),
         "problems": report.count(Status::Problem),
         "warnings": report.count(Status::Warning),
-        "checks": report.checks.iter().map(check_json).collect::<Vec<_>>(),
+        "checks": report.checks.iter().chain(&report.pending).map(check_json).collect::<Vec<_>>(),
         "services": services,
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();

@@ -3,9 +3,8 @@
 //! user that principal logs in as).
 
 use google_tokens::{
-    ADC_LOGIN_WITH_ALLOYDB_SCOPE, ALLOYDB_LOGIN_SCOPE, AdcOrigin, Breadth, CLOUD_PLATFORM_SCOPE,
-    Context, CredentialSpec, MintedToken, Principal, SourceSpec, TokenInfo, TokenInfoError,
-    Universe,
+    ADC_LOGIN_ADVICE, ALLOYDB_LOGIN_SCOPE, AdcOrigin, Breadth, CLOUD_PLATFORM_SCOPE, Context,
+    CredentialSpec, MintedToken, Principal, SourceSpec, TokenInfo, TokenInfoError, Universe,
 };
 
 use super::{Check, service_table, time_left};
@@ -24,16 +23,26 @@ pub struct Credential {
     /// Where the credential's Google endpoints are (tokeninfo for the written token too).
     pub universe: Universe,
     spec: CredentialSpec,
+    /// Whether the source exists at all: false when building it failed, or minting found
+    /// nothing to mint from (no file, no ADC anywhere).
+    found: bool,
 }
 
 impl Credential {
     /// Builds the source, mints one token (kept in memory only) and asks tokeninfo about it.
     pub fn examine(spec: &CredentialSpec, ctx: &Context<'_>) -> Credential {
         let source = describe_source(spec);
-        let (minted, universe) = match google_tokens::build(spec, ctx) {
-            Ok(built) => (built.mint(), built.universe().clone()),
-            Err(e) => (Err(e), Universe::DEFAULT),
+        let (minted, universe, built) = match google_tokens::build(spec, ctx) {
+            Ok(built) => (built.mint(), built.universe().clone(), true),
+            Err(e) => (Err(e), Universe::DEFAULT, false),
         };
+        let found = built
+            && minted.as_ref().err().is_none_or(|e| {
+                !e.needs_user()
+                    && !e
+                        .to_string()
+                        .starts_with("no Application Default Credentials")
+            });
         let info = minted
             .as_ref()
             .ok()
@@ -44,6 +53,7 @@ impl Credential {
             info,
             universe,
             spec: spec.clone(),
+            found,
         }
     }
 
@@ -55,15 +65,26 @@ impl Credential {
         config: &Config,
         out: &mut Vec<Check>,
     ) -> Option<String> {
-        out.push(Check::ok("credentials.source", self.source.clone()));
         let token = match &self.minted {
             Ok(token) => token,
             Err(e) => {
                 let (message, fix) = diagnose(&e.to_string(), &self.spec, service, config);
-                out.push(Check::problem("credentials.token", message, fix));
+                if self.found {
+                    out.push(Check::ok("credentials.source", self.source.clone()));
+                    out.push(Check::problem("credentials.token", message, fix));
+                } else {
+                    // A source that is not there is the one problem, not an `ok` source
+                    // followed by a token that could not be minted.
+                    out.push(Check::problem(
+                        "credentials.source",
+                        format!("{}: {message}", self.source),
+                        fix,
+                    ));
+                }
                 return None;
             }
         };
+        out.push(Check::ok("credentials.source", self.source.clone()));
         out.push(Check::ok(
             "credentials.token",
             format!(
@@ -83,6 +104,22 @@ impl Credential {
 
     fn scopes_check(&self, service: &Service, config: &Config, token: &MintedToken) -> Check {
         const NAME: &str = "credentials.scopes";
+        if let Some(Err(TokenInfoError::Rejected(why))) = &self.info {
+            return Check::problem(
+                NAME,
+                format!(
+                    "tokeninfo rejects the token just minted ({why}), so whatever scopes the issuer names, AlloyDB would refuse it: \"Request had invalid authentication credentials.\""
+                ),
+                match &self.spec.source {
+                    SourceSpec::Command { .. } => {
+                        "make the token command print a Google access token (ya29.…) of the principal it names"
+                    }
+                    _ => {
+                        "check that the `token` and `tokeninfo` endpoints in the [endpoints] table are Google's (or remove them)"
+                    }
+                },
+            );
+        }
         let (scopes, said_by) = match &self.info {
             Some(Ok(info)) => (Some(info.scopes.as_slice()), "tokeninfo"),
             _ => (token.scopes(), "the issuer"),
@@ -147,7 +184,7 @@ impl Credential {
                     "make the token command ask for the scope {ALLOYDB_LOGIN_SCOPE} (it ignores the configured scopes)"
                 ),
                 SourceSpec::Metadata => "give the machine's service account the cloud-platform access scope (gcloud compute instances set-service-account … --scopes=cloud-platform)".to_string(),
-                _ => ADC_LOGIN_WITH_ALLOYDB_SCOPE.to_string(),
+                _ => ADC_LOGIN_ADVICE.to_string(),
             }
         };
         Check::problem(
@@ -312,7 +349,7 @@ fn diagnose(
                 head(text),
                 service_table(service, config)
             ),
-            ADC_LOGIN_WITH_ALLOYDB_SCOPE.to_string(),
+            ADC_LOGIN_ADVICE.to_string(),
         );
     }
     if text.contains("invalid_grant")
@@ -324,8 +361,7 @@ fn diagnose(
                 "the key was deleted or disabled: create a new one with `gcloud iam service-accounts keys create {} --iam-account=SERVICE_ACCOUNT`",
                 path.display()
             ),
-            _ if wants_alloydb(spec) => ADC_LOGIN_WITH_ALLOYDB_SCOPE.to_string(),
-            _ => "gcloud auth application-default login".to_string(),
+            _ => ADC_LOGIN_ADVICE.to_string(),
         };
         return (
             format!(
@@ -336,10 +372,7 @@ fn diagnose(
         );
     }
     if text.contains("no Application Default Credentials") {
-        return (
-            head(text).to_string(),
-            ADC_LOGIN_WITH_ALLOYDB_SCOPE.to_string(),
-        );
+        return (head(text).to_string(), ADC_LOGIN_ADVICE.to_string());
     }
     match text.rsplit_once("; ") {
         Some((what, fix)) => (what.to_string(), fix.to_string()),
@@ -393,14 +426,14 @@ mod tests {
             what.contains("revoked") && what.contains("invalid_grant"),
             "{what}"
         );
-        assert_eq!(fix, ADC_LOGIN_WITH_ALLOYDB_SCOPE);
+        assert_eq!(fix, ADC_LOGIN_ADVICE);
         let (_, fix) = diagnose(revoked, &spec(SourceSpec::Gcloud), &svc, &cfg);
         assert_eq!(fix, "gcloud auth login");
 
         let scope = "the user credentials in /a.json were not granted the AlloyDB login scope (HTTP 400 invalid_scope: Bad Request); either run once: X — or …";
         let (what, fix) = diagnose(scope, &spec(SourceSpec::Adc), &svc, &cfg);
         assert!(what.contains("Request had insufficient scopes."), "{what}");
-        assert_eq!(fix, ADC_LOGIN_WITH_ALLOYDB_SCOPE);
+        assert_eq!(fix, ADC_LOGIN_ADVICE);
 
         let other = "cannot read key_file /k.json: No such file or directory (os error 2)";
         let (what, fix) = diagnose(other, &spec(SourceSpec::Adc), &svc, &cfg);

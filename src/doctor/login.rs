@@ -7,12 +7,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use google_tokens::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE};
+use google_tokens::{ADC_LOGIN_ADVICE, ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE};
 use libpq_files::pgpass::ManagedEntry;
 
 use super::files::WrittenToken;
-use super::{Check, run_bounded, service_table};
+use super::{Check, service_table};
 use crate::config::{Config, Service};
+use google_tokens::process::{RunError, run_bounded};
 
 const NAME: &str = "login";
 /// How long the whole psql run may take; libpq's own connect timeout is set lower.
@@ -69,7 +70,7 @@ pub fn check(service: &Service, config: &Config, evidence: &Evidence<'_>) -> Che
     if !evidence.reachable {
         return Check::warning(
             NAME,
-            "not tried: the server's port does not accept connections (see network.tcp)",
+            "not tried: no PostgreSQL server answers there (see the network checks above)",
             "fix the network problem above first",
         );
     }
@@ -87,7 +88,7 @@ pub fn check(service: &Service, config: &Config, evidence: &Evidence<'_>) -> Che
     );
     let out = match run {
         Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(RunError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Check::problem(
                 NAME,
                 "--connect logs in with psql, which is not on PATH",
@@ -97,12 +98,21 @@ pub fn check(service: &Service, config: &Config, evidence: &Evidence<'_>) -> Che
         Err(e) => {
             return Check::problem(
                 NAME,
-                format!("psql could not be run: {e}"),
+                format!(
+                    "psql could not be run: {}",
+                    match e {
+                        RunError::Spawn(e) | RunError::Wait(e) => e.to_string(),
+                        RunError::TimedOut =>
+                            format!("it did not finish within {} s", LOGIN_TIMEOUT.as_secs()),
+                        RunError::OutputHeldOpen =>
+                            "a program it started held its output open".to_string(),
+                    }
+                ),
                 "run `PGSERVICE=NAME psql` yourself to see what happens",
             );
         }
     };
-    if out.status.success() {
+    if out.success() {
         let user = String::from_utf8_lossy(&out.stdout).trim().to_string();
         return Check::ok(
             NAME,
@@ -297,7 +307,7 @@ fn cause_check(
         Cause::InsufficientScopes => (
             "the token has neither the alloydb.login nor the cloud-platform scope",
             format!(
-                "{ADC_LOGIN_WITH_ALLOYDB_SCOPE} (for a user's login; otherwise fix `scopes` in {}), then {refresh}",
+                "for a user's login {ADC_LOGIN_ADVICE}, otherwise fix `scopes` in {}; then {refresh}",
                 service_table(service, config)
             ),
         ),

@@ -17,18 +17,16 @@ mod credentials;
 mod files;
 mod login;
 mod network;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Read};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use google_tokens::{Context, CredentialSpec};
+use google_tokens::{Context, CredentialSpec, Universe};
 use jiff::Timestamp;
 
 use crate::clock;
 use crate::config::{Config, Service};
-use crate::refresh::{Resolutions, Target};
+use crate::refresh::{Resolutions, Target, parallel};
 use crate::state::{Principals, State};
 
 /// How a check came out.
@@ -107,11 +105,13 @@ pub struct ServiceReport {
 }
 
 /// Everything `doctor` found: checks about the configuration and the machine as a
-/// whole, then each service's.
+/// whole, then each service's, then (before the first refresh) the one line that says
+/// the files were never written, after the causes that would make a refresh fail.
 #[derive(Debug)]
 pub struct Report {
     pub checks: Vec<Check>,
     pub services: Vec<ServiceReport>,
+    pub pending: Option<Check>,
 }
 
 impl Report {
@@ -129,10 +129,19 @@ impl Report {
         self.checks
             .iter()
             .chain(self.services.iter().flat_map(|s| &s.checks))
+            .chain(&self.pending)
     }
 }
 
 /// Runs every check for `services`; with `connect`, one real login per service.
+///
+/// The questions are independent, so they are asked side by side (at most
+/// [`parallel::MAX_PARALLEL`] at once), each once per run: first every distinct
+/// credential is minted (one base token per credential however many impersonations are
+/// built on it, see [`Context`]) while the files are read, the machine's libpq is asked
+/// and instances are resolved; then tokeninfo about each written token and each distinct
+/// server beside one another; then the logins. The checks are put together afterwards,
+/// in the services' order.
 pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report {
     let now = clock::now();
     let mut general = vec![Check::ok(
@@ -162,19 +171,11 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
             State::default()
         }
     };
-    let machine = files::Machine::inspect();
-    let on_disk = files::OnDisk::read(config, &machine, &mut general);
 
-    // One mint (and one tokeninfo question) per distinct credential, as refresh does;
-    // principals learned here are not saved: doctor writes nothing.
+    // Principals learned here are not saved: doctor writes nothing.
     let principals = Principals::from(&state);
     let ctx = Context::new(&config.endpoints, &principals);
-    let mut credentials: BTreeMap<&CredentialSpec, credentials::Credential> = BTreeMap::new();
-    let mut written_tokens: HashMap<String, files::WrittenToken> = HashMap::new();
-    // What the network says about a host and port, asked once per run; the checks are
-    // built per service, since their fixes name the service's own table.
-    let mut reachability: HashMap<(String, u16), network::Reach> = HashMap::new();
-    let mut resolutions = match Resolutions::from_state(state.clone()) {
+    let resolutions = match Resolutions::from_state(state.clone()) {
         Ok(resolutions) => Some(resolutions),
         Err(e) => {
             general.push(Check::problem(
@@ -185,17 +186,97 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
             None
         }
     };
+    let mut specs: Vec<&CredentialSpec> = Vec::new();
+    for service in services {
+        if !specs.contains(&&*service.credential) {
+            specs.push(&service.credential);
+        }
+    }
+
+    // Round one: credentials, beside the files, the machine and the instances.
+    let (examined, (machine, on_disk, file_checks), instances) = std::thread::scope(|scope| {
+        let files = scope.spawn(|| {
+            let machine = files::Machine::inspect();
+            let mut checks = Vec::new();
+            let on_disk = files::OnDisk::read(config, &machine, &mut checks);
+            (machine, on_disk, checks)
+        });
+        let instances = scope.spawn(|| {
+            let Some(mut resolutions) = resolutions else {
+                return services.iter().map(|_| (Vec::new(), None)).collect();
+            };
+            // One after another: the Admin API look-ups share the cache they fill.
+            services
+                .iter()
+                .map(|service| {
+                    let mut checks = Vec::new();
+                    let target = instance_check(service, &mut resolutions, &ctx, &mut checks);
+                    (checks, target)
+                })
+                .collect::<Vec<_>>()
+        });
+        let examined = parallel::map(&specs, |spec| credentials::Credential::examine(spec, &ctx));
+        (examined, join(files), join(instances))
+    });
+    general.extend(file_checks);
+    let (instance_checks, targets): (Vec<Vec<Check>>, Vec<Option<Target>>) =
+        instances.into_iter().unzip();
+    let credentials: BTreeMap<&CredentialSpec, credentials::Credential> =
+        specs.iter().copied().zip(examined).collect();
+
+    // Round two: tokeninfo about each written token, and each distinct server.
+    let tls: Vec<Option<wire::Tls>> = services
+        .iter()
+        .zip(&targets)
+        .map(|(service, target)| target.as_ref().map(|t| wire::Tls::of(service, t)))
+        .collect();
+    let mut questions: Vec<Question<'_>> = Vec::new();
+    for ((service, target), tls) in services.iter().zip(&targets).zip(&tls) {
+        if let Some(token) = on_disk.written_token(service, config, now) {
+            let universe = &credentials[&*service.credential].universe;
+            if !questions
+                .iter()
+                .any(|q| matches!(q, Question::Written(t, _) if *t == token))
+            {
+                questions.push(Question::Written(token, universe));
+            }
+        }
+        if let (Some(target), Some(tls)) = (target, tls) {
+            let probe = Question::Probe(target.host.as_str(), target.port, tls);
+            if !questions.contains(&probe) {
+                questions.push(probe);
+            }
+        }
+    }
+    let answers = parallel::map(&questions, |question| match *question {
+        Question::Written(token, universe) => {
+            Answered::Written(files::WrittenToken::ask(&ctx, token, universe))
+        }
+        Question::Probe(host, port, tls) => Answered::Probe(network::Reach::probe(host, port, tls)),
+    });
+    let mut written_tokens: HashMap<&str, files::WrittenToken> = HashMap::new();
+    let mut reachability: HashMap<(&str, u16, &wire::Tls), network::Reach> = HashMap::new();
+    for (question, answer) in questions.iter().zip(answers) {
+        match (question, answer) {
+            (Question::Written(token, _), Answered::Written(w)) => {
+                written_tokens.insert(token, w);
+            }
+            (Question::Probe(host, port, tls), Answered::Probe(reach)) => {
+                reachability.insert((host, *port, tls), reach);
+            }
+            _ => {}
+        }
+    }
+
+    // The checks, in the services' order, from what was asked.
     let mut reports = Vec::with_capacity(services.len());
-    for &service in services {
-        let credential = credentials
-            .entry(&*service.credential)
-            .or_insert_with(|| credentials::Credential::examine(&service.credential, &ctx));
+    let mut evidence = Vec::with_capacity(services.len());
+    let per_service = services.iter().zip(instance_checks).zip(&targets).zip(&tls);
+    for (((&service, instance_checks), target), tls) in per_service {
+        let credential = &credentials[&*service.credential];
         let mut checks = Vec::new();
         let user = credential.checks(service, config, &mut checks);
-        let target = match resolutions.as_mut() {
-            Some(resolutions) => instance_check(service, resolutions, &ctx, &mut checks),
-            None => None,
-        };
+        checks.extend(instance_checks);
         let facts = on_disk.service_checks(
             files::Subject {
                 service,
@@ -206,36 +287,59 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
             now,
             |token| {
                 written_tokens
-                    .entry(token.to_string())
-                    .or_insert_with(|| files::WrittenToken::ask(&ctx, token, &credential.universe))
-                    .clone()
+                    .get(token)
+                    .cloned()
+                    .unwrap_or_else(|| files::WrittenToken::Unknown("it was not asked".to_string()))
             },
             &mut checks,
         );
-        let reachable = match &target {
-            Some(target) => {
-                let reach = reachability
-                    .entry((target.host.to_string(), target.port))
-                    .or_insert_with(|| network::Reach::probe(target.host.as_str(), target.port));
-                checks.extend(reach.checks(service, config));
-                reach.reachable()
+        let reachable = match (target, tls) {
+            (Some(target), Some(tls)) => {
+                match reachability.get(&(target.host.as_str(), target.port, tls)) {
+                    Some(reach) => {
+                        checks.extend(reach.checks(service, config, target));
+                        reach.reachable()
+                    }
+                    None => false,
+                }
             }
-            None => false,
+            _ => false,
         };
-        if connect {
-            checks.push(login::check(
+        reports.push((service.name.to_string(), checks));
+        evidence.push((service, facts, reachable, user));
+    }
+    let never_written: Vec<&str> = services
+        .iter()
+        .filter(|s| on_disk.never_written(s))
+        .map(|s| s.name.as_str())
+        .collect();
+    if let Some(missing) = &on_disk.pgpass_missing {
+        if never_written.len() < services.len() {
+            general.push(missing.clone());
+        }
+    }
+    let pending = not_refreshed(config, &never_written, services.len(), &reports, &general);
+    if connect {
+        // Each login is its own psql against its own server: side by side too.
+        let logins = parallel::map(&evidence, |(service, facts, reachable, user)| {
+            if never_written.contains(&service.name.as_str()) {
+                return None;
+            }
+            Some(login::check(
                 service,
                 config,
                 &login::Evidence {
                     entry: facts.entry.as_ref(),
                     section: facts.section,
-                    reachable,
+                    reachable: *reachable,
                     written: facts.written.as_ref(),
                     user: user.as_deref(),
                 },
-            ));
+            ))
+        });
+        for ((_, checks), login) in reports.iter_mut().zip(logins) {
+            checks.extend(login);
         }
-        reports.push((service.name.to_string(), checks));
     }
 
     // Redact with every token this run has seen named, on top of the redactor's shapes.
@@ -244,7 +348,7 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
         .filter_map(|c| c.minted.as_ref().ok())
         .map(|t| t.secret().expose())
         .collect();
-    known.extend(written_tokens.keys().map(String::as_str));
+    known.extend(written_tokens.keys().copied());
     Report {
         checks: general.into_iter().map(|c| c.redacted(&known)).collect(),
         services: reports
@@ -254,7 +358,73 @@ pub fn examine(config: &Config, services: &[&Service], connect: bool) -> Report 
                 checks: checks.into_iter().map(|c| c.redacted(&known)).collect(),
             })
             .collect(),
+        pending: pending.map(|c| c.redacted(&known)),
     }
+}
+
+/// The one line for services no refresh has written yet (`names`, of `checked`): with
+/// problems found above, the refresh comes after their fixes.
+fn not_refreshed(
+    config: &Config,
+    names: &[&str],
+    checked: usize,
+    reports: &[(String, Vec<Check>)],
+    general: &[Check],
+) -> Option<Check> {
+    if names.is_empty() {
+        return None;
+    }
+    let which = match names {
+        _ if names.len() == checked && checked > 1 => format!("any of the {checked} services"),
+        [one] => format!("service {one}"),
+        _ => format!("{} services ({})", names.len(), names.join(", ")),
+    };
+    let blocked = general
+        .iter()
+        .chain(reports.iter().flat_map(|(_, c)| c))
+        .any(|c| c.status == Status::Problem);
+    Some(Check::problem(
+        "refresh",
+        format!(
+            "not refreshed yet: {} has no entry and {} no section for {which}",
+            config.pgpass.display(),
+            config.service_file.display()
+        ),
+        {
+            let mut command = "alloydb-cred refresh".to_string();
+            if names.len() < checked {
+                for name in names {
+                    command.push_str(&format!(" --service {name}"));
+                }
+            }
+            if blocked {
+                format!("fix the problems above, then run `{command}`")
+            } else {
+                command
+            }
+        },
+    ))
+}
+
+/// One network question of the second round.
+#[derive(PartialEq)]
+enum Question<'a> {
+    /// tokeninfo about a token in the password file.
+    Written(&'a str, &'a Universe),
+    /// A host, port and TLS setting.
+    Probe(&'a str, u16, &'a wire::Tls),
+}
+
+enum Answered {
+    Written(files::WrittenToken),
+    Probe(network::Reach),
+}
+
+/// A scoped thread's result; its panic goes on in the caller.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// For a service that names an instance: where the Admin API says it is now (kept in
@@ -301,58 +471,6 @@ fn instance_check(
     resolutions.target(service)
 }
 
-/// Runs a program with its output captured, killing it if it runs longer than `limit`:
-/// a client stuck on a silent server must not hang the diagnosis.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> io::Result<Output> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    // Drain both pipes while waiting, so a chatty program cannot block on a full pipe.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("it did not finish within {} s", limit.as_secs()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ok(Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    })
-}
-
 /// `[services.NAME] of CONFIG`: where an edit goes.
 fn service_table(service: &Service, config: &Config) -> String {
     format!("[services.{}] of {}", service.name, config.path.display())
@@ -382,7 +500,7 @@ pub(crate) mod tests {
             pgpass: "/p".into(),
             service_file: "/s".into(),
             endpoints: Default::default(),
-            lock_timeout: Duration::from_secs(1),
+            lock_timeout: std::time::Duration::from_secs(1),
             services: vec![],
         }
     }
@@ -405,6 +523,7 @@ pub(crate) mod tests {
                 name: "s".into(),
                 checks: vec![Check::warning("b", "meh", "do x"), Check::ok("c", "fine")],
             }],
+            pending: None,
         };
         assert_eq!(report.worst(), Status::Warning);
         assert_eq!(report.count(Status::Ok), 2);

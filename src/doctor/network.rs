@@ -1,14 +1,18 @@
-//! The network: the host resolves and the port accepts a TCP connection. Nothing is
-//! sent: a connection that is opened is closed at once, so no login is attempted and no
-//! sign-in quota is spent.
+//! The network: the host resolves, the port accepts a TCP connection, a PostgreSQL
+//! server answers there ([`wire::ssl_request`]) and, where the service verifies the
+//! server, its certificate passes against the CA file libpq reads ([`wire::handshake`]).
+//! No startup message is sent, so no login is attempted and no sign-in quota is spent.
 
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::wire::{self, ANSWER_TIMEOUT, Answer, Tls};
 use super::{Check, service_table};
 use crate::config::{Config, Service};
+use crate::refresh::Target;
 
 /// How long a name may take to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -17,11 +21,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Addresses tried per host, at most.
 const MAX_ADDRESSES: usize = 4;
 
-/// What the network said about one host and port. Asked once per run for all the
-/// services that connect there; the checks, whose fixes name one service's table, are
-/// built from it for each service ([`Reach::checks`]).
+/// What the network said about one host, port and TLS setting. Asked once per run for
+/// all the services that connect there alike; the checks, whose fixes name one service's
+/// table, are built from it for each service ([`Reach::checks`]).
 pub struct Reach {
     host: String,
+    tls: Tls,
     outcome: Outcome,
 }
 
@@ -29,27 +34,57 @@ enum Outcome {
     /// libpq takes a host starting with `/` for a Unix-domain socket directory.
     Socket {
         path: PathBuf,
-        exists: bool,
+        /// What the socket said to the SSLRequest; `None` when it does not exist.
+        answer: Option<Answer>,
     },
     Unresolved(String),
     Resolved {
         addresses: Vec<SocketAddr>,
-        /// The address that accepted a connection, or why each one did not.
-        tcp: Result<SocketAddr, Vec<(SocketAddr, std::io::Error)>>,
+        /// The address that accepted a connection and what it answered, or why each
+        /// address did not accept one.
+        tcp: Result<Server, Vec<(SocketAddr, std::io::Error)>>,
     },
 }
 
+/// The address that accepted, what it answered, and the handshake (when verified).
+struct Server {
+    address: SocketAddr,
+    answer: Answer,
+    /// `Some` when the service verifies the server and it offered TLS.
+    handshake: Option<Result<PathBuf, (Option<PathBuf>, String)>>,
+}
+
 impl Reach {
-    /// Resolves `host` and opens (and closes at once) a TCP connection to `port`.
-    pub fn probe(host: &str, port: u16) -> Reach {
+    /// Resolves `host`, connects to `port`, sends the SSLRequest and, for `verify-ca` and
+    /// `verify-full`, completes the TLS handshake; then closes the connection.
+    pub fn probe(host: &str, port: u16, tls: &Tls) -> Reach {
         let outcome = if host.starts_with('/') {
             let path = std::path::Path::new(host).join(format!(".s.PGSQL.{port}"));
-            let exists = path.exists();
-            Outcome::Socket { path, exists }
+            let answer = UnixStream::connect(&path).ok().map(|mut s| {
+                let _ = s.set_read_timeout(Some(ANSWER_TIMEOUT));
+                let _ = s.set_write_timeout(Some(ANSWER_TIMEOUT));
+                wire::ssl_request(&mut s)
+            });
+            Outcome::Socket { path, answer }
         } else {
             match resolve(host, port) {
                 Ok(addresses) => {
-                    let tcp = connect(&addresses);
+                    let tcp = connect(&addresses).map(|(address, mut stream)| {
+                        let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
+                        let _ = stream.set_write_timeout(Some(ANSWER_TIMEOUT));
+                        let answer = wire::ssl_request(&mut stream);
+                        let handshake = match (&answer, tls.verify()) {
+                            (Answer::Tls, Some(verify)) => {
+                                Some(wire::verified(&mut stream, host, tls, verify))
+                            }
+                            _ => None,
+                        };
+                        Server {
+                            address,
+                            answer,
+                            handshake,
+                        }
+                    });
                     Outcome::Resolved { addresses, tcp }
                 }
                 Err(why) => Outcome::Unresolved(why),
@@ -57,45 +92,51 @@ impl Reach {
         };
         Reach {
             host: host.to_string(),
+            tls: tls.clone(),
             outcome,
         }
     }
 
-    /// Whether the port accepted a connection (or the socket exists).
+    /// Whether a PostgreSQL server answers there.
     pub fn reachable(&self) -> bool {
+        let postgres = |a: &Answer| matches!(a, Answer::Tls | Answer::Plain);
         match &self.outcome {
-            Outcome::Socket { exists, .. } => *exists,
+            Outcome::Socket { answer, .. } => answer.as_ref().is_some_and(postgres),
             Outcome::Unresolved(_) => false,
-            Outcome::Resolved { tcp, .. } => tcp.is_ok(),
+            Outcome::Resolved { tcp, .. } => tcp.as_ref().is_ok_and(|s| postgres(&s.answer)),
         }
     }
 
     /// The checks of `service`, which connects here.
-    pub fn checks(&self, service: &Service, config: &Config) -> Vec<Check> {
+    pub fn checks(&self, service: &Service, config: &Config, target: &Target) -> Vec<Check> {
         let host = self.host.as_str();
+        let table = service_table(service, config);
         match &self.outcome {
-            Outcome::Socket { path, exists: true } => vec![Check::ok(
+            Outcome::Socket { path, answer: None } => vec![Check::problem(
                 "network.socket",
-                format!("the Unix-domain socket {} exists", path.display()),
+                format!(
+                    "there is no Unix-domain socket {} that accepts a connection",
+                    path.display()
+                ),
+                format!("check `host` and `port` in {table}"),
             )],
             Outcome::Socket {
                 path,
-                exists: false,
-            } => vec![Check::problem(
-                "network.socket",
-                format!("there is no Unix-domain socket {}", path.display()),
-                format!(
-                    "check `host` and `port` in {}",
-                    service_table(service, config)
+                answer: Some(answer),
+            } => vec![
+                Check::ok(
+                    "network.socket",
+                    format!(
+                        "the Unix-domain socket {} accepts connections",
+                        path.display()
+                    ),
                 ),
-            )],
+                self.postgres_check(&path.display().to_string(), answer, &table),
+            ],
             Outcome::Unresolved(why) => vec![Check::problem(
                 "network.resolve",
                 format!("{host} does not resolve: {why}"),
-                format!(
-                    "check `host` in {} and this machine's DNS (or VPN)",
-                    service_table(service, config)
-                ),
+                format!("check `host` in {table} and this machine's DNS (or VPN)"),
             )],
             Outcome::Resolved { addresses, tcp } => {
                 let listed: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
@@ -107,15 +148,129 @@ impl Reach {
                         format!("{host} resolves to {}", listed.join(", "))
                     },
                 );
-                let tcp = match tcp {
-                    Ok(address) => Check::ok(
-                        "network.tcp",
-                        format!("{address} accepts TCP connections (checked without logging in)"),
-                    ),
-                    Err(failures) => unreachable(failures, &service_table(service, config)),
+                let server = match tcp {
+                    Ok(server) => server,
+                    Err(failures) => return vec![resolved, unreachable(failures, &table)],
                 };
-                vec![resolved, tcp]
+                let mut checks = vec![
+                    resolved,
+                    Check::ok(
+                        "network.tcp",
+                        format!("{} accepts TCP connections", server.address),
+                    ),
+                    self.postgres_check(&server.address.to_string(), &server.answer, &table),
+                ];
+                if let Some(handshake) = &server.handshake {
+                    checks.push(self.tls_check(handshake, service, config, target));
+                }
+                checks
             }
+        }
+    }
+
+    fn postgres_check(&self, at: &str, answer: &Answer, table: &str) -> Check {
+        const NAME: &str = "network.postgres";
+        let mode = &self.tls.mode;
+        match answer {
+            Answer::Tls => Check::ok(
+                NAME,
+                format!(
+                    "a PostgreSQL server answers at {at} and offers TLS (asked without logging in)"
+                ),
+            ),
+            Answer::Plain if self.tls.required() => Check::problem(
+                NAME,
+                format!(
+                    "a PostgreSQL server answers at {at}, but without TLS, and sslmode={mode} needs it: libpq would refuse (\"server does not support SSL, but SSL was required\")"
+                ),
+                format!(
+                    "check `host` and `port` in {table} (AlloyDB and Cloud SQL always offer TLS), or, for a server of your own, enable TLS on it"
+                ),
+            ),
+            Answer::Plain if self.is_local() => Check::ok(
+                NAME,
+                format!(
+                    "a PostgreSQL server answers at {at}, without TLS (asked without logging in)"
+                ),
+            ),
+            Answer::Plain => Check::warning(
+                NAME,
+                format!(
+                    "a PostgreSQL server answers at {at}, but without TLS: with sslmode={mode} the token would cross the network unencrypted"
+                ),
+                format!(
+                    "set sslmode = \"require\" (or verify-ca) in {table} once the server offers TLS"
+                ),
+            ),
+            Answer::NotPostgres(what) => Check::problem(
+                NAME,
+                format!(
+                    "{at} accepts TCP connections but does not answer as PostgreSQL: {what} to PostgreSQL's first message (SSLRequest)"
+                ),
+                format!(
+                    "check `host` and `port` in {table}: something else listens there (AlloyDB listens on 5432, 6432 with managed connection pooling); an instance that accepts connectors only closes direct connections: connect through the AlloyDB Auth Proxy (or Cloud SQL Auth Proxy), or switch that requirement off"
+                ),
+            ),
+        }
+    }
+
+    fn tls_check(
+        &self,
+        handshake: &Result<PathBuf, (Option<PathBuf>, String)>,
+        service: &Service,
+        config: &Config,
+        target: &Target,
+    ) -> Check {
+        const NAME: &str = "network.tls";
+        let mode = &self.tls.mode;
+        match handshake {
+            Ok(file) => Check::ok(
+                NAME,
+                format!(
+                    "the TLS handshake completes: the server's certificate is signed by a CA in {}{} (sslmode={mode}, checked without logging in)",
+                    file.display(),
+                    if mode == "verify-full" {
+                        format!(" and issued for {}", self.host)
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            Err((file, why)) => {
+                let file = file
+                    .as_ref()
+                    .map_or_else(|| "sslrootcert".to_string(), |f| f.display().to_string());
+                let fix = if target.server_ca.is_some() {
+                    format!(
+                        "alloydb-cred refresh --force --service {} writes the instance's current server CA",
+                        service.name
+                    )
+                } else {
+                    format!(
+                        "set `sslrootcert` in {} to the file of the CA that signed the server's certificate{}",
+                        service_table(service, config),
+                        if mode == "verify-full" {
+                            ", and `host` to a name the certificate is issued for"
+                        } else {
+                            ""
+                        }
+                    )
+                };
+                Check::problem(
+                    NAME,
+                    format!(
+                        "with sslmode={mode} against {file}, libpq would refuse the server: {why}"
+                    ),
+                    fix,
+                )
+            }
+        }
+    }
+
+    fn is_local(&self) -> bool {
+        match &self.outcome {
+            Outcome::Resolved { tcp: Ok(s), .. } => s.address.ip().is_loopback(),
+            _ => true,
         }
     }
 }
@@ -138,16 +293,15 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     }
 }
 
-/// Opens and closes a TCP connection to each address until one accepts: the one that
-/// did, or why each failed.
-fn connect(addresses: &[SocketAddr]) -> Result<SocketAddr, Vec<(SocketAddr, std::io::Error)>> {
+/// Connects to each address until one accepts: that one and its connection, or why
+/// each failed.
+fn connect(
+    addresses: &[SocketAddr],
+) -> Result<(SocketAddr, TcpStream), Vec<(SocketAddr, std::io::Error)>> {
     let mut failures = Vec::new();
     for &address in addresses {
         match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
-            Ok(stream) => {
-                drop(stream);
-                return Ok(address);
-            }
+            Ok(stream) => return Ok((address, stream)),
             Err(e) => failures.push((address, e)),
         }
     }
@@ -245,14 +399,25 @@ mod tests {
     #[test]
     fn one_probe_gives_each_service_its_own_fix() {
         // A socket directory that does not exist: probed without any network.
-        let reach = Reach::probe("/nonexistent-doctor-test-dir", 5432);
+        let dir = "/nonexistent-doctor-test-dir";
+        let tls = wire::Tls {
+            mode: "prefer".into(),
+            rootcert: None,
+        };
+        let reach = Reach::probe(dir, 5432, &tls);
         assert!(!reach.reachable());
+        let target = Target {
+            host: libpq_files::Host::new(dir).expect("host"),
+            port: 5432,
+            keywords: vec![],
+            server_ca: None,
+        };
         let config = crate::doctor::tests::config();
         let first = crate::refresh::tests::service(crate::config::UserSpec::Auto);
         let mut second = first.clone();
         second.name = libpq_files::ServiceName::new("second").expect("name");
         for svc in [&first, &second] {
-            let checks = reach.checks(svc, &config);
+            let checks = reach.checks(svc, &config, &target);
             let table = format!("[services.{}] of /c.toml", svc.name);
             assert!(
                 checks

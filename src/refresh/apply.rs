@@ -275,9 +275,8 @@ fn merge<'s>(
         match section_for(service, &target, &user, files, config.lock_timeout) {
             Ok(section) => {
                 let rejects: Vec<String> = section
-                    .pgjdbc_rejects()
+                    .pgjdbc_rejects_but_passfile()
                     .into_iter()
-                    .filter(|k| *k != "passfile")
                     .map(str::to_string)
                     .collect();
                 let passfile = section

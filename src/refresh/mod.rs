@@ -26,7 +26,7 @@ mod apply;
 mod instances;
 mod locks;
 mod mint;
-mod parallel;
+pub(crate) mod parallel;
 mod plan;
 mod progress;
 

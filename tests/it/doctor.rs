@@ -6,12 +6,10 @@
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::thread;
 
 use crate::common::*;
-use serde_json::Value;
+use crate::doctor_case::*;
 
 const HEALTHY: &str = "healthy@proj.iam.gserviceaccount.com";
 const HEALTHY_USER: &str = "healthy@proj.iam";
@@ -29,260 +27,6 @@ const ALLOYDB_SCOPE: &str = "https://www.googleapis.com/auth/alloydb.login";
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 const EMAIL_SCOPE: &str = "https://www.googleapis.com/auth/userinfo.email";
 const ADC_LOGIN: &str = "gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid";
-
-/// One user's HOME in the shared world, with doctor's view of the machine pinned down:
-/// no system-wide service file but the one a case writes, the test server's psql first
-/// on PATH, and no Google set-up of the machine's own.
-struct Case<'w> {
-    w: &'w World,
-    env: Env,
-    /// Secrets that must never appear in doctor's output, besides every `ya29.` token.
-    secrets: Vec<String>,
-}
-
-impl<'w> Case<'w> {
-    fn new(w: &'w World) -> Case<'w> {
-        let env = Env::new();
-        fs::create_dir(env.dir.path().join("sysconf")).expect("sysconf dir");
-        fs::create_dir(env.dir.path().join("bin")).expect("bin dir");
-        Case {
-            w,
-            env,
-            secrets: Vec::new(),
-        }
-    }
-
-    fn sysconf(&self) -> PathBuf {
-        self.env.dir.path().join("sysconf")
-    }
-
-    /// A directory searched before the test server's programs (for stand-in programs).
-    fn bin(&self) -> PathBuf {
-        self.env.dir.path().join("bin")
-    }
-
-    fn path(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.bin().display(),
-            self.w.pg.bin_dir().display(),
-            std::env::var("PATH").unwrap_or_default()
-        )
-    }
-
-    /// A config with one service `db` on the test server, `credentials` (a TOML value)
-    /// and `extra` lines for the service (or more tables after it).
-    fn config(&self, credentials: &str, extra: &str) {
-        self.config_with("", credentials, extra);
-    }
-
-    /// [`Case::config`] with `defaults` lines added to the [defaults] table.
-    fn config_with(&self, defaults: &str, credentials: &str, extra: &str) {
-        self.env
-            .write_config(&self.w.config_text(defaults, credentials, extra));
-    }
-
-    /// A `key_file` credential for a new service account.
-    fn key_file(&mut self, email: &str) -> String {
-        let key = self.w.google.add_service_account(email);
-        let path = self.write_json(&format!("{email}.json"), &key);
-        format!("{{ key_file = {path:?} }}")
-    }
-
-    /// A `command` credential minting for `principal` through the stand-in.
-    fn command(&self, principal: &str, extra: &[&str]) -> String {
-        format!(
-            "{{ command = {} }}",
-            mint_command(&self.w.google.http_url(), principal, extra)
-        )
-    }
-
-    fn write_json(&mut self, name: &str, value: &Value) -> String {
-        for secret in ["refresh_token", "client_secret", "private_key"] {
-            if let Some(s) = value[secret].as_str() {
-                self.secrets.push(s.to_string());
-            }
-        }
-        let path = self.env.dir.path().join(name);
-        fs::write(&path, serde_json::to_vec_pretty(value).expect("json")).expect("write");
-        path.display().to_string()
-    }
-
-    fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
-        let mut cmd = self.env.cmd();
-        cmd.env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-            .env_remove("CLOUDSDK_CONFIG")
-            .env("GCE_METADATA_HOST", "127.0.0.1:9")
-            .env("PGSYSCONFDIR", self.sysconf())
-            .env("PATH", self.path());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        cmd.args(args).output().expect("run alloydb-cred")
-    }
-
-    fn refresh(&self, envs: &[(&str, &str)]) {
-        ok(self.run(&["refresh"], envs));
-    }
-
-    /// The token written for `service`.
-    fn token(&self, service: &str) -> String {
-        libpq_files::pgpass::PgpassFile::parse(&fs::read(self.env.pgpass()).expect("pgpass"))
-            .get(service)
-            .map(|e| e.password.expose().to_string())
-            .expect("an entry")
-    }
-
-    /// Runs doctor, checks that its output holds no secret, and returns the exit code
-    /// and output.
-    fn doctor_out(&self, args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
-        let mut full = vec!["doctor"];
-        full.extend_from_slice(args);
-        let out = self.run(&full, envs);
-        let text = format!("{}{}", stdout(&out), stderr(&out));
-        assert!(
-            !text.contains("ya29."),
-            "a token in doctor's output:\n{text}"
-        );
-        assert!(
-            !text.contains("-----BEGIN"),
-            "a key in doctor's output:\n{text}"
-        );
-        for secret in &self.secrets {
-            assert!(
-                !text.contains(secret.as_str()),
-                "a secret in doctor's output:\n{text}"
-            );
-        }
-        if self.env.pgpass().exists() {
-            let written = fs::read_to_string(self.env.pgpass()).unwrap_or_default();
-            for line in written.lines().filter(|l| !l.starts_with('#')) {
-                if let Some(password) = line.rsplit(':').next().filter(|p| p.len() > 12) {
-                    assert!(
-                        !text.contains(password),
-                        "a password-file password in:\n{text}"
-                    );
-                }
-            }
-        }
-        (out.status.code().expect("exit code"), stdout(&out))
-    }
-
-    /// `doctor --json …`: the exit code and the document.
-    fn doctor(&self, args: &[&str], envs: &[(&str, &str)]) -> (i32, Report) {
-        let mut full = vec!["--json"];
-        full.extend_from_slice(args);
-        let (code, text) = self.doctor_out(&full, envs);
-        let doc: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}):\n{text}"));
-        (code, Report(doc))
-    }
-}
-
-impl Case<'_> {
-    /// `doctor --json …`, asserting its exit code.
-    #[track_caller]
-    fn diagnose(&self, args: &[&str], envs: &[(&str, &str)], code: i32) -> Report {
-        let (got, report) = self.doctor(args, envs);
-        assert_eq!(got, code, "exit code: {:#}", report.0);
-        report
-    }
-}
-
-/// A parsed `doctor --json` document.
-struct Report(Value);
-
-impl Report {
-    /// The named check of a service (`None`: of the configuration as a whole).
-    #[track_caller]
-    fn check(&self, service: Option<&str>, name: &str) -> &Value {
-        let checks = match service {
-            None => &self.0["checks"],
-            Some(service) => {
-                let found = self.0["services"]
-                    .as_array()
-                    .and_then(|s| s.iter().find(|s| s["name"] == service));
-                &found.unwrap_or_else(|| panic!("no service {service} in {:#}", self.0))["checks"]
-            }
-        };
-        checks
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["name"] == name))
-            .unwrap_or_else(|| panic!("no check {name} for {service:?} in {:#}", self.0))
-    }
-
-    /// Asserts a check's status and that its message (and fix) contain the given texts.
-    #[track_caller]
-    fn expect(&self, service: &str, name: &str, status: &str, message: &[&str], fix: &[&str]) {
-        let check = self.check(Some(service), name);
-        assert_eq!(check["status"], status, "{name}: {check:#}");
-        let text = check["message"].as_str().unwrap_or_default();
-        for part in message {
-            assert!(
-                text.contains(part),
-                "{name}: message lacks {part:?}: {check:#}"
-            );
-        }
-        let fixed = check["fix"].as_str().unwrap_or_default();
-        for part in fix {
-            assert!(
-                fixed.contains(part),
-                "{name}: fix lacks {part:?}: {check:#}"
-            );
-        }
-        if status != "ok" {
-            assert!(
-                !fixed.is_empty(),
-                "{name}: a {status} without a fix: {check:#}"
-            );
-        }
-    }
-
-    fn statuses(&self) -> Vec<(String, String)> {
-        let mut all = Vec::new();
-        let mut add = |scope: &str, checks: &Value| {
-            for c in checks.as_array().into_iter().flatten() {
-                all.push((
-                    format!("{scope}{}", c["name"].as_str().unwrap_or_default()),
-                    c["status"].as_str().unwrap_or_default().to_string(),
-                ));
-            }
-        };
-        add("", &self.0["checks"]);
-        for s in self.0["services"].as_array().into_iter().flatten() {
-            add(
-                &format!("{}/", s["name"].as_str().unwrap_or_default()),
-                &s["checks"],
-            );
-        }
-        all
-    }
-}
-
-fn toml_path(path: &Path) -> String {
-    format!("{:?}", path.display().to_string())
-}
-
-/// One broken (or working) setup, built and diagnosed in the shared world.
-type CaseFn = fn(&World);
-
-/// A port nothing listens on.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    port
-}
-
-/// The LDAP binds (logins) the server asked about for a database user.
-fn binds_for(w: &World, user: &str) -> usize {
-    let dn = format!("cn={user}");
-    w.google
-        .ldap_bind_log()
-        .iter()
-        .filter(|b| b.dn.contains(&dn))
-        .count()
-}
 
 /// A working setup: every check passes, `--connect` logs in exactly once, the text and
 /// JSON forms agree.
@@ -322,7 +66,14 @@ fn healthy(w: &World) {
         &[],
     );
     report.expect("db", "pgpass.first_match", "ok", &["line 2"], &[]);
-    report.expect("db", "network.tcp", "ok", &["without logging in"], &[]);
+    report.expect("db", "network.tcp", "ok", &["accepts TCP connections"], &[]);
+    report.expect(
+        "db",
+        "network.postgres",
+        "ok",
+        &["a PostgreSQL server answers", "without logging in"],
+        &[],
+    );
     assert_eq!(
         binds_for(w, HEALTHY_USER),
         0,
@@ -506,22 +257,25 @@ fn password_file(w: &World) {
     assert_eq!(file["fix"], format!("chmod 600 {pgpass_text}"));
     fs::set_permissions(&pgpass, fs::Permissions::from_mode(0o600)).expect("chmod");
 
-    // `later` was never refreshed.
+    // `later` was never refreshed: one line says so, not a missing entry and section.
     let report = c.diagnose(&[], &[], 3);
     report.expect("db", "pgpass.entry", "ok", &["valid until"], &[]);
-    report.expect(
-        "later",
-        "pgpass.entry",
-        "problem",
-        &["has no entry for service later"],
-        &["alloydb-cred refresh --service later"],
+    let pending = report.check(None, "refresh");
+    assert_eq!(pending["status"], "problem", "{pending:#}");
+    assert!(
+        pending["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("not refreshed yet") && m.contains("service later")),
+        "{pending:#}"
     );
-    report.expect(
-        "later",
-        "service_file.section",
-        "problem",
-        &["no section [later]"],
-        &["refresh"],
+    assert_eq!(pending["fix"], "alloydb-cred refresh --service later");
+    assert!(
+        !report
+            .statuses()
+            .iter()
+            .any(|(name, _)| name == "later/pgpass.entry" || name == "later/service_file.section"),
+        "{:#}",
+        report.0
     );
 
     // Lines of the user's below the block, for the same connection and a catch-all:
@@ -734,7 +488,7 @@ fn network(w: &World) {
 }
 
 /// `--connect` refused: a revoked token in the file, a principal without a database
-/// user, and a server that resets the connection.
+/// user, and a server that closes the connection before answering.
 fn refused_logins(w: &World) {
     let mut c = Case::new(w);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -793,13 +547,16 @@ fn refused_logins(w: &World) {
         &["no user \"norole@proj.iam\""],
         &["gcloud alloydb users create norole@proj.iam"],
     );
+    // Closed before PostgreSQL's first answer: named by the network check, and no
+    // login is spent on it.
     report.expect(
         "reset",
-        "login",
+        "network.postgres",
         "problem",
-        &["refused or reset", "connectors", "SSL"],
-        &["Auth Proxy", "sslmode = \"require\""],
+        &["does not answer as PostgreSQL"],
+        &["connectors only", "Auth Proxy"],
     );
+    report.expect("reset", "login", "warning", &["not tried"], &[]);
 
     // After the fix doctor names, the login works.
     ok(c.run(&["refresh", "--force", "--service", "db"], &[]));
@@ -838,6 +595,8 @@ fn doctor_finds_each_broken_setup_and_names_the_fix() {
         ("service_file", service_file),
         ("old_libpq", old_libpq),
         ("network", network),
+        ("not_postgresql", crate::doctor_network::not_postgresql),
+        ("first_run", crate::doctor_first_run::first_run),
         ("refused_logins", refused_logins),
         ("usage", usage),
     ];

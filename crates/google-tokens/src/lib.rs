@@ -36,7 +36,7 @@ pub use http::is_loopback_http;
 pub use instance::{
     AdminClient, InstanceName, InstanceRequest, IpType, Resolution, ServerCa, ServerTls,
 };
-pub use oauth::ADC_LOGIN_WITH_ALLOYDB_SCOPE;
+pub use oauth::{ADC_LOGIN_ADVICE, ADC_LOGIN_WITH_ALLOYDB_SCOPE, IF_APP_BLOCKED};
 pub use principal::{Principal, database_user};
 pub use secret::{Secret, redact};
 pub use sources::{AdcOrigin, build, metadata_host};

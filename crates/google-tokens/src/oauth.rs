@@ -8,9 +8,34 @@ use crate::error::{Error, Result};
 use crate::http::Answer;
 use crate::secret::{Secret, redact};
 
-/// The one-time command that gives a user's ADC login the AlloyDB scope (with the
-/// cloud-platform and e-mail scopes gcloud's own login needs).
-pub const ADC_LOGIN_WITH_ALLOYDB_SCOPE: &str = "gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid";
+/// The command literal, for [`ADC_LOGIN_WITH_ALLOYDB_SCOPE`] and [`ADC_LOGIN_ADVICE`].
+macro_rules! adc_login {
+    () => {
+        "gcloud auth application-default login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid"
+    };
+}
+
+/// The one-time command that gives a user's ADC login the AlloyDB scope: the one gcloud
+/// login every message advises. gcloud refuses `--scopes` without cloud-platform, and the
+/// e-mail scopes let tokeninfo name the user, whose database user is derived from it.
+pub const ADC_LOGIN_WITH_ALLOYDB_SCOPE: &str = adc_login!();
+
+/// The text of [`IF_APP_BLOCKED`], for [`ADC_LOGIN_ADVICE`] too.
+macro_rules! if_app_blocked {
+    () => {
+        "if Google answers \"This app is blocked\" for that scope, run plain `gcloud auth application-default login` and set scopes = [\"https://www.googleapis.com/auth/cloud-platform\"] on the service instead, which writes a broad token: one that can act on every Google Cloud API the user may use, not only log in"
+    };
+}
+
+/// What to do when Google's consent screen answers "This app is blocked" for the AlloyDB
+/// scope (an organisation's policy can block gcloud from asking for it): log in without
+/// it and accept a broad token.
+pub const IF_APP_BLOCKED: &str = if_app_blocked!();
+
+/// The advice of every error that sends the user to a gcloud login: the command, and
+/// what to do when it is blocked.
+/// No "; " inside: messages end in "…; ADVICE", and readers split the remedy off there.
+pub const ADC_LOGIN_ADVICE: &str = concat!("run `", adc_login!(), "` (", if_app_blocked!(), ")");
 
 /// An OAuth2 or Google API error answer.
 #[derive(Debug, Clone)]
@@ -146,6 +171,19 @@ pub(crate) fn seconds<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<i6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_advice_is_the_command_then_the_way_around_a_block() {
+        assert_eq!(
+            ADC_LOGIN_ADVICE,
+            format!("run `{ADC_LOGIN_WITH_ALLOYDB_SCOPE}` ({IF_APP_BLOCKED})")
+        );
+        assert!(!ADC_LOGIN_ADVICE.contains("; "));
+        assert!(ADC_LOGIN_WITH_ALLOYDB_SCOPE.contains(
+            "--scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform"
+        ));
+        assert!(IF_APP_BLOCKED.contains("This app is blocked") && IF_APP_BLOCKED.contains("broad"));
+    }
 
     fn answer(status: u16, body: &str) -> Answer {
         Answer {

@@ -34,12 +34,16 @@ usage:
       (with --bare, only the token). Exits 1 if the fake answers an error.
 
   fake-google serve [--env-file PATH] [--postgres] [--role NAME]...
-                    [--metadata-account EMAIL] [--tls]
+                    [--metadata-account EMAIL] [--tls] [--delay MS]
+                    [--token-creator MEMBER=TARGET]...
       Start the fake (with --postgres also a PostgreSQL server whose TCP
       logins are checked against it, with a LOGIN role per --role) and print
       FAKE_GOOGLE_URL=... style lines once ready, also to --env-file.
       --metadata-account makes its metadata server (GCE_METADATA_HOST set to
       FAKE_GOOGLE_METADATA_HOST) hand out tokens for that service account.
+      --delay makes every Google endpoint wait MS milliseconds before it
+      answers (a round trip to a distant region, for benchmarks).
+      --token-creator lets MEMBER impersonate the service account TARGET.
       --tls makes a throw-away CA (FAKE_GOOGLE_CA_FILE), serves the
       endpoints over HTTPS too (FAKE_GOOGLE_HTTPS_URL) and, with
       --postgres, makes PostgreSQL require TLS with a certificate from that
@@ -205,6 +209,8 @@ fn serve(argv: &[String]) -> Result<(), Failure> {
     let mut roles: Vec<&str> = Vec::new();
     let mut metadata_account: Option<&str> = None;
     let mut tls = false;
+    let mut delay = Duration::ZERO;
+    let mut token_creators: Vec<(&str, &str)> = Vec::new();
     while let Some(arg) = args.rest.next() {
         match arg.as_str() {
             "--env-file" => env_file = Some(PathBuf::from(args.value(arg)?)),
@@ -212,6 +218,16 @@ fn serve(argv: &[String]) -> Result<(), Failure> {
             "--tls" => tls = true,
             "--metadata-account" => metadata_account = Some(args.value(arg)?),
             "--role" => roles.push(args.value(arg)?),
+            "--delay" => delay = Duration::from_millis(args.number(arg)?),
+            "--token-creator" => {
+                let grant = args.value(arg)?;
+                let pair = grant.split_once('=').ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "serve: --token-creator takes MEMBER=TARGET, not {grant}"
+                    ))
+                })?;
+                token_creators.push(pair);
+            }
             other => return Err(Failure::Usage(format!("serve: unknown argument {other}"))),
         }
     }
@@ -239,6 +255,10 @@ fn serve(argv: &[String]) -> Result<(), Failure> {
     };
     if let Some(email) = metadata_account {
         google.set_metadata_account(email);
+    }
+    google.set_delay(delay);
+    for (member, target) in token_creators {
+        google.grant_token_creator(member, target);
     }
     let pg = match (postgres, &ca) {
         (false, _) => None,

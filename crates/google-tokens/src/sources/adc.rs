@@ -15,6 +15,7 @@ use crate::CLOUD_PLATFORM_SCOPE;
 use crate::endpoints::impersonation_target;
 use crate::error::{Error, Result};
 use crate::input_file;
+use crate::oauth::ADC_LOGIN_ADVICE;
 use crate::principal::Principal;
 use crate::token::{Context, TokenSource};
 use crate::untrusted::credential_fields;
@@ -112,7 +113,7 @@ impl TokenSource for MetadataFallback<'_> {
     fn mint(&self) -> Result<crate::token::MintedToken> {
         self.inner.mint().map_err(|err| {
             Error::Source(format!(
-                "no Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, {} does not exist, and the metadata server did not help ({err}); run `gcloud auth application-default login`, or set `credentials` in the config",
+                "no Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, {} does not exist, and the metadata server did not help ({err}); {ADC_LOGIN_ADVICE}, or set `credentials` in the config",
                 self.well_known
                     .as_ref()
                     .map_or_else(|| "gcloud's credentials file".to_string(), |p| p.display().to_string())
@@ -138,7 +139,7 @@ pub fn from_file<'a>(
 ) -> Result<Box<dyn TokenSource + 'a>> {
     let text = input_file::read_to_string(path).map_err(|e| {
         Error::Config(format!(
-            "cannot read credentials file {}: {e}; fix the path or run `gcloud auth application-default login`",
+            "cannot read credentials file {}: {e}; fix the path, or {ADC_LOGIN_ADVICE}",
             path.display()
         ))
     })?;

@@ -8,12 +8,12 @@ use serde::Deserialize;
 
 use crate::endpoints::{Api, Universe};
 use crate::error::{Error, Result};
-use crate::oauth::{ADC_LOGIN_WITH_ALLOYDB_SCOPE, Granted, OAuthError, token_answer};
+use crate::oauth::{ADC_LOGIN_ADVICE, Granted, OAuthError, token_answer};
 use crate::principal::Principal;
 use crate::secret::Secret;
 use crate::token::{Context, MintedToken, TokenSource};
 use crate::untrusted::credential_fields;
-use crate::{ALLOYDB_LOGIN_SCOPE, CLOUD_PLATFORM_SCOPE, tokeninfo};
+use crate::{ALLOYDB_LOGIN_SCOPE, tokeninfo};
 
 /// Lets tokeninfo report the user's e-mail.
 const EMAIL_SCOPE: &str = "https://www.googleapis.com/auth/userinfo.email";
@@ -31,12 +31,7 @@ pub struct AuthorizedUser {
 
 impl AuthorizedUser {
     pub fn from_json(value: serde_json::Value, origin: &str) -> Result<AuthorizedUser> {
-        credential_fields(
-            value,
-            origin,
-            "user credentials file",
-            "run `gcloud auth application-default login`",
-        )
+        credential_fields(value, origin, "user credentials file", ADC_LOGIN_ADVICE)
     }
 
     /// A stable name for this credential that reveals nothing of it: the key under which
@@ -151,7 +146,7 @@ impl TokenSource for UserSource<'_> {
         let Some(granted) = granted else {
             return Err(match refusal {
                 Some(err) if self.asks_for_alloydb_scope() => Error::Source(format!(
-                    "the user credentials in {} were not granted the AlloyDB login scope ({}); either run once: {ADC_LOGIN_WITH_ALLOYDB_SCOPE} — or, to accept tokens that can act on the whole Google Cloud project, set scopes = [\"{CLOUD_PLATFORM_SCOPE}\"] in the config",
+                    "the user credentials in {} were not granted the AlloyDB login scope ({}); {ADC_LOGIN_ADVICE}",
                     self.origin,
                     err.summary()
                 )),
@@ -191,16 +186,12 @@ impl UserSource<'_> {
 
 fn explain(err: &OAuthError, origin: &str) -> Error {
     let fix = match err.code.as_str() {
-        "invalid_grant" => {
-            "the login has expired or was revoked: run `gcloud auth application-default login`"
-        }
-        "invalid_client" => {
-            "the OAuth client in the file is unknown: run `gcloud auth application-default login` again"
-        }
+        "invalid_grant" => format!("the login has expired or was revoked: {ADC_LOGIN_ADVICE}"),
+        "invalid_client" => format!("the OAuth client in the file is unknown: {ADC_LOGIN_ADVICE}"),
         "invalid_scope" => {
-            "the login was not granted these scopes: check `scopes` in the config, or log in again with them"
+            "the login was not granted these scopes: check `scopes` in the config, or log in again with them".to_string()
         }
-        _ => "run `gcloud auth application-default login` again",
+        _ => ADC_LOGIN_ADVICE.to_string(),
     };
     Error::Source(format!(
         "the token endpoint refused the user credentials in {origin} ({}); {fix}",

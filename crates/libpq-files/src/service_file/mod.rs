@@ -89,6 +89,15 @@ impl ManagedSection {
             .filter(|k| !PGJDBC_KEYWORDS.contains(k))
             .collect()
     }
+
+    /// Keywords in this section that pgjdbc would reject, but `passfile`: that one is
+    /// there because the password file is not where every reader looks, a fact about the
+    /// file rather than this section, told once (refresh's note, doctor's check of it).
+    pub fn pgjdbc_rejects_but_passfile(&self) -> Vec<&str> {
+        let mut rejects = self.pgjdbc_rejects();
+        rejects.retain(|k| *k != "passfile");
+        rejects
+    }
 }
 
 /// A parsed service file: managed sections and everything else, byte for byte.

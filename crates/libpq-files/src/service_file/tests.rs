@@ -218,6 +218,7 @@ fn pgjdbc_rejects_lists_unknown_keys() {
     s.keywords.push(kw("passfile", "/p"));
     s.keywords.push(kw("application_name", "a"));
     assert_eq!(s.pgjdbc_rejects(), vec!["passfile", "application_name"]);
+    assert_eq!(s.pgjdbc_rejects_but_passfile(), vec!["application_name"]);
 }
 
 #[test]

@@ -110,11 +110,14 @@ pub const SECTIONS: &[Section] = &[
             ),
             Ip(
                 "A user's login made with plain `gcloud auth application-default login` \
-                lacks the AlloyDB scope: its refresh then fails (exit status 1) and names \
-                both remedies, logging in once more with the scope added, or \
-                `scopes = [\"https://www.googleapis.com/auth/cloud-platform\"]` to accept \
-                broad tokens, which is then honoured without complaint. `alloydb-cred \
-                status` shows how broad each token is.",
+                lacks the AlloyDB scope: its refresh then fails (exit status 1) and gives \
+                the one command every such error gives, `gcloud auth application-default \
+                login --scopes=https://www.googleapis.com/auth/alloydb.login,https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email,openid`. \
+                If Google answers \"This app is blocked\" for that scope, log in with the \
+                plain command and set \
+                `scopes = [\"https://www.googleapis.com/auth/cloud-platform\"]` on the \
+                service instead: the token written is then broad (it can act on every \
+                Google Cloud API the user may use), which `alloydb-cred status` shows.",
             ),
             Tp(
                 "`refresh_window =` *DURATION*",
