@@ -2,8 +2,8 @@
 //! systemd units depend on them), so they change only with a major version.
 //!
 //! The man pages and completions in man/ and completions/ are generated from this
-//! definition by tools/docgen, which compiles this file as a module of its own: it may
-//! use clap, clap_complete and std, never `crate::`. The doc comments are the commands'
+//! definition by tools/docgen, which reads it through the library target (src/lib.rs),
+//! where this module stands alone: clap, clap_complete and std only. The doc comments are the commands'
 //! `--help` and their man pages' descriptions; `code` in backticks is set in bold there,
 //! so a literal `*` or backtick belongs inside backticks. After changing them, run
 //! `cargo run -p docgen`.
