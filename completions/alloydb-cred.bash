@@ -16,6 +16,9 @@ _alloydb__cred() {
             ",$1")
                 cmd="alloydb__cred"
                 ;;
+            alloydb__cred,add)
+                cmd="alloydb__cred__subcmd__add"
+                ;;
             alloydb__cred,completions)
                 cmd="alloydb__cred__subcmd__completions"
                 ;;
@@ -39,6 +42,9 @@ _alloydb__cred() {
                 ;;
             alloydb__cred,token)
                 cmd="alloydb__cred__subcmd__token"
+                ;;
+            alloydb__cred__subcmd__help,add)
+                cmd="alloydb__cred__subcmd__help__subcmd__add"
                 ;;
             alloydb__cred__subcmd__help,completions)
                 cmd="alloydb__cred__subcmd__help__subcmd__completions"
@@ -71,12 +77,75 @@ _alloydb__cred() {
 
     case "${cmd}" in
         alloydb__cred)
-            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor completions remove help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor add completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__add)
+            opts="-v -q -h -V --instance --host --port --dbname --user --credentials --impersonate --no-refresh --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --instance)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dbname)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --credentials)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --impersonate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -151,8 +220,22 @@ _alloydb__cred() {
             return 0
             ;;
         alloydb__cred__subcmd__help)
-            opts="refresh token exec status doctor completions remove help"
+            opts="refresh token exec status doctor add completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -11,7 +11,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand, ValueHint};
 
 /// Keeps short-lived Google IAM database tokens for AlloyDB and Cloud SQL where libpq
 /// looks for passwords, so `PGSERVICE=prod psql` just works.
@@ -129,6 +129,20 @@ pub enum Command {
     /// configuration does not load.
     Doctor(DoctorArgs),
 
+    /// Add a service to the configuration, then refresh it and check it as `doctor` does.
+    ///
+    /// The configuration is edited in place: every comment, the order of the tables and
+    /// their formatting are kept, and the new `[services.NAME]` table is added at the end.
+    /// When there is no configuration yet, it is created (the file readable by you alone,
+    /// in a directory only you can enter). A name that is already configured, or a value
+    /// the configuration would refuse, is a usage error (exit code 2) and changes nothing.
+    /// The file is replaced in one step, so a reader sees the old or the new one.
+    ///
+    /// Then, unless --no-refresh, the service is refreshed and `doctor` checks it: the
+    /// exit code is 0 when it is ready to log in, 1 when the refresh failed, 3 when the
+    /// check found a problem; the service stays configured in every case.
+    Add(AddArgs),
+
     /// Print a shell completion script on stdout.
     ///
     /// Needs no configuration. The packages install the scripts for bash, zsh and fish.
@@ -199,6 +213,49 @@ pub struct StatusArgs {
     /// Only this service (repeatable). Default: every configured service.
     #[arg(long = "service", value_name = "NAME")]
     pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("server").required(true).args(["instance", "host"])))]
+pub struct AddArgs {
+    /// The service's name, as clients name it: `PGSERVICE=NAME psql`.
+    #[arg(value_name = "NAME", value_hint = ValueHint::Other)]
+    pub name: String,
+
+    /// The instance to connect to, resolved through Google's Admin API: an AlloyDB
+    /// instance (projects/P/locations/R/clusters/C/instances/I) or a Cloud SQL connection
+    /// name (P:R:I), as `discover` prints them.
+    #[arg(long, value_name = "INSTANCE", value_hint = ValueHint::Other)]
+    pub instance: Option<String>,
+
+    /// The address to connect to instead: an IP address or a DNS name.
+    #[arg(long, value_name = "HOST", value_hint = ValueHint::Hostname)]
+    pub host: Option<String>,
+
+    /// The port (default: 5432, or what the instance's resolution says).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+
+    /// The database to connect to.
+    #[arg(long, value_name = "DB", value_hint = ValueHint::Other)]
+    pub dbname: Option<String>,
+
+    /// The database user (default: derived from the credential's account).
+    #[arg(long, value_name = "USER", value_hint = ValueHint::Username)]
+    pub user: Option<String>,
+
+    /// Where its tokens come from: adc, metadata, gcloud, or the path of a service-account
+    /// key file (default: the configuration's default, else adc).
+    #[arg(long, value_name = "SOURCE", value_hint = ValueHint::FilePath)]
+    pub credentials: Option<String>,
+
+    /// A service account to impersonate for its tokens.
+    #[arg(long, value_name = "SA", value_hint = ValueHint::EmailAddress)]
+    pub impersonate: Option<String>,
+
+    /// Only write the configuration: no refresh, no check.
+    #[arg(long)]
+    pub no_refresh: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! One module per subcommand; each turns parsed arguments into work on the library.
 
+mod add;
 mod completions;
 mod doctor;
 mod exec;
@@ -15,9 +16,11 @@ use crate::exit_codes::ExitCode;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    // The one command that needs no configuration.
-    if let Command::Completions(args) = &cli.command {
-        return completions::run(args);
+    // The commands that need no configuration, or make it.
+    match &cli.command {
+        Command::Completions(args) => return completions::run(args),
+        Command::Add(args) => return add::run(cli.config.as_deref(), args),
+        _ => {}
     }
     let path = config::locate(cli.config.as_deref())?;
     let config = config::load(&path)?;
@@ -30,6 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Remove(args) => remove::run(&config, &args),
         // Answered above, before any configuration is read; listed for the match.
         Command::Completions(args) => completions::run(&args),
+        Command::Add(args) => add::run(Some(&path), &args),
         Command::Doctor(args) => doctor::run(&config, &args),
     }
 }

@@ -46,7 +46,7 @@ pub fn load(path: &Path) -> Result<Config> {
 }
 
 /// Parses configuration text; `path` names the file in messages and anchors relative paths.
-pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
+pub fn parse(text: &str, path: &Path) -> Result<Config> {
     let raw: RawConfig =
         toml::from_str(text).map_err(|err| describe_toml_error(&err, text, path))?;
     raw.resolve(path, text)

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod add;
 mod cli;
 mod clients;
 mod doctor;
