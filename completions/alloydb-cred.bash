@@ -22,6 +22,9 @@ _alloydb__cred() {
             alloydb__cred,completions)
                 cmd="alloydb__cred__subcmd__completions"
                 ;;
+            alloydb__cred,discover)
+                cmd="alloydb__cred__subcmd__discover"
+                ;;
             alloydb__cred,doctor)
                 cmd="alloydb__cred__subcmd__doctor"
                 ;;
@@ -48,6 +51,9 @@ _alloydb__cred() {
                 ;;
             alloydb__cred__subcmd__help,completions)
                 cmd="alloydb__cred__subcmd__help__subcmd__completions"
+                ;;
+            alloydb__cred__subcmd__help,discover)
+                cmd="alloydb__cred__subcmd__help__subcmd__discover"
                 ;;
             alloydb__cred__subcmd__help,doctor)
                 cmd="alloydb__cred__subcmd__help__subcmd__doctor"
@@ -77,7 +83,7 @@ _alloydb__cred() {
 
     case "${cmd}" in
         alloydb__cred)
-            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor add completions remove help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor add discover completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -95,7 +101,7 @@ _alloydb__cred() {
             return 0
             ;;
         alloydb__cred__subcmd__add)
-            opts="-v -q -h -V --instance --host --port --dbname --user --credentials --impersonate --no-refresh --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --instance --host --ip-type --port --dbname --user --credentials --impersonate --no-refresh --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -110,6 +116,10 @@ _alloydb__cred() {
                     ;;
                 --host)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ip-type)
+                    COMPREPLY=($(compgen -W "private public psc" -- "${cur}"))
                     return 0
                     ;;
                 --port)
@@ -175,6 +185,50 @@ _alloydb__cred() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        alloydb__cred__subcmd__discover)
+            opts="-v -q -h -V --project --json --credentials --impersonate --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --credentials)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --impersonate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         alloydb__cred__subcmd__doctor)
             opts="-v -q -h -V --service --connect --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -220,7 +274,7 @@ _alloydb__cred() {
             return 0
             ;;
         alloydb__cred__subcmd__help)
-            opts="refresh token exec status doctor add completions remove help"
+            opts="refresh token exec status doctor add discover completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +302,20 @@ _alloydb__cred() {
             return 0
             ;;
         alloydb__cred__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__help__subcmd__discover)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

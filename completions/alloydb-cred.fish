@@ -35,6 +35,7 @@ complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "exec" -d 
 complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "status" -d 'Show each service\'s user, host, expiry, time left, token breadth and last error, never its token'
 complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "doctor" -d 'Find every reason a login would fail, before anyone tries'
 complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "add" -d 'Add a service to the configuration, then refresh it and check it as `doctor` does'
+complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "discover" -d 'List the AlloyDB and Cloud SQL for PostgreSQL instances a credential can see, with the `add` command for each'
 complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "completions" -d 'Print a shell completion script on stdout'
 complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "remove" -d 'Delete the entries and sections alloydb-cred manages, and nothing else'
 complete -c alloydb-cred -n "__fish_alloydb_cred_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -77,6 +78,9 @@ complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -s h -
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -l instance -d 'The instance to connect to, resolved through Google\'s Admin API: an AlloyDB instance (projects/P/locations/R/clusters/C/instances/I) or a Cloud SQL connection name (P:R:I), as `discover` prints them' -r -f
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -l host -d 'The address to connect to instead: an IP address or a DNS name' -r -f -a "(__fish_print_hostnames)"
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -l ip-type -d 'With --instance: which of its addresses to use (default: private)' -r -f -a "private\t''
+public\t''
+psc\t''"
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -l port -d 'The port (default: 5432, or what the instance\'s resolution says)' -r
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -l dbname -d 'The database to connect to' -r -f
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -l user -d 'The database user (default: derived from the credential\'s account)' -r -f -a "(__fish_complete_users)"
@@ -88,6 +92,15 @@ complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -s v -l v
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -s q -l quiet -d 'Say nothing but errors'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand add" -s V -l version -d 'Print version'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand discover" -l project -d 'The project to list (repeatable). Default: the credential\'s project' -r -f
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand discover" -l credentials -d 'The credential to list with: adc, metadata, gcloud, or the path of a service-account key file (default: adc)' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand discover" -l impersonate -d 'A service account to impersonate for listing' -r -f
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand discover" -l config -d 'Configuration file to use' -r -F
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand discover" -l json -d 'Print a JSON array (fields: instance, kind, project, state, addresses, iam_authentication, connectors_only, add)'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand discover" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand discover" -s q -l quiet -d 'Say nothing but errors'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand discover" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand discover" -s V -l version -d 'Print version'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand completions" -l config -d 'Configuration file to use' -r -F
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand completions" -s v -l verbose -d 'Say more: -v reports what is refreshed and why, -vv adds debugging detail'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand completions" -s q -l quiet -d 'Say nothing but errors'
@@ -100,12 +113,13 @@ complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -s v -
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -s q -l quiet -d 'Say nothing but errors'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand remove" -s V -l version -d 'Print version'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add completions remove help" -f -a "refresh" -d 'Make the entries of every (or the named) service valid'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add completions remove help" -f -a "token" -d 'Print a valid token for a service on stdout, and nothing else'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add completions remove help" -f -a "exec" -d 'Run a command with PGSERVICE, PGSERVICEFILE and PGPASSFILE set for a service'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add completions remove help" -f -a "status" -d 'Show each service\'s user, host, expiry, time left, token breadth and last error, never its token'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add completions remove help" -f -a "doctor" -d 'Find every reason a login would fail, before anyone tries'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add completions remove help" -f -a "add" -d 'Add a service to the configuration, then refresh it and check it as `doctor` does'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add completions remove help" -f -a "completions" -d 'Print a shell completion script on stdout'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add completions remove help" -f -a "remove" -d 'Delete the entries and sections alloydb-cred manages, and nothing else'
-complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add completions remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "refresh" -d 'Make the entries of every (or the named) service valid'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "token" -d 'Print a valid token for a service on stdout, and nothing else'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "exec" -d 'Run a command with PGSERVICE, PGSERVICEFILE and PGPASSFILE set for a service'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "status" -d 'Show each service\'s user, host, expiry, time left, token breadth and last error, never its token'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "doctor" -d 'Find every reason a login would fail, before anyone tries'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "add" -d 'Add a service to the configuration, then refresh it and check it as `doctor` does'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "discover" -d 'List the AlloyDB and Cloud SQL for PostgreSQL instances a credential can see, with the `add` command for each'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "completions" -d 'Print a shell completion script on stdout'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "remove" -d 'Delete the entries and sections alloydb-cred manages, and nothing else'
+complete -c alloydb-cred -n "__fish_alloydb_cred_using_subcommand help; and not __fish_seen_subcommand_from refresh token exec status doctor add discover completions remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

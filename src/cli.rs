@@ -143,6 +143,24 @@ pub enum Command {
     /// check found a problem; the service stays configured in every case.
     Add(AddArgs),
 
+    /// List the AlloyDB and Cloud SQL for PostgreSQL instances a credential can see, with
+    /// the `add` command for each.
+    ///
+    /// AlloyDB instances of every location and cluster, and Cloud SQL instances running
+    /// PostgreSQL, every page of both lists. For each: the name `add --instance` takes,
+    /// its kind, its addresses by type, whether IAM login is switched on (the database
+    /// flag alloydb.iam_authentication or cloudsql.iam_authentication), whether it
+    /// accepts the Auth Proxy and connectors only, and the `add` command to run.
+    /// Locations the API could not reach are reported on stderr.
+    ///
+    /// The project is --project (repeatable), else gcloud's configured project
+    /// ($CLOUDSDK_CORE_PROJECT, or the active configuration's), else the Application
+    /// Default Credentials file's quota_project_id or project_id, else the metadata
+    /// server's. The credential is --credentials (default: adc), asked for a
+    /// cloud-platform token held in memory only; `[endpoints]` of the configuration, when
+    /// there is one, are used. Nothing is written.
+    Discover(DiscoverArgs),
+
     /// Print a shell completion script on stdout.
     ///
     /// Needs no configuration. The packages install the scripts for bash, zsh and fish.
@@ -232,6 +250,10 @@ pub struct AddArgs {
     #[arg(long, value_name = "HOST", value_hint = ValueHint::Hostname)]
     pub host: Option<String>,
 
+    /// With --instance: which of its addresses to use (default: private).
+    #[arg(long, value_name = "TYPE", requires = "instance", value_parser = ["private", "public", "psc"])]
+    pub ip_type: Option<String>,
+
     /// The port (default: 5432, or what the instance's resolution says).
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
@@ -256,6 +278,27 @@ pub struct AddArgs {
     /// Only write the configuration: no refresh, no check.
     #[arg(long)]
     pub no_refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The project to list (repeatable). Default: the credential's project.
+    #[arg(long = "project", value_name = "PROJECT", value_hint = ValueHint::Other)]
+    pub projects: Vec<String>,
+
+    /// Print a JSON array (fields: instance, kind, project, state, addresses,
+    /// iam_authentication, connectors_only, add).
+    #[arg(long)]
+    pub json: bool,
+
+    /// The credential to list with: adc, metadata, gcloud, or the path of a
+    /// service-account key file (default: adc).
+    #[arg(long, value_name = "SOURCE", value_hint = ValueHint::FilePath)]
+    pub credentials: Option<String>,
+
+    /// A service account to impersonate for listing.
+    #[arg(long, value_name = "SA", value_hint = ValueHint::EmailAddress)]
+    pub impersonate: Option<String>,
 }
 
 #[derive(Debug, Args)]

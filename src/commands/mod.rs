@@ -2,6 +2,7 @@
 
 mod add;
 mod completions;
+mod discover;
 mod doctor;
 mod exec;
 mod refresh;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Completions(args) => return completions::run(args),
         Command::Add(args) => return add::run(cli.config.as_deref(), args),
+        Command::Discover(args) => return discover::run(cli.config.as_deref(), args),
         _ => {}
     }
     let path = config::locate(cli.config.as_deref())?;
@@ -34,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         // Answered above, before any configuration is read; listed for the match.
         Command::Completions(args) => completions::run(&args),
         Command::Add(args) => add::run(Some(&path), &args),
+        Command::Discover(args) => discover::run(Some(&path), &args),
         Command::Doctor(args) => doctor::run(&config, &args),
     }
 }

@@ -7,6 +7,7 @@ mod common;
 mod add;
 mod cli;
 mod clients;
+mod discover;
 mod doctor;
 mod federation;
 mod google;

@@ -63,6 +63,9 @@ fn service_table(args: &AddArgs) -> Result<Table> {
     if let Some(instance) = &args.instance {
         table.insert("instance", value(instance.as_str()));
     }
+    if let Some(ip_type) = &args.ip_type {
+        table.insert("ip_type", value(ip_type.as_str()));
+    }
     if let Some(host) = &args.host {
         table.insert("host", value(host.as_str()));
     }
@@ -106,6 +109,7 @@ mod tests {
         AddArgs {
             name: name.into(),
             instance: None,
+            ip_type: None,
             host: Some("db.internal.test".into()),
             port: Some(6432),
             dbname: Some("app".into()),

@@ -618,6 +618,13 @@ impl FakeGoogle {
             .insert(member.to_owned());
     }
 
+    /// Makes the AlloyDB aggregated list report `locations` (e.g.
+    /// `projects/p/locations/asia-east1`) as unreachable.
+    pub fn set_alloydb_unreachable(&self, locations: &[&str]) {
+        self.state.directory().alloydb_unreachable =
+            locations.iter().map(|l| l.to_string()).collect();
+    }
+
     // ----- Cloud SQL Admin API -----
 
     /// Registers (or replaces) the Cloud SQL instance `instance` of
