@@ -35,7 +35,7 @@ pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         if err.kind() == std::io::ErrorKind::NotFound {
             Error::Config(format!(
-                "no configuration at {}; create it (see `man alloydb-cred.toml` or the README) or pass --config PATH",
+                "no configuration at {}; create it with `alloydb-cred add NAME --instance INSTANCE`, or by hand (see `alloydb-cred man alloydb-cred.toml | man -l -`, or the README), or pass --config PATH",
                 path.display()
             ))
         } else {
