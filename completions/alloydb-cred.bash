@@ -31,8 +31,14 @@ _alloydb__cred() {
             alloydb__cred,exec)
                 cmd="alloydb__cred__subcmd__exec"
                 ;;
+            alloydb__cred,export)
+                cmd="alloydb__cred__subcmd__export"
+                ;;
             alloydb__cred,help)
                 cmd="alloydb__cred__subcmd__help"
+                ;;
+            alloydb__cred,man)
+                cmd="alloydb__cred__subcmd__man"
                 ;;
             alloydb__cred,refresh)
                 cmd="alloydb__cred__subcmd__refresh"
@@ -61,8 +67,14 @@ _alloydb__cred() {
             alloydb__cred__subcmd__help,exec)
                 cmd="alloydb__cred__subcmd__help__subcmd__exec"
                 ;;
+            alloydb__cred__subcmd__help,export)
+                cmd="alloydb__cred__subcmd__help__subcmd__export"
+                ;;
             alloydb__cred__subcmd__help,help)
                 cmd="alloydb__cred__subcmd__help__subcmd__help"
+                ;;
+            alloydb__cred__subcmd__help,man)
+                cmd="alloydb__cred__subcmd__help__subcmd__man"
                 ;;
             alloydb__cred__subcmd__help,refresh)
                 cmd="alloydb__cred__subcmd__help__subcmd__refresh"
@@ -83,7 +95,7 @@ _alloydb__cred() {
 
     case "${cmd}" in
         alloydb__cred)
-            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor add discover completions remove help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor add discover export man completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -273,8 +285,30 @@ _alloydb__cred() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        alloydb__cred__subcmd__export)
+            opts="-v -q -h -V --service --passexec --config --verbose --quiet --help --version pgadmin dbeaver"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         alloydb__cred__subcmd__help)
-            opts="refresh token exec status doctor add discover completions remove help"
+            opts="refresh token exec status doctor add discover export man completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -357,7 +391,35 @@ _alloydb__cred() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        alloydb__cred__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         alloydb__cred__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -420,6 +482,24 @@ _alloydb__cred() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__man)
+            opts="-v -q -h -V --list --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -31,7 +31,8 @@ network), or keep `alloydb-cred refresh --watch` running under a service manager
 as a sidecar container.",
     after_help = "Configuration: --config PATH, else $ALLOYDB_CRED_CONFIG, else \
 alloydb-cred/config.toml in the platform's config directory (~/.config on Linux). \
-See `man alloydb-cred.toml` for its keys, `man alloydb-cred` for the rest.\n\n\
+See `man alloydb-cred.toml` for its keys, `man alloydb-cred` for the rest (without \
+installed pages: `alloydb-cred man alloydb-cred.toml | man -l -`).\n\n\
 Exit codes: 0 success, 1 runtime failure (token source, I/O; for status --check: a \
 service is not valid), 2 usage or configuration error, 3 doctor found a problem.",
     propagate_version = true
@@ -160,6 +161,36 @@ pub enum Command {
     /// cloud-platform token held in memory only; `[endpoints]` of the configuration, when
     /// there is one, are used. Nothing is written.
     Discover(DiscoverArgs),
+
+    /// Print connection entries for a GUI client, from the sections `refresh` wrote.
+    ///
+    /// pgadmin prints a servers.json that pgAdmin 4 imports (`setup.py load-servers
+    /// FILE`, or Tools, Import/Export Servers): one server per service, in a group named
+    /// alloydb-cred, connecting through the service (libpq reads both files, so there is
+    /// no password prompt). pgAdmin must see the same files: run it as the same user, or
+    /// give it PGSERVICEFILE and PGPASSFILE. With --passexec each server is given
+    /// host, port and user instead, and a password exec command that runs this
+    /// program's `token` (with --config when it is not the default), with an
+    /// expiration shorter than the validity `token` guarantees, so that pgAdmin asks
+    /// again before its cached token runs out.
+    ///
+    /// pgAdmin in server mode drops the password exec command unless its configuration
+    /// sets ENABLE_SERVER_PASS_EXEC_CMD = True, and it looks a `passfile` connection
+    /// parameter up inside its own storage directory, not where the tool writes it.
+    ///
+    /// dbeaver prints a data-sources.json for DBeaver's PostgreSQL driver: host, port,
+    /// database and user from the service's section, with DBeaver's PgPass
+    /// authentication, which reads the password file. Services that were never
+    /// refreshed are refused: their sections do not exist yet.
+    Export(ExportArgs),
+
+    /// Print a manual page on stdout, for installs that come without them.
+    ///
+    /// The pages are those the packages install: alloydb-cred (the default), one per
+    /// command (alloydb-cred-refresh, ...), and alloydb-cred.toml, the configuration
+    /// reference. Read one with `alloydb-cred man alloydb-cred.toml | man -l -`.
+    /// `--list` prints the names.
+    Man(ManArgs),
 
     /// Print a shell completion script on stdout.
     ///
@@ -299,6 +330,42 @@ pub struct DiscoverArgs {
     /// A service account to impersonate for listing.
     #[arg(long, value_name = "SA", value_hint = ValueHint::EmailAddress)]
     pub impersonate: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The client to write entries for.
+    #[arg(value_enum)]
+    pub client: ExportClient,
+
+    /// Only this service (repeatable). Default: every configured service.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+
+    /// pgadmin only: host, port, user and a password exec command running `token`,
+    /// instead of the service.
+    #[arg(long)]
+    pub passexec: bool,
+}
+
+/// The clients `export` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportClient {
+    /// pgAdmin 4's servers.json.
+    Pgadmin,
+    /// DBeaver's data-sources.json.
+    Dbeaver,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The page: alloydb-cred, alloydb-cred-COMMAND or alloydb-cred.toml.
+    #[arg(value_name = "PAGE", default_value = "alloydb-cred", value_hint = ValueHint::Other)]
+    pub page: String,
+
+    /// Print the names of the pages instead.
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

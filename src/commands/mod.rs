@@ -5,6 +5,8 @@ mod completions;
 mod discover;
 mod doctor;
 mod exec;
+mod export;
+mod man;
 mod refresh;
 mod remove;
 mod status;
@@ -22,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(args) => return completions::run(args),
         Command::Add(args) => return add::run(cli.config.as_deref(), args),
         Command::Discover(args) => return discover::run(cli.config.as_deref(), args),
+        Command::Man(args) => return man::run(args),
         _ => {}
     }
     let path = config::locate(cli.config.as_deref())?;
@@ -37,6 +40,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(args) => completions::run(&args),
         Command::Add(args) => add::run(Some(&path), &args),
         Command::Discover(args) => discover::run(Some(&path), &args),
+        Command::Man(args) => man::run(&args),
+        Command::Export(args) => export::run(&config, &args),
         Command::Doctor(args) => doctor::run(&config, &args),
     }
 }

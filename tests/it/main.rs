@@ -9,6 +9,7 @@ mod cli;
 mod clients;
 mod discover;
 mod doctor;
+mod export;
 mod federation;
 mod google;
 mod instances;
