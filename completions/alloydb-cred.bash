@@ -16,6 +16,9 @@ _alloydb__cred() {
             ",$1")
                 cmd="alloydb__cred"
                 ;;
+            alloydb__cred,__services)
+                cmd="alloydb__cred__subcmd____services"
+                ;;
             alloydb__cred,add)
                 cmd="alloydb__cred__subcmd__add"
                 ;;
@@ -51,6 +54,9 @@ _alloydb__cred() {
                 ;;
             alloydb__cred,token)
                 cmd="alloydb__cred__subcmd__token"
+                ;;
+            alloydb__cred__subcmd__help,__services)
+                cmd="alloydb__cred__subcmd__help__subcmd____services"
                 ;;
             alloydb__cred__subcmd__help,add)
                 cmd="alloydb__cred__subcmd__help__subcmd__add"
@@ -95,8 +101,26 @@ _alloydb__cred() {
 
     case "${cmd}" in
         alloydb__cred)
-            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor add discover export man completions remove help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor add discover export man __services completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd____services)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -127,7 +151,7 @@ _alloydb__cred() {
                     return 0
                     ;;
                 --host)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -A hostname -- "${cur}"))
                     return 0
                     ;;
                 --ip-type)
@@ -135,7 +159,10 @@ _alloydb__cred() {
                     return 0
                     ;;
                 --port)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 --dbname)
@@ -146,7 +173,7 @@ _alloydb__cred() {
                     return 0
                     ;;
                 --user)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=()
                     return 0
                     ;;
                 --credentials)
@@ -165,7 +192,7 @@ _alloydb__cred() {
                     return 0
                     ;;
                 --impersonate)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=()
                     return 0
                     ;;
                 --config)
@@ -227,7 +254,7 @@ _alloydb__cred() {
                     return 0
                     ;;
                 --impersonate)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=()
                     return 0
                     ;;
                 --config)
@@ -249,7 +276,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -271,7 +298,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -293,7 +320,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -308,8 +335,22 @@ _alloydb__cred() {
             return 0
             ;;
         alloydb__cred__subcmd__help)
-            opts="refresh token exec status doctor add discover export man completions remove help"
+            opts="refresh token exec status doctor add discover export man __services completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__help__subcmd____services)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -515,7 +556,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -537,7 +578,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -559,11 +600,11 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --min-left)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "30s 1m 5m 10m 15m" -- "${cur}"))
                     return 0
                     ;;
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -585,7 +626,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -607,3 +648,15 @@ if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERS
 else
     complete -F _alloydb__cred -o bashdefault -o default alloydb-cred
 fi
+
+# The configured services, from the configuration the command line would use.
+_alloydb_cred_services() {
+    local i config=()
+    for (( i = 1; i < ${#COMP_WORDS[@]} - 1; i++ )); do
+        case "${COMP_WORDS[i]}" in
+            --config) config=(--config "${COMP_WORDS[i+1]}") ;;
+            --config=*) config=("${COMP_WORDS[i]}") ;;
+        esac
+    done
+    "${COMP_WORDS[0]}" "${config[@]}" __services 2>/dev/null
+}

@@ -192,6 +192,11 @@ pub enum Command {
     /// `--list` prints the names.
     Man(ManArgs),
 
+    /// The configured services' names, one a line, for the completion scripts: nothing
+    /// (and exit 0) when the configuration cannot be read.
+    #[command(name = "__services", hide = true)]
+    Services,
+
     /// Print a shell completion script on stdout.
     ///
     /// Needs no configuration. The packages install the scripts for bash, zsh and fish.
@@ -213,7 +218,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
     /// Only this service (repeatable). Default: every configured service.
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
     pub services: Vec<String>,
 
     /// Mint new tokens even when the current ones are still good.
@@ -229,14 +234,14 @@ pub struct RefreshArgs {
 #[derive(Debug, Args)]
 pub struct ServiceArg {
     /// The service; may be left out when only one is configured.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Other)]
     pub service: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The service; may be left out when only one is configured.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Other)]
     pub service: Option<String>,
 
     /// The command and its arguments, after --.
@@ -256,11 +261,11 @@ pub struct StatusArgs {
     pub check: bool,
 
     /// With --check: how much validity must be left, like "5m" or "90s" (default: any).
-    #[arg(long, value_name = "DURATION", requires = "check")]
+    #[arg(long, value_name = "DURATION", requires = "check", value_hint = ValueHint::Other)]
     pub min_left: Option<String>,
 
     /// Only this service (repeatable). Default: every configured service.
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
     pub services: Vec<String>,
 }
 
@@ -286,7 +291,7 @@ pub struct AddArgs {
     pub ip_type: Option<String>,
 
     /// The port (default: 5432, or what the instance's resolution says).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_hint = ValueHint::Other)]
     pub port: Option<u16>,
 
     /// The database to connect to.
@@ -339,7 +344,7 @@ pub struct ExportArgs {
     pub client: ExportClient,
 
     /// Only this service (repeatable). Default: every configured service.
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
     pub services: Vec<String>,
 
     /// pgadmin only: host, port, user and a password exec command running `token`,
@@ -378,7 +383,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Only this service (repeatable). Default: every configured service.
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
     pub services: Vec<String>,
 
     /// Also log in once per service with psql through the written files (no retries:
@@ -396,7 +401,7 @@ pub struct DoctorArgs {
 pub struct RemoveArgs {
     /// Remove this service's entry and section (repeatable); it need not be configured
     /// any more.
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
     pub services: Vec<String>,
 
     /// Remove every entry and section of this configuration in the configured files,
@@ -416,15 +421,128 @@ pub fn completion_script(shell: clap_complete::Shell, cmd: &mut clap::Command) -
     let name = cmd.get_name().to_string();
     let mut script = Vec::new();
     clap_complete::generate(shell, cmd, &name, &mut script);
-    if shell != clap_complete::Shell::Bash || !name.contains('-') {
-        return script;
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == clap_complete::Shell::Bash && name.contains('-') {
+        const SEPARATOR: &str = "__subcmd__";
+        let defined = format!("{}{SEPARATOR}", name.replace('-', SEPARATOR));
+        let picked = format!("{}{SEPARATOR}", name.replace('-', "__"));
+        script = script.replace(&defined, &picked);
     }
-    const SEPARATOR: &str = "__subcmd__";
-    let defined = format!("{}{SEPARATOR}", name.replace('-', SEPARATOR));
-    let picked = format!("{}{SEPARATOR}", name.replace('-', "__"));
-    String::from_utf8_lossy(&script)
-        .replace(&defined, &picked)
-        .into_bytes()
+    complete_values(shell, &script).into_bytes()
+}
+
+/// Options whose values get a word list. `--service` is completed from the configuration
+/// (see [`SERVICES_HELPER`]); values with `ValueHint::Other` get no offer, never file
+/// names.
+const VALUES: &[(&str, &str)] = &[("--min-left", "30s 1m 5m 10m 15m")];
+
+/// The hidden command the scripts run for service names, with the `--config` of the
+/// command line being completed, so they list what that command would use.
+const SERVICES_HELPER: &str = "__services";
+
+/// What clap_complete cannot say by itself: service names come from the configuration,
+/// durations from a short list.
+fn complete_values(shell: clap_complete::Shell, script: &str) -> String {
+    use clap_complete::Shell;
+    match shell {
+        Shell::Bash => {
+            let files = "\n                    COMPREPLY=(\"${cur}\")\n                    if [[ \"${BASH_VERSINFO[0]}\" -ge 4 ]]; then\n                        compopt -o nospace\n                    fi";
+            let mut out = script.replace(
+                &format!("--service){files}"),
+                "--service)\n                    COMPREPLY=($(compgen -W \"$(_alloydb_cred_services)\" -- \"${cur}\"))",
+            );
+            // bash ignores these hints and offers file names.
+            let plain_files = "\n                    COMPREPLY=($(compgen -f \"${cur}\"))";
+            for (option, offer) in [
+                ("--host", "COMPREPLY=($(compgen -A hostname -- \"${cur}\"))"),
+                ("--impersonate", "COMPREPLY=()"),
+                ("--user", "COMPREPLY=()"),
+            ] {
+                out = out.replace(
+                    &format!("{option}){plain_files}"),
+                    &format!("{option})\n                    {offer}"),
+                );
+            }
+            for (option, words) in VALUES {
+                out = out.replace(
+                    &format!("{option}){files}"),
+                    &format!("{option})\n                    COMPREPLY=($(compgen -W \"{words}\" -- \"${{cur}}\"))"),
+                );
+            }
+            out.push_str(&format!(
+                r#"
+# The configured services, from the configuration the command line would use.
+_alloydb_cred_services() {{
+    local i config=()
+    for (( i = 1; i < ${{#COMP_WORDS[@]}} - 1; i++ )); do
+        case "${{COMP_WORDS[i]}}" in
+            --config) config=(--config "${{COMP_WORDS[i+1]}}") ;;
+            --config=*) config=("${{COMP_WORDS[i]}}") ;;
+        esac
+    done
+    "${{COMP_WORDS[0]}}" "${{config[@]}}" {SERVICES_HELPER} 2>/dev/null
+}}
+"#
+            ));
+            out
+        }
+        Shell::Zsh => {
+            let out: Vec<String> = script
+                .lines()
+                .map(|line| {
+                    if line.contains("--service=[") {
+                        line.replace(":NAME:'", ":NAME:_alloydb_cred_services'")
+                    } else {
+                        line.to_string()
+                    }
+                })
+                .collect();
+            let mut out = out.join("\n");
+            out.push('\n');
+            out.replacen(
+                "autoload -U is-at-least\n",
+                &format!(
+                    r#"autoload -U is-at-least
+
+(( $+functions[_alloydb_cred_services] )) ||
+_alloydb_cred_services() {{
+    local -a config services
+    local i=${{words[(I)--config]}}
+    (( i )) && config=(--config "${{words[i+1]}}")
+    services=(${{(f)"$(${{words[1]}} $config {SERVICES_HELPER} 2>/dev/null)"}})
+    _describe 'service' services
+}}
+"#
+                ),
+                1,
+            )
+        }
+        Shell::Fish => {
+            let mut out = format!(
+                r#"function __fish_alloydb_cred_services
+    set -l tokens (commandline -opc)
+    set -l config
+    if set -l i (contains -i -- --config $tokens)
+        set config --config $tokens[(math $i + 1)]
+    end
+    $tokens[1] $config {SERVICES_HELPER} 2>/dev/null
+end
+
+"#
+            );
+            for line in script.lines() {
+                if line.contains(" -l service ") {
+                    out.push_str(line);
+                    out.push_str(" -a \"(__fish_alloydb_cred_services)\"");
+                } else {
+                    out.push_str(line);
+                }
+                out.push('\n');
+            }
+            out
+        }
+        _ => script.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Add(args) => return add::run(cli.config.as_deref(), args),
         Command::Discover(args) => return discover::run(cli.config.as_deref(), args),
         Command::Man(args) => return man::run(args),
+        Command::Services => return Ok(completions::services(cli.config.as_deref())),
         _ => {}
     }
     let path = config::locate(cli.config.as_deref())?;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Add(args) => add::run(Some(&path), &args),
         Command::Discover(args) => discover::run(Some(&path), &args),
         Command::Man(args) => man::run(&args),
+        Command::Services => Ok(completions::services(Some(&path))),
         Command::Export(args) => export::run(&config, &args),
         Command::Doctor(args) => doctor::run(&config, &args),
     }

@@ -7,6 +7,7 @@ mod common;
 mod add;
 mod cli;
 mod clients;
+mod completion;
 mod discover;
 mod doctor;
 mod export;
