@@ -110,6 +110,8 @@ pub const ROUTE_NAMES: &[&str] = &[
     "alloydb_get_instance",
     "cloudsql_connect_settings",
     "cloudsql_get_instance",
+    "alloydb_list_instances",
+    "cloudsql_list_instances",
     "aws_imds_token",
     "aws_metadata",
 ];
