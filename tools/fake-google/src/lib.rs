@@ -94,6 +94,8 @@ pub use state::{
 /// | `alloydb_get_instance` | `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}` (AlloyDB Admin) |
 /// | `cloudsql_connect_settings` | `GET /v1/projects/{p}/instances/{i}/connectSettings` (Cloud SQL Admin) |
 /// | `cloudsql_get_instance` | `GET /v1/projects/{p}/instances/{i}` (Cloud SQL Admin) |
+/// | `alloydb_list_instances` | `GET /v1/projects/{p}/locations/{l}/clusters/-/instances` (AlloyDB Admin, paged) |
+/// | `cloudsql_list_instances` | `GET /v1/projects/{p}/instances` (Cloud SQL Admin, paged) |
 /// | `aws_imds_token` | `PUT /latest/api/token` (EC2 instance metadata) |
 /// | `aws_metadata` | `GET /latest/meta-data/...` (EC2 instance metadata) |
 pub const ROUTE_NAMES: &[&str] = &[
