@@ -16,8 +16,17 @@ _alloydb__cred() {
             ",$1")
                 cmd="alloydb__cred"
                 ;;
+            alloydb__cred,__services)
+                cmd="alloydb__cred__subcmd____services"
+                ;;
+            alloydb__cred,add)
+                cmd="alloydb__cred__subcmd__add"
+                ;;
             alloydb__cred,completions)
                 cmd="alloydb__cred__subcmd__completions"
+                ;;
+            alloydb__cred,discover)
+                cmd="alloydb__cred__subcmd__discover"
                 ;;
             alloydb__cred,doctor)
                 cmd="alloydb__cred__subcmd__doctor"
@@ -25,8 +34,14 @@ _alloydb__cred() {
             alloydb__cred,exec)
                 cmd="alloydb__cred__subcmd__exec"
                 ;;
+            alloydb__cred,export)
+                cmd="alloydb__cred__subcmd__export"
+                ;;
             alloydb__cred,help)
                 cmd="alloydb__cred__subcmd__help"
+                ;;
+            alloydb__cred,man)
+                cmd="alloydb__cred__subcmd__man"
                 ;;
             alloydb__cred,refresh)
                 cmd="alloydb__cred__subcmd__refresh"
@@ -40,8 +55,17 @@ _alloydb__cred() {
             alloydb__cred,token)
                 cmd="alloydb__cred__subcmd__token"
                 ;;
+            alloydb__cred__subcmd__help,__services)
+                cmd="alloydb__cred__subcmd__help__subcmd____services"
+                ;;
+            alloydb__cred__subcmd__help,add)
+                cmd="alloydb__cred__subcmd__help__subcmd__add"
+                ;;
             alloydb__cred__subcmd__help,completions)
                 cmd="alloydb__cred__subcmd__help__subcmd__completions"
+                ;;
+            alloydb__cred__subcmd__help,discover)
+                cmd="alloydb__cred__subcmd__help__subcmd__discover"
                 ;;
             alloydb__cred__subcmd__help,doctor)
                 cmd="alloydb__cred__subcmd__help__subcmd__doctor"
@@ -49,8 +73,14 @@ _alloydb__cred() {
             alloydb__cred__subcmd__help,exec)
                 cmd="alloydb__cred__subcmd__help__subcmd__exec"
                 ;;
+            alloydb__cred__subcmd__help,export)
+                cmd="alloydb__cred__subcmd__help__subcmd__export"
+                ;;
             alloydb__cred__subcmd__help,help)
                 cmd="alloydb__cred__subcmd__help__subcmd__help"
+                ;;
+            alloydb__cred__subcmd__help,man)
+                cmd="alloydb__cred__subcmd__help__subcmd__man"
                 ;;
             alloydb__cred__subcmd__help,refresh)
                 cmd="alloydb__cred__subcmd__help__subcmd__refresh"
@@ -71,12 +101,100 @@ _alloydb__cred() {
 
     case "${cmd}" in
         alloydb__cred)
-            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor completions remove help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version refresh token exec status doctor add discover export man __services completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd____services)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__add)
+            opts="-v -q -h -V --instance --host --ip-type --port --dbname --user --credentials --impersonate --no-refresh --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --instance)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -A hostname -- "${cur}"))
+                    return 0
+                    ;;
+                --ip-type)
+                    COMPREPLY=($(compgen -W "private public psc" -- "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --dbname)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=()
+                    return 0
+                    ;;
+                --credentials)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --impersonate)
+                    COMPREPLY=()
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -106,6 +224,50 @@ _alloydb__cred() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        alloydb__cred__subcmd__discover)
+            opts="-v -q -h -V --project --json --credentials --impersonate --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --credentials)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --impersonate)
+                    COMPREPLY=()
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         alloydb__cred__subcmd__doctor)
             opts="-v -q -h -V --service --connect --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -114,7 +276,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -136,7 +298,29 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__export)
+            opts="-v -q -h -V --service --passexec --config --verbose --quiet --help --version pgadmin dbeaver"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --service)
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -151,7 +335,7 @@ _alloydb__cred() {
             return 0
             ;;
         alloydb__cred__subcmd__help)
-            opts="refresh token exec status doctor completions remove help"
+            opts="refresh token exec status doctor add discover export man __services completions remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,7 +348,49 @@ _alloydb__cred() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        alloydb__cred__subcmd__help__subcmd____services)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         alloydb__cred__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__help__subcmd__discover)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -206,7 +432,35 @@ _alloydb__cred() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        alloydb__cred__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         alloydb__cred__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        alloydb__cred__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -276,6 +530,24 @@ _alloydb__cred() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        alloydb__cred__subcmd__man)
+            opts="-v -q -h -V --list --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         alloydb__cred__subcmd__refresh)
             opts="-v -q -h -V --service --force --watch --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -284,7 +556,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -306,7 +578,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -328,11 +600,11 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --min-left)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "30s 1m 5m 10m 15m" -- "${cur}"))
                     return 0
                     ;;
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -354,7 +626,7 @@ _alloydb__cred() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(_alloydb_cred_services)" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -376,3 +648,15 @@ if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERS
 else
     complete -F _alloydb__cred -o bashdefault -o default alloydb-cred
 fi
+
+# The configured services, from the configuration the command line would use.
+_alloydb_cred_services() {
+    local i config=()
+    for (( i = 1; i < ${#COMP_WORDS[@]} - 1; i++ )); do
+        case "${COMP_WORDS[i]}" in
+            --config) config=(--config "${COMP_WORDS[i+1]}") ;;
+            --config=*) config=("${COMP_WORDS[i]}") ;;
+        esac
+    done
+    "${COMP_WORDS[0]}" "${config[@]}" __services 2>/dev/null
+}

@@ -2,8 +2,8 @@
 //! systemd units depend on them), so they change only with a major version.
 //!
 //! The man pages and completions in man/ and completions/ are generated from this
-//! definition by tools/docgen, which compiles this file as a module of its own: it may
-//! use clap, clap_complete and std, never `crate::`. The doc comments are the commands'
+//! definition by tools/docgen, which reads it through the library target (src/lib.rs),
+//! where this module stands alone: clap, clap_complete and std only. The doc comments are the commands'
 //! `--help` and their man pages' descriptions; `code` in backticks is set in bold there,
 //! so a literal `*` or backtick belongs inside backticks. After changing them, run
 //! `cargo run -p docgen`.
@@ -11,7 +11,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand, ValueHint};
 
 /// Keeps short-lived Google IAM database tokens for AlloyDB and Cloud SQL where libpq
 /// looks for passwords, so `PGSERVICE=prod psql` just works.
@@ -31,7 +31,8 @@ network), or keep `alloydb-cred refresh --watch` running under a service manager
 as a sidecar container.",
     after_help = "Configuration: --config PATH, else $ALLOYDB_CRED_CONFIG, else \
 alloydb-cred/config.toml in the platform's config directory (~/.config on Linux). \
-See `man alloydb-cred.toml` for its keys, `man alloydb-cred` for the rest.\n\n\
+See `man alloydb-cred.toml` for its keys, `man alloydb-cred` for the rest (without \
+installed pages: `alloydb-cred man alloydb-cred.toml | man -l -`).\n\n\
 Exit codes: 0 success, 1 runtime failure (token source, I/O; for status --check: a \
 service is not valid), 2 usage or configuration error, 3 doctor found a problem.",
     propagate_version = true
@@ -130,6 +131,73 @@ pub enum Command {
     /// configuration does not load.
     Doctor(DoctorArgs),
 
+    /// Add a service to the configuration, then refresh it and check it as `doctor` does.
+    ///
+    /// The configuration is edited in place: every comment, the order of the tables and
+    /// their formatting are kept, and the new `[services.NAME]` table is added at the end.
+    /// When there is no configuration yet, it is created (the file readable by you alone,
+    /// in a directory only you can enter). A name that is already configured, or a value
+    /// the configuration would refuse, is a usage error (exit code 2) and changes nothing.
+    /// The file is replaced in one step, so a reader sees the old or the new one.
+    ///
+    /// Then, unless --no-refresh, the service is refreshed and `doctor` checks it: the
+    /// exit code is 0 when it is ready to log in, 1 when the refresh failed, 3 when the
+    /// check found a problem; the service stays configured in every case.
+    Add(AddArgs),
+
+    /// List the AlloyDB and Cloud SQL for PostgreSQL instances a credential can see, with
+    /// the `add` command for each.
+    ///
+    /// AlloyDB instances of every location and cluster, and Cloud SQL instances running
+    /// PostgreSQL, every page of both lists. For each: the name `add --instance` takes,
+    /// its kind, its addresses by type, whether IAM login is switched on (the database
+    /// flag alloydb.iam_authentication or cloudsql.iam_authentication), whether it
+    /// accepts the Auth Proxy and connectors only, and the `add` command to run.
+    /// Locations the API could not reach are reported on stderr.
+    ///
+    /// The project is --project (repeatable), else gcloud's configured project
+    /// ($CLOUDSDK_CORE_PROJECT, or the active configuration's), else the Application
+    /// Default Credentials file's quota_project_id or project_id, else the metadata
+    /// server's. The credential is --credentials (default: adc), asked for a
+    /// cloud-platform token held in memory only; `[endpoints]` of the configuration, when
+    /// there is one, are used. Nothing is written.
+    Discover(DiscoverArgs),
+
+    /// Print connection entries for a GUI client, from the sections `refresh` wrote.
+    ///
+    /// pgadmin prints a servers.json that pgAdmin 4 imports (`setup.py load-servers
+    /// FILE`, or Tools, Import/Export Servers): one server per service, in a group named
+    /// alloydb-cred, connecting through the service (libpq reads both files, so there is
+    /// no password prompt). pgAdmin must see the same files: run it as the same user, or
+    /// give it PGSERVICEFILE and PGPASSFILE. With --passexec each server is given
+    /// host, port and user instead, and a password exec command that runs this
+    /// program's `token` (with --config when it is not the default), with an
+    /// expiration shorter than the validity `token` guarantees, so that pgAdmin asks
+    /// again before its cached token runs out.
+    ///
+    /// pgAdmin in server mode drops the password exec command unless its configuration
+    /// sets ENABLE_SERVER_PASS_EXEC_CMD = True, and it looks a `passfile` connection
+    /// parameter up inside its own storage directory, not where the tool writes it.
+    ///
+    /// dbeaver prints a data-sources.json for DBeaver's PostgreSQL driver: host, port,
+    /// database and user from the service's section, with DBeaver's PgPass
+    /// authentication, which reads the password file. Services that were never
+    /// refreshed are refused: their sections do not exist yet.
+    Export(ExportArgs),
+
+    /// Print a manual page on stdout, for installs that come without them.
+    ///
+    /// The pages are those the packages install: alloydb-cred (the default), one per
+    /// command (alloydb-cred-refresh, ...), and alloydb-cred.toml, the configuration
+    /// reference. Read one with `alloydb-cred man alloydb-cred.toml | man -l -`.
+    /// `--list` prints the names.
+    Man(ManArgs),
+
+    /// The configured services' names, one a line, for the completion scripts: nothing
+    /// (and exit 0) when the configuration cannot be read.
+    #[command(name = "__services", hide = true)]
+    Services,
+
     /// Print a shell completion script on stdout.
     ///
     /// Needs no configuration. The packages install the scripts for bash, zsh and fish.
@@ -151,7 +219,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
     /// Only this service (repeatable). Default: every configured service.
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
     pub services: Vec<String>,
 
     /// Mint new tokens even when the current ones are still good.
@@ -167,14 +235,14 @@ pub struct RefreshArgs {
 #[derive(Debug, Args)]
 pub struct ServiceArg {
     /// The service; may be left out when only one is configured.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Other)]
     pub service: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The service; may be left out when only one is configured.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Other)]
     pub service: Option<String>,
 
     /// The command and its arguments, after --.
@@ -194,12 +262,116 @@ pub struct StatusArgs {
     pub check: bool,
 
     /// With --check: how much validity must be left, like "5m" or "90s" (default: any).
-    #[arg(long, value_name = "DURATION", requires = "check")]
+    #[arg(long, value_name = "DURATION", requires = "check", value_hint = ValueHint::Other)]
     pub min_left: Option<String>,
 
     /// Only this service (repeatable). Default: every configured service.
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
     pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("server").required(true).args(["instance", "host"])))]
+pub struct AddArgs {
+    /// The service's name, as clients name it: `PGSERVICE=NAME psql`.
+    #[arg(value_name = "NAME", value_hint = ValueHint::Other)]
+    pub name: String,
+
+    /// The instance to connect to, resolved through Google's Admin API: an AlloyDB
+    /// instance (projects/P/locations/R/clusters/C/instances/I) or a Cloud SQL connection
+    /// name (P:R:I), as `discover` prints them.
+    #[arg(long, value_name = "INSTANCE", value_hint = ValueHint::Other)]
+    pub instance: Option<String>,
+
+    /// The address to connect to instead: an IP address or a DNS name.
+    #[arg(long, value_name = "HOST", value_hint = ValueHint::Hostname)]
+    pub host: Option<String>,
+
+    /// With --instance: which of its addresses to use (default: private).
+    #[arg(long, value_name = "TYPE", requires = "instance", value_parser = ["private", "public", "psc"])]
+    pub ip_type: Option<String>,
+
+    /// The port (default: 5432, or what the instance's resolution says).
+    #[arg(long, value_name = "N", value_hint = ValueHint::Other)]
+    pub port: Option<u16>,
+
+    /// The database to connect to.
+    #[arg(long, value_name = "DB", value_hint = ValueHint::Other)]
+    pub dbname: Option<String>,
+
+    /// The database user (default: derived from the credential's account).
+    #[arg(long, value_name = "USER", value_hint = ValueHint::Username)]
+    pub user: Option<String>,
+
+    /// Where its tokens come from: adc, metadata, gcloud, or the path of a service-account
+    /// key file (default: the configuration's default, else adc).
+    #[arg(long, value_name = "SOURCE", value_hint = ValueHint::FilePath)]
+    pub credentials: Option<String>,
+
+    /// A service account to impersonate for its tokens.
+    #[arg(long, value_name = "SA", value_hint = ValueHint::EmailAddress)]
+    pub impersonate: Option<String>,
+
+    /// Only write the configuration: no refresh, no check.
+    #[arg(long)]
+    pub no_refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The project to list (repeatable). Default: the credential's project.
+    #[arg(long = "project", value_name = "PROJECT", value_hint = ValueHint::Other)]
+    pub projects: Vec<String>,
+
+    /// Print a JSON array (fields: instance, kind, project, state, addresses,
+    /// iam_authentication, connectors_only, add).
+    #[arg(long)]
+    pub json: bool,
+
+    /// The credential to list with: adc, metadata, gcloud, or the path of a
+    /// service-account key file (default: adc).
+    #[arg(long, value_name = "SOURCE", value_hint = ValueHint::FilePath)]
+    pub credentials: Option<String>,
+
+    /// A service account to impersonate for listing.
+    #[arg(long, value_name = "SA", value_hint = ValueHint::EmailAddress)]
+    pub impersonate: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The client to write entries for.
+    #[arg(value_enum)]
+    pub client: ExportClient,
+
+    /// Only this service (repeatable). Default: every configured service.
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
+    pub services: Vec<String>,
+
+    /// pgadmin only: host, port, user and a password exec command running `token`,
+    /// instead of the service.
+    #[arg(long)]
+    pub passexec: bool,
+}
+
+/// The clients `export` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportClient {
+    /// pgAdmin 4's servers.json.
+    Pgadmin,
+    /// DBeaver's data-sources.json.
+    Dbeaver,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The page: alloydb-cred, alloydb-cred-COMMAND or alloydb-cred.toml.
+    #[arg(value_name = "PAGE", default_value = "alloydb-cred", value_hint = ValueHint::Other)]
+    pub page: String,
+
+    /// Print the names of the pages instead.
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]
@@ -212,7 +384,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Only this service (repeatable). Default: every configured service.
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
     pub services: Vec<String>,
 
     /// Also log in once per service with psql through the written files (no retries:
@@ -230,7 +402,7 @@ pub struct DoctorArgs {
 pub struct RemoveArgs {
     /// Remove this service's entry and section (repeatable); it need not be configured
     /// any more.
-    #[arg(long = "service", value_name = "NAME")]
+    #[arg(long = "service", value_name = "NAME", value_hint = ValueHint::Other)]
     pub services: Vec<String>,
 
     /// Remove every entry and section of this configuration in the configured files,
@@ -250,15 +422,128 @@ pub fn completion_script(shell: clap_complete::Shell, cmd: &mut clap::Command) -
     let name = cmd.get_name().to_string();
     let mut script = Vec::new();
     clap_complete::generate(shell, cmd, &name, &mut script);
-    if shell != clap_complete::Shell::Bash || !name.contains('-') {
-        return script;
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == clap_complete::Shell::Bash && name.contains('-') {
+        const SEPARATOR: &str = "__subcmd__";
+        let defined = format!("{}{SEPARATOR}", name.replace('-', SEPARATOR));
+        let picked = format!("{}{SEPARATOR}", name.replace('-', "__"));
+        script = script.replace(&defined, &picked);
     }
-    const SEPARATOR: &str = "__subcmd__";
-    let defined = format!("{}{SEPARATOR}", name.replace('-', SEPARATOR));
-    let picked = format!("{}{SEPARATOR}", name.replace('-', "__"));
-    String::from_utf8_lossy(&script)
-        .replace(&defined, &picked)
-        .into_bytes()
+    complete_values(shell, &script).into_bytes()
+}
+
+/// Options whose values get a word list. `--service` is completed from the configuration
+/// (see [`SERVICES_HELPER`]); values with `ValueHint::Other` get no offer, never file
+/// names.
+const VALUES: &[(&str, &str)] = &[("--min-left", "30s 1m 5m 10m 15m")];
+
+/// The hidden command the scripts run for service names, with the `--config` of the
+/// command line being completed, so they list what that command would use.
+const SERVICES_HELPER: &str = "__services";
+
+/// What clap_complete cannot say by itself: service names come from the configuration,
+/// durations from a short list.
+fn complete_values(shell: clap_complete::Shell, script: &str) -> String {
+    use clap_complete::Shell;
+    match shell {
+        Shell::Bash => {
+            let files = "\n                    COMPREPLY=(\"${cur}\")\n                    if [[ \"${BASH_VERSINFO[0]}\" -ge 4 ]]; then\n                        compopt -o nospace\n                    fi";
+            let mut out = script.replace(
+                &format!("--service){files}"),
+                "--service)\n                    COMPREPLY=($(compgen -W \"$(_alloydb_cred_services)\" -- \"${cur}\"))",
+            );
+            // bash ignores these hints and offers file names.
+            let plain_files = "\n                    COMPREPLY=($(compgen -f \"${cur}\"))";
+            for (option, offer) in [
+                ("--host", "COMPREPLY=($(compgen -A hostname -- \"${cur}\"))"),
+                ("--impersonate", "COMPREPLY=()"),
+                ("--user", "COMPREPLY=()"),
+            ] {
+                out = out.replace(
+                    &format!("{option}){plain_files}"),
+                    &format!("{option})\n                    {offer}"),
+                );
+            }
+            for (option, words) in VALUES {
+                out = out.replace(
+                    &format!("{option}){files}"),
+                    &format!("{option})\n                    COMPREPLY=($(compgen -W \"{words}\" -- \"${{cur}}\"))"),
+                );
+            }
+            out.push_str(&format!(
+                r#"
+# The configured services, from the configuration the command line would use.
+_alloydb_cred_services() {{
+    local i config=()
+    for (( i = 1; i < ${{#COMP_WORDS[@]}} - 1; i++ )); do
+        case "${{COMP_WORDS[i]}}" in
+            --config) config=(--config "${{COMP_WORDS[i+1]}}") ;;
+            --config=*) config=("${{COMP_WORDS[i]}}") ;;
+        esac
+    done
+    "${{COMP_WORDS[0]}}" "${{config[@]}}" {SERVICES_HELPER} 2>/dev/null
+}}
+"#
+            ));
+            out
+        }
+        Shell::Zsh => {
+            let out: Vec<String> = script
+                .lines()
+                .map(|line| {
+                    if line.contains("--service=[") {
+                        line.replace(":NAME:'", ":NAME:_alloydb_cred_services'")
+                    } else {
+                        line.to_string()
+                    }
+                })
+                .collect();
+            let mut out = out.join("\n");
+            out.push('\n');
+            out.replacen(
+                "autoload -U is-at-least\n",
+                &format!(
+                    r#"autoload -U is-at-least
+
+(( $+functions[_alloydb_cred_services] )) ||
+_alloydb_cred_services() {{
+    local -a config services
+    local i=${{words[(I)--config]}}
+    (( i )) && config=(--config "${{words[i+1]}}")
+    services=(${{(f)"$(${{words[1]}} $config {SERVICES_HELPER} 2>/dev/null)"}})
+    _describe 'service' services
+}}
+"#
+                ),
+                1,
+            )
+        }
+        Shell::Fish => {
+            let mut out = format!(
+                r#"function __fish_alloydb_cred_services
+    set -l tokens (commandline -opc)
+    set -l config
+    if set -l i (contains -i -- --config $tokens)
+        set config --config $tokens[(math $i + 1)]
+    end
+    $tokens[1] $config {SERVICES_HELPER} 2>/dev/null
+end
+
+"#
+            );
+            for line in script.lines() {
+                if line.contains(" -l service ") {
+                    out.push_str(line);
+                    out.push_str(" -a \"(__fish_alloydb_cred_services)\"");
+                } else {
+                    out.push_str(line);
+                }
+                out.push('\n');
+            }
+            out
+        }
+        _ => script.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 //! module per subcommand ([`commands`]), and the checks of `doctor` ([`doctor`]).
 //! docs/ARCHITECTURE.md draws the whole picture.
 
-mod cli;
 mod clock;
 mod commands;
 mod config;
@@ -23,6 +22,7 @@ mod refresh;
 mod state;
 mod watch;
 
+use alloydb_cred::cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

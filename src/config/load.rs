@@ -47,7 +47,7 @@ fn read_trusted(path: &Path) -> Result<String> {
     let cannot = |err: std::io::Error| {
         if err.kind() == std::io::ErrorKind::NotFound {
             Error::Config(format!(
-                "no configuration at {}; create it (see `man alloydb-cred.toml` or the README) or pass --config PATH",
+                "no configuration at {}; create it with `alloydb-cred add NAME --instance INSTANCE`, or by hand (see `alloydb-cred man alloydb-cred.toml | man -l -`, or the README), or pass --config PATH",
                 path.display()
             ))
         } else {
@@ -94,7 +94,7 @@ fn read_trusted(path: &Path) -> Result<String> {
 const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// Parses configuration text; `path` names the file in messages and anchors relative paths.
-pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
+pub fn parse(text: &str, path: &Path) -> Result<Config> {
     let raw: RawConfig =
         toml::from_str(text).map_err(|err| describe_toml_error(&err, text, path))?;
     raw.resolve(path, text)

@@ -11,7 +11,7 @@ mod raw;
 mod settings;
 mod values;
 
-pub use load::{load, locate};
+pub use load::{load, locate, parse};
 #[cfg(test)]
 pub use settings::DEFAULT_REFRESH_WINDOW;
 pub use settings::{Config, InstanceSettings, Server, Service, UserSpec};

@@ -4,12 +4,16 @@
 
 mod common;
 
+mod add;
 mod cli;
 mod clients;
+mod completion;
+mod discover;
 mod doctor;
 mod doctor_case;
 mod doctor_first_run;
 mod doctor_network;
+mod export;
 mod federation;
 mod google;
 mod hostile;

@@ -34,7 +34,8 @@ pub use endpoints::{Endpoints, Universe};
 pub use error::{Error, Result};
 pub use http::is_loopback_http;
 pub use instance::{
-    AdminClient, InstanceName, InstanceRequest, IpType, Resolution, ServerCa, ServerTls,
+    AdminClient, InstanceKind, InstanceName, InstanceRequest, IpType, ListedInstance, Listing,
+    Resolution, ServerCa, ServerTls, default_project,
 };
 pub use oauth::{ADC_LOGIN_ADVICE, ADC_LOGIN_WITH_ALLOYDB_SCOPE, IF_APP_BLOCKED};
 pub use principal::{Principal, database_user};

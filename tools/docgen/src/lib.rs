@@ -1,8 +1,8 @@
 //! Writes alloydb-cred's man pages and shell completions, which are committed in `man/`
 //! and `completions/`, from one source each:
 //!
-//! - the command line as the binary defines it: `src/cli.rs`, compiled here as a module
-//!   (which is why it may use only clap, clap_complete and std), with the version and
+//! - the command line as the binary defines it: the `cli` module of the product's library
+//!   target (`alloydb_cred::cli`, the one the binary parses with), with the version and
 //!   description of the product's Cargo.toml, as clap's `#[command(version, about)]`
 //!   reads them when the binary is built;
 //! - the prose clap cannot say (files, environment, exit status, examples, the
@@ -11,8 +11,6 @@
 //! `cargo run -p docgen` writes every file; `cargo test -p docgen` fails when a committed
 //! one differs from what would be written.
 
-#[path = "../../../src/cli.rs"]
-mod cli;
 mod content;
 mod markup;
 mod pages;
@@ -25,6 +23,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use alloydb_cred::cli;
 use clap::CommandFactory;
 use clap_complete::Shell;
 

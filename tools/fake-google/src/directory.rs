@@ -109,6 +109,8 @@ pub(crate) struct Directory {
     pub alloydb_instances: HashMap<String, crate::instances::AlloyDbInstance>,
     /// Members who may read every AlloyDB instance.
     pub alloydb_viewers: BTreeSet<String>,
+    /// Locations the AlloyDB aggregated list reports as `unreachable`.
+    pub alloydb_unreachable: Vec<String>,
     /// By (project, instance).
     pub cloudsql_instances: HashMap<(String, String), crate::instances::CloudSqlInstance>,
     /// (member, permission) pairs, valid for every Cloud SQL instance.

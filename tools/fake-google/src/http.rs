@@ -375,6 +375,7 @@ pub(crate) fn default_router() -> Router {
     router.add(endpoints::gcloud::routes());
     router.add(endpoints::alloydb::routes());
     router.add(endpoints::cloudsql::routes());
+    router.add(crate::instances::list_routes());
     router.add(endpoints::aws_metadata::routes());
     router
 }

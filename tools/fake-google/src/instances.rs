@@ -8,6 +8,9 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::endpoints::google_api::{self, ApiMethod};
+use crate::http::{PathMatch, Request, Response, Route};
+use crate::state::State;
 use crate::tls::TestCa;
 
 /// An AlloyDB instance's SSL mode (`clientConnectionConfig.sslConfig.sslMode`).
@@ -446,6 +449,168 @@ impl CloudSqlInstance {
     }
 }
 
+/// Items per page of the list stand-ins when the caller sends no `pageSize`: small, so
+/// that a client which does not follow `nextPageToken` misses instances.
+const LIST_PAGE_SIZE: usize = 2;
+
+const LIST_ALLOYDB: ApiMethod = ApiMethod {
+    service: "alloydb.googleapis.com",
+    method: "google.cloud.alloydb.v1.AlloyDBAdmin.ListInstances",
+    scopes: google_api::CLOUD_PLATFORM,
+};
+const LIST_CLOUDSQL: ApiMethod = ApiMethod {
+    service: "sqladmin.googleapis.com",
+    method: "google.cloud.sql.v1.SqlInstancesService.List",
+    scopes: &[
+        crate::directory::CLOUD_PLATFORM_SCOPE,
+        crate::endpoints::cloudsql::SQLSERVICE_ADMIN_SCOPE,
+    ],
+};
+
+/// The list APIs: AlloyDB's `GET /v1/projects/P/locations/L/clusters/-/instances`
+/// (`L` may be `-`: every location; `unreachable` names what could not be listed) and
+/// Cloud SQL's `GET /v1/projects/P/instances`, both paged with `pageToken` /
+/// `nextPageToken`. Listing needs what reading an instance needs.
+pub(crate) fn list_routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            "alloydb_list_instances",
+            "GET",
+            PathMatch::Matches(|p| alloydb_list_scope(p).is_some()),
+            list_alloydb,
+        ),
+        Route::new(
+            "cloudsql_list_instances",
+            "GET",
+            PathMatch::Matches(|p| cloudsql_list_project(p).is_some()),
+            list_cloudsql,
+        ),
+    ]
+}
+
+/// `(project, location)` of `/v1/projects/P/locations/L/clusters/-/instances`.
+fn alloydb_list_scope(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/v1/projects/")?;
+    let (project, rest) = rest.split_once("/locations/")?;
+    let location = rest.strip_suffix("/clusters/-/instances")?;
+    let segment = |s: &str| !s.is_empty() && !s.contains(['/', ':']);
+    (segment(project) && segment(location)).then_some((project, location))
+}
+
+/// `P` of `/v1/projects/P/instances`.
+fn cloudsql_list_project(path: &str) -> Option<&str> {
+    let project = path
+        .strip_prefix("/v1/projects/")?
+        .strip_suffix("/instances")?;
+    (!project.is_empty() && !project.contains(['/', ':'])).then_some(project)
+}
+
+/// The page `pageToken` (an offset) and `pageSize` ask for, and the next page's token.
+fn page<T: Clone>(request: &Request, items: &[T]) -> Result<(Vec<T>, Option<String>), Response> {
+    let params = request.params()?;
+    let size = params
+        .get("pageSize")
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(LIST_PAGE_SIZE);
+    let start = match params.get("pageToken").filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(token) => token
+            .strip_prefix("offset-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| {
+                Response::google_error(400, "INVALID_ARGUMENT", "Invalid page token.", None)
+            })?,
+    };
+    let end = (start + size).min(items.len());
+    let next = (end < items.len()).then(|| format!("offset-{end}"));
+    Ok((items[start..end].to_vec(), next))
+}
+
+fn list_alloydb(state: &State, request: &Request) -> Result<Response, Response> {
+    let (project, location) = alloydb_list_scope(&request.path).unwrap_or(("", ""));
+    let caller = LIST_ALLOYDB.authenticate(state, request)?;
+    let dir = state.directory();
+    let parent = format!("projects/{project}/locations/{location}");
+    if !dir.alloydb_viewers.contains(&caller.principal) {
+        return Err(google_api::permission_denied(
+            "alloydb.instances.list",
+            Some(&format!("//alloydb.googleapis.com/{parent}")),
+        ));
+    }
+    let prefix = if location == "-" {
+        format!("projects/{project}/locations/")
+    } else {
+        format!("{parent}/")
+    };
+    let mut names: Vec<&String> = dir
+        .alloydb_instances
+        .keys()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    names.sort();
+    let (names, next) = page(request, &names)?;
+    let instances: Vec<Value> = names
+        .iter()
+        .map(|n| dir.alloydb_instances[*n].resource(n))
+        .collect();
+    let unreachable: Vec<Value> = dir
+        .alloydb_unreachable
+        .iter()
+        .filter(|l| l.starts_with(&format!("projects/{project}/")))
+        .map(|l| l.as_str().into())
+        .collect();
+    Ok(Response::json(
+        200,
+        &object(vec![
+            ("instances", instances.into()),
+            ("nextPageToken", next.into()),
+            ("unreachable", unreachable.into()),
+        ]),
+    ))
+}
+
+fn list_cloudsql(state: &State, request: &Request) -> Result<Response, Response> {
+    let project = cloudsql_list_project(&request.path).unwrap_or("");
+    let caller = LIST_CLOUDSQL.authenticate(state, request)?;
+    let dir = state.directory();
+    let allowed = dir.cloudsql_grants.contains(&(
+        caller.principal.clone(),
+        crate::endpoints::cloudsql::GET.to_owned(),
+    ));
+    if !allowed {
+        return Err(Response::google_error(
+            403,
+            "PERMISSION_DENIED",
+            "The client is not authorized to make this request.",
+            None,
+        ));
+    }
+    let mut names: Vec<&String> = dir
+        .cloudsql_instances
+        .keys()
+        .filter(|(p, _)| p == project)
+        .map(|(_, i)| i)
+        .collect();
+    names.sort();
+    let (names, next) = page(request, &names)?;
+    let items: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            dir.cloudsql_instances[&(project.to_owned(), (*n).clone())].resource(project, n, "/v1")
+        })
+        .collect();
+    Ok(Response::json(
+        200,
+        &object(vec![
+            ("kind", "sql#instancesList".into()),
+            ("items", items.into()),
+            ("nextPageToken", next.into()),
+        ]),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,6 +627,20 @@ mod tests {
             ("g", true.into()),
         ]);
         assert_eq!(v, json!({"f": 0, "g": true}));
+    }
+
+    #[test]
+    fn list_paths() {
+        assert_eq!(
+            alloydb_list_scope("/v1/projects/p/locations/-/clusters/-/instances"),
+            Some(("p", "-"))
+        );
+        assert_eq!(cloudsql_list_project("/v1/projects/p/instances"), Some("p"));
+        assert_eq!(
+            alloydb_list_scope("/v1/projects/p/locations/-/clusters/c/instances"),
+            None
+        );
+        assert_eq!(cloudsql_list_project("/v1/projects/p/instances/i"), None);
     }
 
     #[test]

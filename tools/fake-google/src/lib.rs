@@ -94,6 +94,8 @@ pub use state::{
 /// | `alloydb_get_instance` | `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}` (AlloyDB Admin) |
 /// | `cloudsql_connect_settings` | `GET /v1/projects/{p}/instances/{i}/connectSettings` (Cloud SQL Admin) |
 /// | `cloudsql_get_instance` | `GET /v1/projects/{p}/instances/{i}` (Cloud SQL Admin) |
+/// | `alloydb_list_instances` | `GET /v1/projects/{p}/locations/{l}/clusters/-/instances` (AlloyDB Admin, paged) |
+/// | `cloudsql_list_instances` | `GET /v1/projects/{p}/instances` (Cloud SQL Admin, paged) |
 /// | `aws_imds_token` | `PUT /latest/api/token` (EC2 instance metadata) |
 /// | `aws_metadata` | `GET /latest/meta-data/...` (EC2 instance metadata) |
 pub const ROUTE_NAMES: &[&str] = &[
@@ -110,6 +112,8 @@ pub const ROUTE_NAMES: &[&str] = &[
     "alloydb_get_instance",
     "cloudsql_connect_settings",
     "cloudsql_get_instance",
+    "alloydb_list_instances",
+    "cloudsql_list_instances",
     "aws_imds_token",
     "aws_metadata",
 ];
@@ -616,6 +620,13 @@ impl FakeGoogle {
             .directory()
             .alloydb_viewers
             .insert(member.to_owned());
+    }
+
+    /// Makes the AlloyDB aggregated list report `locations` (e.g.
+    /// `projects/p/locations/asia-east1`) as unreachable.
+    pub fn set_alloydb_unreachable(&self, locations: &[&str]) {
+        self.state.directory().alloydb_unreachable =
+            locations.iter().map(|l| l.to_string()).collect();
     }
 
     // ----- Cloud SQL Admin API -----

@@ -15,9 +15,13 @@
 
 mod alloydb;
 mod cloudsql;
+mod list;
 mod name;
+mod project;
 
+pub use list::{InstanceKind, ListedInstance, Listing};
 pub use name::{InstanceName, IpType};
+pub use project::default_project;
 
 use crate::CLOUD_PLATFORM_SCOPE;
 use crate::credential::CredentialSpec;

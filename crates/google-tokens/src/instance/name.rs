@@ -136,7 +136,7 @@ fn is_id(text: &str) -> bool {
 }
 
 /// A project ID or number, optionally domain-scoped (`example.com:project`).
-fn is_project(text: &str) -> bool {
+pub(super) fn is_project(text: &str) -> bool {
     let (domain, id) = match text.split_once(':') {
         Some((domain, id)) => (Some(domain), id),
         None => (None, text),

@@ -257,7 +257,18 @@ pub const SECTIONS: &[Section] = &[
             Tp(
                 "`CLOUDSDK_CONFIG`",
                 "gcloud's configuration directory (default `~/.config/gcloud`), where \
-                `\"adc\"` looks for `application_default_credentials.json`.",
+                `\"adc\"` looks for `application_default_credentials.json` and `discover` \
+                for the active configuration's project.",
+            ),
+            Tp(
+                "`CLOUDSDK_CORE_PROJECT`",
+                "The project `discover` lists when no `--project` is given; it wins over \
+                gcloud's configured project.",
+            ),
+            Tp(
+                "`CLOUDSDK_ACTIVE_CONFIG_NAME`",
+                "Which gcloud configuration `discover` reads the project of (default: the \
+                one gcloud's `active_config` file names).",
             ),
             Tp(
                 "`PGSYSCONFDIR`",
