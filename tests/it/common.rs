@@ -316,3 +316,29 @@ impl Responder {
         Responder { url }
     }
 }
+
+/// A `command` credential (as a TOML inline table) minting for `principal` through the
+/// stand-in at `url` after `delay` seconds, that counts its runs in `count`: the stand-in
+/// is shared by parallel tests, so its own counters are not the test's.
+pub fn counting_mint(url: &str, principal: &str, count: &Path, delay: &str) -> String {
+    let argv = [
+        "sh".to_string(),
+        "-c".into(),
+        format!(
+            "echo x >> '{}'; sleep {delay}; exec \"$0\" \"$@\"",
+            count.display()
+        ),
+        fake_google_bin().display().to_string(),
+        "mint".into(),
+        "--url".into(),
+        url.into(),
+        "--principal".into(),
+        principal.into(),
+    ];
+    format!("{{ command = {} }}", toml_array(&argv))
+}
+
+/// How often a [`counting_mint`] credential ran.
+pub fn mint_runs(count: &Path) -> usize {
+    fs::read_to_string(count).map_or(0, |t| t.lines().count())
+}

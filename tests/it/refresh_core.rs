@@ -14,36 +14,12 @@ use libpq_files::pgpass::PgpassFile;
 
 const SA: &str = "robot@proj.iam.gserviceaccount.com";
 
-/// A `command` credential minting for `SA` through `google` after `delay` seconds, that
-/// counts its runs in `count` (the stand-in's own counters are shared by parallel tests).
-fn counting_mint(google: &FakeGoogle, count: &Path, delay: &str) -> String {
-    let argv = [
-        "sh".to_string(),
-        "-c".into(),
-        format!(
-            "echo x >> '{}'; sleep {delay}; exec \"$0\" \"$@\"",
-            count.display()
-        ),
-        fake_google_bin().display().to_string(),
-        "mint".into(),
-        "--url".into(),
-        google.http_url(),
-        "--principal".into(),
-        SA.into(),
-    ];
-    format!("{{ command = {} }}", toml_array(&argv))
-}
-
 /// The binary run with `config` instead of the test's own configuration.
 fn cmd_with(env: &Env, config: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     env.apply_env(&mut cmd);
     cmd.arg("--config").arg(config);
     cmd
-}
-
-fn runs(count: &Path) -> usize {
-    fs::read_to_string(count).map_or(0, |t| t.lines().count())
 }
 
 fn seed(env: &Env) {
@@ -118,7 +94,7 @@ fn lines_appended_while_a_slow_refresh_waits_on_its_source_survive() {
     seed(&env);
     let count = env.dir.path().join("mints");
     env.write_config(&config_with(
-        &counting_mint(&google, &count, "1.5"),
+        &counting_mint(&google.http_url(), SA, &count, "1.5"),
         &["db", "other"],
     ));
     let refresh = env
@@ -132,7 +108,7 @@ fn lines_appended_while_a_slow_refresh_waits_on_its_source_survive() {
     let appender = append_lines(&env, 100, "0.015");
     ok(refresh.wait_with_output().expect("wait"));
     finish(appender);
-    assert_eq!(runs(&count), 1);
+    assert_eq!(mint_runs(&count), 1);
     assert_every_line_kept(&env, 100);
     let file = PgpassFile::parse(&fs::read(env.pgpass()).expect("read"));
     assert_eq!(file.managed().len(), 2, "{}", env.pgpass_text());
@@ -183,14 +159,17 @@ fn a_credential_stuck_on_a_fifo_does_not_hold_up_another_configuration() {
     // The second configuration, on the same files, with a short lock timeout: if the
     // first held the files' locks, this would fail after 2 s.
     let count = env.dir.path().join("mints");
-    let mut text = config_with(&counting_mint(&google, &count, "0"), &["second"]);
+    let mut text = config_with(
+        &counting_mint(&google.http_url(), SA, &count, "0"),
+        &["second"],
+    );
     text = text.replacen("[defaults]\n", "[defaults]\nlock_timeout = \"2s\"\n", 1);
     env.write_config(&text);
     let out = env.run(&["refresh"]);
     let _ = stuck.kill();
     let _ = stuck.wait();
     ok(out);
-    assert_eq!(runs(&count), 1);
+    assert_eq!(mint_runs(&count), 1);
     let status: serde_json::Value =
         serde_json::from_str(&ok(env.run(&["status", "--json"]))).expect("json");
     assert_eq!(status["services"][0]["name"], "second");
@@ -211,12 +190,18 @@ fn concurrent_refreshers_of_two_configurations_mint_each_credential_once() {
     let config_b = env.dir.path().join("b.toml");
     fs::write(
         &config_a,
-        config_with(&counting_mint(&google, &count_a, "0.2"), &["a1", "a2"]),
+        config_with(
+            &counting_mint(&google.http_url(), SA, &count_a, "0.2"),
+            &["a1", "a2"],
+        ),
     )
     .expect("config");
     fs::write(
         &config_b,
-        config_with(&counting_mint(&google, &count_b, "0.2"), &["b1"]),
+        config_with(
+            &counting_mint(&google.http_url(), SA, &count_b, "0.2"),
+            &["b1"],
+        ),
     )
     .expect("config");
     let children: Vec<Child> = (0..24)
@@ -232,8 +217,8 @@ fn concurrent_refreshers_of_two_configurations_mint_each_credential_once() {
     for child in children {
         ok(child.wait_with_output().expect("wait"));
     }
-    assert_eq!(runs(&count_a), 1, "one mint for the first credential");
-    assert_eq!(runs(&count_b), 1, "one mint for the second credential");
+    assert_eq!(mint_runs(&count_a), 1, "one mint for the first credential");
+    assert_eq!(mint_runs(&count_b), 1, "one mint for the second credential");
     let file = PgpassFile::parse(&fs::read(env.pgpass()).expect("read"));
     assert_eq!(file.managed().len(), 3, "{}", env.pgpass_text());
 }

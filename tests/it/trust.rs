@@ -55,30 +55,14 @@ fn printing(env: &Env, name: &str, output: &str) -> String {
     )
 }
 
-/// A `command` credential minting for `SA` through the stand-in, after `delay`, that
-/// counts its runs in a file of the test's own (the stand-in is shared by parallel tests,
-/// so its own counters are not).
-fn counting_mint(env: &Env, delay: &str) -> (String, std::path::PathBuf) {
+/// A counting credential for `SA` through the shared stand-in, counting in the test's own
+/// directory.
+fn counting_mint_in(env: &Env, delay: &str) -> (String, std::path::PathBuf) {
     let count = env.dir.path().join("mints");
-    let argv = [
-        "sh".to_string(),
-        "-c".into(),
-        format!(
-            "echo x >> '{}'; sleep {delay}; exec \"$0\" \"$@\"",
-            count.display()
-        ),
-        fake_google_bin().display().to_string(),
-        "mint".into(),
-        "--url".into(),
-        google().http_url(),
-        "--principal".into(),
-        SA.into(),
-    ];
-    (format!("{{ command = {} }}", toml_array(&argv)), count)
-}
-
-fn runs(count: &Path) -> usize {
-    fs::read_to_string(count).map_or(0, |t| t.lines().count())
+    (
+        counting_mint(&google().http_url(), SA, &count, delay),
+        count,
+    )
 }
 
 fn files_of(env: &Env) -> (Vec<u8>, Vec<u8>) {
@@ -370,10 +354,14 @@ fn run_with(env: &Env, config: &Path, args: &[&str]) -> Output {
 #[test]
 fn two_configurations_sharing_the_files_do_not_fight() {
     let env = user();
-    let (credentials, count) = counting_mint(&env, "0");
+    let (credentials, count) = counting_mint_in(&env, "0");
     let (first, second) = two_configs(&env, &credentials);
     ok(run_with(&env, &first, &["refresh"]));
-    assert_eq!(runs(&count), 1, "one mint for both of the first's services");
+    assert_eq!(
+        mint_runs(&count),
+        1,
+        "one mint for both of the first's services"
+    );
 
     // The second one may not take `db`: exit 2 naming both, and its own service is done.
     let err = fails_with(run_with(&env, &second, &["refresh"]), 2);
@@ -381,10 +369,10 @@ fn two_configurations_sharing_the_files_do_not_fight() {
     assert!(err.contains(&second.display().to_string()), "{err}");
     let text = String::from_utf8_lossy(&fs::read(env.pgpass()).expect("pgpass")).into_owned();
     assert!(text.contains("service=only_second"), "{text}");
-    assert_eq!(runs(&count), 2, "one mint, for only_second");
+    assert_eq!(mint_runs(&count), 2, "one mint, for only_second");
     // No fight: the first has nothing due, nothing is minted for `db` again.
     ok(run_with(&env, &first, &["refresh"]));
-    assert_eq!(runs(&count), 2, "nothing due for the first");
+    assert_eq!(mint_runs(&count), 2, "nothing due for the first");
 
     // status and remove --all of the second act on its own entries only.
     let status: serde_json::Value =
@@ -413,7 +401,7 @@ fn writers_reaching_the_files_by_other_paths_and_state_dirs_still_mint_once() {
     let link = env.dir.path().join("home-link");
     std::os::unix::fs::symlink(env.home(), &link).expect("symlink");
     // A slow token command, so that the writers really overlap.
-    let (credentials, count) = counting_mint(&env, "0.3");
+    let (credentials, count) = counting_mint_in(&env, "0.3");
     env.write_config(&format!(
         "[defaults]\ncredentials = {credentials}\n[services.db]\nhost = \"127.0.0.1\"\n"
     ));
@@ -438,7 +426,7 @@ fn writers_reaching_the_files_by_other_paths_and_state_dirs_still_mint_once() {
     for child in children {
         ok(child.wait_with_output().expect("wait"));
     }
-    assert_eq!(runs(&count), 1, "minted once");
+    assert_eq!(mint_runs(&count), 1, "minted once");
     let text = String::from_utf8_lossy(&fs::read(env.pgpass()).expect("pgpass")).into_owned();
     assert_eq!(
         text.matches("# alloydb-cred service=db ").count(),
@@ -456,7 +444,7 @@ fn a_users_line_hidden_by_a_managed_entry_is_reported_once_and_in_status() {
     )
     .expect("seed");
     fs::set_permissions(env.pgpass(), fs::Permissions::from_mode(0o600)).expect("chmod");
-    config(&env, &counting_mint(&env, "0").0, "");
+    config(&env, &counting_mint_in(&env, "0").0, "");
     let first = env.run(&["refresh"]);
     let err = stderr(&first);
     ok(first);
