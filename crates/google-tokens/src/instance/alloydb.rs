@@ -5,56 +5,13 @@
 //! (the CA `generateClientCertificate` returns is for the connectors' port 5433), so the
 //! result is `sslmode=require`.
 
-use serde::Deserialize;
-
+use super::answer::AlloyDbInstance as Instance;
 use super::{AdminClient, InstanceRequest, IpType, Resolution, ServerTls, address, available};
 use crate::endpoints::AdminApi;
 use crate::error::{Error, Result};
 
 const DIRECT_PORT: u16 = 5432;
 const POOLER_PORT: u16 = 6432;
-
-/// The parts of the `Instance` resource a direct connection needs. Google leaves out
-/// `false` and empty fields, so everything is optional.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Instance {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    ip_address: Option<String>,
-    #[serde(default)]
-    public_ip_address: Option<String>,
-    #[serde(default)]
-    psc_instance_config: Option<PscInstanceConfig>,
-    #[serde(default)]
-    client_connection_config: Option<ClientConnectionConfig>,
-    #[serde(default)]
-    connection_pool_config: Option<ConnectionPoolConfig>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PscInstanceConfig {
-    #[serde(default)]
-    psc_dns_name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClientConnectionConfig {
-    #[serde(default)]
-    require_connectors: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConnectionPoolConfig {
-    #[serde(default)]
-    enabled: bool,
-}
 
 pub(super) fn resolve(
     client: &AdminClient<'_>,

@@ -10,6 +10,7 @@
 
 use serde::Deserialize;
 
+use super::answer::{CloudSqlSettings, DnsNameMapping, IpMapping};
 use super::{
     AdminClient, InstanceRequest, IpType, Resolution, ServerTls, address, available, server_ca,
 };
@@ -49,55 +50,11 @@ struct SslCert {
     cert: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IpMapping {
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    ip_address: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DnsNameMapping {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    connection_type: Option<String>,
-}
-
 /// `DatabaseInstance`: its SSL settings and flags.
 #[derive(Debug, Default, Deserialize)]
 struct DatabaseInstance {
     #[serde(default)]
-    settings: Option<Settings>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Settings {
-    #[serde(default)]
-    ip_configuration: Option<IpConfiguration>,
-    #[serde(default)]
-    database_flags: Vec<Flag>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IpConfiguration {
-    #[serde(default)]
-    ssl_mode: Option<String>,
-    #[serde(default)]
-    require_ssl: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct Flag {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    value: Option<String>,
+    settings: Option<CloudSqlSettings>,
 }
 
 pub(super) fn resolve(

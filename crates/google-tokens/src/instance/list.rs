@@ -4,10 +4,9 @@
 //! a name that is not an instance name, or an address that is neither an IP address nor a
 //! DNS name, drops that instance (counted, never quoted) instead of reaching the output.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
+use super::answer::{AlloyDbInstance, CloudSqlSettings, DnsNameMapping, IpMapping};
 use super::{AdminClient, InstanceName, IpType, api_name};
 use crate::endpoints::AdminApi;
 use crate::error::{Error, Result};
@@ -74,41 +73,6 @@ struct AlloyDbPage {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AlloyDbInstance {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    instance_type: Option<String>,
-    #[serde(default)]
-    ip_address: Option<String>,
-    #[serde(default)]
-    public_ip_address: Option<String>,
-    #[serde(default)]
-    psc_instance_config: Option<PscInstanceConfig>,
-    #[serde(default)]
-    client_connection_config: Option<ClientConnectionConfig>,
-    #[serde(default)]
-    database_flags: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PscInstanceConfig {
-    #[serde(default)]
-    psc_dns_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClientConnectionConfig {
-    #[serde(default)]
-    require_connectors: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct CloudSqlPage {
     #[serde(default)]
     items: Vec<CloudSqlInstance>,
@@ -143,59 +107,6 @@ struct CloudSqlInstance {
     dns_name: Option<String>,
     #[serde(default)]
     settings: Option<CloudSqlSettings>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IpMapping {
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    ip_address: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DnsNameMapping {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    connection_type: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CloudSqlSettings {
-    #[serde(default)]
-    database_flags: Vec<Flag>,
-    #[serde(default)]
-    connector_enforcement: Option<String>,
-    #[serde(default)]
-    ip_configuration: Option<IpConfiguration>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IpConfiguration {
-    #[serde(default)]
-    ssl_mode: Option<String>,
-    #[serde(default)]
-    psc_config: Option<PscConfig>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PscConfig {
-    #[serde(default)]
-    psc_enabled: bool,
-}
-
-#[derive(Deserialize)]
-struct Flag {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    value: Option<String>,
 }
 
 impl AdminClient<'_> {

@@ -14,6 +14,7 @@
 //! file libpq reads), and errors never quote a value.
 
 mod alloydb;
+mod answer;
 mod cloudsql;
 mod list;
 mod name;
