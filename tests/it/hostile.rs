@@ -296,6 +296,13 @@ fn service_file_content_is_never_quoted_into_messages_state_or_status() {
         fs::read_to_string(env.service_file()).unwrap_or_default(),
         mine
     );
+    // The service failed, so neither file changed for it: no password entry without its
+    // section.
+    assert!(
+        !env.pgpass_text().contains("service=db"),
+        "{}",
+        env.pgpass_text()
+    );
     eprintln!("file content in messages: {held} of 3 outputs clean");
 }
 
