@@ -213,7 +213,9 @@ pub enum Command {
     /// (or emptied, when it is reached through a symbolic link or is a bind mount), so
     /// after `remove --all` the files hold the bytes they held before alloydb-cred first
     /// wrote to them. Both files are cleaned even when one of them fails, and the last
-    /// errors recorded for the removed services are forgotten.
+    /// errors recorded for the removed services are forgotten. The empty lock files beside
+    /// them (`.alloydb-cred.lock`, `.alloydb-cred.mint.lock`) stay: deleting one that
+    /// another process holds or waits on would let two writers in at once.
     Remove(RemoveArgs),
 }
 

@@ -91,6 +91,13 @@ pub const SECTIONS: &[Section] = &[
                 "The lock file in the directory of each managed file.",
             ),
             Tp(
+                "`.alloydb-cred.mint.lock`",
+                "Beside the password file: the locks that make concurrent refreshers mint \
+                 each credential's token once. Lock files are empty and stay when the files \
+                 are removed (`remove --all`): deleting one that another process holds or \
+                 waits on would let two writers in at once.",
+            ),
+            Tp(
                 "`~/.local/state/alloydb-cred/`",
                 "The state directory, with `state.json`.",
             ),
