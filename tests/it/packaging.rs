@@ -514,8 +514,47 @@ fn cron_entry(line: &str) -> ([String; 5], String) {
     (fields, rest.to_owned())
 }
 
+/// Runs a crontab command as cron runs it: `/bin/sh -c` with cron's environment (HOME,
+/// LOGNAME, SHELL=/bin/sh and PATH=/usr/bin:/bin, Debian's cron default) and nothing
+/// else, with a stand-in `alloydb-cred` that records its arguments in `bin_dir` (a
+/// directory of the home, or a stand-in for /usr/bin put first on cron's PATH). Returns
+/// the recorded arguments.
+fn run_as_cron(command: &str, package: bool) -> String {
+    let home = TempDir::new().expect("temp home");
+    let scratch = TempDir::new().expect("temp dir");
+    let (bin_dir, path) = if package {
+        let usr_bin = scratch.path().join("usr/bin");
+        (
+            usr_bin.clone(),
+            format!("{}:/usr/bin:/bin", usr_bin.display()),
+        )
+    } else {
+        (home.path().join(".cargo/bin"), "/usr/bin:/bin".to_string())
+    };
+    fs::create_dir_all(&bin_dir).expect("create bin dir");
+    let log = scratch.path().join("args.log");
+    let bin = bin_dir.join("alloydb-cred");
+    fs::write(
+        &bin,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", log.display()),
+    )
+    .expect("write the stand-in binary");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new("/bin/sh")
+        .args(["-c", command])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("LOGNAME", "someone")
+        .env("SHELL", "/bin/sh")
+        .env("PATH", path)
+        .output()
+        .expect("run /bin/sh");
+    check_success(&out, command);
+    read(&log)
+}
+
 #[test]
-fn cron_line_runs_the_one_shot_refresh_every_five_minutes() {
+fn cron_line_runs_the_one_shot_refresh_every_five_minutes_for_either_install() {
     let path = repo().join("packaging/cron/alloydb-cred");
     let content = read(&path);
     let active: Vec<&str> = content
@@ -525,24 +564,31 @@ fn cron_line_runs_the_one_shot_refresh_every_five_minutes() {
     assert_eq!(active.len(), 1, "one crontab line: {active:?}");
     let (schedule, command) = cron_entry(active[0]);
     assert_eq!(schedule.join(" "), "*/5 * * * *");
-    assert_eq!(command, "alloydb-cred -q refresh");
-
-    // The commented variant for `cargo install` users: same schedule, and its
-    // command, run by /bin/sh as cron does, finds the binary in ~/.cargo/bin.
-    let variants: Vec<&str> = content
-        .lines()
-        .filter_map(|l| l.strip_prefix('#'))
-        .filter(|l| l.starts_with("*/"))
-        .collect();
-    assert_eq!(variants.len(), 1, "{variants:?}");
-    let (schedule, command) = cron_entry(variants[0]);
-    assert_eq!(schedule.join(" "), "*/5 * * * *");
     assert!(
         !command.contains("--watch"),
         "cron runs the one-shot: {command}"
     );
-    let (recorded, _home) = run_in_scheduler_home(&command, &[]);
-    assert_eq!(recorded, "-q refresh\n");
+    // The line as written, under cron's PATH: it finds the binary of a package (in
+    // /usr/bin, on that PATH) and of `cargo install` (in ~/.cargo/bin, not on it).
+    for package in [true, false] {
+        let install = if package {
+            "a package"
+        } else {
+            "cargo install"
+        };
+        assert_eq!(
+            run_as_cron(&command, package),
+            "-q refresh\n",
+            "installed by {install}: {command}"
+        );
+    }
+    // No second, commented-out line to pick from.
+    let variants: Vec<&str> = content
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter(|l| l.trim_start().starts_with("*/"))
+        .collect();
+    assert!(variants.is_empty(), "{variants:?}");
 }
 
 // ---------------------------------------------------------------------------------

@@ -407,10 +407,10 @@ pub const SECTIONS: &[Section] = &[
             Ex("alloydb-cred -v refresh\n\
                 alloydb-cred status"),
             P(
-                "Keep them fresh from cron (`crontab -e`; cron's `PATH` is short, so name the \
-               directory if needed):",
+                "Keep them fresh from cron (`crontab -e`; cron's `PATH` is short, so the line \
+               puts `~/.cargo/bin` in front of it, for a `cargo install`):",
             ),
-            Ex("*/5 * * * * alloydb-cred -q refresh"),
+            Ex("*/5 * * * * PATH=\"$HOME/.cargo/bin:$PATH\" alloydb-cred -q refresh"),
             P(
                 "Or keep a refresh loop running as a systemd user service (the packages \
                install `alloydb-cred.service`):",
