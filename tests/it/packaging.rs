@@ -5,8 +5,8 @@
 //! through a small lint, the cron line's schedule and command, and the Debian and RPM
 //! package metadata against the files it installs.
 //!
-//! A missing tool skips its check with a note on a developer's machine and fails it
-//! under `CI=true`, where `.ci/run` installs every tool.
+//! A missing tool fails its check, naming what to install (`scripts/test.sh` installs
+//! them all), unless `ALLOYDB_CRED_TEST_SKIP_MISSING` asks to skip it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -49,8 +49,8 @@ fn file_name(path: &Path) -> String {
         .into_owned()
 }
 
-/// Whether a prerequisite is there (see the harness's rule: skipped with a note here,
-/// a failure in CI, because `.ci/run` must have installed it).
+/// Whether a prerequisite is there (see the harness's rule: missing, it fails the check
+/// unless skips are asked for).
 #[track_caller]
 fn prerequisite(present: bool, what: &str) -> bool {
     crate::common::prerequisite(present, what, "its check")
@@ -265,7 +265,10 @@ fn check_verified(out: &Output, what: &str) {
 
 #[test]
 fn systemd_units_pass_systemd_analyze_verify() {
-    if !prerequisite(on_path("systemd-analyze").is_some(), "systemd-analyze") {
+    if !prerequisite(
+        on_path("systemd-analyze").is_some(),
+        "systemd-analyze (apt-get install systemd)",
+    ) {
         return;
     }
     let tmp = TempDir::new().expect("temp dir");
@@ -439,7 +442,10 @@ fn system_template_runs_as_the_consuming_account_and_writes_only_its_state_dir()
 
 #[test]
 fn launchd_agent_runs_the_loop_under_keepalive() {
-    if !prerequisite(on_path("python3").is_some(), "python3") {
+    if !prerequisite(
+        on_path("python3").is_some(),
+        "python3 (apt-get install python3)",
+    ) {
         return;
     }
     for path in files_with_extension(&repo().join("packaging/launchd"), "plist") {
@@ -863,7 +869,10 @@ fn check_probe(probe: &Value, what: &str) {
 
 #[test]
 fn kubernetes_example_shares_the_files_with_the_app_and_probes_status_check() {
-    if !prerequisite(have_python_with_yaml(), "python3 with PyYAML") {
+    if !prerequisite(
+        have_python_with_yaml(),
+        "python3 with PyYAML (pip install -r tests/clients/requirements.txt)",
+    ) {
         return;
     }
     let files = files_with_extension(&repo().join("packaging/kubernetes"), "yaml");
@@ -1034,7 +1043,10 @@ fn kubernetes_manifests_match_the_api_schema_of_the_first_release_with_native_si
         .args(["-c", "import yaml, kubernetes_validate"])
         .output()
         .is_ok_and(|out| out.status.success());
-    if !prerequisite(present, "python3 with PyYAML and kubernetes-validate") {
+    if !prerequisite(
+        present,
+        "python3 with PyYAML and kubernetes-validate (pip install -r tests/clients/requirements.txt)",
+    ) {
         return;
     }
     let files = files_with_extension(&repo().join("packaging/kubernetes"), "yaml");
