@@ -155,7 +155,7 @@ skip_log="$deps/skipped"
 : >"$skip_log"
 export ALLOYDB_CRED_TEST_SKIP_LOG="$skip_log"
 
-say "cargo test --workspace $*"
+say "cargo test --workspace${*:+ $*}"
 status=0
 cargo test --workspace "$@" || status=$?
 
