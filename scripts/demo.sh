@@ -13,7 +13,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-cargo build --quiet --workspace
+echo "== building alloydb-cred and the stand-in (cargo build --workspace; the first build takes a minute or two)"
+cargo build --workspace
 BIN="$PWD/target/debug/alloydb-cred"
 FAKE="$PWD/target/debug/fake-google"
 
@@ -84,7 +85,8 @@ echo
 echo "== a second refresh has nothing to do (no token minted, no network)"
 "$BIN" -vv refresh 2>&1
 echo
-echo "== alloydb-cred remove --all (files the tool created are gone again)"
+echo "== alloydb-cred remove --all (the files it created are gone; the empty lock files .alloydb-cred.lock and .alloydb-cred.mint.lock stay)"
 "$BIN" -v remove --all 2>&1
+echo "== ls -A ~"
 ls -A "$HOME"
 echo "demo finished"

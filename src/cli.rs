@@ -31,8 +31,9 @@ network), or keep `alloydb-cred refresh --watch` running under a service manager
 as a sidecar container.",
     after_help = "Configuration: --config PATH, else $ALLOYDB_CRED_CONFIG, else \
 alloydb-cred/config.toml in the platform's config directory (~/.config on Linux). \
-See `man alloydb-cred.toml` for its keys, `man alloydb-cred` for the rest (without \
-installed pages: `alloydb-cred man alloydb-cred.toml | man -l -`).\n\n\
+See `alloydb-cred man alloydb-cred.toml | man -l -` for its keys and \
+`alloydb-cred man alloydb-cred | man -l -` for the rest (or `man alloydb-cred.toml` and \
+`man alloydb-cred`, where a package installed the pages).\n\n\
 Exit codes: 0 success, 1 runtime failure (token source, I/O; for status --check: a \
 service is not valid), 2 usage or configuration error, 3 doctor found a problem.",
     propagate_version = true
@@ -212,7 +213,9 @@ pub enum Command {
     /// (or emptied, when it is reached through a symbolic link or is a bind mount), so
     /// after `remove --all` the files hold the bytes they held before alloydb-cred first
     /// wrote to them. Both files are cleaned even when one of them fails, and the last
-    /// errors recorded for the removed services are forgotten.
+    /// errors recorded for the removed services are forgotten. The empty lock files beside
+    /// them (`.alloydb-cred.lock`, `.alloydb-cred.mint.lock`) stay: deleting one that
+    /// another process holds or waits on would let two writers in at once.
     Remove(RemoveArgs),
 }
 

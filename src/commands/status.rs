@@ -360,7 +360,7 @@ fn render_table(config: &Config, report: &Report) -> String {
         .any(|r| r.token_scope == Some(Breadth::Broad))
     {
         text.push_str(
-            "note: a broad token can act on Google Cloud APIs, not only log in; it sits in a plain file that GUI tools read. Use login-only scopes where the source allows (see the README)\n",
+            "note: a broad token can act on Google Cloud APIs, not only log in; it sits in a plain file that GUI tools read. Use login-only scopes where the source allows (`scopes` in `alloydb-cred man alloydb-cred.toml | man -l -`)\n",
         );
     }
     if report.needs_pgpassfile {

@@ -47,7 +47,7 @@ fn read_trusted(path: &Path) -> Result<String> {
     let cannot = |err: std::io::Error| {
         if err.kind() == std::io::ErrorKind::NotFound {
             Error::Config(format!(
-                "no configuration at {}; create it with `alloydb-cred add NAME --instance INSTANCE`, or by hand (see `alloydb-cred man alloydb-cred.toml | man -l -`, or the README), or pass --config PATH",
+                "no configuration at {}; create it with `alloydb-cred add NAME --instance INSTANCE`, or by hand (its reference: `alloydb-cred man alloydb-cred.toml | man -l -`), or pass --config PATH",
                 path.display()
             ))
         } else {

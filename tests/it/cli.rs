@@ -377,3 +377,113 @@ fn completions_need_no_configuration() {
     }
     fails_with(env.run(&["completions", "tcsh"]), 2);
 }
+
+/// The code spans (`...`) of a text, its lines joined first (`--help` wraps them).
+fn code_spans(text: &str) -> Vec<String> {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    joined
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every pointer to documentation the binary prints (each command's `--help`, the error
+/// without a configuration, the note on a broad token, a page that does not exist, and
+/// the pages themselves) leads to something the binary itself prints: `cargo install`
+/// installs no man pages, no README and no other file of the repository.
+#[test]
+fn every_documentation_pointer_leads_to_what_the_binary_prints() {
+    let env = Env::new();
+    let pages: Vec<String> = ok(env.run(&["man", "--list"]))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut texts: Vec<(String, String)> = Vec::new();
+    texts.push(("--help".into(), ok(env.run(&["--help"]))));
+    for page in &pages {
+        if let Some(command) = page.strip_prefix("alloydb-cred-") {
+            let help = ok(env.run(&[command, "--help"]));
+            texts.push((format!("{command} --help"), help));
+        }
+    }
+    texts.push((
+        "no configuration".into(),
+        fails_with(env.run(&["status"]), 2),
+    ));
+    texts.push((
+        "an unknown page".into(),
+        fails_with(env.run(&["man", "no-such-page"]), 2),
+    ));
+    // A token broader than login-only: status adds a note with a pointer.
+    let token = env.dir.path().join("token.json");
+    fs::write(
+        &token,
+        r#"{"access_token": "ya29.broad-token", "expires_in": 3600, "scope": "https://www.googleapis.com/auth/cloud-platform"}"#,
+    )
+    .expect("token");
+    env.write_config(&format!(
+        "[defaults]\ncredentials = {{ command = [\"cat\", {:?}] }}\n\n\
+         [services.db]\nhost = \"127.0.0.1\"\nuser = \"someone@example.com\"\n",
+        token.display().to_string()
+    ));
+    ok(env.run(&["refresh"]));
+    let status = ok(env.run(&["status"]));
+    assert!(status.contains("note: a broad token"), "{status}");
+    texts.push(("status with a broad token".into(), status));
+
+    let mut followed = 0;
+    for (what, text) in &texts {
+        assert!(
+            !text.contains("README") && !text.contains("packaging/") && !text.contains("docs/"),
+            "{what} points to a file a `cargo install` does not install:\n{text}"
+        );
+        let spans = code_spans(text);
+        for span in &spans {
+            if let Some(rest) = span.strip_prefix("alloydb-cred man ") {
+                let args: Vec<&str> = rest.split_whitespace().take_while(|w| *w != "|").collect();
+                let mut cmd = env.cmd();
+                let out = cmd.arg("man").args(&args).output().expect("run man");
+                let page = ok(out);
+                assert!(
+                    page.contains(".TH ") || args == ["--list"],
+                    "{what}: `{span}` prints no page"
+                );
+                followed += 1;
+            } else if let Some(rest) = span.strip_prefix("man ") {
+                // `man NAME` works where a package installed the pages; the same text
+                // must say how to read that page without them.
+                let name = rest.split_whitespace().last().unwrap_or_default();
+                assert!(pages.iter().any(|p| p == name), "{what}: `{span}`");
+                assert!(
+                    spans
+                        .iter()
+                        .any(|s| s.starts_with(&format!("alloydb-cred man {name} "))
+                            || *s == format!("alloydb-cred man {name}")),
+                    "{what}: `{span}` without `alloydb-cred man {name}` beside it:\n{text}"
+                );
+            }
+        }
+    }
+    // The texts above that point somewhere: --help, the missing configuration, the
+    // unknown page, the broad token.
+    assert!(followed >= 5, "{followed} pointers followed");
+
+    // The pages refer to each other as NAME(SECTION): each of ours is one of them.
+    for page in &pages {
+        let text = ok(env.run(&["man", page]));
+        assert!(!text.contains("README"), "{page} points to the README");
+        for word in text.split(|c: char| c.is_whitespace() || c == ',') {
+            let word = word
+                .replace("\\fB", "")
+                .replace("\\fR", "")
+                .replace("\\-", "-");
+            if let Some((name, _)) = word.split_once('(') {
+                if name.starts_with("alloydb-cred") && word.ends_with(')') {
+                    assert!(pages.iter().any(|p| p == name), "{page} names {word}");
+                }
+            }
+        }
+    }
+}

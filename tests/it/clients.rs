@@ -3,7 +3,7 @@
 //! `alloydb-cred refresh` wrote, and nothing else: psycopg 3 over libpq, asyncpg and
 //! node-postgres with their own password-file readers, and pgjdbc (DBeaver, DataGrip)
 //! with its own service-file and password-file readers. The programs are in
-//! `tests/clients/`; `.ci/run` installs their drivers.
+//! `tests/clients/`; `scripts/test.sh` installs their drivers.
 //!
 //! Each client runs against two machines' worth of files: in the home directory, and
 //! where PGPASSFILE and PGSERVICEFILE point. Tokens are 2,500 characters, the password
@@ -76,7 +76,7 @@ impl Setup {
 /// Whether a client's driver is installed (a probe that succeeds); see [`prerequisite`].
 fn installed(client: &str, probe: &mut Command) -> bool {
     let found = probe.output().is_ok_and(|o| o.status.success());
-    prerequisite(found, client, "its logins (.ci/run installs it)")
+    prerequisite(found, client, "its logins")
 }
 
 fn python_module(module: &str) -> Command {
@@ -336,11 +336,11 @@ fn every_promised_client_logs_in_through_the_generated_files() {
     }
 
     let psycopg_ok = installed(
-        "psycopg (pip install psycopg[binary])",
+        "psycopg (pip install -r tests/clients/requirements.txt)",
         &mut python_module("psycopg"),
     );
     let asyncpg_ok = installed(
-        "asyncpg (pip install asyncpg)",
+        "asyncpg (pip install -r tests/clients/requirements.txt)",
         &mut python_module("asyncpg"),
     );
     let mut node_probe = Command::new("node");
@@ -348,7 +348,7 @@ fn every_promised_client_logs_in_through_the_generated_files() {
         .args(["-e", "require('pg'); require('pgpass')"])
         .current_dir(clients_dir().join("node"));
     let node_ok = installed(
-        "node-postgres (npm ci in tests/clients/node)",
+        "node-postgres (npm ci from tests/clients/node, on NODE_PATH)",
         &mut node_probe,
     );
     let mut jar_probe = Command::new("test");
@@ -358,7 +358,10 @@ fn every_promised_client_logs_in_through_the_generated_files() {
     let pgjdbc_ok = installed(
         "pgjdbc (apt-get install libpostgresql-jdbc-java)",
         &mut jar_probe,
-    ) && installed("a JDK (java)", &mut java_probe);
+    ) && installed(
+        "a JDK (apt-get install default-jdk-headless)",
+        &mut java_probe,
+    );
 
     // The clients are independent readers of the same files: run them side by side.
     let setups = &setups;

@@ -5,8 +5,8 @@
 //! through a small lint, the cron line's schedule and command, and the Debian and RPM
 //! package metadata against the files it installs.
 //!
-//! A missing tool skips its check with a note on a developer's machine and fails it
-//! under `CI=true`, where `.ci/run` installs every tool.
+//! A missing tool fails its check, naming what to install (`scripts/test.sh` installs
+//! them all), unless `ALLOYDB_CRED_TEST_SKIP_MISSING` asks to skip it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -49,8 +49,8 @@ fn file_name(path: &Path) -> String {
         .into_owned()
 }
 
-/// Whether a prerequisite is there (see the harness's rule: skipped with a note here,
-/// a failure in CI, because `.ci/run` must have installed it).
+/// Whether a prerequisite is there (see the harness's rule: missing, it fails the check
+/// unless skips are asked for).
 #[track_caller]
 fn prerequisite(present: bool, what: &str) -> bool {
     crate::common::prerequisite(present, what, "its check")
@@ -265,7 +265,10 @@ fn check_verified(out: &Output, what: &str) {
 
 #[test]
 fn systemd_units_pass_systemd_analyze_verify() {
-    if !prerequisite(on_path("systemd-analyze").is_some(), "systemd-analyze") {
+    if !prerequisite(
+        on_path("systemd-analyze").is_some(),
+        "systemd-analyze (apt-get install systemd)",
+    ) {
         return;
     }
     let tmp = TempDir::new().expect("temp dir");
@@ -439,7 +442,10 @@ fn system_template_runs_as_the_consuming_account_and_writes_only_its_state_dir()
 
 #[test]
 fn launchd_agent_runs_the_loop_under_keepalive() {
-    if !prerequisite(on_path("python3").is_some(), "python3") {
+    if !prerequisite(
+        on_path("python3").is_some(),
+        "python3 (apt-get install python3)",
+    ) {
         return;
     }
     for path in files_with_extension(&repo().join("packaging/launchd"), "plist") {
@@ -514,8 +520,47 @@ fn cron_entry(line: &str) -> ([String; 5], String) {
     (fields, rest.to_owned())
 }
 
+/// Runs a crontab command as cron runs it: `/bin/sh -c` with cron's environment (HOME,
+/// LOGNAME, SHELL=/bin/sh and PATH=/usr/bin:/bin, Debian's cron default) and nothing
+/// else, with a stand-in `alloydb-cred` that records its arguments in `bin_dir` (a
+/// directory of the home, or a stand-in for /usr/bin put first on cron's PATH). Returns
+/// the recorded arguments.
+fn run_as_cron(command: &str, package: bool) -> String {
+    let home = TempDir::new().expect("temp home");
+    let scratch = TempDir::new().expect("temp dir");
+    let (bin_dir, path) = if package {
+        let usr_bin = scratch.path().join("usr/bin");
+        (
+            usr_bin.clone(),
+            format!("{}:/usr/bin:/bin", usr_bin.display()),
+        )
+    } else {
+        (home.path().join(".cargo/bin"), "/usr/bin:/bin".to_string())
+    };
+    fs::create_dir_all(&bin_dir).expect("create bin dir");
+    let log = scratch.path().join("args.log");
+    let bin = bin_dir.join("alloydb-cred");
+    fs::write(
+        &bin,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", log.display()),
+    )
+    .expect("write the stand-in binary");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new("/bin/sh")
+        .args(["-c", command])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("LOGNAME", "someone")
+        .env("SHELL", "/bin/sh")
+        .env("PATH", path)
+        .output()
+        .expect("run /bin/sh");
+    check_success(&out, command);
+    read(&log)
+}
+
 #[test]
-fn cron_line_runs_the_one_shot_refresh_every_five_minutes() {
+fn cron_line_runs_the_one_shot_refresh_every_five_minutes_for_either_install() {
     let path = repo().join("packaging/cron/alloydb-cred");
     let content = read(&path);
     let active: Vec<&str> = content
@@ -525,24 +570,31 @@ fn cron_line_runs_the_one_shot_refresh_every_five_minutes() {
     assert_eq!(active.len(), 1, "one crontab line: {active:?}");
     let (schedule, command) = cron_entry(active[0]);
     assert_eq!(schedule.join(" "), "*/5 * * * *");
-    assert_eq!(command, "alloydb-cred -q refresh");
-
-    // The commented variant for `cargo install` users: same schedule, and its
-    // command, run by /bin/sh as cron does, finds the binary in ~/.cargo/bin.
-    let variants: Vec<&str> = content
-        .lines()
-        .filter_map(|l| l.strip_prefix('#'))
-        .filter(|l| l.starts_with("*/"))
-        .collect();
-    assert_eq!(variants.len(), 1, "{variants:?}");
-    let (schedule, command) = cron_entry(variants[0]);
-    assert_eq!(schedule.join(" "), "*/5 * * * *");
     assert!(
         !command.contains("--watch"),
         "cron runs the one-shot: {command}"
     );
-    let (recorded, _home) = run_in_scheduler_home(&command, &[]);
-    assert_eq!(recorded, "-q refresh\n");
+    // The line as written, under cron's PATH: it finds the binary of a package (in
+    // /usr/bin, on that PATH) and of `cargo install` (in ~/.cargo/bin, not on it).
+    for package in [true, false] {
+        let install = if package {
+            "a package"
+        } else {
+            "cargo install"
+        };
+        assert_eq!(
+            run_as_cron(&command, package),
+            "-q refresh\n",
+            "installed by {install}: {command}"
+        );
+    }
+    // No second, commented-out line to pick from.
+    let variants: Vec<&str> = content
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter(|l| l.trim_start().starts_with("*/"))
+        .collect();
+    assert!(variants.is_empty(), "{variants:?}");
 }
 
 // ---------------------------------------------------------------------------------
@@ -817,7 +869,10 @@ fn check_probe(probe: &Value, what: &str) {
 
 #[test]
 fn kubernetes_example_shares_the_files_with_the_app_and_probes_status_check() {
-    if !prerequisite(have_python_with_yaml(), "python3 with PyYAML") {
+    if !prerequisite(
+        have_python_with_yaml(),
+        "python3 with PyYAML (pip install -r tests/clients/requirements.txt)",
+    ) {
         return;
     }
     let files = files_with_extension(&repo().join("packaging/kubernetes"), "yaml");
@@ -988,7 +1043,10 @@ fn kubernetes_manifests_match_the_api_schema_of_the_first_release_with_native_si
         .args(["-c", "import yaml, kubernetes_validate"])
         .output()
         .is_ok_and(|out| out.status.success());
-    if !prerequisite(present, "python3 with PyYAML and kubernetes-validate") {
+    if !prerequisite(
+        present,
+        "python3 with PyYAML and kubernetes-validate (pip install -r tests/clients/requirements.txt)",
+    ) {
         return;
     }
     let files = files_with_extension(&repo().join("packaging/kubernetes"), "yaml");

@@ -513,8 +513,8 @@ fn bare_tokens_get_their_expiry_from_tokeninfo_with_retries() {
     google.set_failures(0, 500);
 }
 
-/// Whether this process can make private mount namespaces (root, as in CI). In CI a
-/// missing capability fails the test rather than skipping it silently.
+/// Whether this process can make private mount namespaces (root, as in CI). A missing
+/// capability fails the test (see `prerequisite`) rather than skipping it silently.
 fn private_mounts(what: &str) -> bool {
     let available = is_root()
         && Command::new("unshare")

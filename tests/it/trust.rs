@@ -256,7 +256,7 @@ fn the_state_directory_and_lock_files_cannot_be_hijacked() {
         .stdin(Stdio::null())
         .spawn();
     let Ok(mut holder) = holder else {
-        prerequisite(false, "flock (util-linux)", "a held lock");
+        prerequisite(false, "flock (apt-get install util-linux)", "a held lock");
         return;
     };
     std::thread::sleep(Duration::from_millis(300));

@@ -37,8 +37,11 @@ const REFRESH: &[Section] = &[
     Section {
         title: "EXAMPLES",
         blocks: &[
-            P("Every five minutes from cron:"),
-            Ex("*/5 * * * * alloydb-cred -q refresh"),
+            P(
+                "Every five minutes from cron (`crontab -e`; the `PATH` is cron's short one \
+               with `~/.cargo/bin` in front, for a `cargo install`):",
+            ),
+            Ex("*/5 * * * * PATH=\"$HOME/.cargo/bin:$PATH\" alloydb-cred -q refresh"),
             P(
                 "With the systemd user units the packages install: a timer that runs the \
                one-shot refresh, or the loop as a `Type=notify` service, which \

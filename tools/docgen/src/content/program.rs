@@ -91,6 +91,13 @@ pub const SECTIONS: &[Section] = &[
                 "The lock file in the directory of each managed file.",
             ),
             Tp(
+                "`.alloydb-cred.mint.lock`",
+                "Beside the password file: the locks that make concurrent refreshers mint \
+                 each credential's token once. Lock files are empty and stay when the files \
+                 are removed (`remove --all`): deleting one that another process holds or \
+                 waits on would let two writers in at once.",
+            ),
+            Tp(
                 "`~/.local/state/alloydb-cred/`",
                 "The state directory, with `state.json`.",
             ),
@@ -400,10 +407,10 @@ pub const SECTIONS: &[Section] = &[
             Ex("alloydb-cred -v refresh\n\
                 alloydb-cred status"),
             P(
-                "Keep them fresh from cron (`crontab -e`; cron's `PATH` is short, so name the \
-               directory if needed):",
+                "Keep them fresh from cron (`crontab -e`; cron's `PATH` is short, so the line \
+               puts `~/.cargo/bin` in front of it, for a `cargo install`):",
             ),
-            Ex("*/5 * * * * alloydb-cred -q refresh"),
+            Ex("*/5 * * * * PATH=\"$HOME/.cargo/bin:$PATH\" alloydb-cred -q refresh"),
             P(
                 "Or keep a refresh loop running as a systemd user service (the packages \
                install `alloydb-cred.service`):",

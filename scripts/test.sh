@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Runs every test: installs what the tests need, then `cargo test --workspace`.
+# `scripts/test.sh --help` says what it installs and where.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/test.sh [CARGO TEST ARGUMENTS...]
+
+Installs what the tests need, then runs `cargo test --workspace` with the arguments
+given (for example `scripts/test.sh --test it clients`, or `-- --nocapture`).
+
+What it installs:
+  Debian packages, only those whose programs are missing: postgresql and
+    postgresql-client (the server the tests start, psql, pg_dump), util-linux (setpriv,
+    flock, unshare), passwd (useradd), acl and attr, systemd (systemd-analyze),
+    python3 and python3-pip, nodejs and npm, default-jdk-headless and
+    libpostgresql-jdbc-java (pgjdbc). As root it runs apt-get; as another user it
+    names the packages to install and stops.
+  Client drivers, into the build directory (cargo's target directory), never
+    system-wide, and again only when their lists change:
+    TARGET/test-deps/python  pip install --target, from tests/clients/requirements.txt
+                             (psycopg, asyncpg, PyYAML, kubernetes-validate), put on
+                             PYTHONPATH for every python3 the tests run;
+    TARGET/test-deps/node    npm ci from tests/clients/node's lock file (node-postgres),
+                             put on NODE_PATH.
+
+A test whose program, driver or capability is missing fails, naming what to install.
+Some need root (they switch users and make mount namespaces) or IPv6 loopback.
+
+Environment:
+  ALLOYDB_CRED_TEST_SKIP_MISSING=1
+      skip instead what is missing (an install that cannot be made is then a warning,
+      not an error); each skip is listed after cargo's summary as
+      `skipped: TEST: WHAT is missing; WHAT not tested`.
+  ALLOYDB_CRED_TEST_SKIP_LOG
+      set by this script: the file the tests append those lines to
+      (TARGET/test-deps/skipped).
+EOF
+}
+
+case "${1:-}" in
+-h | --help)
+    usage
+    exit 0
+    ;;
+esac
+
+cd "$(dirname "$0")/.."
+say() { echo "test.sh: $*" >&2; }
+
+skip_missing=false
+case "${ALLOYDB_CRED_TEST_SKIP_MISSING:-}" in
+"" | 0) ;;
+*) skip_missing=true ;;
+esac
+# What cannot be installed: an error, or with the opt-out a warning (its tests then skip).
+cannot() {
+    if $skip_missing; then
+        say "warning: $*; ALLOYDB_CRED_TEST_SKIP_MISSING is set, so the tests that need it are skipped"
+    else
+        say "$*"
+        say "(or set ALLOYDB_CRED_TEST_SKIP_MISSING=1 to skip the tests that need it)"
+        exit 1
+    fi
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+have_pg_server() {
+    have initdb && return 0
+    have pg_config && [ -x "$(pg_config --bindir)/initdb" ] && return 0
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+# ---- Debian packages, for what is missing ------------------------------------------
+missing=()
+have_pg_server || missing+=(postgresql)
+{ have psql && have pg_dump; } || missing+=(postgresql-client)
+{ have setpriv && have flock && have unshare; } || missing+=(util-linux)
+have useradd || missing+=(passwd)
+{ have setfacl && have getfacl; } || missing+=(acl)
+{ have setfattr && have getfattr; } || missing+=(attr)
+have systemd-analyze || missing+=(systemd)
+have python3 || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+have node || missing+=(nodejs)
+have npm || missing+=(npm)
+have javac || missing+=(default-jdk-headless)
+[ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && have apt-get; then
+        say "installing Debian packages: ${missing[*]}"
+        started=$SECONDS
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        say "Debian packages installed in $((SECONDS - started)) s"
+    elif have apt-get; then
+        cannot "missing Debian packages; install them with: sudo apt-get install --no-install-recommends ${missing[*]}"
+    else
+        cannot "missing programs; on Debian they come with the packages: ${missing[*]}"
+    fi
+fi
+
+# ---- Client drivers, into the build directory -------------------------------------
+target_dir=$(cargo metadata --no-deps --format-version 1 |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+# An absolute path (cargo metadata gives one), so that it holds wherever a test runs.
+deps="${target_dir:-$PWD/target}/test-deps"
+mkdir -p "$deps"
+
+# Installs into DIR, through COMMAND..., unless DIR/.from already holds STAMP.
+install_into() {
+    local dir=$1 stamp=$2 what=$3
+    shift 3
+    if [ "$(cat "$dir/.from" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    say "installing $what into $dir"
+    local started=$SECONDS
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if "$@"; then
+        printf '%s\n' "$stamp" >"$dir/.from"
+        say "$what installed in $((SECONDS - started)) s"
+    else
+        rm -rf "$dir"
+        cannot "could not install $what (the command above failed)"
+    fi
+}
+
+requirements=tests/clients/requirements.txt
+if python3 -m pip --version >/dev/null 2>&1; then
+    # psycopg-binary is built for one Python: a new python3 installs again.
+    stamp="$(command -v python3) $(python3 -c 'import sys; print(sys.version.split()[0])') $(cksum <"$requirements")"
+    install_into "$deps/python" "$stamp" "the Python packages of $requirements" \
+        env PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet \
+        --disable-pip-version-check --no-warn-script-location \
+        --target "$deps/python" -r "$requirements"
+fi
+export PYTHONPATH="$deps/python${PYTHONPATH:+:$PYTHONPATH}"
+
+if have npm; then
+    node_stamp="$(node --version 2>/dev/null) $(cksum <tests/clients/node/package-lock.json)"
+    install_node() {
+        cp tests/clients/node/package.json tests/clients/node/package-lock.json "$deps/node/" &&
+            npm ci --prefix "$deps/node" --no-audit --no-fund --loglevel=error >/dev/null
+    }
+    install_into "$deps/node" "$node_stamp" "node-postgres (tests/clients/node)" install_node
+fi
+export NODE_PATH="$deps/node/node_modules${NODE_PATH:+:$NODE_PATH}"
+
+# ---- The tests ----------------------------------------------------------------------
+skip_log="$deps/skipped"
+: >"$skip_log"
+export ALLOYDB_CRED_TEST_SKIP_LOG="$skip_log"
+
+say "cargo test --workspace${*:+ $*}"
+status=0
+cargo test --workspace "$@" || status=$?
+
+if [ -s "$skip_log" ]; then
+    echo
+    echo "Not tested (ALLOYDB_CRED_TEST_SKIP_MISSING is set), $(wc -l <"$skip_log") skipped:"
+    sort "$skip_log"
+fi
+exit "$status"
