@@ -432,9 +432,19 @@ fn sigterm_during_a_token_command_stops_its_group_and_exits_promptly() {
     let pid_file = env.dir.path().join("command.pid");
     let token = env.dir.path().join("token.json");
     fs::write(&token, "{}").expect("token");
-    // A shell that starts a child of its own (sleep), both in the command's group.
+    let mask_file = env.dir.path().join("command.sigblk");
+    // A shell that starts a child of its own (sleep), both in the command's group; it
+    // records its blocked signals, which must be none (the tool blocks SIGTERM for the
+    // moment it starts a program, and the program must not inherit that).
     env.write_config(&config_text(
-        &recording_command(&env, &pid_file, "sleep 60\ncat token.json"),
+        &recording_command(
+            &env,
+            &pid_file,
+            &format!(
+                "grep SigBlk /proc/self/status > '{}'\nsleep 60\ncat token.json",
+                mask_file.display()
+            ),
+        ),
         "127.0.0.1",
     ));
     let mut held = 0;
@@ -448,6 +458,22 @@ fn sigterm_during_a_token_command_stops_its_group_and_exits_promptly() {
         );
         let pgid = read_pid(&pid_file).unwrap_or_default();
         assert!(group_alive(pgid));
+        assert!(
+            eventually(std::time::Duration::from_secs(5), || fs::read_to_string(
+                &mask_file
+            )
+            .is_ok_and(|m| m.ends_with('\n'))),
+            "the token command recorded its signal mask"
+        );
+        let mask = fs::read_to_string(&mask_file).unwrap_or_default();
+        assert!(
+            mask.trim()
+                .trim_start_matches("SigBlk:")
+                .trim()
+                .trim_matches('0')
+                .is_empty(),
+            "the token command starts with no signal blocked: {mask}"
+        );
         let refresh = i32::try_from(child.id()).expect("pid");
         // SAFETY: kill(2) on the child we started; no memory involved.
         assert_eq!(unsafe { libc::kill(refresh, signal) }, 0);

@@ -57,8 +57,7 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Finished, Run
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
-    let running = Running::register(child.id());
+    let (mut child, running) = spawn_registered(cmd)?;
     // Drain both pipes on their own threads: a program that fills one pipe while we
     // wait on the other would otherwise deadlock with us.
     let stdout = child.stdout.take().map(drain);
@@ -99,6 +98,62 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Finished, Run
     };
     drop(running);
     Ok(finished)
+}
+
+/// Starts `cmd` and registers its group for [`stop_all`], with no moment in between at
+/// which a SIGTERM could miss it: between `spawn` returning and the registration, a
+/// handler would find nothing to kill and the process would exit, leaving the program's
+/// own children running (the parent-death signal reaches only the direct child). So this
+/// thread blocks the signals for that moment (the kernel then hands them to another
+/// thread, or holds them until the registration is done), and [`stop_all`] waits for any
+/// registration in progress before it kills.
+fn spawn_registered(cmd: &mut Command) -> Result<(std::process::Child, Running), RunError> {
+    let _blocked = BlockedStopSignals::new();
+    SPAWNING.fetch_add(1, Ordering::SeqCst);
+    let spawned = cmd.spawn();
+    let registered = spawned.map(|child| {
+        let running = Running::register(child.id());
+        (child, running)
+    });
+    SPAWNING.fetch_sub(1, Ordering::SeqCst);
+    registered.map_err(RunError::Spawn)
+}
+
+/// How many threads are between starting a program and registering it.
+static SPAWNING: AtomicI32 = AtomicI32::new(0);
+
+/// SIGTERM and SIGINT blocked for the calling thread while it lives. The child does not
+/// inherit the mask: the standard library resets it between fork and exec.
+struct BlockedStopSignals(Option<libc::sigset_t>);
+
+impl BlockedStopSignals {
+    fn new() -> BlockedStopSignals {
+        // SAFETY: sigemptyset/sigaddset/pthread_sigmask only write the sets passed by
+        // reference, which live on this stack frame.
+        unsafe {
+            let mut block: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut block);
+            libc::sigaddset(&mut block, libc::SIGTERM);
+            libc::sigaddset(&mut block, libc::SIGINT);
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old) == 0 {
+                BlockedStopSignals(Some(old))
+            } else {
+                BlockedStopSignals(None)
+            }
+        }
+    }
+}
+
+impl Drop for BlockedStopSignals {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            // SAFETY: restores the mask saved in `new`; reads only that set.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            }
+        }
+    }
 }
 
 /// In the child, before exec: SIGKILL when the thread that started it ends (and so
@@ -156,6 +211,21 @@ impl Drop for Running {
 /// process exits, or, under a loop that handles the signal itself, the waits return at
 /// once with the programs killed.
 pub fn stop_all() {
+    // A program being started now is registered within moments; wait for that (2 s at
+    // most, in 1 ms steps: nanosleep is async-signal-safe) so that it is killed too.
+    for _ in 0..2000 {
+        if SPAWNING.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
+        // SAFETY: nanosleep(2) reads the timespec on this stack frame.
+        unsafe {
+            libc::nanosleep(&pause, std::ptr::null_mut());
+        }
+    }
     for slot in &RUNNING {
         let pgid = slot.load(Ordering::SeqCst);
         if pgid > 0 {
