@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ring::{digest, hmac};
 use serde_json::{Value, json};
 
-use crate::client::percent_encode;
+use crate::http::percent_encode;
 
 /// The only algorithm SigV4 defines.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

@@ -146,7 +146,7 @@ fn project_of(email: &str) -> &str {
 
 /// Percent-encodes what may not appear raw in a URL path segment.
 fn encode_segment(text: &str) -> String {
-    crate::client::percent_encode(text)
+    crate::http::percent_encode(text)
 }
 
 impl Directory {

@@ -179,7 +179,7 @@ fn aws_principal(
         let value = entry["value"].as_str().ok_or_else(invalid)?;
         headers.push((key.to_ascii_lowercase(), value.to_owned()));
     }
-    let header = |name: &str| crate::client::find_header(&headers, name);
+    let header = |name: &str| crate::http::find_header(&headers, name);
 
     let (host, path, query) = split_https_url(url).ok_or_else(invalid)?;
     let region = host
