@@ -331,28 +331,3 @@ pub(crate) fn numeric_id(principal: &str) -> String {
     }
     format!("1{hash:020}")
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn projects_from_emails() {
-        assert_eq!(project_of("sa@my-proj.iam.gserviceaccount.com"), "my-proj");
-        assert_eq!(
-            project_of("123-compute@developer.gserviceaccount.com"),
-            DEMO_PROJECT
-        );
-        assert_eq!(project_of("kai@altostrat.com"), DEMO_PROJECT);
-        assert_eq!(project_of("x@.iam.gserviceaccount.com"), DEMO_PROJECT);
-    }
-
-    #[test]
-    fn numeric_ids() {
-        let id = numeric_id("kai@altostrat.com");
-        assert_eq!(id.len(), 21);
-        assert!(id.bytes().all(|b| b.is_ascii_digit()));
-        assert_eq!(id, numeric_id("kai@altostrat.com"));
-        assert_ne!(id, numeric_id("kai@altostrat.org"));
-    }
-}

@@ -1,5 +1,4 @@
-//! `fake-google gcloud`: a stand-in for the `gcloud` CLI, part of the
-//! `fake-google` binary (not the library).
+//! `fake-google gcloud`: a stand-in for the `gcloud` CLI.
 //!
 //! ```sh
 //! fake-google gcloud --url URL --account EMAIL [--impersonatable SA]... \
@@ -25,7 +24,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use fake_google::client;
+use crate::http::{Body, post};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -330,10 +329,10 @@ fn fetch(wrapper: &Wrapper<'_>, impersonate: Option<&str>) -> Result<Value, Stri
     }
     fields.extend(wrapper.impersonatable.iter().map(|sa| ("grant", *sa)));
     let endpoint = format!("{}/gcloud/token", wrapper.url.trim_end_matches('/'));
-    let answer = client::post_form(&endpoint, &fields, TIMEOUT)
+    let (status, text) = post(&endpoint, Body::Form(&fields), TIMEOUT)
         .map_err(|e| refresh_failure("{COMMAND}", &format!("cannot reach {endpoint}: {e}")))?;
-    let body = answer.json().unwrap_or(Value::Null);
-    match answer.status {
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    match status {
         200 if body["access_token"].is_string() => Ok(body),
         403 if impersonate.is_some() => {
             let error = &body["error"];
@@ -352,7 +351,7 @@ fn fetch(wrapper: &Wrapper<'_>, impersonate: Option<&str>) -> Result<Value, Stri
         }
         status => Err(refresh_failure(
             "{COMMAND}",
-            &format!("HTTP {status}: {}", answer.text().trim()),
+            &format!("HTTP {status}: {}", text.trim()),
         )),
     }
 }
@@ -392,129 +391,4 @@ fn detail_yaml(detail: &Value) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    fn parse(list: &[&str]) -> Result<Invocation, Refusal> {
-        parse_gcloud(&args(list), "kai@altostrat.com")
-    }
-
-    #[test]
-    fn understood_invocations() {
-        assert_eq!(
-            parse(&["auth", "print-access-token"]).unwrap(),
-            Invocation {
-                command: Command::PrintAccessToken,
-                impersonate: None
-            }
-        );
-        for form in [
-            &[
-                "auth",
-                "print-access-token",
-                "--impersonate-service-account=sa@p.iam.gserviceaccount.com",
-            ][..],
-            &[
-                "auth",
-                "print-access-token",
-                "--impersonate-service-account",
-                "sa@p.iam.gserviceaccount.com",
-            ],
-            &[
-                "--impersonate-service-account",
-                "sa@p.iam.gserviceaccount.com",
-                "auth",
-                "print-access-token",
-            ],
-        ] {
-            assert_eq!(
-                parse(form).unwrap().impersonate.as_deref(),
-                Some("sa@p.iam.gserviceaccount.com"),
-                "{form:?}"
-            );
-        }
-        assert!(parse(&["auth", "print-access-token", "kai@altostrat.com"]).is_ok());
-        for form in [
-            &["config", "config-helper", "--format=json"][..],
-            &[
-                "config",
-                "config-helper",
-                "--format",
-                "json",
-                "--force-auth-refresh",
-            ],
-        ] {
-            assert_eq!(parse(form).unwrap().command, Command::ConfigHelper);
-        }
-    }
-
-    #[test]
-    fn refused_invocations() {
-        let refusal = |list: &[&str]| parse(list).unwrap_err().0;
-        assert_eq!(
-            refusal(&["storage", "ls"]),
-            "(gcloud) Invalid choice: 'storage'."
-        );
-        assert_eq!(refusal(&[]), "(gcloud) Command name argument expected.");
-        assert_eq!(
-            refusal(&["auth", "login"]),
-            "(gcloud.auth) Invalid choice: 'login'."
-        );
-        assert_eq!(
-            refusal(&["auth", "print-access-token", "--bogus", "someone@else"]),
-            "(gcloud.auth.print-access-token) unrecognized arguments: someone@else --bogus"
-        );
-        assert!(refusal(&["config", "config-helper"]).contains("--format=json"));
-        assert!(refusal(&["config", "config-helper", "--format=yaml"]).contains("--format=json"));
-        assert!(
-            refusal(&[
-                "auth",
-                "print-access-token",
-                "--impersonate-service-account"
-            ])
-            .contains("expected one argument")
-        );
-    }
-
-    #[test]
-    fn wrapper_arguments() {
-        let argv = args(&[
-            "--url",
-            "http://x",
-            "--account",
-            "a@b",
-            "--impersonatable",
-            "s@p",
-            "--",
-            "auth",
-        ]);
-        let (wrapper, rest) = parse_wrapper(&argv).unwrap();
-        assert_eq!((wrapper.url, wrapper.account), ("http://x", "a@b"));
-        assert_eq!(wrapper.impersonatable, vec!["s@p"]);
-        assert_eq!(rest, &args(&["auth"])[..]);
-        assert!(parse_wrapper(&args(&["--url", "http://x", "--", "auth"])).is_err());
-        assert!(parse_wrapper(&args(&["--url", "http://x", "--account", "a@b"])).is_err());
-        assert!(parse_wrapper(&args(&["--fail-with", "300"])).is_err());
-    }
-
-    #[test]
-    fn details_as_yaml() {
-        let detail = json!({
-            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-            "reason": "IAM_PERMISSION_DENIED",
-            "domain": "iam.googleapis.com",
-            "metadata": {"permission": "iam.serviceAccounts.getAccessToken"},
-        });
-        assert_eq!(
-            detail_yaml(&detail),
-            "- '@type': type.googleapis.com/google.rpc.ErrorInfo\n  domain: iam.googleapis.com\n  metadata:\n    permission: iam.serviceAccounts.getAccessToken\n  reason: IAM_PERMISSION_DENIED\n"
-        );
-    }
 }

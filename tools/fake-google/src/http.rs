@@ -302,7 +302,7 @@ impl Route {
 /// Dispatches requests to the first matching route.
 #[derive(Debug, Default)]
 pub(crate) struct Router {
-    routes: Vec<Route>,
+    pub(crate) routes: Vec<Route>,
 }
 
 impl Router {
@@ -669,4 +669,33 @@ pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Op
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// A body for [`post`].
+pub(crate) enum Body<'a> {
+    Json(&'a serde_json::Value),
+    Form(&'a [(&'a str, &'a str)]),
+}
+
+/// `POST url` with the product's HTTP client, ignoring proxy settings (the
+/// fake is on loopback); returns the status and the body text.
+pub(crate) fn post(url: &str, body: Body<'_>, timeout: Duration) -> Result<(u16, String), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into();
+    let request = agent.post(url);
+    let answer = match body {
+        Body::Json(value) => request.send_json(value),
+        Body::Form(fields) => request.send_form(fields.iter().copied()),
+    };
+    let mut answer = answer.map_err(|e| e.to_string())?;
+    let status = answer.status().as_u16();
+    let text = answer
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    Ok((status, text))
 }

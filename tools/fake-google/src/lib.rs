@@ -43,9 +43,10 @@
 //! ```
 
 pub mod aws;
-pub mod client;
+pub mod cli;
 mod directory;
 mod endpoints;
+mod gcloud;
 mod http;
 mod instances;
 mod jwt;
@@ -54,6 +55,8 @@ pub mod pg;
 pub mod proxy;
 mod state;
 mod sys;
+#[cfg(test)]
+mod tests;
 pub mod tls;
 
 use std::io;
@@ -672,40 +675,5 @@ impl FakeGoogle {
     /// passwords; handy in assertion messages.
     pub fn ldap_bind_log(&self) -> Vec<LdapBind> {
         self.state.ldap_log()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::database_user_for;
-
-    #[test]
-    fn database_users() {
-        assert_eq!(database_user_for("kai@altostrat.com"), "kai@altostrat.com");
-        assert_eq!(
-            database_user_for("my-service@my-project.iam.gserviceaccount.com"),
-            "my-service@my-project.iam"
-        );
-        assert_eq!(
-            database_user_for("123-compute@developer.gserviceaccount.com"),
-            "123-compute@developer"
-        );
-        // Case and other domains are left alone.
-        assert_eq!(database_user_for("Kai@Altostrat.com"), "Kai@Altostrat.com");
-        assert_eq!(
-            database_user_for("x@gserviceaccount.com"),
-            "x@gserviceaccount.com"
-        );
-    }
-}
-
-#[cfg(test)]
-mod sharing {
-    /// Test binaries keep one stand-in in a `static` and use it from parallel tests.
-    #[test]
-    fn the_stand_ins_can_be_shared_between_threads() {
-        fn shareable<T: Send + Sync>() {}
-        shareable::<super::FakeGoogle>();
-        shareable::<super::pg::PgServer>();
     }
 }

@@ -773,26 +773,3 @@ fn lookup_user(name: &str) -> Option<RunAs> {
         }
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote_ident("kai@altostrat.com"), "\"kai@altostrat.com\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-    }
-
-    #[test]
-    fn hba_has_both_families() {
-        let hba = hba_conf(1234, false);
-        assert!(
-            hba.contains("127.0.0.1/32 ldap ldapserver=127.0.0.1 ldapport=1234 ldapprefix=\"cn=\"")
-        );
-        assert!(hba.contains("::1/128 ldap"));
-        let hba = hba_conf(1234, true);
-        assert!(hba.contains("hostssl all all 127.0.0.1/32 ldap"));
-        assert!(!hba.contains("\nhost "));
-    }
-}

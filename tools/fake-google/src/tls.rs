@@ -296,30 +296,3 @@ impl ServerCert {
         Ok(Arc::new(config))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn certificates() {
-        let ca = TestCa::new("Test CA").unwrap();
-        assert!(ca.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
-        assert_eq!(fs::read_to_string(ca.cert_path()).unwrap(), ca.cert_pem());
-        assert_eq!(ca.sha1_fingerprint().len(), 40);
-        assert_eq!(ca.expiration_time(), "2049-12-31T00:00:00Z");
-        let cert = ca.issue(&["db.example.test", "127.0.0.1", "::1"]).unwrap();
-        assert!(cert.covers("DB.example.test") && cert.covers("::1") && cert.covers("127.0.0.1"));
-        assert!(!cert.covers("127.0.0.2") && !cert.covers("localhost"));
-        let mode = fs::metadata(cert.key_path()).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert!(cert.key_pem().contains("PRIVATE KEY"));
-        assert_eq!(cert.ca_pem(), ca.cert_pem());
-        assert!(cert.server_config().is_ok());
-        assert!(ca.issue(&[]).is_err());
-        assert_ne!(
-            ca.serial_number(),
-            TestCa::new("x").unwrap().serial_number()
-        );
-    }
-}
