@@ -231,7 +231,7 @@ impl FakeGoogle {
 
     /// Port of the LDAP server on 127.0.0.1.
     pub fn ldap_port(&self) -> u16 {
-        self.ldap.port()
+        self.ldap.port
     }
 
     /// Issues a token for `principal`, valid for `lifetime` (zero gives an
