@@ -46,7 +46,6 @@ pub mod aws;
 pub mod cli;
 mod directory;
 mod endpoints;
-mod gcloud;
 mod http;
 mod instances;
 mod jwt;
