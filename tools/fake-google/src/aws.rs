@@ -8,7 +8,7 @@
 //! Google's client libraries do, for tests of the fake itself and for tests
 //! that need a valid token without an AWS signer of their own.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use ring::{digest, hmac};
 use serde_json::{Value, json};
@@ -82,33 +82,11 @@ pub fn amz_date(t: SystemTime) -> String {
 
 /// The time an `x-amz-date` value stands for, if it is well formed.
 pub(crate) fn parse_amz_date(text: &str) -> Option<SystemTime> {
-    let b = text.as_bytes();
-    let shaped = b.len() == 16
-        && b[8] == b'T'
-        && b[15] == b'Z'
-        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
-    if !shaped {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| text[r].parse::<u64>().ok();
-    let (year, month, day) = (n(0..4)?, n(4..6)?, n(6..8)?);
-    let (hour, minute, second) = (n(9..11)?, n(11..13)?, n(13..15)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant), for years from 1970.
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y / 400;
-    let yoe = y % 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second.min(60);
-    Some(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+    let utc = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", text)
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()?;
+    Some(SystemTime::from(utc.timestamp()))
 }
 
 /// The canonical query string: names and values decoded, re-encoded with

@@ -29,9 +29,7 @@ pub const USERINFO_EMAIL_SCOPE: &str = "https://www.googleapis.com/auth/userinfo
 pub const OPENID_SCOPE: &str = "openid";
 
 /// Lifetime of tokens from `/token`, `/v1/token` (STS), the metadata server
-/// and the fake gcloud, unless changed with
-/// [`crate::FakeGoogle::set_token_lifetime`]: Google's `expires_in` of a
-/// fresh token is 3599.
+/// and the fake gcloud: Google's `expires_in` of a fresh token is 3599.
 pub const ISSUED_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 
 /// Length of service-account and federated access tokens. Google's are far
@@ -100,8 +98,6 @@ pub(crate) struct Directory {
     pub metadata_account: Option<String>,
     /// Sorted scope list -> cached access token.
     pub metadata_cache: BTreeMap<Vec<String>, String>,
-    /// `None` means [`ISSUED_TOKEN_LIFETIME`].
-    pub token_lifetime: Option<Duration>,
     pub token_padding: usize,
     pub last_jwt_claims: Option<Value>,
     pub last_generate_access_token_request: Option<Value>,
@@ -117,9 +113,6 @@ pub(crate) struct Directory {
     pub cloudsql_grants: BTreeSet<(String, String)>,
     /// AWS identities STS accepts, by access key ID.
     pub aws_identities: HashMap<String, AwsIdentity>,
-    /// Whether STS accepts AWS requests whose `x-goog-cloud-target-resource`
-    /// header is not signed.
-    pub aws_unsigned_target_ok: bool,
     /// What the EC2 instance metadata stand-in serves.
     pub aws_instance: Option<crate::AwsInstanceMetadata>,
     /// IMDSv2 session tokens and when they expire.
@@ -180,12 +173,6 @@ fn issued(principal: &str, scopes: &[String], lifetime: Duration, length: usize)
 impl State {
     pub(crate) fn directory(&self) -> MutexGuard<'_, Directory> {
         lock(&self.directory)
-    }
-
-    pub(crate) fn token_lifetime(&self) -> Duration {
-        self.directory()
-            .token_lifetime
-            .unwrap_or(ISSUED_TOKEN_LIFETIME)
     }
 
     /// Issues a service-account (or federated) access token: long, padded

@@ -211,11 +211,6 @@ impl FakeGoogle {
             .map(|(server, _)| format!("https://{}", server.addr()))
     }
 
-    /// The certificate the HTTPS server presents, if any.
-    pub fn https_cert(&self) -> Option<&tls::ServerCert> {
-        self.https.as_ref().map(|(_, cert)| cert)
-    }
-
     /// Base URL of the HTTP server, e.g. `http://127.0.0.1:41234` (no
     /// trailing slash).
     pub fn http_url(&self) -> String {
@@ -315,14 +310,6 @@ impl FakeGoogle {
         self.state.add_service_account(email, &self.http_url())
     }
 
-    /// Lifetime of tokens issued by `/token` (both grants), `/v1/token`
-    /// (STS) and the fake gcloud; [`ISSUED_TOKEN_LIFETIME`] (3599 s) unless
-    /// changed. Metadata server and IAM Credentials tokens have their own
-    /// rules.
-    pub fn set_token_lifetime(&self, lifetime: Duration) {
-        self.state.directory().token_lifetime = Some(lifetime);
-    }
-
     /// Makes service-account tokens (from JWT assertions, the metadata
     /// server, IAM Credentials and gcloud impersonation) end in `padding`
     /// `.` characters, as real ones sometimes do. 0 (the default) turns it
@@ -373,14 +360,6 @@ impl FakeGoogle {
             dir.metadata_cache.clear();
         }
         dir.metadata_account = Some(email.to_owned());
-    }
-
-    /// Removes the metadata server's account (token and e-mail requests get
-    /// 404 again).
-    pub fn clear_metadata_account(&self) {
-        let mut dir = self.state.directory();
-        dir.metadata_account = None;
-        dir.metadata_cache.clear();
     }
 
     /// Makes the metadata server's cached tokens (the default-scope one is
@@ -503,15 +482,6 @@ impl FakeGoogle {
                 principal: federated_principal.to_owned(),
             },
         );
-    }
-
-    /// Whether STS insists that `x-goog-cloud-target-resource` is among the
-    /// signed headers of an AWS subject token (the default, `true`).
-    /// Google recommends signing it, and its Go library does, but its
-    /// Python library adds the header after signing; `false` accepts such
-    /// tokens as long as the header is present and right.
-    pub fn set_aws_target_resource_signing_required(&self, required: bool) {
-        self.state.directory().aws_unsigned_target_ok = !required;
     }
 
     /// Makes the EC2 instance metadata stand-in serve `instance` (until

@@ -10,8 +10,6 @@
 //! failure behind a cascade of unrelated ones.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -350,20 +348,10 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
 /// `t` as an RFC 3339 UTC timestamp with whole seconds, e.g.
 /// `2026-11-29T01:02:03Z`, the form Google's JSON APIs use for times.
 pub(crate) fn rfc3339_utc(t: SystemTime) -> String {
-    let secs = unix_secs(t);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Howard Hinnant's days-to-civil algorithm, for days since 1970-01-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    let secs = i64::try_from(unix_secs(t)).unwrap_or(i64::MAX);
+    jiff::Timestamp::from_second(secs)
+        .unwrap_or(jiff::Timestamp::MAX)
+        .to_string()
 }
 
 /// `length` characters drawn uniformly from `alphabet` (at most 256
@@ -392,26 +380,11 @@ fn random_token(length: usize, padding: usize) -> String {
     token
 }
 
-/// Random bytes from the kernel, or, if `/dev/urandom` is unusable, from
-/// std's randomly keyed SipHash. Tokens only need to be unguessable enough
-/// that tests cannot accidentally produce a valid one, so either will do.
+/// Random bytes: tokens only need to be unguessable enough that tests
+/// cannot produce a valid one by accident.
 pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
-    let from_kernel = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
-    if from_kernel.is_ok() {
-        return buf;
-    }
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    for chunk in buf.chunks_mut(8) {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_usize(COUNTER.fetch_add(1, Ordering::Relaxed));
-        hasher.write_u128(nanos);
-        let word = hasher.finish().to_le_bytes();
-        chunk.copy_from_slice(&word[..chunk.len()]);
-    }
+    // The system's generator fails only on a broken system; zeros then.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut buf);
     buf
 }

@@ -426,3 +426,12 @@ fn the_stand_ins_can_be_shared_between_threads() {
     shareable::<FakeGoogle>();
     shareable::<crate::pg::PgServer>();
 }
+
+#[test]
+fn timestamps_in_googles_and_awss_forms() {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_914_123);
+    assert_eq!(crate::state::rfc3339_utc(t), "2026-11-29T01:02:03Z");
+    assert_eq!(aws::amz_date(t), "20261129T010203Z");
+    assert_eq!(aws::parse_amz_date("20261129T010203Z"), Some(t));
+    assert_eq!(aws::parse_amz_date("2026-11-29T01:02:03Z"), None);
+}
