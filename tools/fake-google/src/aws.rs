@@ -11,6 +11,7 @@
 use std::time::SystemTime;
 
 use ring::{digest, hmac};
+#[cfg(test)]
 use serde_json::{Value, json};
 
 use crate::http::percent_encode;
@@ -76,7 +77,8 @@ fn hmac_sha256(key: &[u8], data: &str) -> hmac::Tag {
 }
 
 /// `YYYYMMDD'T'HHMMSS'Z'` for `t`, the form of `x-amz-date`.
-pub fn amz_date(t: SystemTime) -> String {
+#[cfg(test)]
+pub(crate) fn amz_date(t: SystemTime) -> String {
     crate::state::rfc3339_utc(t).replace(['-', ':'], "")
 }
 
@@ -227,6 +229,7 @@ impl Authorization {
     }
 }
 
+#[cfg(test)]
 /// A subject token for STS, as Google's client libraries build it: the
 /// `GetCallerIdentity` request for `region`, signed at `now` with
 /// `credentials`, carrying `x-goog-cloud-target-resource: audience`
@@ -234,7 +237,7 @@ impl Authorization {
 /// Google's Python library does), serialised as JSON
 /// `{"url", "method", "headers": [{"key", "value"}...]}` and
 /// percent-encoded.
-pub fn subject_token(
+pub(crate) fn subject_token(
     credentials: &AwsCredentials,
     region: &str,
     audience: &str,

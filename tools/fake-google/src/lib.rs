@@ -42,7 +42,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-pub mod aws;
+mod aws;
 pub mod cli;
 mod directory;
 mod endpoints;
@@ -66,18 +66,11 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 pub use aws::{AwsCredentials, AwsInstanceMetadata};
-pub use directory::{
-    CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, IAM_SCOPE, ISSUED_TOKEN_LIFETIME, METADATA_REFRESH_MARGIN,
-    OPENID_SCOPE, SERVICE_ACCOUNT_TOKEN_LENGTH, USERINFO_EMAIL_SCOPE,
-};
+pub use directory::{CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, ISSUED_TOKEN_LIFETIME};
 pub use instances::{
     AlloyDbInstance, AlloyDbSslMode, CloudSqlInstance, CloudSqlSslMode, ServerCaCert, ServerCaMode,
 };
-pub use jwt::{TEST_SERVICE_ACCOUNT_KEY_PEM, pem_to_der};
-pub use state::{
-    DEFAULT_LIFETIME, DEFAULT_SCOPE, DEFAULT_TOKEN_LENGTH, LdapBind, MintOptions, TOKEN_PREFIX,
-    TokenRecord,
-};
+pub use state::{LdapBind, MintOptions, TokenRecord};
 
 /// Route names accepted by [`FakeGoogle::hits`], one per endpoint:
 ///
