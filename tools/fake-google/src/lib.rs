@@ -72,47 +72,6 @@ pub use instances::{
 };
 pub use state::{LdapBind, MintOptions, TokenRecord};
 
-/// Route names accepted by [`FakeGoogle::hits`], one per endpoint:
-///
-/// | name | endpoint |
-/// |---|---|
-/// | `mint` | `POST /mint` |
-/// | `tokeninfo` | `GET`/`POST /tokeninfo` |
-/// | `stats` | `GET /stats` |
-/// | `token` | `POST /token` (OAuth2 token endpoint) |
-/// | `metadata_token` | `GET /computeMetadata/v1/instance/service-accounts/{account}/token` |
-/// | `metadata_email` | `GET /computeMetadata/v1/instance/service-accounts/{account}/email` |
-/// | `metadata` | any other metadata path, and `GET /` |
-/// | `generate_access_token` | `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` |
-/// | `sts_token` | `POST /v1/token` (STS) |
-/// | `gcloud_token` | `POST /gcloud/token` (the fake gcloud's backend) |
-/// | `alloydb_get_instance` | `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}` (AlloyDB Admin) |
-/// | `cloudsql_connect_settings` | `GET /v1/projects/{p}/instances/{i}/connectSettings` (Cloud SQL Admin) |
-/// | `cloudsql_get_instance` | `GET /v1/projects/{p}/instances/{i}` (Cloud SQL Admin) |
-/// | `alloydb_list_instances` | `GET /v1/projects/{p}/locations/{l}/clusters/-/instances` (AlloyDB Admin, paged) |
-/// | `cloudsql_list_instances` | `GET /v1/projects/{p}/instances` (Cloud SQL Admin, paged) |
-/// | `aws_imds_token` | `PUT /latest/api/token` (EC2 instance metadata) |
-/// | `aws_metadata` | `GET /latest/meta-data/...` (EC2 instance metadata) |
-pub const ROUTE_NAMES: &[&str] = &[
-    "mint",
-    "tokeninfo",
-    "stats",
-    "token",
-    "metadata_token",
-    "metadata_email",
-    "metadata",
-    "generate_access_token",
-    "sts_token",
-    "gcloud_token",
-    "alloydb_get_instance",
-    "cloudsql_connect_settings",
-    "cloudsql_get_instance",
-    "alloydb_list_instances",
-    "cloudsql_list_instances",
-    "aws_imds_token",
-    "aws_metadata",
-];
-
 /// Suffix Google drops from service-account e-mails to form database users.
 const SERVICE_ACCOUNT_SUFFIX: &str = ".gserviceaccount.com";
 
@@ -223,7 +182,7 @@ impl FakeGoogle {
 
     /// Issues a token for `principal`, valid for `lifetime` (zero gives an
     /// already-expired token), with `scopes` (empty means
-    /// [`DEFAULT_SCOPE`]) and `length` characters including the `ya29.`
+    /// `DEFAULT_SCOPE` (AlloyDB login)) and `length` characters including the `ya29.`
     /// prefix. See [`FakeGoogle::mint_with`] for padding and the other knobs.
     pub fn mint(
         &self,
@@ -257,7 +216,28 @@ impl FakeGoogle {
     }
 
     /// Number of requests a route has received, injected failures and error
-    /// answers included; `route` is one of [`ROUTE_NAMES`] (others are 0).
+    /// answers included (0 for other names). The routes:
+    ///
+    ///
+    /// | name | endpoint |
+    /// |---|---|
+    /// | `mint` | `POST /mint` |
+    /// | `tokeninfo` | `GET`/`POST /tokeninfo` |
+    /// | `stats` | `GET /stats` |
+    /// | `token` | `POST /token` (OAuth2 token endpoint) |
+    /// | `metadata_token` | `GET /computeMetadata/v1/instance/service-accounts/{account}/token` |
+    /// | `metadata_email` | `GET /computeMetadata/v1/instance/service-accounts/{account}/email` |
+    /// | `metadata` | any other metadata path, and `GET /` |
+    /// | `generate_access_token` | `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` |
+    /// | `sts_token` | `POST /v1/token` (STS) |
+    /// | `gcloud_token` | `POST /gcloud/token` (the fake gcloud's backend) |
+    /// | `alloydb_get_instance` | `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}` (AlloyDB Admin) |
+    /// | `cloudsql_connect_settings` | `GET /v1/projects/{p}/instances/{i}/connectSettings` (Cloud SQL Admin) |
+    /// | `cloudsql_get_instance` | `GET /v1/projects/{p}/instances/{i}` (Cloud SQL Admin) |
+    /// | `alloydb_list_instances` | `GET /v1/projects/{p}/locations/{l}/clusters/-/instances` (AlloyDB Admin, paged) |
+    /// | `cloudsql_list_instances` | `GET /v1/projects/{p}/instances` (Cloud SQL Admin, paged) |
+    /// | `aws_imds_token` | `PUT /latest/api/token` (EC2 instance metadata) |
+    /// | `aws_metadata` | `GET /latest/meta-data/...` (EC2 instance metadata) |
     pub fn hits(&self, route: &str) -> usize {
         self.state.hits(route)
     }
@@ -292,7 +272,7 @@ impl FakeGoogle {
     /// its key file, as the Cloud console would download it: `type`
     /// `service_account`, `project_id` (from `name@PROJECT.iam.gserviceaccount.com`,
     /// else [`DEMO_PROJECT`]), a 40-hex-digit `private_key_id`, the fixture
-    /// key [`TEST_SERVICE_ACCOUNT_KEY_PEM`] as `private_key`,
+    /// key `TEST_SERVICE_ACCOUNT_KEY_PEM` as `private_key`,
     /// `client_email`, a numeric `client_id`, `auth_uri`, `token_uri`
     /// (this fake's `/token`), the two certificate URLs and
     /// `universe_domain`.
@@ -357,7 +337,7 @@ impl FakeGoogle {
 
     /// Makes the metadata server's cached tokens (the default-scope one is
     /// fetched first if none is cached) expire `remaining` from now, as if
-    /// time had passed. With at least [`METADATA_REFRESH_MARGIN`] (300 s)
+    /// time had passed. With at least `METADATA_REFRESH_MARGIN` (300 s)
     /// left the server keeps handing the token out; with less, the next
     /// request gets a new one. Does nothing without a metadata account.
     pub fn set_metadata_token_remaining(&self, remaining: Duration) {

@@ -80,7 +80,7 @@ pub struct MintOptions {
     pub principal: String,
     /// Time until expiry; `Duration::ZERO` yields an already-expired token.
     pub lifetime: Duration,
-    /// Granted scopes; empty means [`DEFAULT_SCOPE`].
+    /// Granted scopes; empty means `DEFAULT_SCOPE` (AlloyDB login).
     pub scopes: Vec<String>,
     /// Token length in characters, `ya29.` prefix included and padding
     /// excluded. Lengths not longer than the prefix get no prefix.
@@ -111,7 +111,7 @@ impl MintOptions {
         self
     }
 
-    /// Sets the scopes (empty means [`DEFAULT_SCOPE`]).
+    /// Sets the scopes (empty means `DEFAULT_SCOPE` (AlloyDB login)).
     pub fn scopes<S: AsRef<str>>(mut self, scopes: &[S]) -> Self {
         self.scopes = scopes.iter().map(|s| s.as_ref().to_owned()).collect();
         self

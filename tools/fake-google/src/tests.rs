@@ -415,7 +415,11 @@ fn route_names_are_documented() {
     let mut names: Vec<&str> = default_router().routes.iter().map(|r| r.name).collect();
     names.sort_unstable();
     names.dedup();
-    let mut documented = crate::ROUTE_NAMES.to_vec();
+    // The table in the documentation of `FakeGoogle::hits`.
+    let mut documented: Vec<&str> = include_str!("lib.rs")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("/// | `")?.split('`').next())
+        .collect();
     documented.sort_unstable();
     assert_eq!(names, documented);
 }
