@@ -161,37 +161,3 @@ pub fn paragraphs(roff: &mut Roff, text: &str) -> Result<(), String> {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn render(text: &str) -> String {
-        let mut roff = Roff::new();
-        roff.text(inlines(text, true).expect("valid markup"));
-        roff.to_roff()
-    }
-
-    #[test]
-    fn marks_become_fonts_and_code_is_literal() {
-        assert_eq!(
-            render("Run `alloydb-cred refresh *now*` with *NAME*."),
-            "Run \\fBalloydb\\-cred refresh *now*\\fR with \\fINAME\\fR.\n"
-        );
-    }
-
-    #[test]
-    fn sentences_start_new_lines_but_abbreviations_do_not() {
-        assert_eq!(
-            render("One. Two, e.g. three. 4 left. `x` too."),
-            "One.\nTwo, e.g. three.\n4 left.\n\\fBx\\fR too.\n"
-        );
-    }
-
-    #[test]
-    fn unbalanced_marks_are_errors() {
-        assert!(inlines("a `b", true).is_err());
-        assert!(inlines("a * b", true).is_err());
-        assert!(inlines("``", true).is_err());
-    }
-}

@@ -1,16 +1,18 @@
-//! Checks that the prose matches the code where a machine can tell: the commands and
-//! options it names exist, the configuration page names every key the configuration
-//! accepts, the environment section names every variable the code reads.
+//! The committed man pages and completions are what the generator writes now, the bash
+//! completion works, and the prose matches the code where a machine can tell: the
+//! commands and options it names exist, the configuration page names every key the
+//! configuration accepts, the environment section names every variable the code reads.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
+use std::process;
 
 use clap::{Arg, Command};
 
 use crate::content::{commands, config, program};
 use crate::markup::{Block, Section};
-use crate::{outputs, pages, product_command, product_metadata, repository_root};
+use crate::{files_in, outputs, pages, product_command, product_metadata, repository_root, write};
 
 fn command() -> Command {
     let (version, description) = product_metadata().expect("product metadata");
@@ -398,5 +400,125 @@ fn the_environment_section_names_every_variable_the_code_reads() {
     assert!(
         missing.is_empty(),
         "the code reads {missing:?}, which alloydb-cred(1) ENVIRONMENT does not describe"
+    );
+}
+
+#[test]
+fn committed_man_pages_and_completions_are_current() {
+    let fresh = tempfile::tempdir().expect("temp dir");
+    write(fresh.path()).unwrap_or_else(|e| panic!("the generator failed: {e}"));
+    let repo = repository_root();
+    let generated = files_in(fresh.path()).expect("list the generated files");
+    let mut problems = Vec::new();
+    for path in &generated {
+        let want = fs::read(fresh.path().join(path)).expect("read a generated file");
+        match fs::read(repo.join(path)) {
+            Ok(have) if have == want => {}
+            Ok(have) => {
+                let (have, want) = (
+                    String::from_utf8_lossy(&have),
+                    String::from_utf8_lossy(&want),
+                );
+                let line = have.lines().zip(want.lines()).position(|(h, w)| h != w);
+                problems.push(format!(
+                    "{} differs (first at line {:?})",
+                    path.display(),
+                    line.map(|n| n + 1)
+                ));
+            }
+            Err(_) => problems.push(format!("{} is missing", path.display())),
+        }
+    }
+    for path in files_in(&repo).expect("list the committed files") {
+        if !generated.contains(&path) {
+            problems.push(format!(
+                "{} is not written by the generator",
+                path.display()
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "man/ and completions/ are stale; run `cargo run -p docgen` and commit the result:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn pages_carry_no_date_and_write_removes_only_stale_files() {
+    // No date on the title line: a page changes only when what it says changes.
+    for (path, bytes) in outputs()
+        .expect("generate")
+        .iter()
+        .filter(|(p, _)| p.starts_with("man"))
+    {
+        let text = String::from_utf8_lossy(bytes);
+        let title = text
+            .lines()
+            .find(|l| l.starts_with(".TH "))
+            .expect(".TH line");
+        assert!(title.contains(" \"\" "), "{}: {title}", path.display());
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stale = dir.path().join("man/alloydb-cred-gone.1");
+    fs::create_dir_all(dir.path().join("man")).expect("mkdir");
+    fs::write(&stale, "old").expect("write");
+    fs::write(dir.path().join("README.md"), "mine").expect("write");
+    let changes = write(dir.path()).expect("write");
+    assert_eq!(changes.removed, [Path::new("man/alloydb-cred-gone.1")]);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("README.md")).expect("read"),
+        "mine"
+    );
+    let again = write(dir.path()).expect("write again");
+    assert!(again.written.is_empty() && again.removed.is_empty());
+}
+
+/// What bash offers for the words of `line` (the last word is the one being completed).
+fn complete(script: &Path, line: &[&str]) -> Vec<String> {
+    let words: Vec<String> = line.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={}\n_alloydb__cred alloydb-cred '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        words.join(" "),
+        line.len() - 1,
+        line[line.len() - 1],
+        line[line.len() - 2],
+    );
+    let out = process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &program])
+        .output()
+        .expect("run bash");
+    assert!(
+        out.status.success(),
+        "bash failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bash_completes_commands_their_options_and_shells() {
+    let outputs = outputs().expect("generate");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("alloydb-cred.bash");
+    fs::write(&path, &outputs[Path::new("completions/alloydb-cred.bash")])
+        .expect("write the script");
+    assert_eq!(complete(&path, &["alloydb-cred", "st"]), ["status"]);
+    let status = complete(&path, &["alloydb-cred", "status", "--"]);
+    assert!(
+        status.iter().any(|o| o == "--check") && status.iter().any(|o| o == "--config"),
+        "{status:?}"
+    );
+    assert_eq!(
+        complete(&path, &["alloydb-cred", "-v", "refresh", "--w"]),
+        ["--watch"]
+    );
+    assert_eq!(
+        complete(&path, &["alloydb-cred", "completions", "z"]),
+        ["zsh"]
     );
 }

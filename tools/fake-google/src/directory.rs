@@ -29,9 +29,7 @@ pub const USERINFO_EMAIL_SCOPE: &str = "https://www.googleapis.com/auth/userinfo
 pub const OPENID_SCOPE: &str = "openid";
 
 /// Lifetime of tokens from `/token`, `/v1/token` (STS), the metadata server
-/// and the fake gcloud, unless changed with
-/// [`crate::FakeGoogle::set_token_lifetime`]: Google's `expires_in` of a
-/// fresh token is 3599.
+/// and the fake gcloud: Google's `expires_in` of a fresh token is 3599.
 pub const ISSUED_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 
 /// Length of service-account and federated access tokens. Google's are far
@@ -100,8 +98,6 @@ pub(crate) struct Directory {
     pub metadata_account: Option<String>,
     /// Sorted scope list -> cached access token.
     pub metadata_cache: BTreeMap<Vec<String>, String>,
-    /// `None` means [`ISSUED_TOKEN_LIFETIME`].
-    pub token_lifetime: Option<Duration>,
     pub token_padding: usize,
     pub last_jwt_claims: Option<Value>,
     pub last_generate_access_token_request: Option<Value>,
@@ -117,9 +113,6 @@ pub(crate) struct Directory {
     pub cloudsql_grants: BTreeSet<(String, String)>,
     /// AWS identities STS accepts, by access key ID.
     pub aws_identities: HashMap<String, AwsIdentity>,
-    /// Whether STS accepts AWS requests whose `x-goog-cloud-target-resource`
-    /// header is not signed.
-    pub aws_unsigned_target_ok: bool,
     /// What the EC2 instance metadata stand-in serves.
     pub aws_instance: Option<crate::AwsInstanceMetadata>,
     /// IMDSv2 session tokens and when they expire.
@@ -146,7 +139,7 @@ fn project_of(email: &str) -> &str {
 
 /// Percent-encodes what may not appear raw in a URL path segment.
 fn encode_segment(text: &str) -> String {
-    crate::client::percent_encode(text)
+    crate::http::percent_encode(text)
 }
 
 impl Directory {
@@ -180,12 +173,6 @@ fn issued(principal: &str, scopes: &[String], lifetime: Duration, length: usize)
 impl State {
     pub(crate) fn directory(&self) -> MutexGuard<'_, Directory> {
         lock(&self.directory)
-    }
-
-    pub(crate) fn token_lifetime(&self) -> Duration {
-        self.directory()
-            .token_lifetime
-            .unwrap_or(ISSUED_TOKEN_LIFETIME)
     }
 
     /// Issues a service-account (or federated) access token: long, padded
@@ -330,29 +317,4 @@ pub(crate) fn numeric_id(principal: &str) -> String {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("1{hash:020}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn projects_from_emails() {
-        assert_eq!(project_of("sa@my-proj.iam.gserviceaccount.com"), "my-proj");
-        assert_eq!(
-            project_of("123-compute@developer.gserviceaccount.com"),
-            DEMO_PROJECT
-        );
-        assert_eq!(project_of("kai@altostrat.com"), DEMO_PROJECT);
-        assert_eq!(project_of("x@.iam.gserviceaccount.com"), DEMO_PROJECT);
-    }
-
-    #[test]
-    fn numeric_ids() {
-        let id = numeric_id("kai@altostrat.com");
-        assert_eq!(id.len(), 21);
-        assert!(id.bytes().all(|b| b.is_ascii_digit()));
-        assert_eq!(id, numeric_id("kai@altostrat.com"));
-        assert_ne!(id, numeric_id("kai@altostrat.org"));
-    }
 }

@@ -1,35 +1,24 @@
-//! The HTTP side of the fake: a small HTTP/1.1 server (over plain TCP or
-//! rustls, so the same endpoints can be served over HTTPS), a router, and
-//! the request/response types the endpoint modules work with.
+//! The HTTP side of the fake: the request/response types the endpoint
+//! modules work with, a router, and the server, tiny_http behind an
+//! optional TLS terminator (so the same endpoints are served over HTTPS).
 //!
 //! Endpoints live in [`crate::endpoints`], one module per Google service, and
-//! each contributes a list of [`Route`]s. Adding another service means
-//! adding a module and one line in [`default_router`]; nothing here changes.
-//! Handlers see a plain [`Request`], so they can be unit-tested without a
-//! socket.
+//! each contributes a list of [`Route`]s collected in [`default_router`].
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::endpoints;
-use crate::state::State;
+use crate::state::{State, lock};
 
-/// Largest request body accepted. Bodies are tiny JSON or form documents;
-/// anything bigger is a client bug worth surfacing as 413.
-const MAX_BODY: usize = 1024 * 1024;
-/// Longest request or header line.
-const MAX_LINE: usize = 64 * 1024;
-/// Most headers in one request.
-const MAX_HEADERS: usize = 100;
-/// How long a connection may sit idle (or a client take to send a request)
-/// before it is closed.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request body accepted; bodies are tiny JSON or form documents.
+const MAX_BODY: u64 = 1024 * 1024;
 
 /// A request as handlers see it.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +37,7 @@ pub(crate) struct Request {
 impl Request {
     /// First value of a header (name matched case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        crate::client::find_header(&self.headers, name)
+        find_header(&self.headers, name)
     }
 
     /// The token of an `Authorization: Bearer <token>` header, if any (the
@@ -313,7 +302,7 @@ impl Route {
 /// Dispatches requests to the first matching route.
 #[derive(Debug, Default)]
 pub(crate) struct Router {
-    routes: Vec<Route>,
+    pub(crate) routes: Vec<Route>,
 }
 
 impl Router {
@@ -380,13 +369,13 @@ pub(crate) fn default_router() -> Router {
     router
 }
 
-/// The running HTTP (or HTTPS) server. Dropping it stops the accept loop;
-/// requests already being answered finish on their own threads, and
-/// kept-alive connections are closed before their next request.
+/// The running HTTP (or HTTPS) server. Dropping it stops it.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
+    server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
+    /// With TLS: the terminator's listener flag; `addr` is then its address.
+    tls_stop: Option<Arc<AtomicBool>>,
 }
 
 impl HttpServer {
@@ -396,19 +385,38 @@ impl HttpServer {
         router: Arc<Router>,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<HttpServer> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?);
+        let plain = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| io::Error::other("not a TCP listener"))?;
         let thread = {
-            let stop = Arc::clone(&stop);
+            let server = Arc::clone(&server);
             thread::Builder::new()
                 .name("fake-google-http".into())
-                .spawn(move || accept_loop(&listener, &stop, &state, &router, tls.as_ref()))?
+                .spawn(move || {
+                    for request in server.incoming_requests() {
+                        // One thread per request, so an injected delay on one
+                        // does not hold up the others (e.g. a `/stats` poll).
+                        let (state, router) = (Arc::clone(&state), Arc::clone(&router));
+                        let _ = thread::Builder::new()
+                            .name("fake-google-req".into())
+                            .spawn(move || answer(&state, &router, request));
+                    }
+                })?
+        };
+        let (addr, tls_stop) = match tls {
+            None => (plain, None),
+            Some(config) => {
+                let (addr, stop) = start_tls_terminator(config, plain)?;
+                (addr, Some(stop))
+            }
         };
         Ok(HttpServer {
             addr,
-            stop,
+            server,
             thread: Some(thread),
+            tls_stop,
         })
     }
 
@@ -419,306 +427,186 @@ impl HttpServer {
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocked accept; it sees the flag and returns. Should the
-        // wake-up fail, the thread is left behind rather than waited for
-        // forever.
-        let woken = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
-        if let Some(thread) = self.thread.take().filter(|_| woken) {
+        if let Some(stop) = &self.tls_stop {
+            stop.store(true, Ordering::SeqCst);
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        }
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-fn accept_loop(
-    listener: &TcpListener,
-    stop: &Arc<AtomicBool>,
-    state: &Arc<State>,
-    router: &Arc<Router>,
-    tls: Option<&Arc<rustls::ServerConfig>>,
-) {
-    loop {
-        let accepted = listener.accept();
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        match accepted {
-            Ok((stream, _)) => {
-                // One thread per connection so an injected delay on one
-                // request does not hold up the others (e.g. a `/stats` poll).
-                let state = Arc::clone(state);
-                let router = Arc::clone(router);
-                let stop = Arc::clone(stop);
-                let tls = tls.cloned();
-                let spawned = thread::Builder::new()
-                    .name("fake-google-http-conn".into())
-                    .spawn(move || serve_connection(stream, tls, &stop, &state, &router));
-                if let Err(e) = spawned {
-                    eprintln!("fake-google: cannot spawn HTTP handler thread: {e}");
-                }
-            }
-            // Accept errors (e.g. a client resetting mid-handshake) are not
-            // fatal; back off briefly so a persistent one cannot spin.
-            Err(_) => thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
-fn serve_connection(
-    tcp: TcpStream,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    stop: &AtomicBool,
-    state: &State,
-    router: &Router,
-) {
-    // A silent client must not pin a thread forever.
-    if tcp.set_read_timeout(Some(IDLE_TIMEOUT)).is_err() {
-        return;
-    }
-    let _ = tcp.set_nodelay(true);
-    match tls {
-        Some(config) => match rustls::ServerConnection::new(config) {
-            Ok(conn) => {
-                let mut tls = rustls::StreamOwned::new(conn, tcp);
-                serve_stream(&mut tls, stop, state, router);
-                // A TLS peer expects to be told the end is deliberate.
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            }
-            Err(e) => eprintln!("fake-google: TLS setup failed: {e}"),
-        },
-        None => serve_stream(&mut { tcp }, stop, state, router),
-    }
-}
-
-/// Answers requests on one connection until the client closes it, asks to
-/// close it, sends something unparseable, or the server stops.
-fn serve_stream<S: Read + Write>(
-    stream: &mut S,
-    stop: &AtomicBool,
-    state: &State,
-    router: &Router,
-) {
-    let mut reader = BufReader::new(stream);
-    loop {
-        let (response, keep_alive) = match read_request(&mut reader) {
-            Ok(None) => return,
-            Ok(Some(_)) if stop.load(Ordering::SeqCst) => return,
-            Ok(Some((request, keep_alive))) => (router.dispatch(state, &request), keep_alive),
-            Err(ReadError::Io) => return,
-            Err(ReadError::Answer(response)) => (response, false),
-        };
-        // The client may have gone away (e.g. after its own timeout);
-        // nothing useful can be done about that here.
-        if write_response(reader.get_mut(), response, keep_alive).is_err() || !keep_alive {
-            return;
-        }
-    }
-}
-
-/// Why no request could be read.
-enum ReadError {
-    /// The connection failed or timed out: just close it.
-    Io,
-    /// The request was malformed: send this, then close.
-    Answer(Response),
-}
-
-impl From<io::Error> for ReadError {
-    fn from(_: io::Error) -> Self {
-        ReadError::Io
-    }
-}
-
-fn bad_request(why: &str) -> ReadError {
-    ReadError::Answer(Response::invalid_request(why))
-}
-
-/// One line without its CRLF (or LF), at most [`MAX_LINE`] bytes; `None`
-/// at end of stream.
-fn read_line<R: BufRead>(reader: &mut R) -> Result<Option<String>, ReadError> {
-    let mut line = Vec::new();
-    let n = reader
-        .take(MAX_LINE as u64 + 1)
-        .read_until(b'\n', &mut line)?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if line.last() != Some(&b'\n') {
-        return Err(bad_request("header line too long or truncated"));
-    }
-    line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    String::from_utf8(line)
-        .map(Some)
-        .map_err(|_| bad_request("header is not UTF-8"))
-}
-
-/// Reads one request and whether the connection may be kept open after
-/// it; `None` when the client closed the connection between requests.
-fn read_request<S: Read + Write>(
-    reader: &mut BufReader<S>,
-) -> Result<Option<(Request, bool)>, ReadError> {
-    // Stray empty lines before a request are allowed (RFC 9112 2.2).
-    let start = loop {
-        match read_line(reader)? {
-            None => return Ok(None),
-            Some(line) if line.is_empty() => continue,
-            Some(line) => break line,
-        }
-    };
-    let mut parts = start.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad_request("malformed request line"));
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Err(bad_request("only HTTP/1.x is spoken here"));
-    }
-    let mut headers = Vec::new();
-    loop {
-        let line = read_line(reader)?.ok_or(ReadError::Io)?;
-        if line.is_empty() {
-            break;
-        }
-        if headers.len() >= MAX_HEADERS {
-            return Err(bad_request("too many headers"));
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| bad_request("malformed header"))?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let header = |name: &str| crate::client::find_header(&headers, name);
-    let connection = header("connection").unwrap_or("").to_ascii_lowercase();
-    let keep_alive = if version == "HTTP/1.0" {
-        connection.contains("keep-alive")
+/// Converts a tiny_http request, dispatches it and sends the answer.
+fn answer(state: &State, router: &Router, mut raw: tiny_http::Request) {
+    let mut body = Vec::new();
+    let too_large = raw
+        .as_reader()
+        .take(MAX_BODY + 1)
+        .read_to_end(&mut body)
+        .is_err()
+        || body.len() as u64 > MAX_BODY;
+    let response = if too_large {
+        Response::error(413, "invalid_request", "request body too large")
     } else {
-        !connection.contains("close")
+        router.dispatch(state, &to_request(&raw, body))
     };
-    if header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
-        reader
-            .get_mut()
-            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-        reader.get_mut().flush()?;
-    }
-    let chunked =
-        header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked {
-        read_chunked(reader)?
-    } else {
-        let length = match header("content-length") {
-            None => 0,
-            Some(v) => v
-                .parse::<usize>()
-                .map_err(|_| bad_request("bad Content-Length"))?,
-        };
-        if length > MAX_BODY {
-            return Err(too_large());
+    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    let headers = [("Content-Type", response.content_type.to_owned())]
+        .into_iter()
+        .chain(
+            response
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone())),
+        );
+    for (name, value) in headers {
+        if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
+            out.add_header(header);
         }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        body
-    };
-    // Absolute-form targets (`http://host/path`) are reduced to the path;
-    // an origin-form one may carry `://` in its query.
-    let target = match target.split_once("://") {
-        Some((_, rest)) if !target.starts_with('/') => match rest.find(['/', '?']) {
+    }
+    // The client may have gone away (e.g. after its own timeout).
+    let _ = raw.respond(out);
+}
+
+fn to_request(raw: &tiny_http::Request, body: Vec<u8>) -> Request {
+    // Absolute-form targets (`http://host/path`, sent to proxies) are reduced
+    // to the path; an origin-form one may carry `://` in its query.
+    let url = raw.url();
+    let target = match url.split_once("://") {
+        Some((_, rest)) if !url.starts_with('/') => match rest.find(['/', '?']) {
             Some(i) if rest[i..].starts_with('?') => format!("/{}", &rest[i..]),
             Some(i) => rest[i..].to_owned(),
             None => "/".to_owned(),
         },
-        _ => target.to_owned(),
+        _ => url.to_owned(),
     };
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_owned(), parse_urlencoded(q)),
         None => (target, Vec::new()),
     };
-    let request = Request {
-        method: method.to_ascii_uppercase(),
+    let headers = raw
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_owned(),
+            )
+        })
+        .collect();
+    Request {
+        method: raw.method().as_str().to_ascii_uppercase(),
         path,
         query,
         headers,
         body,
+    }
+}
+
+/// Listens on 127.0.0.1 for TLS connections and relays each, decrypted, to
+/// the plain server at `backend`. Returns the address and a stop flag.
+fn start_tls_terminator(
+    config: Arc<rustls::ServerConfig>,
+    backend: SocketAddr,
+) -> io::Result<(SocketAddr, Arc<AtomicBool>)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    thread::Builder::new()
+        .name("fake-google-tls".into())
+        .spawn(move || {
+            for tcp in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok(tcp) = tcp {
+                    let config = Arc::clone(&config);
+                    let _ = thread::Builder::new()
+                        .name("fake-google-tls-conn".into())
+                        .spawn(move || relay_tls(tcp, config, backend));
+                }
+            }
+        })?;
+    Ok((addr, stop))
+}
+
+/// One TLS connection: handshake, then plaintext both ways until either
+/// side closes. The rustls state is shared by the two directions.
+fn relay_tls(
+    mut tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    backend: SocketAddr,
+) -> io::Result<()> {
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    let mut plain = TcpStream::connect(backend)?;
+    let conn = Arc::new(Mutex::new(conn));
+    let answers = {
+        let (conn, mut tcp, mut plain) = (Arc::clone(&conn), tcp.try_clone()?, plain.try_clone()?);
+        thread::spawn(move || {
+            let mut buf = [0u8; 16 * 1024];
+            while let Ok(n @ 1..) = plain.read(&mut buf) {
+                let mut conn = lock(&conn);
+                if conn.writer().write_all(&buf[..n]).is_err()
+                    || flush_tls(&mut conn, &mut tcp).is_err()
+                {
+                    return;
+                }
+            }
+            let mut conn = lock(&conn);
+            conn.send_close_notify();
+            let _ = flush_tls(&mut conn, &mut tcp);
+            let _ = tcp.shutdown(Shutdown::Write);
+        })
     };
-    Ok(Some((request, keep_alive)))
-}
-
-fn too_large() -> ReadError {
-    ReadError::Answer(Response::error(
-        413,
-        "invalid_request",
-        "request body too large",
-    ))
-}
-
-/// A `Transfer-Encoding: chunked` body (trailers are read and dropped).
-fn read_chunked<S: Read + Write>(reader: &mut BufReader<S>) -> Result<Vec<u8>, ReadError> {
-    let mut body = Vec::new();
+    // The client's first request may have come with the end of the handshake.
+    let (mut text, mut closed) = drain(&mut lock(&conn))?;
+    let mut buf = [0u8; 16 * 1024];
     loop {
-        let line = read_line(reader)?.ok_or(ReadError::Io)?;
-        let size = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| bad_request("bad chunk size"))?;
-        if size == 0 {
-            while !read_line(reader)?.ok_or(ReadError::Io)?.is_empty() {}
-            return Ok(body);
+        plain.write_all(&text)?;
+        if closed {
+            break;
         }
-        if body.len() + size > MAX_BODY {
-            return Err(too_large());
+        let n = tcp.read(&mut buf)?;
+        if n == 0 {
+            break;
         }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
-        if !read_line(reader)?.ok_or(ReadError::Io)?.is_empty() {
-            return Err(bad_request("chunk longer than its size"));
+        let mut input = &buf[..n];
+        let mut conn = lock(&conn);
+        text.clear();
+        while !input.is_empty() {
+            conn.read_tls(&mut input)?;
+            let (more, end) = drain(&mut conn)?;
+            text.extend(more);
+            closed |= end;
         }
+        flush_tls(&mut conn, &mut tcp)?;
     }
+    let _ = plain.shutdown(Shutdown::Write);
+    let _ = answers.join();
+    Ok(())
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        413 => "Content Too Large",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
+/// Processes received TLS records; returns the plaintext and whether the
+/// peer has closed.
+fn drain(conn: &mut rustls::ServerConnection) -> io::Result<(Vec<u8>, bool)> {
+    let state = conn.process_new_packets().map_err(io::Error::other)?;
+    let mut text = vec![0; state.plaintext_bytes_to_read()];
+    conn.reader().read_exact(&mut text)?;
+    Ok((text, state.peer_has_closed()))
 }
 
-fn write_response<W: Write>(out: &mut W, response: Response, keep_alive: bool) -> io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-        response.status,
-        reason(response.status),
-        response.content_type,
-        response.body.len()
-    );
-    // Header values are the fake's own, but a line break in one would
-    // corrupt the answer, so such a header is dropped.
-    for (name, value) in &response.headers {
-        if !name.contains(['\r', '\n', ':']) && !value.contains(['\r', '\n']) {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
+fn flush_tls(conn: &mut rustls::ServerConnection, tcp: &mut TcpStream) -> io::Result<()> {
+    while conn.wants_write() {
+        conn.write_tls(tcp)?;
     }
-    if !keep_alive {
-        head.push_str("Connection: close\r\n");
-    }
-    head.push_str("\r\n");
-    out.write_all(head.as_bytes())?;
-    out.write_all(&response.body)?;
-    out.flush()
+    Ok(())
 }
 
 /// Parses `a=1&b=two+words&c=%2E`, decoding `+` and percent escapes.
@@ -762,92 +650,52 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urlencoded() {
-        assert_eq!(
-            parse_urlencoded("a=1&b=two+words&c=%2E%2e&d&e=%zz&f=%4"),
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "two words".into()),
-                ("c".into(), "..".into()),
-                ("d".into(), "".into()),
-                ("e".into(), "%zz".into()),
-                ("f".into(), "%4".into()),
-            ]
-        );
+/// Percent-encodes all but RFC 3986 unreserved characters.
+pub(crate) fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
+    out
+}
 
-    #[test]
-    fn json_body_params() {
-        let req = Request {
-            method: "POST".into(),
-            body: br#"{"principal":"a@b.c","lifetime_secs":5,"scope":["x","y"],"n":null}"#.to_vec(),
-            ..Request::default()
-        };
-        let p = req.params().map_err(|r| r.status).unwrap();
-        assert_eq!(p.get("principal"), Some("a@b.c"));
-        assert_eq!(p.get("lifetime_secs"), Some("5"));
-        assert_eq!(p.get("scope"), Some("x y"));
-        assert_eq!(p.get("n"), None);
-    }
+/// First value of header `name` (any case) in `headers`.
+pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
 
-    /// Reads one request from `raw`.
-    fn parse(raw: &str) -> Option<(Request, bool)> {
-        let mut reader = BufReader::new(std::io::Cursor::new(raw.as_bytes().to_vec()));
-        read_request(&mut reader).ok().flatten()
-    }
+/// A body for [`post`].
+pub(crate) enum Body<'a> {
+    Json(&'a serde_json::Value),
+    Form(&'a [(&'a str, &'a str)]),
+}
 
-    #[test]
-    fn request_targets() {
-        let (r, keep) =
-            parse("GET /a/token?scopes=https://x.test/s,b HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
-        assert_eq!(r.path, "/a/token");
-        assert_eq!(
-            r.query,
-            [("scopes".to_owned(), "https://x.test/s,b".to_owned())]
-        );
-        assert!(keep);
-        let (r, _) = parse("GET http://h:1/p/q?x=1 HTTP/1.1\r\n\r\n").unwrap();
-        assert_eq!((r.path.as_str(), r.query.len()), ("/p/q", 1));
-        let (r, _) = parse("GET http://h:1?x=1 HTTP/1.1\r\n\r\n").unwrap();
-        assert_eq!((r.path.as_str(), r.query.len()), ("/", 1));
-        let (_, keep) = parse("GET / HTTP/1.0\r\n\r\n").unwrap();
-        assert!(!keep);
-        let (r, keep) = parse(
-            "POST /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!((r.body.as_slice(), keep), (&b"abcde"[..], false));
-        assert!(parse("GARBAGE\r\n\r\n").is_none());
-    }
-
-    #[test]
-    fn route_names_are_documented() {
-        let mut names: Vec<&str> = default_router().routes.iter().map(|r| r.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        let mut documented = crate::ROUTE_NAMES.to_vec();
-        documented.sort_unstable();
-        assert_eq!(names, documented);
-    }
-
-    #[test]
-    fn router_statuses() {
-        let state = State::default();
-        let router = default_router();
-        let get = |path: &str, method: &str| Request {
-            method: method.into(),
-            path: path.into(),
-            ..Request::default()
-        };
-        assert_eq!(router.dispatch(&state, &get("/nope", "GET")).status, 404);
-        let r = router.dispatch(&state, &get("/mint", "GET"));
-        assert_eq!(r.status, 405);
-        assert!(r.headers.iter().any(|(k, v)| k == "Allow" && v == "POST"));
-        assert_eq!(router.dispatch(&state, &get("/stats", "GET")).status, 200);
-    }
+/// `POST url` with the product's HTTP client, ignoring proxy settings (the
+/// fake is on loopback); returns the status and the body text.
+pub(crate) fn post(url: &str, body: Body<'_>, timeout: Duration) -> Result<(u16, String), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into();
+    let request = agent.post(url);
+    let answer = match body {
+        Body::Json(value) => request.send_json(value),
+        Body::Form(fields) => request.send_form(fields.iter().copied()),
+    };
+    let mut answer = answer.map_err(|e| e.to_string())?;
+    let status = answer.status().as_u16();
+    let text = answer
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    Ok((status, text))
 }

@@ -42,8 +42,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-pub mod aws;
-pub mod client;
+mod aws;
+pub mod cli;
 mod directory;
 mod endpoints;
 mod http;
@@ -54,6 +54,8 @@ pub mod pg;
 pub mod proxy;
 mod state;
 mod sys;
+#[cfg(test)]
+mod tests;
 pub mod tls;
 
 use std::io;
@@ -64,59 +66,11 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 pub use aws::{AwsCredentials, AwsInstanceMetadata};
-pub use directory::{
-    CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, IAM_SCOPE, ISSUED_TOKEN_LIFETIME, METADATA_REFRESH_MARGIN,
-    OPENID_SCOPE, SERVICE_ACCOUNT_TOKEN_LENGTH, USERINFO_EMAIL_SCOPE,
-};
+pub use directory::{CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, ISSUED_TOKEN_LIFETIME};
 pub use instances::{
     AlloyDbInstance, AlloyDbSslMode, CloudSqlInstance, CloudSqlSslMode, ServerCaCert, ServerCaMode,
 };
-pub use jwt::{TEST_SERVICE_ACCOUNT_KEY_PEM, pem_to_der};
-pub use state::{
-    DEFAULT_LIFETIME, DEFAULT_SCOPE, DEFAULT_TOKEN_LENGTH, LdapBind, MintOptions, TOKEN_PREFIX,
-    TokenRecord,
-};
-
-/// Route names accepted by [`FakeGoogle::hits`], one per endpoint:
-///
-/// | name | endpoint |
-/// |---|---|
-/// | `mint` | `POST /mint` |
-/// | `tokeninfo` | `GET`/`POST /tokeninfo` |
-/// | `stats` | `GET /stats` |
-/// | `token` | `POST /token` (OAuth2 token endpoint) |
-/// | `metadata_token` | `GET /computeMetadata/v1/instance/service-accounts/{account}/token` |
-/// | `metadata_email` | `GET /computeMetadata/v1/instance/service-accounts/{account}/email` |
-/// | `metadata` | any other metadata path, and `GET /` |
-/// | `generate_access_token` | `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` |
-/// | `sts_token` | `POST /v1/token` (STS) |
-/// | `gcloud_token` | `POST /gcloud/token` (the fake gcloud's backend) |
-/// | `alloydb_get_instance` | `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}` (AlloyDB Admin) |
-/// | `cloudsql_connect_settings` | `GET /v1/projects/{p}/instances/{i}/connectSettings` (Cloud SQL Admin) |
-/// | `cloudsql_get_instance` | `GET /v1/projects/{p}/instances/{i}` (Cloud SQL Admin) |
-/// | `alloydb_list_instances` | `GET /v1/projects/{p}/locations/{l}/clusters/-/instances` (AlloyDB Admin, paged) |
-/// | `cloudsql_list_instances` | `GET /v1/projects/{p}/instances` (Cloud SQL Admin, paged) |
-/// | `aws_imds_token` | `PUT /latest/api/token` (EC2 instance metadata) |
-/// | `aws_metadata` | `GET /latest/meta-data/...` (EC2 instance metadata) |
-pub const ROUTE_NAMES: &[&str] = &[
-    "mint",
-    "tokeninfo",
-    "stats",
-    "token",
-    "metadata_token",
-    "metadata_email",
-    "metadata",
-    "generate_access_token",
-    "sts_token",
-    "gcloud_token",
-    "alloydb_get_instance",
-    "cloudsql_connect_settings",
-    "cloudsql_get_instance",
-    "alloydb_list_instances",
-    "cloudsql_list_instances",
-    "aws_imds_token",
-    "aws_metadata",
-];
+pub use state::{LdapBind, MintOptions, TokenRecord};
 
 /// Suffix Google drops from service-account e-mails to form database users.
 const SERVICE_ACCOUNT_SUFFIX: &str = ".gserviceaccount.com";
@@ -209,11 +163,6 @@ impl FakeGoogle {
             .map(|(server, _)| format!("https://{}", server.addr()))
     }
 
-    /// The certificate the HTTPS server presents, if any.
-    pub fn https_cert(&self) -> Option<&tls::ServerCert> {
-        self.https.as_ref().map(|(_, cert)| cert)
-    }
-
     /// Base URL of the HTTP server, e.g. `http://127.0.0.1:41234` (no
     /// trailing slash).
     pub fn http_url(&self) -> String {
@@ -228,12 +177,12 @@ impl FakeGoogle {
 
     /// Port of the LDAP server on 127.0.0.1.
     pub fn ldap_port(&self) -> u16 {
-        self.ldap.port()
+        self.ldap.port
     }
 
     /// Issues a token for `principal`, valid for `lifetime` (zero gives an
     /// already-expired token), with `scopes` (empty means
-    /// [`DEFAULT_SCOPE`]) and `length` characters including the `ya29.`
+    /// `DEFAULT_SCOPE` (AlloyDB login)) and `length` characters including the `ya29.`
     /// prefix. See [`FakeGoogle::mint_with`] for padding and the other knobs.
     pub fn mint(
         &self,
@@ -267,7 +216,28 @@ impl FakeGoogle {
     }
 
     /// Number of requests a route has received, injected failures and error
-    /// answers included; `route` is one of [`ROUTE_NAMES`] (others are 0).
+    /// answers included (0 for other names). The routes:
+    ///
+    ///
+    /// | name | endpoint |
+    /// |---|---|
+    /// | `mint` | `POST /mint` |
+    /// | `tokeninfo` | `GET`/`POST /tokeninfo` |
+    /// | `stats` | `GET /stats` |
+    /// | `token` | `POST /token` (OAuth2 token endpoint) |
+    /// | `metadata_token` | `GET /computeMetadata/v1/instance/service-accounts/{account}/token` |
+    /// | `metadata_email` | `GET /computeMetadata/v1/instance/service-accounts/{account}/email` |
+    /// | `metadata` | any other metadata path, and `GET /` |
+    /// | `generate_access_token` | `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` |
+    /// | `sts_token` | `POST /v1/token` (STS) |
+    /// | `gcloud_token` | `POST /gcloud/token` (the fake gcloud's backend) |
+    /// | `alloydb_get_instance` | `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}` (AlloyDB Admin) |
+    /// | `cloudsql_connect_settings` | `GET /v1/projects/{p}/instances/{i}/connectSettings` (Cloud SQL Admin) |
+    /// | `cloudsql_get_instance` | `GET /v1/projects/{p}/instances/{i}` (Cloud SQL Admin) |
+    /// | `alloydb_list_instances` | `GET /v1/projects/{p}/locations/{l}/clusters/-/instances` (AlloyDB Admin, paged) |
+    /// | `cloudsql_list_instances` | `GET /v1/projects/{p}/instances` (Cloud SQL Admin, paged) |
+    /// | `aws_imds_token` | `PUT /latest/api/token` (EC2 instance metadata) |
+    /// | `aws_metadata` | `GET /latest/meta-data/...` (EC2 instance metadata) |
     pub fn hits(&self, route: &str) -> usize {
         self.state.hits(route)
     }
@@ -302,7 +272,7 @@ impl FakeGoogle {
     /// its key file, as the Cloud console would download it: `type`
     /// `service_account`, `project_id` (from `name@PROJECT.iam.gserviceaccount.com`,
     /// else [`DEMO_PROJECT`]), a 40-hex-digit `private_key_id`, the fixture
-    /// key [`TEST_SERVICE_ACCOUNT_KEY_PEM`] as `private_key`,
+    /// key `TEST_SERVICE_ACCOUNT_KEY_PEM` as `private_key`,
     /// `client_email`, a numeric `client_id`, `auth_uri`, `token_uri`
     /// (this fake's `/token`), the two certificate URLs and
     /// `universe_domain`.
@@ -311,14 +281,6 @@ impl FakeGoogle {
     /// signed by that key.
     pub fn add_service_account(&self, email: &str) -> Value {
         self.state.add_service_account(email, &self.http_url())
-    }
-
-    /// Lifetime of tokens issued by `/token` (both grants), `/v1/token`
-    /// (STS) and the fake gcloud; [`ISSUED_TOKEN_LIFETIME`] (3599 s) unless
-    /// changed. Metadata server and IAM Credentials tokens have their own
-    /// rules.
-    pub fn set_token_lifetime(&self, lifetime: Duration) {
-        self.state.directory().token_lifetime = Some(lifetime);
     }
 
     /// Makes service-account tokens (from JWT assertions, the metadata
@@ -373,17 +335,9 @@ impl FakeGoogle {
         dir.metadata_account = Some(email.to_owned());
     }
 
-    /// Removes the metadata server's account (token and e-mail requests get
-    /// 404 again).
-    pub fn clear_metadata_account(&self) {
-        let mut dir = self.state.directory();
-        dir.metadata_account = None;
-        dir.metadata_cache.clear();
-    }
-
     /// Makes the metadata server's cached tokens (the default-scope one is
     /// fetched first if none is cached) expire `remaining` from now, as if
-    /// time had passed. With at least [`METADATA_REFRESH_MARGIN`] (300 s)
+    /// time had passed. With at least `METADATA_REFRESH_MARGIN` (300 s)
     /// left the server keeps handing the token out; with less, the next
     /// request gets a new one. Does nothing without a metadata account.
     pub fn set_metadata_token_remaining(&self, remaining: Duration) {
@@ -501,15 +455,6 @@ impl FakeGoogle {
                 principal: federated_principal.to_owned(),
             },
         );
-    }
-
-    /// Whether STS insists that `x-goog-cloud-target-resource` is among the
-    /// signed headers of an AWS subject token (the default, `true`).
-    /// Google recommends signing it, and its Go library does, but its
-    /// Python library adds the header after signing; `false` accepts such
-    /// tokens as long as the header is present and right.
-    pub fn set_aws_target_resource_signing_required(&self, required: bool) {
-        self.state.directory().aws_unsigned_target_ok = !required;
     }
 
     /// Makes the EC2 instance metadata stand-in serve `instance` (until
@@ -672,40 +617,5 @@ impl FakeGoogle {
     /// passwords; handy in assertion messages.
     pub fn ldap_bind_log(&self) -> Vec<LdapBind> {
         self.state.ldap_log()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::database_user_for;
-
-    #[test]
-    fn database_users() {
-        assert_eq!(database_user_for("kai@altostrat.com"), "kai@altostrat.com");
-        assert_eq!(
-            database_user_for("my-service@my-project.iam.gserviceaccount.com"),
-            "my-service@my-project.iam"
-        );
-        assert_eq!(
-            database_user_for("123-compute@developer.gserviceaccount.com"),
-            "123-compute@developer"
-        );
-        // Case and other domains are left alone.
-        assert_eq!(database_user_for("Kai@Altostrat.com"), "Kai@Altostrat.com");
-        assert_eq!(
-            database_user_for("x@gserviceaccount.com"),
-            "x@gserviceaccount.com"
-        );
-    }
-}
-
-#[cfg(test)]
-mod sharing {
-    /// Test binaries keep one stand-in in a `static` and use it from parallel tests.
-    #[test]
-    fn the_stand_ins_can_be_shared_between_threads() {
-        fn shareable<T: Send + Sync>() {}
-        shareable::<super::FakeGoogle>();
-        shareable::<super::pg::PgServer>();
     }
 }

@@ -10,8 +10,6 @@
 //! failure behind a cascade of unrelated ones.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -82,7 +80,7 @@ pub struct MintOptions {
     pub principal: String,
     /// Time until expiry; `Duration::ZERO` yields an already-expired token.
     pub lifetime: Duration,
-    /// Granted scopes; empty means [`DEFAULT_SCOPE`].
+    /// Granted scopes; empty means `DEFAULT_SCOPE` (AlloyDB login).
     pub scopes: Vec<String>,
     /// Token length in characters, `ya29.` prefix included and padding
     /// excluded. Lengths not longer than the prefix get no prefix.
@@ -113,7 +111,7 @@ impl MintOptions {
         self
     }
 
-    /// Sets the scopes (empty means [`DEFAULT_SCOPE`]).
+    /// Sets the scopes (empty means `DEFAULT_SCOPE` (AlloyDB login)).
     pub fn scopes<S: AsRef<str>>(mut self, scopes: &[S]) -> Self {
         self.scopes = scopes.iter().map(|s| s.as_ref().to_owned()).collect();
         self
@@ -350,20 +348,10 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
 /// `t` as an RFC 3339 UTC timestamp with whole seconds, e.g.
 /// `2026-11-29T01:02:03Z`, the form Google's JSON APIs use for times.
 pub(crate) fn rfc3339_utc(t: SystemTime) -> String {
-    let secs = unix_secs(t);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Howard Hinnant's days-to-civil algorithm, for days since 1970-01-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    let secs = i64::try_from(unix_secs(t)).unwrap_or(i64::MAX);
+    jiff::Timestamp::from_second(secs)
+        .unwrap_or(jiff::Timestamp::MAX)
+        .to_string()
 }
 
 /// `length` characters drawn uniformly from `alphabet` (at most 256
@@ -392,97 +380,11 @@ fn random_token(length: usize, padding: usize) -> String {
     token
 }
 
-/// Random bytes from the kernel, or, if `/dev/urandom` is unusable, from
-/// std's randomly keyed SipHash. Tokens only need to be unguessable enough
-/// that tests cannot accidentally produce a valid one, so either will do.
+/// Random bytes: tokens only need to be unguessable enough that tests
+/// cannot produce a valid one by accident.
 pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
-    let from_kernel = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
-    if from_kernel.is_ok() {
-        return buf;
-    }
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    for chunk in buf.chunks_mut(8) {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_usize(COUNTER.fetch_add(1, Ordering::Relaxed));
-        hasher.write_u128(nanos);
-        let word = hasher.finish().to_le_bytes();
-        chunk.copy_from_slice(&word[..chunk.len()]);
-    }
+    // The system's generator fails only on a broken system; zeros then.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut buf);
     buf
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_shape() {
-        let t = random_token(180, 0);
-        assert_eq!(t.len(), 180);
-        assert!(t.starts_with(TOKEN_PREFIX));
-        assert!(
-            t[TOKEN_PREFIX.len()..]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
-        let padded = random_token(20, 3);
-        assert_eq!(padded.len(), 23);
-        assert!(padded.ends_with("..."));
-        assert_eq!(random_token(3, 0).len(), 3);
-        assert_eq!(random_token(0, 2), "..");
-    }
-
-    #[test]
-    fn timestamps() {
-        let at = |secs: u64| rfc3339_utc(UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(1_795_914_123), "2026-11-29T01:02:03Z");
-        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
-    }
-
-    #[test]
-    fn random_strings() {
-        let s = random_string(b"0123456789", 40);
-        assert_eq!(s.len(), 40);
-        assert!(s.bytes().all(|b| b.is_ascii_digit()));
-    }
-
-    #[test]
-    fn tokens_differ() {
-        assert_ne!(random_token(180, 0), random_token(180, 0));
-    }
-
-    #[test]
-    fn login_rules() {
-        let state = State::default();
-        let user = state.mint(&MintOptions::new("kai@altostrat.com"));
-        let sa = state.mint(&MintOptions::new("svc@proj.iam.gserviceaccount.com"));
-        let expired = state.mint(&MintOptions::new("kai@altostrat.com").lifetime(Duration::ZERO));
-        assert_eq!(state.check_login("kai@altostrat.com", &user), Ok(()));
-        assert_eq!(state.check_login("svc@proj.iam", &sa), Ok(()));
-        assert_eq!(
-            state.check_login("svc@proj.iam.gserviceaccount.com", &sa),
-            Err(LoginRefusal::PrincipalMismatch)
-        );
-        assert_eq!(
-            state.check_login("kai@altostrat.com", &expired),
-            Err(LoginRefusal::InvalidCredentials)
-        );
-        assert_eq!(
-            state.check_login("kai@altostrat.com", ""),
-            Err(LoginRefusal::InvalidCredentials)
-        );
-        assert!(state.revoke(&user));
-        assert_eq!(
-            state.check_login("kai@altostrat.com", &user),
-            Err(LoginRefusal::InvalidCredentials)
-        );
-        assert_eq!(state.minted(), 3);
-    }
 }

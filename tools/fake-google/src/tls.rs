@@ -10,20 +10,17 @@
 
 use std::fs;
 use std::io;
-use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SerialNumber,
 };
 use ring::digest;
-
-use crate::state::rfc3339_utc;
 
 /// Certificates are valid from this day...
 const NOT_BEFORE: (i32, u8, u8) = (2020, 1, 1);
@@ -120,11 +117,6 @@ impl TestCa {
         &self.cert_pem
     }
 
-    /// The CA certificate, DER.
-    pub fn cert_der(&self) -> &[u8] {
-        &self.cert_der
-    }
-
     /// Path of a file holding [`TestCa::cert_pem`].
     pub fn cert_path(&self) -> &Path {
         &self.cert_path
@@ -153,7 +145,7 @@ impl TestCa {
     /// When every certificate made here expires, RFC 3339
     /// (`2049-12-31T00:00:00Z`).
     pub fn expiration_time(&self) -> String {
-        expiration_time()
+        "2049-12-31T00:00:00Z".to_owned()
     }
 
     /// Issues a server certificate for `names`: DNS names (`localhost`,
@@ -164,7 +156,7 @@ impl TestCa {
             .first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no names to certify"))?;
         let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(owned.clone()).map_err(tls_error)?;
+        let mut params = CertificateParams::new(owned).map_err(tls_error)?;
         params.distinguished_name.push(DnType::CommonName, *first);
         params.serial_number = Some(SerialNumber::from(next_serial()));
         params.key_usages = vec![
@@ -176,80 +168,33 @@ impl TestCa {
         validity(&mut params);
         let key = KeyPair::generate().map_err(tls_error)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(tls_error)?;
-        let dir = tempfile::Builder::new()
-            .prefix("fake-google-cert.")
-            .tempdir()?;
-        let cert_pem = cert.pem();
-        let key_pem = key.serialize_pem();
-        let cert_path = write_file(dir.path(), "server.crt", &cert_pem, 0o644)?;
-        let key_path = write_file(dir.path(), "server.key", &key_pem, 0o600)?;
-        let ca_path = write_file(dir.path(), "ca.pem", &self.cert_pem, 0o644)?;
         Ok(ServerCert {
-            names: owned,
-            cert_pem,
-            key_pem,
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             cert_der: cert.der().to_vec(),
             key_der: key.serialize_der(),
-            ca_pem: self.cert_pem.clone(),
-            cert_path,
-            key_path,
-            ca_path,
-            _dir: dir,
         })
     }
 }
 
-/// See [`TestCa::expiration_time`].
-fn expiration_time() -> String {
-    // 2049-12-31T00:00:00Z.
-    let days = 29_219u64; // 1970-01-01 .. 2049-12-31
-    rfc3339_utc(UNIX_EPOCH + Duration::from_secs(days * 86_400))
-}
-
-/// A server certificate and its private key, signed by a [`TestCa`], also
-/// written to files (the key with mode 0600).
+/// A server certificate and its private key, signed by a [`TestCa`].
 pub struct ServerCert {
-    names: Vec<String>,
     cert_pem: String,
     key_pem: String,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
-    ca_pem: String,
-    cert_path: PathBuf,
-    key_path: PathBuf,
-    ca_path: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 impl std::fmt::Debug for ServerCert {
     // Leaves the private key out.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerCert")
-            .field("names", &self.names)
-            .field("cert_path", &self.cert_path)
+            .field("cert_pem", &self.cert_pem)
             .finish()
     }
 }
 
 impl ServerCert {
-    /// The names certified, as given to [`TestCa::issue`].
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// Whether `name` is among the certified names (IP addresses compared
-    /// as addresses, DNS names case-insensitively).
-    pub fn covers(&self, name: &str) -> bool {
-        let as_ip = name.parse::<IpAddr>().ok();
-        self.names
-            .iter()
-            .any(|n| match (as_ip, n.parse::<IpAddr>()) {
-                (Some(a), Ok(b)) => a == b,
-                (None, Err(_)) => n.eq_ignore_ascii_case(name),
-                _ => false,
-            })
-    }
-
     /// The certificate, PEM.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
@@ -258,26 +203,6 @@ impl ServerCert {
     /// The private key, PKCS#8 PEM.
     pub fn key_pem(&self) -> &str {
         &self.key_pem
-    }
-
-    /// The issuing CA's certificate, PEM.
-    pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
-    }
-
-    /// Path of the certificate file.
-    pub fn cert_path(&self) -> &Path {
-        &self.cert_path
-    }
-
-    /// Path of the private key file (mode 0600).
-    pub fn key_path(&self) -> &Path {
-        &self.key_path
-    }
-
-    /// Path of a copy of the issuing CA's certificate.
-    pub fn ca_path(&self) -> &Path {
-        &self.ca_path
     }
 
     /// A rustls server configuration presenting this certificate.
@@ -294,32 +219,5 @@ impl ServerCert {
             )
             .map_err(tls_error)?;
         Ok(Arc::new(config))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn certificates() {
-        let ca = TestCa::new("Test CA").unwrap();
-        assert!(ca.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
-        assert_eq!(fs::read_to_string(ca.cert_path()).unwrap(), ca.cert_pem());
-        assert_eq!(ca.sha1_fingerprint().len(), 40);
-        assert_eq!(ca.expiration_time(), "2049-12-31T00:00:00Z");
-        let cert = ca.issue(&["db.example.test", "127.0.0.1", "::1"]).unwrap();
-        assert!(cert.covers("DB.example.test") && cert.covers("::1") && cert.covers("127.0.0.1"));
-        assert!(!cert.covers("127.0.0.2") && !cert.covers("localhost"));
-        let mode = fs::metadata(cert.key_path()).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert!(cert.key_pem().contains("PRIVATE KEY"));
-        assert_eq!(cert.ca_pem(), ca.cert_pem());
-        assert!(cert.server_config().is_ok());
-        assert!(ca.issue(&[]).is_err());
-        assert_ne!(
-            ca.serial_number(),
-            TestCa::new("x").unwrap().serial_number()
-        );
     }
 }

@@ -65,25 +65,3 @@ fn get_instance(state: &State, request: &Request) -> Result<Response, Response> 
         )),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn instance_names() {
-        let name = "projects/p/locations/us-central1/clusters/c/instances/i";
-        assert_eq!(instance_name(&format!("/v1/{name}")), Some(name));
-        assert_eq!(instance_name(&format!("/v1beta/{name}")), Some(name));
-        for bad in [
-            format!("/v2/{name}"),
-            format!("/v1/{name}/connectionInfo"),
-            "/v1/projects/p/locations/r/clusters/c".to_owned(),
-            "/v1/projects/p/instances/i".to_owned(),
-            "/v1/projects//locations/r/clusters/c/instances/i".to_owned(),
-            "/v1/projects/p/locations/r/clusters/c/instances/i:restart".to_owned(),
-        ] {
-            assert_eq!(instance_name(&bad), None, "{bad}");
-        }
-    }
-}

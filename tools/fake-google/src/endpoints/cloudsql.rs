@@ -137,29 +137,3 @@ fn get_instance(state: &State, request: &Request) -> Result<Response, Response> 
         i.resource(p, n, base)
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths() {
-        assert_eq!(
-            parse("/v1/projects/p/instances/i/connectSettings"),
-            Some(("/v1", "p", "i", true))
-        );
-        assert_eq!(
-            parse("/sql/v1beta4/projects/p/instances/i"),
-            Some(("/sql/v1beta4", "p", "i", false))
-        );
-        for bad in [
-            "/v1/projects/p/instances/",
-            "/v1/projects/p/instances/i/users",
-            "/v1/projects/p/locations/r/clusters/c/instances/i",
-            "/v2/projects/p/instances/i",
-            "/v1/projects/p/instances/i:restart",
-        ] {
-            assert_eq!(parse(bad), None, "{bad}");
-        }
-    }
-}

@@ -52,7 +52,7 @@ fn handle(state: &State, request: &Request) -> Result<Response, Response> {
                 .insert((principal.to_owned(), target.to_owned()));
         }
     }
-    let lifetime = state.token_lifetime();
+    let lifetime = crate::ISSUED_TOKEN_LIFETIME;
     let to_strings = |scopes: &[&str]| scopes.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let (subject, token) = match params.get("impersonate").map(str::trim) {
         Some(target) if !target.is_empty() => {

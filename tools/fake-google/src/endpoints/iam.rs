@@ -204,24 +204,3 @@ fn parse_duration(text: &str) -> Option<Duration> {
     }
     whole.parse().ok().map(Duration::from_secs)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("3600s"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_secs(1)));
-        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
-        for bad in ["3600", "s", "-1s", "1.s5", "1h", "", "1.1234567890s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn segments() {
-        assert_eq!(decode_segment("a%40b.com"), "a@b.com");
-        assert_eq!(decode_segment("a+b@c"), "a+b@c");
-    }
-}

@@ -183,28 +183,3 @@ fn other(_state: &State, request: &Request) -> Result<Response, Response> {
         path => Err(not_found(path)),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn account_segments() {
-        let p = |s: &str| format!("{ACCOUNTS_PREFIX}{s}");
-        assert_eq!(
-            account_segment(&p("default/token"), "token"),
-            Some("default")
-        );
-        assert_eq!(
-            account_segment(&p("a@b.iam.gserviceaccount.com/email"), "email"),
-            Some("a@b.iam.gserviceaccount.com")
-        );
-        assert_eq!(account_segment(&p("default/token"), "email"), None);
-        assert_eq!(account_segment(&p("/token"), "token"), None);
-        assert_eq!(account_segment(&p("default/token/x"), "token"), None);
-        assert_eq!(
-            account_segment("/computeMetadata/v1/x/token", "token"),
-            None
-        );
-    }
-}

@@ -73,7 +73,7 @@ fn mint(state: &State, request: &Request) -> Result<Response, Response> {
             token_type: "Bearer",
             principal,
             scope: if scopes.is_empty() {
-                crate::DEFAULT_SCOPE.to_string()
+                crate::state::DEFAULT_SCOPE.to_string()
             } else {
                 scopes.join(" ")
             },

@@ -157,7 +157,7 @@ fn jwt_bearer(state: &State, request: &Request, params: &Params) -> Result<Respo
         ));
     }
 
-    let lifetime = state.token_lifetime();
+    let lifetime = crate::ISSUED_TOKEN_LIFETIME;
     let token = state.issue_service_token(&account.email, &scopes, lifetime);
     Ok(Response::json(
         200,
@@ -220,7 +220,7 @@ fn refresh(state: &State, params: &Params) -> Result<Response, Response> {
         None => grant.scopes.clone(),
     };
 
-    let lifetime = state.token_lifetime();
+    let lifetime = crate::ISSUED_TOKEN_LIFETIME;
     let token = state.issue_user_token(&grant.user, &scopes, lifetime);
     let mut answer = json!({
         "access_token": token,

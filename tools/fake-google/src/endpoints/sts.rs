@@ -107,7 +107,7 @@ fn handle(state: &State, request: &Request) -> Result<Response, Response> {
         registered_principal(state, subject_token, audience)?
     };
 
-    let lifetime = state.token_lifetime();
+    let lifetime = crate::ISSUED_TOKEN_LIFETIME;
     let token = state.issue_federated_token(&principal, &scopes, lifetime);
     Ok(Response::json(
         200,
@@ -179,7 +179,7 @@ fn aws_principal(
         let value = entry["value"].as_str().ok_or_else(invalid)?;
         headers.push((key.to_ascii_lowercase(), value.to_owned()));
     }
-    let header = |name: &str| crate::client::find_header(&headers, name);
+    let header = |name: &str| crate::http::find_header(&headers, name);
 
     let (host, path, query) = split_https_url(url).ok_or_else(invalid)?;
     let region = host
@@ -241,10 +241,7 @@ fn aws_principal(
         .aws_identities
         .get(&authorization.access_key_id)
         .ok_or_else(|| invalid_grant("The AWS access key is not recognised."))?;
-    let mut required = vec!["host", "x-amz-date"];
-    if !dir.aws_unsigned_target_ok {
-        required.push("x-goog-cloud-target-resource");
-    }
+    let mut required = vec!["host", "x-amz-date", "x-goog-cloud-target-resource"];
     if identity.credentials.session_token.is_some() {
         required.push("x-amz-security-token");
     }

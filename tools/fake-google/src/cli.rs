@@ -1,0 +1,437 @@
+//! The `fake-google` command line (its binary only calls [`main`]):
+//!
+//! * `fake-google serve ...` runs the fake (and optionally PostgreSQL) until
+//!   told to stop, publishing its addresses as shell variables;
+//! * `fake-google mint --url URL --principal EMAIL ...` asks a running fake
+//!   for a token, the kind of program `alloydb-cred`'s `command` credential
+//!   source runs;
+//! * `fake-google gcloud ... -- ARGS` acts as `gcloud` for the two commands
+//!   `alloydb-cred` runs.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::FakeGoogle;
+use crate::http::{Body, post};
+use crate::pg::PgServer;
+use crate::tls::TestCa;
+
+#[derive(Parser)]
+#[command(
+    name = "fake-google",
+    about = "Hermetic stand-ins for Google's token services, for tests and demos"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the fake and print FAKE_GOOGLE_URL=... style lines once ready.
+    ///
+    /// Runs until SIGTERM, SIGINT or SIGHUP, or until standard input reaches
+    /// end of file when it is a pipe; then stops PostgreSQL and exits 0.
+    Serve {
+        /// Also write the variables to this file (removed on exit).
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+        /// Also start a PostgreSQL server whose logins are checked against the fake.
+        #[arg(long)]
+        postgres: bool,
+        /// A LOGIN role to create in PostgreSQL.
+        #[arg(long, requires = "postgres")]
+        role: Vec<String>,
+        /// Make the metadata server hand out tokens for this service account.
+        #[arg(long)]
+        metadata_account: Option<String>,
+        /// Serve HTTPS too, and PostgreSQL over TLS only, with a throw-away CA.
+        #[arg(long)]
+        tls: bool,
+        /// Make every Google endpoint wait this many milliseconds.
+        #[arg(long, default_value_t = 0)]
+        delay: u64,
+        /// Let MEMBER impersonate the service account TARGET.
+        #[arg(long, value_name = "MEMBER=TARGET", value_parser = member_target)]
+        token_creator: Vec<(String, String)>,
+    },
+    /// Ask the fake at URL for an access token and print the JSON answer.
+    Mint {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        principal: String,
+        #[arg(long)]
+        lifetime: Option<u64>,
+        #[arg(long)]
+        length: Option<u64>,
+        #[arg(long)]
+        padding: Option<u64>,
+        #[arg(long)]
+        scope: Option<String>,
+        /// Keep the e-mail out of tokeninfo's answers.
+        #[arg(long)]
+        no_email: bool,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        /// Print only the token.
+        #[arg(long)]
+        bare: bool,
+    },
+    /// Act as `gcloud GCLOUD_ARGS...` logged in as EMAIL, for `auth
+    /// print-access-token [--impersonate-service-account=SA]` and `config
+    /// config-helper --format=json`.
+    Gcloud {
+        #[arg(long)]
+        url: String,
+        #[arg(long, value_name = "EMAIL")]
+        account: String,
+        /// Grant EMAIL Token Creator on SA first.
+        #[arg(long, value_name = "SA")]
+        impersonatable: Vec<String>,
+        /// Fail every command with this exit status, like gcloud with stale credentials.
+        #[arg(long, value_name = "CODE")]
+        fail_with: Option<u8>,
+        #[arg(last = true, required = true)]
+        gcloud_args: Vec<String>,
+    },
+}
+
+fn member_target(text: &str) -> Result<(String, String), String> {
+    let (member, target) = text.split_once('=').ok_or("expected MEMBER=TARGET")?;
+    Ok((member.to_owned(), target.to_owned()))
+}
+
+/// Runs `fake-google ARGS...` (without the program name).
+pub fn main(args: &[String]) -> ExitCode {
+    let cli = match Cli::try_parse_from(
+        std::iter::once("fake-google").chain(args.iter().map(String::as_str)),
+    ) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Serve {
+            env_file,
+            postgres,
+            role,
+            metadata_account,
+            tls,
+            delay,
+            token_creator,
+        } => {
+            let roles: Vec<&str> = role.iter().map(String::as_str).collect();
+            serve(
+                env_file.as_deref(),
+                postgres.then_some(&roles[..]),
+                metadata_account,
+                tls,
+                delay,
+                &token_creator,
+            )
+        }
+        Command::Mint {
+            url,
+            principal,
+            lifetime,
+            length,
+            padding,
+            scope,
+            no_email,
+            timeout,
+            bare,
+        } => {
+            let mut body = json!({"principal": principal, "lifetime_secs": lifetime, "length": length,
+                "padding": padding, "scope": scope});
+            if no_email {
+                body["email_in_tokeninfo"] = false.into();
+            }
+            mint(
+                &url,
+                &body,
+                Duration::from_secs_f64(timeout.max(0.001)),
+                bare,
+            )
+        }
+        Command::Gcloud {
+            url,
+            account,
+            impersonatable,
+            fail_with,
+            gcloud_args,
+        } => {
+            return gcloud(&url, &account, &impersonatable, fail_with, &gcloud_args);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("fake-google: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn mint(url: &str, body: &Value, timeout: Duration, bare: bool) -> Result<(), String> {
+    let endpoint = format!("{}/mint", url.trim_end_matches('/'));
+    let (status, text) = post(&endpoint, Body::Json(body), timeout)
+        .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
+    if status != 200 {
+        return Err(format!(
+            "{endpoint} answered HTTP {status}: {}",
+            text.trim()
+        ));
+    }
+    let output = if bare {
+        let answer: Value =
+            serde_json::from_str(&text).map_err(|e| format!("answer is not JSON: {e}"))?;
+        answer["access_token"]
+            .as_str()
+            .ok_or("answer has no access_token")?
+            .to_owned()
+    } else {
+        text.trim_end().to_owned()
+    };
+    writeln!(io::stdout(), "{output}").map_err(|e| e.to_string())
+}
+
+fn serve(
+    env_file: Option<&Path>,
+    postgres_roles: Option<&[&str]>,
+    metadata_account: Option<String>,
+    tls: bool,
+    delay_ms: u64,
+    token_creators: &[(String, String)],
+) -> Result<(), String> {
+    // Handlers first, so a stop request during the slow PostgreSQL start is
+    // not lost; it is honoured as soon as startup finishes.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+    }
+    let io_error = |e: io::Error| e.to_string();
+    let ca = if tls {
+        Some(TestCa::new("fake-google test CA").map_err(io_error)?)
+    } else {
+        None
+    };
+    let google = match &ca {
+        Some(ca) => FakeGoogle::start_tls(ca),
+        None => FakeGoogle::start(),
+    }
+    .map_err(io_error)?;
+    if let Some(email) = &metadata_account {
+        google.set_metadata_account(email);
+    }
+    google.set_delay(Duration::from_millis(delay_ms));
+    for (member, target) in token_creators {
+        google.grant_token_creator(member, target);
+    }
+    let pg = match (postgres_roles, &ca) {
+        (None, _) => None,
+        (Some(roles), None) => Some(PgServer::start(google.ldap_port(), roles).map_err(io_error)?),
+        (Some(roles), Some(ca)) => {
+            let cert = ca
+                .issue(&["localhost", "127.0.0.1", "::1"])
+                .map_err(io_error)?;
+            Some(PgServer::start_with_tls(google.ldap_port(), roles, &cert).map_err(io_error)?)
+        }
+    };
+    let mut vars = vec![
+        ("FAKE_GOOGLE_URL", google.http_url()),
+        ("FAKE_GOOGLE_METADATA_HOST", google.metadata_host()),
+        ("FAKE_AWS_METADATA_URL", google.aws_metadata_url()),
+        ("FAKE_GOOGLE_LDAP_PORT", google.ldap_port().to_string()),
+        ("FAKE_GOOGLE_PID", std::process::id().to_string()),
+    ];
+    if let (Some(ca), Some(url)) = (&ca, google.https_url()) {
+        vars.push(("FAKE_GOOGLE_HTTPS_URL", url));
+        vars.push(("FAKE_GOOGLE_CA_FILE", ca.cert_path().display().to_string()));
+    }
+    if let Some(pg) = &pg {
+        vars.extend([
+            ("PGHOST_TEST", "127.0.0.1".to_owned()),
+            ("PGPORT_TEST", pg.port().to_string()),
+            ("PG_SOCKET_DIR", pg.socket_dir().display().to_string()),
+            ("PG_DATA_DIR", pg.data_dir().display().to_string()),
+            ("PG_BINDIR", pg.bin_dir().display().to_string()),
+            (
+                "PG_HAS_IPV6",
+                if pg.has_ipv6() { "1" } else { "0" }.to_owned(),
+            ),
+        ]);
+    }
+    let text: String = vars
+        .iter()
+        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        .collect();
+    if let Some(path) = env_file {
+        // Via a temporary file, so a script polling for it never reads half of it.
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
+        tmp.write_all(text.as_bytes()).map_err(io_error)?;
+        tmp.persist(path).map_err(|e| e.error.to_string())?;
+    }
+    print!("{text}");
+    io::stdout().flush().map_err(io_error)?;
+
+    watch_stdin(Arc::clone(&stop));
+    while !stop.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(100));
+    }
+    // PostgreSQL before the LDAP server it depends on; then the env file is stale.
+    drop(pg);
+    drop(google);
+    if let Some(path) = env_file {
+        let _ = fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// When standard input is a pipe or socket, its end is a stop request, so
+/// a parent can stop us by closing it, or by dying. A background job's
+/// stdin is often /dev/null, which must not stop us at once.
+fn watch_stdin(stop: Arc<AtomicBool>) {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let stdin = io::stdin();
+    let is_stream = stdin
+        .as_fd()
+        .try_clone_to_owned()
+        .map(fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket());
+    if is_stream {
+        thread::spawn(move || {
+            let _ = io::copy(&mut stdin.lock(), &mut io::sink());
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+}
+
+/// Single-quotes a value for POSIX shells when it needs it.
+fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(&b));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
+}
+
+/// `fake-google gcloud`: tokens from the fake's `POST /gcloud/token`, with
+/// gcloud's output formats and exit statuses.
+fn gcloud(
+    url: &str,
+    account: &str,
+    impersonatable: &[String],
+    fail_with: Option<u8>,
+    args: &[String],
+) -> ExitCode {
+    let mut impersonate = None;
+    let mut words = Vec::new();
+    for arg in args {
+        match arg.strip_prefix("--impersonate-service-account=") {
+            Some(target) => impersonate = Some(target),
+            None => words.push(arg.as_str()),
+        }
+    }
+    let (name, config_helper) = match words[..] {
+        ["auth", "print-access-token"] => ("gcloud.auth.print-access-token", false),
+        ["config", "config-helper", "--format=json"] => ("gcloud.config.config-helper", true),
+        _ => {
+            eprintln!(
+                "ERROR: (gcloud) this fake understands only `auth print-access-token` and `config config-helper --format=json`"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let failure = |detail: &str| {
+        eprintln!(
+            "ERROR: ({name}) There was a problem refreshing your current auth tokens: {detail}"
+        );
+        eprintln!("Please run:\n\n  $ gcloud auth login\n\nto obtain new credentials.");
+    };
+    if let Some(code) = fail_with {
+        failure(
+            "('invalid_grant: Bad Request', {'error': 'invalid_grant', 'error_description': 'Bad Request'})",
+        );
+        return ExitCode::from(code);
+    }
+    if let Some(target) = impersonate {
+        eprintln!(
+            "WARNING: This command is using service account impersonation. All API calls will be executed as [{target}]."
+        );
+    }
+    let mut fields = vec![("principal", account)];
+    fields.extend(impersonate.map(|target| ("impersonate", target)));
+    fields.extend(impersonatable.iter().map(|sa| ("grant", sa.as_str())));
+    let endpoint = format!("{}/gcloud/token", url.trim_end_matches('/'));
+    let credential = match post(&endpoint, Body::Form(&fields), Duration::from_secs(30)) {
+        Ok((200, text)) => serde_json::from_str::<Value>(&text).unwrap_or_default(),
+        Ok((403, text)) => {
+            let error: Value = serde_json::from_str(&text).unwrap_or_default();
+            eprintln!(
+                "ERROR: ({name}) PERMISSION_DENIED: {} This command is authenticated as {account} which is the active account specified by the [core/account] property.",
+                error["error"]["message"].as_str().unwrap_or_default()
+            );
+            return ExitCode::from(1);
+        }
+        Ok((status, text)) => {
+            failure(&format!("HTTP {status}: {}", text.trim()));
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            failure(&format!("cannot reach {endpoint}: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    let output = if config_helper {
+        let mut properties = json!({"core": {"account": account, "project": crate::DEMO_PROJECT}});
+        if let Some(target) = impersonate {
+            properties["auth"] = json!({"impersonate_service_account": target});
+        }
+        let helper = json!({
+            "configuration": {"active_configuration": "default", "properties": properties},
+            "credential": {
+                "access_token": credential["access_token"],
+                "id_token": credential["id_token"],
+                "token_expiry": credential["token_expiry"],
+            },
+            "sentinels": {"config_sentinel": "/nonexistent/config_sentinel"},
+        });
+        serde_json::to_string_pretty(&helper).unwrap_or_default()
+    } else {
+        credential["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match writeln!(io::stdout(), "{output}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    }
+}
