@@ -54,13 +54,13 @@ pub fn write(
                 &files.pgpass_real,
                 &merged.pgpass.render(),
                 &snapshots.pgpass,
-                Contents::Secret,
+                Kind::PasswordFile,
             )?;
             let service_file = write_if_changed(
                 &files.service_file_real,
                 &merged.service_file.render(),
                 &snapshots.service_file,
-                Contents::Plain,
+                Kind::ServiceFile,
             )?;
             // Last look before the locks go: a line that reached a replaced file while
             // the other one was written.
@@ -97,13 +97,14 @@ fn write_if_changed<'a>(
     real: &'a Path,
     bytes: &[u8],
     snapshot: &'a Option<Snapshot>,
-    contents: Contents,
+    kind: Kind,
 ) -> Result<Option<Replaced<'a>>> {
     if bytes == bytes_of(snapshot) {
         return Ok(None);
     }
     let old = snapshot.as_ref().and_then(|s| open_same(real, s));
-    locked_file::write(real, bytes, snapshot.as_ref(), contents)?;
+    // Bytes appended to the old file before the rename and already in the new one.
+    let carried = kind.write(real, bytes, snapshot.as_ref())?;
     let (Some(old), Some(snapshot)) = (old, snapshot.as_ref()) else {
         return Ok(None);
     };
@@ -111,11 +112,36 @@ fn write_if_changed<'a>(
         real,
         old,
         read: &snapshot.bytes,
-        seen: snapshot.bytes.len(),
-        contents,
+        seen: snapshot.bytes.len() + carried,
+        kind,
     };
     replaced.catch_up()?;
     Ok(Some(replaced))
+}
+
+/// Which of the two files: they differ in mode and in how an append made meanwhile is
+/// taken over.
+#[derive(Clone, Copy)]
+enum Kind {
+    PasswordFile,
+    ServiceFile,
+}
+
+impl Kind {
+    /// Writes `bytes` over `real` (see `locked_file::write`). The password file's lines
+    /// stand alone, so bytes appended to it since the read are carried into the
+    /// replacement (their count is returned) instead of failing the attempt.
+    fn write(self, real: &Path, bytes: &[u8], previous: Option<&Snapshot>) -> Result<usize> {
+        Ok(match self {
+            Kind::PasswordFile => {
+                locked_file::write_carrying_appends(real, bytes, previous, Contents::Secret)?
+            }
+            Kind::ServiceFile => {
+                locked_file::write(real, bytes, previous, Contents::Plain)?;
+                0
+            }
+        })
+    }
 }
 
 /// A file just replaced, still open, and how much of it the new file holds.
@@ -124,7 +150,7 @@ struct Replaced<'a> {
     old: std::fs::File,
     read: &'a [u8],
     seen: usize,
-    contents: Contents,
+    kind: Kind,
 }
 
 impl Replaced<'_> {
@@ -147,11 +173,11 @@ impl Replaced<'_> {
                 merged.push(b'\n');
             }
             merged.extend_from_slice(&tail);
-            match locked_file::write(self.real, &merged, current.as_ref(), self.contents) {
-                Ok(()) => self.seen += tail.len(),
+            match self.kind.write(self.real, &merged, current.as_ref()) {
+                Ok(_) => self.seen += tail.len(),
                 // Written to meanwhile: read it again in the next round.
-                Err(libpq_files::Error::ChangedSinceRead { .. }) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) if changed_since_read(&e) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())

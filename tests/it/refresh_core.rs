@@ -62,15 +62,26 @@ fn finish(mut appender: Child) {
 fn assert_every_line_kept(env: &Env, n: usize) {
     let pgpass = env.pgpass_text();
     let services = fs::read_to_string(env.service_file()).expect("read");
+    // Each line exactly once: none lost, none carried over twice.
     let lost_pgpass: Vec<usize> = (0..n)
-        .filter(|i| !pgpass.contains(&format!("added{i}.example.com:5432:*:u{i}:p{i}\n")))
+        .filter(|i| {
+            pgpass
+                .matches(&format!("added{i}.example.com:5432:*:u{i}:p{i}\n"))
+                .count()
+                != 1
+        })
         .collect();
     let lost_services: Vec<usize> = (0..n)
-        .filter(|i| !services.contains(&format!("# note {i} added by hand\n")))
+        .filter(|i| {
+            services
+                .matches(&format!("# note {i} added by hand\n"))
+                .count()
+                != 1
+        })
         .collect();
     assert!(
         lost_pgpass.is_empty() && lost_services.is_empty(),
-        "lines lost: password file {lost_pgpass:?}, service file {lost_services:?}"
+        "lines lost or doubled: password file {lost_pgpass:?}, service file {lost_services:?}"
     );
     assert!(pgpass.contains("legacy.example.com:5432:*:alice:s3cret"));
     assert!(services.contains("[mine]\nhost=legacy.example.com\n"));

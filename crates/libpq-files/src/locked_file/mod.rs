@@ -17,7 +17,9 @@
 //!   label, user attributes.
 //! - Editors and `echo >>` take no lock. Just before the rename (or the in-place rewrite)
 //!   the target is compared with what was read; if it changed, nothing is written and the
-//!   caller gets [`Error::ChangedSinceRead`], to read and merge again.
+//!   caller gets [`Error::ChangedSinceRead`], to read and merge again. For the password
+//!   file, whose lines stand alone, bytes only appended meanwhile are instead carried
+//!   into the replacement ([`write_carrying_appends`]).
 
 mod in_place;
 mod lock;
@@ -152,6 +154,39 @@ pub fn write(
     previous: Option<&Snapshot>,
     contents: Contents,
 ) -> Result<()> {
+    replace(real, bytes, previous, contents, false).map(|_| ())
+}
+
+/// [`write`], for a file of independent lines (the password file): when the only change
+/// since `previous` is bytes appended at its end (`echo >> ~/.pgpass` while we wrote),
+/// they are appended to the replacement too, instead of refusing it. Returns how many
+/// bytes were carried over that way.
+///
+/// A program that appends steadily would otherwise make every attempt fail: each one
+/// spends milliseconds writing and syncing, and a line every few milliseconds always
+/// lands inside that. Carrying a tail over takes microseconds. Only for whole-line
+/// files: in the service file an appended `key=value` belongs to the last section, which
+/// need not be the same one in the replacement.
+pub fn write_carrying_appends(
+    real: &Path,
+    bytes: &[u8],
+    previous: Option<&Snapshot>,
+    contents: Contents,
+) -> Result<usize> {
+    replace(real, bytes, previous, contents, true)
+}
+
+/// Rounds of carrying appended bytes over before giving up on a file that never stops
+/// growing.
+const CARRY_ROUNDS: usize = 100;
+
+fn replace(
+    real: &Path,
+    bytes: &[u8],
+    previous: Option<&Snapshot>,
+    contents: Contents,
+    carry_appends: bool,
+) -> Result<usize> {
     let dir = match real.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -169,7 +204,7 @@ pub fn write(
             real.display(),
             prev.links
         );
-        return in_place::write_in_place(real, bytes, previous, mode);
+        return in_place::write_in_place(real, bytes, previous, mode).map(|()| 0);
     }
     // tempfile creates with O_CREAT|O_EXCL and mode 0600: no window with a wider mode.
     let mut temp = tempfile::Builder::new()
@@ -206,16 +241,49 @@ pub fn write(
 
     // Last moment before the rename. What is left is the window between this check and
     // the rename (microseconds), which no lock can close against a program that takes none.
-    if !unchanged(real, previous)? {
-        // Dropping `temp` removes it.
-        return Err(Error::ChangedSinceRead {
-            path: real.to_path_buf(),
-        });
+    let mut carried: Vec<u8> = Vec::new();
+    let mut ends_with_newline = bytes.last().is_none_or(|b| *b == b'\n');
+    for round in 0.. {
+        match compare(real, previous, &carried)? {
+            Comparison::Same => break,
+            Comparison::Appended(tail) if carry_appends && round < CARRY_ROUNDS => {
+                // The tail is the user's, written without a lock and never synced by
+                // them: it gets the same durability here (synced after the rename).
+                let file = temp.as_file_mut();
+                let result = (|| -> io::Result<()> {
+                    if !ends_with_newline {
+                        file.write_all(b"\n")?;
+                    }
+                    file.write_all(&tail)
+                })();
+                result.map_err(|e| Error::io("write", real, e))?;
+                ends_with_newline = tail.last().is_none_or(|b| *b == b'\n');
+                carried.extend_from_slice(&tail);
+            }
+            // Dropping `temp` removes it.
+            _ => {
+                return Err(Error::ChangedSinceRead {
+                    path: real.to_path_buf(),
+                });
+            }
+        }
+    }
+    if !carried.is_empty() {
+        log::debug!(
+            "{} grew by {} bytes while it was rewritten; they are in the new file too",
+            real.display(),
+            carried.len()
+        );
     }
     match temp.persist(real) {
-        Ok(_) => {
+        Ok(file) => {
+            if !carried.is_empty() {
+                if let Err(e) = file.sync_all() {
+                    log::debug!("cannot sync {}: {e}", real.display());
+                }
+            }
             sync_dir(dir);
-            Ok(())
+            Ok(carried.len())
         }
         Err(err)
             if matches!(
@@ -228,25 +296,41 @@ pub fn write(
                 real.display(),
                 err.error
             );
-            // `err.file` (the temp file) is removed when dropped.
-            in_place::write_in_place(real, bytes, previous, mode)
+            // `err.file` (the temp file) is removed when dropped. In place, the check
+            // is strict again: nothing carried over is written.
+            in_place::write_in_place(real, bytes, previous, mode).map(|()| 0)
         }
         Err(err) => Err(Error::io("replace", real, err.error)),
     }
 }
 
-/// Whether `real` is still the file `previous` describes: same identity, length and
-/// bytes, or still missing when there was none.
-fn unchanged(real: &Path, previous: Option<&Snapshot>) -> Result<bool> {
+/// What became of a file since it was read.
+enum Comparison {
+    /// Same identity, length and bytes, or still missing when there was none.
+    Same,
+    /// The same file with these bytes added at its end, and nothing else changed.
+    Appended(Vec<u8>),
+    /// Anything else.
+    Changed,
+}
+
+/// Compares `real` with `previous` followed by the `carried` bytes already taken over.
+fn compare(real: &Path, previous: Option<&Snapshot>, carried: &[u8]) -> Result<Comparison> {
     let file = match open_for_check(real) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(previous.is_none()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(if previous.is_none() {
+                Comparison::Same
+            } else {
+                Comparison::Changed
+            });
+        }
         Err(e) => return Err(Error::io("read", real, e)),
     };
     let Some(prev) = previous else {
-        return Ok(false);
+        return Ok(Comparison::Changed);
     };
-    same_file_as(&file, prev).map_err(|e| Error::io("read", real, e))
+    compare_file(&file, prev, carried).map_err(|e| Error::io("read", real, e))
 }
 
 /// Opens without blocking (something put a FIFO there?) and without following a link
@@ -261,20 +345,37 @@ fn open_for_check(real: &Path) -> io::Result<File> {
 
 /// Whether the open `file` is the one `prev` was read from, with the same content.
 fn same_file_as(file: &File, prev: &Snapshot) -> io::Result<bool> {
+    Ok(matches!(compare_file(file, prev, &[])?, Comparison::Same))
+}
+
+/// More than any password file grows by while one is rewritten: a bigger tail is not
+/// taken over (the write is refused and the caller merges anew).
+const MAX_TAIL: u64 = 1 << 20;
+
+fn compare_file(file: &File, prev: &Snapshot, carried: &[u8]) -> io::Result<Comparison> {
     let meta = file.metadata()?;
-    if !meta.is_file()
-        || (meta.dev(), meta.ino()) != prev.identity
-        || meta.len() != prev.bytes.len() as u64
-    {
-        return Ok(false);
+    let expected = (prev.bytes.len() + carried.len()) as u64;
+    if !meta.is_file() || (meta.dev(), meta.ino()) != prev.identity || meta.len() < expected {
+        return Ok(Comparison::Changed);
     }
-    // One byte more than expected is enough to see that it grew since the fstat.
-    let mut bytes = Vec::with_capacity(prev.bytes.len() + 1);
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
     io::Read::read_to_end(
-        &mut io::Read::take(file, prev.bytes.len() as u64 + 1),
+        &mut io::Read::take(file, expected + MAX_TAIL + 1),
         &mut bytes,
     )?;
-    Ok(bytes == prev.bytes)
+    let (Some(head), Some(tail)) = (bytes.get(..prev.bytes.len()), bytes.get(prev.bytes.len()..))
+    else {
+        return Ok(Comparison::Changed);
+    };
+    if head != prev.bytes || !tail.starts_with(carried) {
+        return Ok(Comparison::Changed);
+    }
+    let new = &tail[carried.len()..];
+    Ok(match new.len() as u64 {
+        0 => Comparison::Same,
+        n if n <= MAX_TAIL => Comparison::Appended(new.to_vec()),
+        _ => Comparison::Changed,
+    })
 }
 
 const TEMP_SUFFIX: &str = ".tmp";

@@ -91,6 +91,42 @@ fn an_edit_made_after_the_read_is_never_overwritten() {
 }
 
 #[test]
+fn a_password_file_write_carries_over_what_was_appended_since_the_read() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("pgpass");
+    fs::write(&path, b"mine\n").unwrap_or_else(|e| panic!("{e}"));
+    let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A line, and half of the next one (the appender is still writing it).
+    file.write_all(b"added\nhal")
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Ours has no final newline: the carried tail still starts a line of its own.
+    let carried = write_carrying_appends(&path, b"ours\nmine", snap.as_ref(), Contents::Secret)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(carried, b"added\nhal".len());
+    assert_eq!(
+        fs::read(&path).unwrap_or_default(),
+        b"ours\nmine\nadded\nhal"
+    );
+    assert_eq!(only_file(dir.path()), ["pgpass"], "no temp file left");
+
+    // Anything but an append is still refused, and the file left alone.
+    let snap = read(&path).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(&path, b"OURS\nmine\nadded\nhal").unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        write_carrying_appends(&path, b"x", snap.as_ref(), Contents::Secret),
+        Err(Error::ChangedSinceRead { .. })
+    ));
+    assert_eq!(
+        fs::read(&path).unwrap_or_default(),
+        b"OURS\nmine\nadded\nhal"
+    );
+}
+
+#[test]
 fn a_file_replaced_by_rename_with_the_same_bytes_is_a_change() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("pgpass");
