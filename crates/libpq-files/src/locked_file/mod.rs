@@ -157,7 +157,7 @@ pub fn write(
     replace(real, bytes, previous, contents, false).map(|_| ())
 }
 
-/// [`write`], for a file of independent lines (the password file): when the only change
+/// [`write()`], for a file of independent lines (the password file): when the only change
 /// since `previous` is bytes appended at its end (`echo >> ~/.pgpass` while we wrote),
 /// they are appended to the replacement too, instead of refusing it. Returns how many
 /// bytes were carried over that way.

@@ -238,7 +238,7 @@ impl<'a> SectionIndex<'a> {
 
 impl ManagedFile<ManagedSection> {
     /// Section names the user wrote, each once, in file order: every name libpq would
-    /// take a header line for, and every name pgjdbc would (see [`header_names`]).
+    /// take a header line for, and every name pgjdbc would (see `header_names`).
     pub fn foreign_section_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for line in self.foreign().split(|&b| b == b'\n') {
