@@ -19,7 +19,7 @@ use crate::untrusted::check_token;
 /// Google's longest access-token lifetime: an issuer claiming more is not to be believed.
 pub(crate) const MAX_TOKEN_LIFETIME: SignedDuration = SignedDuration::from_hours(12);
 
-/// A freshly minted access token. It can only be made by [`MintedToken::new`], which
+/// A freshly minted access token. It can only be made by `MintedToken::new`, which
 /// checks what every source's answer must satisfy, so no source can skip a check.
 #[derive(Debug, Clone)]
 pub struct MintedToken {

@@ -6,7 +6,7 @@
 //!   description of the product's Cargo.toml, as clap's `#[command(version, about)]`
 //!   reads them when the binary is built;
 //! - the prose clap cannot say (files, environment, exit status, examples, the
-//!   configuration file's keys) in [`content`].
+//!   configuration file's keys) in `content`.
 //!
 //! `cargo run -p docgen` writes every file; `cargo test -p docgen` fails when a committed
 //! one differs from what would be written.
@@ -105,7 +105,7 @@ pub fn outputs() -> Result<BTreeMap<PathBuf, Vec<u8>>, String> {
     Ok(out)
 }
 
-/// What [`write`] changed.
+/// What [`write()`] changed.
 #[derive(Debug, Default)]
 pub struct Changes {
     /// Files written because they were missing or different.

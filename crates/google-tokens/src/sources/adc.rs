@@ -21,7 +21,7 @@ use crate::token::{Context, TokenSource};
 use crate::untrusted::credential_fields;
 
 /// Where Application Default Credentials come from on this machine, found the way
-/// [`build`] finds them, without reading any secret: for a diagnosis that names the file.
+/// `build` finds them, without reading any secret: for a diagnosis that names the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdcOrigin {
     /// `GOOGLE_APPLICATION_CREDENTIALS` names this file.

@@ -13,7 +13,7 @@ const DEFAULT_HOST: &str = "metadata.google.internal";
 const ACCOUNT_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default";
 const FLAVOR: (&str, &str) = ("Metadata-Flavor", "Google");
 
-/// The metadata server's host: `GCE_METADATA_HOST` (host[:port]), as in Google's own
+/// The metadata server's host: `GCE_METADATA_HOST` (`host[:port]`), as in Google's own
 /// libraries, else Google's name for it.
 pub fn host() -> String {
     std::env::var("GCE_METADATA_HOST")
