@@ -198,6 +198,9 @@ fi
 
 (cd "$work/rpm" && rpm2cpio "$rpm_file" | cpio --extract --make-directories --quiet)
 check_tree .rpm "$work/rpm"
+for doc in doc/alloydb-cred/README.md licenses/alloydb-cred/LICENSE; do
+    [ -f "$work/rpm/usr/share/$doc" ] || fail ".rpm: no /usr/share/$doc"
+done
 rpm -qp --scripts "$rpm_file" >"$work/scripts.txt"
 for want in "daemon-reload" "try-restart 'alloydb-cred@\*.service'" "stop 'alloydb-cred@\*.service'"; do
     grep -q "$want" "$work/scripts.txt" || fail ".rpm: no scriptlet runs systemctl $want"
