@@ -1107,20 +1107,6 @@ fn deb_assets() -> Vec<Asset> {
     })
 }
 
-/// cargo-generate-rpm's assets: `{ source, dest, mode }`, dest absolute.
-fn rpm_assets() -> Vec<Asset> {
-    assets("generate-rpm", |a| {
-        let field = |k: &str| a[k].as_str().unwrap_or_else(|| panic!("{k}")).to_owned();
-        let dest = field("dest");
-        assert!(dest.starts_with('/'), "rpm dest {dest} is absolute");
-        Asset {
-            source: field("source"),
-            dest,
-            mode: octal(&field("mode")),
-        }
-    })
-}
-
 /// Files a source pattern matches: `*` is allowed in the last component only, as
 /// both packagers accept it.
 fn matches(pattern: &str) -> Vec<PathBuf> {
@@ -1167,31 +1153,11 @@ fn installed(assets: &[Asset]) -> BTreeMap<PathBuf, String> {
     out
 }
 
-fn check_package_assets(kind: &str, assets: &[Asset]) {
-    // The binary, executable, in /usr/bin.
-    let binaries: Vec<&Asset> = assets
-        .iter()
-        .filter(|a| a.source.starts_with("target/"))
-        .collect();
-    assert_eq!(binaries.len(), 1, "{kind}: one binary");
-    assert_eq!(binaries[0].source, "target/release/alloydb-cred");
-    assert!(
-        ["/usr/bin/", "/usr/bin/alloydb-cred"].contains(&binaries[0].dest.as_str()),
-        "{kind}: the units run /usr/bin/alloydb-cred"
-    );
-    assert_eq!(binaries[0].mode, 0o755);
-    for asset in assets.iter().filter(|a| !a.source.starts_with("target/")) {
-        assert_eq!(asset.mode, 0o644, "{kind}: {} is data", asset.source);
-    }
-
-    let installed = installed(assets);
+/// Checks that a package installs the binary, every man page, unit and completion
+/// script where the units, man and the shells look for them. `installed_at` maps a
+/// repository file to where the package puts it (a man page: before compression).
+fn check_package_layout(kind: &str, installed_at: &dyn Fn(&Path) -> String) {
     let repo = repo();
-    let installed_at = |file: &Path| {
-        installed
-            .get(file)
-            .unwrap_or_else(|| panic!("{kind}: {} is not packaged", file.display()))
-            .as_str()
-    };
     // Every man page, in the directory of its section (the pages are generated, so a
     // new one must not be forgotten here).
     for page in files_in(&repo.join("man")) {
@@ -1229,36 +1195,289 @@ fn check_package_assets(kind: &str, assets: &[Asset]) {
     for file in files_in(&completions) {
         installed_at(&file);
     }
-    for doc in ["README.md", "LICENSE"] {
-        assert_eq!(
-            installed_at(&repo.join(doc)),
-            format!("/usr/share/doc/alloydb-cred/{doc}")
-        );
-    }
+}
+
+/// The package's version, synopsis and licence, from `[package]` in Cargo.toml.
+fn cargo_package(key: &str) -> String {
+    let manifest: toml::Table = read(&repo().join("Cargo.toml"))
+        .parse()
+        .expect("Cargo.toml is TOML");
+    manifest["package"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("[package] {key}"))
+        .to_owned()
+}
+
+/// A maintainer or packager: `Name <user@host>`.
+fn assert_contact(what: &str, contact: &str) {
+    let (name, address) = contact
+        .strip_suffix('>')
+        .and_then(|c| c.split_once(" <"))
+        .unwrap_or_else(|| panic!("{what} {contact:?} is `Name <address>`"));
+    assert!(!name.trim().is_empty(), "{what} {contact:?} has a name");
+    let (user, host) = address
+        .split_once('@')
+        .unwrap_or_else(|| panic!("{what} {contact:?}: an e-mail address"));
+    assert!(!user.is_empty() && host.contains('.'), "{what} {contact:?}");
 }
 
 #[test]
 fn deb_metadata_installs_binary_pages_completions_and_units() {
     let deb = cargo_metadata_table("deb");
-    for key in ["maintainer", "section", "extended-description"] {
+    for key in ["section", "extended-description"] {
         assert!(deb.contains_key(key), "[package.metadata.deb] {key}");
     }
-    check_package_assets("deb", &deb_assets());
+    let assets = deb_assets();
+    // The binary, executable, in /usr/bin (the units run /usr/bin/alloydb-cred).
+    let binaries: Vec<&Asset> = assets
+        .iter()
+        .filter(|a| a.source.starts_with("target/release/"))
+        .collect();
+    assert_eq!(binaries.len(), 1, "one binary");
+    assert_eq!(binaries[0].source, "target/release/alloydb-cred");
+    assert_eq!(binaries[0].dest, "/usr/bin/");
+    assert_eq!(binaries[0].mode, 0o755);
+    for asset in assets.iter().filter(|a| a.source != binaries[0].source) {
+        assert_eq!(asset.mode, 0o644, "{} is data", asset.source);
+    }
+    let installed = installed(&assets);
+    check_package_layout("deb", &|file| {
+        installed
+            .get(file)
+            .unwrap_or_else(|| panic!("deb: {} is not packaged", file.display()))
+            .clone()
+    });
+    // Debian compresses documentation: scripts/package.sh writes README.md.gz, and
+    // cargo-deb gzips the man pages and the changelog itself.
+    let readme = assets
+        .iter()
+        .find(|a| a.source.ends_with("README.md.gz"))
+        .expect("the README, compressed");
+    assert_eq!(readme.dest, "/usr/share/doc/alloydb-cred/");
+    let script = read(&repo().join("scripts/package.sh"));
+    assert!(
+        script.contains(&format!("gzip -9nc README.md >{}", readme.source)),
+        "scripts/package.sh writes {}",
+        readme.source
+    );
 }
 
 #[test]
-fn rpm_metadata_installs_what_the_deb_installs() {
-    let rpm_assets = rpm_assets();
-    check_package_assets("rpm", &rpm_assets);
-    let sources = |assets: &[Asset]| -> BTreeSet<String> {
-        assets.iter().map(|a| a.source.clone()).collect()
+fn deb_metadata_has_contact_changelog_copyright_synopsis_and_maintainer_scripts() {
+    let deb = cargo_metadata_table("deb");
+    let field = |key: &str| {
+        deb[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("[package.metadata.deb] {key}"))
+            .to_owned()
     };
-    assert_eq!(sources(&rpm_assets), sources(&deb_assets()));
-    let summary = cargo_metadata_table("generate-rpm")["summary"]
+    assert_contact("Maintainer", &field("maintainer"));
+    // The synopsis is Cargo's description; cargo-deb cuts it after 79 characters, so it
+    // must be one line that fits.
+    let synopsis = cargo_package("description");
+    assert!(
+        synopsis.len() <= 79 && !synopsis.contains('\n'),
+        "{synopsis:?}"
+    );
+    assert!(!synopsis.ends_with('.'), "a synopsis is not a sentence");
+
+    // The changelog's latest entry is this version, revision 1, signed by the maintainer.
+    let changelog = read(&repo().join(field("changelog")));
+    let first = changelog.lines().next().expect("a changelog entry");
+    let version = cargo_package("version");
+    assert!(
+        first.starts_with(&format!("alloydb-cred ({version}-1) ")),
+        "{first}"
+    );
+    let trailer = changelog
+        .lines()
+        .find(|l| l.starts_with(" -- "))
+        .expect("a trailer line");
+    assert!(
+        trailer.starts_with(&format!(" -- {}  ", field("maintainer"))),
+        "{trailer}"
+    );
+
+    // Machine-readable copyright (DEP-5): a Files: paragraph with a year, and the
+    // licence by its short name, pointing at Debian's copy of its text.
+    let copyright = read(&repo().join(field("license-file")));
+    assert!(copyright.starts_with(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+    ));
+    let files = copyright
+        .split("\n\n")
+        .find(|p| p.starts_with("Files: *\n"))
+        .expect("a Files: * paragraph");
+    let holder = files
+        .lines()
+        .find_map(|l| l.strip_prefix("Copyright: "))
+        .expect("a Copyright: line");
+    assert!(
+        holder.len() > 5 && holder[..4].bytes().all(|b| b.is_ascii_digit()),
+        "Copyright: YEAR HOLDER, not {holder:?}"
+    );
+    assert!(files.contains(&format!("License: {}", cargo_package("license"))));
+    assert!(copyright.contains("/usr/share/common-licenses/Apache-2.0"));
+
+    // The maintainer scripts reload systemd and restart or stop running instances,
+    // and enable or start nothing (scripts/package.sh runs them).
+    let scripts = repo().join(field("maintainer-scripts"));
+    for name in ["postinst", "prerm", "postrm"] {
+        let path = scripts.join(name);
+        let mode = path
+            .metadata()
+            .expect("a maintainer script")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755, "{name} is executable");
+        let text = read(&path);
+        assert!(text.starts_with("#!/bin/sh\n"), "{name}");
+        assert!(text.contains("set -e\n"), "{name}");
+        assert!(
+            !text.contains("enable") || text.contains("Nothing is enabled"),
+            "{name}"
+        );
+    }
+    assert!(read(&scripts.join("postinst")).contains("try-restart 'alloydb-cred@*.service'"));
+    assert!(read(&scripts.join("prerm")).contains("stop 'alloydb-cred@*.service'"));
+    assert!(read(&scripts.join("postrm")).contains("daemon-reload"));
+}
+
+/// The spec's header tags (`Name:` ...), its `%files` list with the macros expanded,
+/// and its first `%changelog` line.
+struct Spec {
+    tags: BTreeMap<String, String>,
+    files: Vec<String>,
+    changelog: String,
+}
+
+fn rpm_spec() -> Spec {
+    let text = read(&repo().join("packaging/rpm/alloydb-cred.spec"));
+    let macros = [
+        ("%{_bindir}", "/usr/bin"),
+        ("%{_mandir}", "/usr/share/man"),
+        ("%{_datadir}", "/usr/share"),
+        ("%{_prefix}", "/usr"),
+    ];
+    let mut tags = BTreeMap::new();
+    let mut files = Vec::new();
+    let mut changelog = None;
+    let mut section = "";
+    for line in text.lines() {
+        if line.starts_with('%') && !line.starts_with("%{") {
+            let word = line.split_whitespace().next().unwrap_or("");
+            if [
+                "%files",
+                "%changelog",
+                "%install",
+                "%prep",
+                "%build",
+                "%description",
+            ]
+            .contains(&word)
+                || ["%post", "%preun", "%postun"].contains(&word)
+            {
+                section = word;
+                continue;
+            }
+        }
+        match section {
+            "" => {
+                if let Some((tag, value)) = line.split_once(':')
+                    && !tag.starts_with(['#', '%'])
+                    && !tag.contains(' ')
+                {
+                    tags.insert(tag.to_owned(), value.trim().to_owned());
+                }
+            }
+            "%files" if !line.trim().is_empty() => {
+                let mut path = line.to_owned();
+                for (name, value) in macros {
+                    path = path.replace(name, value);
+                }
+                files.push(path);
+            }
+            "%changelog" if line.starts_with("* ") && changelog.is_none() => {
+                changelog = Some(line.to_owned());
+            }
+            _ => {}
+        }
+    }
+    Spec {
+        tags,
+        files,
+        changelog: changelog.expect("a %changelog entry"),
+    }
+}
+
+/// `*` matches any run of characters within one path component.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len())
+                .take_while(|&i| !rest[..i].contains('/'))
+                .any(|i| rest.is_char_boundary(i) && glob(tail, &rest[i..]))
+        }
+    }
+}
+
+#[test]
+fn rpm_spec_installs_what_the_deb_installs() {
+    let spec = rpm_spec();
+    let tag = |name: &str| {
+        spec.tags
+            .get(name)
+            .unwrap_or_else(|| panic!("spec: no {name}:"))
+            .as_str()
+    };
+    assert_eq!(tag("Name"), "alloydb-cred");
+    assert_eq!(tag("Version"), cargo_package("version"));
+    assert_eq!(tag("Summary"), cargo_package("description"));
+    assert_eq!(tag("License"), cargo_package("license"));
+    assert!(tag("URL").starts_with("https://"), "URL: {}", tag("URL"));
+    let maintainer = cargo_metadata_table("deb")["maintainer"]
         .as_str()
-        .expect("summary")
+        .expect("maintainer")
         .to_owned();
-    assert!(summary.len() <= 80, "an RPM summary is one short line");
+    assert!(
+        spec.changelog.ends_with(&format!(
+            " {maintainer} - {}-{}",
+            tag("Version"),
+            tag("Release")
+        )),
+        "the latest %changelog entry is this version-release, by the maintainer: {}",
+        spec.changelog
+    );
+
+    // The spec lists in %files what it installs in %install; each repository file the
+    // .deb installs must be listed, the man pages compressed.
+    let listed = |path: &str| spec.files.iter().any(|pattern| glob(pattern, path));
+    assert!(listed("/usr/bin/alloydb-cred"));
+    let installed = installed(&deb_assets());
+    check_package_layout("rpm", &|file| {
+        let mut dest = installed
+            .get(file)
+            .unwrap_or_else(|| panic!("{} is not packaged", file.display()))
+            .clone();
+        if file.starts_with(repo().join("completions/_alloydb-cred")) {
+            // Fedora's zsh looks in site-functions; Debian's in vendor-completions.
+            dest = "/usr/share/zsh/site-functions/_alloydb-cred".to_owned();
+        }
+        let shipped = if dest.starts_with("/usr/share/man/") {
+            format!("{dest}.gz")
+        } else {
+            dest.clone()
+        };
+        assert!(listed(&shipped), "rpm: %files does not list {shipped}");
+        dest
+    });
+    for doc in ["%license LICENSE", "%doc README.md"] {
+        assert!(spec.files.iter().any(|f| f == doc), "rpm: {doc}");
+    }
 }
 
 #[test]
