@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use libpq_files::service_file::{ManagedSection, ServiceFile};
 use serde_json::{Map, Value, json};
@@ -16,7 +17,8 @@ use crate::files::{Files, bytes_of};
 
 /// The group (pgAdmin) or folder (DBeaver) the entries go in.
 const GROUP: &str = "alloydb-cred";
-/// What pgAdmin's cached token must have left when it asks again, at the least.
+/// How long before the refresh window runs out pgAdmin asks again, when the window is
+/// long enough (see [`exec_expiration`]).
 const EXEC_MARGIN_SECONDS: u64 = 60;
 
 /// One service's section, as clients need it.
@@ -126,18 +128,28 @@ fn pgadmin(config: &Config, targets: &[Target<'_>], passexec: bool) -> Result<Va
                     "PasswordExecCommand".into(),
                     format!("{prefix} token --service {}", shell_word(&name)).into(),
                 );
-                // `token` refreshes when less than the refresh window is left, so what it
-                // prints is good for at least that long: pgAdmin must ask again sooner.
-                let window = target.service.refresh_window.as_secs();
-                let expiration = window
-                    .saturating_sub(EXEC_MARGIN_SECONDS)
-                    .max(EXEC_MARGIN_SECONDS);
-                server.insert("PasswordExecExpiration".into(), expiration.into());
+                server.insert(
+                    "PasswordExecExpiration".into(),
+                    exec_expiration(target.service.refresh_window).into(),
+                );
             }
         }
         servers.insert((i + 1).to_string(), server.into());
     }
     Ok(json!({ "Servers": servers }))
+}
+
+/// How many seconds pgAdmin may reuse what `token` printed. `token` refreshes when less
+/// than the refresh window is left, so what it prints is good for at least the window:
+/// pgAdmin must ask again sooner, a minute sooner where the window is long enough, else
+/// after half of it (a second at the least: pgAdmin counts whole seconds).
+fn exec_expiration(window: Duration) -> u64 {
+    let window = window.as_secs();
+    if window > 2 * EXEC_MARGIN_SECONDS {
+        window - EXEC_MARGIN_SECONDS
+    } else {
+        (window / 2).max(1)
+    }
 }
 
 /// This program's absolute path, and `--config PATH` unless the configuration is the
@@ -239,5 +251,16 @@ mod tests {
         assert_eq!(shell_word("/usr/bin/alloydb-cred"), "/usr/bin/alloydb-cred");
         assert_eq!(shell_word("/home/a b/it's"), r"'/home/a b/it'\''s'");
         assert_eq!(url_host("::1"), "[::1]");
+    }
+
+    #[test]
+    fn pgadmin_asks_again_before_the_window_runs_out() {
+        let secs = |s| exec_expiration(Duration::from_secs(s));
+        assert_eq!(secs(15 * 60), 14 * 60);
+        assert_eq!(secs(121), 61);
+        assert_eq!(secs(120), 60);
+        assert_eq!(secs(60), 30);
+        assert_eq!(secs(4), 2);
+        assert_eq!(secs(1), 1);
     }
 }

@@ -36,7 +36,33 @@ fn healthy(w: &World) {
     c.config(&credentials, "");
     c.refresh(&[]);
 
+    // The test's HOME is not the one the user database gives: clients that take ~ from
+    // there (pgx, pgjdbc) would miss both files, which is the one warning. With the
+    // variables it advises, nothing is left.
     let (code, report) = c.doctor(&[], &[]);
+    let not_ok: Vec<_> = report
+        .statuses()
+        .into_iter()
+        .filter(|(_, s)| s != "ok")
+        .collect();
+    assert_eq!(not_ok, [("files.home".to_string(), "warning".to_string())]);
+    assert_eq!(code, 0);
+    let home = report.check(None, "files.home");
+    let (pgpass, services) = (c.env.pgpass(), c.env.service_file());
+    let (pgpass, services) = (pgpass.to_string_lossy(), services.to_string_lossy());
+    assert!(
+        home["message"].as_str().is_some_and(|m| m.contains("pgx")),
+        "{home:#}"
+    );
+    assert_eq!(
+        home["fix"].as_str().unwrap_or_default(),
+        format!(
+            "where those clients run, set PGPASSFILE={pgpass} and PGSERVICEFILE={services} (or run them with HOME and the user database agreeing)"
+        )
+    );
+    let vars = [("PGPASSFILE", &*pgpass), ("PGSERVICEFILE", &*services)];
+
+    let (code, report) = c.doctor(&[], &vars);
     let not_ok: Vec<_> = report
         .statuses()
         .into_iter()
@@ -102,7 +128,7 @@ fn healthy(w: &World) {
     }
 
     // The text form: one line per check, and a result line.
-    let (code, text) = c.doctor_out(&[], &[]);
+    let (code, text) = c.doctor_out(&[], &vars);
     assert_eq!(code, 0, "{text}");
     assert!(text.starts_with("configuration "), "{text}");
     assert!(text.contains("\nservice db\n"), "{text}");
@@ -112,7 +138,7 @@ fn healthy(w: &World) {
     assert_eq!(check_lines, report.statuses().len(), "{text}");
 
     // --connect: one real login through the files, no more.
-    let report = c.diagnose(&["--connect"], &[], 0);
+    let report = c.diagnose(&["--connect"], &vars, 0);
     report.expect("db", "login", "ok", &[HEALTHY_USER, "one attempt"], &[]);
     assert_eq!(binds_for(w, HEALTHY_USER), 1, "exactly one login");
 }

@@ -20,6 +20,7 @@ mod hostile;
 mod instances;
 mod login;
 mod packaging;
+mod pgadmin;
 mod refresh_core;
 mod reliability;
 mod trust;

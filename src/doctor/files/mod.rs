@@ -4,9 +4,10 @@
 //! releases) would make of the same bytes.
 //!
 //! [`machine`] asks the installation (libpq's version, the system-wide service file),
-//! [`pgpass`] checks the password file and its entry, [`section`] the service file and
+//! [`home`] where clients that take `~` from the user database look, [`pgpass`] checks the password file and its entry, [`section`] the service file and
 //! its section.
 
+mod home;
 mod machine;
 mod pgpass;
 mod section;
@@ -115,6 +116,7 @@ impl OnDisk {
                 }
             });
         out.push(service_file_location_check(config));
+        out.extend(home::home_check(config));
         let service_file = match locked_file::read(&files.service_file_real) {
             Ok(snapshot) => snapshot.map(|s| ServiceFile::parse(&s.bytes)),
             Err(e) => {
