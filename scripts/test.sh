@@ -22,6 +22,9 @@ What it installs:
     TARGET/test-deps/python  pip install --target, from tests/clients/requirements.txt
                              (psycopg, asyncpg, PyYAML, kubernetes-validate), put on
                              PYTHONPATH for every python3 the tests run;
+    TARGET/test-deps/pgadmin pip install --target, from
+                             tests/clients/pgadmin-requirements.txt (pgAdmin 4, which
+                             pins a psycopg of its own), for tests/it/pgadmin.rs;
     TARGET/test-deps/node    npm ci from tests/clients/node's lock file (node-postgres),
                              put on NODE_PATH.
 
@@ -139,6 +142,16 @@ if python3 -m pip --version >/dev/null 2>&1; then
         --target "$deps/python" -r "$requirements"
 fi
 export PYTHONPATH="$deps/python${PYTHONPATH:+:$PYTHONPATH}"
+# pgAdmin 4 pins its own psycopg, another than the client matrix's: a folder of its own,
+# which tests/it/pgadmin.rs puts first on its PYTHONPATH.
+pgadmin_requirements=tests/clients/pgadmin-requirements.txt
+if python3 -m pip --version >/dev/null 2>&1; then
+    stamp="$(command -v python3) $(python3 -c 'import sys; print(sys.version.split()[0])') $(cksum <"$pgadmin_requirements")"
+    install_into "$deps/pgadmin" "$stamp" "pgAdmin 4 ($pgadmin_requirements)" \
+        env PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet \
+        --disable-pip-version-check --no-warn-script-location \
+        --target "$deps/pgadmin" -r "$pgadmin_requirements"
+fi
 
 if have npm; then
     node_stamp="$(node --version 2>/dev/null) $(cksum <tests/clients/node/package-lock.json)"

@@ -172,9 +172,9 @@ pub enum Command {
     /// no password prompt). pgAdmin must see the same files: run it as the same user, or
     /// give it PGSERVICEFILE and PGPASSFILE. With --passexec each server is given
     /// host, port and user instead, and a password exec command that runs this
-    /// program's `token` (with --config when it is not the default), with an
-    /// expiration shorter than the validity `token` guarantees, so that pgAdmin asks
-    /// again before its cached token runs out.
+    /// program's `token` (with an absolute --config), with an expiration of half the
+    /// refresh window and two minutes at most, so that pgAdmin asks again before its
+    /// cached token runs out.
     ///
     /// pgAdmin in server mode drops the password exec command unless its configuration
     /// sets ENABLE_SERVER_PASS_EXEC_CMD = True, and it looks a `passfile` connection

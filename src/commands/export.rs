@@ -17,9 +17,8 @@ use crate::files::{Files, bytes_of};
 
 /// The group (pgAdmin) or folder (DBeaver) the entries go in.
 const GROUP: &str = "alloydb-cred";
-/// How long before the refresh window runs out pgAdmin asks again, when the window is
-/// long enough (see [`exec_expiration`]).
-const EXEC_MARGIN_SECONDS: u64 = 60;
+/// The longest pgAdmin may reuse what `token` printed (see [`exec_expiration`]).
+const EXEC_EXPIRATION_MAX_SECONDS: u64 = 120;
 
 /// One service's section, as clients need it.
 struct Target<'a> {
@@ -139,34 +138,29 @@ fn pgadmin(config: &Config, targets: &[Target<'_>], passexec: bool) -> Result<Va
     Ok(json!({ "Servers": servers }))
 }
 
-/// How many seconds pgAdmin may reuse what `token` printed. `token` refreshes when less
-/// than the refresh window is left, so what it prints is good for at least the window:
-/// pgAdmin must ask again sooner, a minute sooner where the window is long enough, else
-/// after half of it (a second at the least: pgAdmin counts whole seconds).
+/// How many seconds pgAdmin may reuse what `token` printed: half the refresh window, and
+/// never more than two minutes (a second at the least: pgAdmin counts whole seconds).
+///
+/// `token` refreshes when less than the window is left, so what it prints is usually
+/// good for the whole window; but a source whose tokens live less than the window (a
+/// metadata server handing out a cached token with minutes left), or a refresh that
+/// fails while the old token is still valid, prints one with less. Asking again costs
+/// pgAdmin a file read when nothing is due, so a short bound is cheap and safe.
 fn exec_expiration(window: Duration) -> u64 {
-    let window = window.as_secs();
-    if window > 2 * EXEC_MARGIN_SECONDS {
-        window - EXEC_MARGIN_SECONDS
-    } else {
-        (window / 2).max(1)
-    }
+    (window.as_secs() / 2).clamp(1, EXEC_EXPIRATION_MAX_SECONDS)
 }
 
-/// This program's absolute path, and `--config PATH` unless the configuration is the
-/// default one, which pgAdmin's environment would not name.
+/// This program's absolute path and `--config PATH`, always: pgAdmin started from a
+/// desktop menu need not have the environment (`XDG_CONFIG_HOME`, `HOME`) that made the
+/// default configuration path what it is here.
 fn token_command_prefix(config: &Config) -> Result<String> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Runtime(format!("cannot find this program's own path: {e}")))?;
-    let mut command = shell_word(&exe.to_string_lossy());
-    let default: Option<PathBuf> =
-        dirs::config_dir().map(|d| d.join("alloydb-cred").join("config.toml"));
-    if default.as_deref() != Some(config.path.as_path()) {
-        command.push_str(&format!(
-            " --config {}",
-            shell_word(&absolute(&config.path).to_string_lossy())
-        ));
-    }
-    Ok(command)
+    Ok(format!(
+        "{} --config {}",
+        shell_word(&exe.to_string_lossy()),
+        shell_word(&absolute(&config.path).to_string_lossy())
+    ))
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -201,7 +195,12 @@ fn dbeaver(targets: &[Target<'_>]) -> Value {
         configuration.insert("database".into(), dbname.into());
         configuration.insert(
             "url".into(),
-            format!("jdbc:postgresql://{}:{port}/{dbname}", url_host(host)).into(),
+            format!(
+                "jdbc:postgresql://{}:{port}/{}",
+                url_host(host),
+                url_path_segment(dbname)
+            )
+            .into(),
         );
         if let Some(user) = target.get("user") {
             configuration.insert("user".into(), user.into());
@@ -234,6 +233,20 @@ fn dbeaver(targets: &[Target<'_>]) -> Value {
 }
 
 /// An IPv6 address in brackets, as URLs write it.
+/// A database name as one segment of a JDBC URL's path: percent-encoded, so that `?`,
+/// `/`, `#`, `%`, `&` or a space in it cannot start pgjdbc's parameters or another part.
+fn url_path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn url_host(host: &str) -> String {
     if host.contains(':') {
         format!("[{host}]")
@@ -256,11 +269,20 @@ mod tests {
     #[test]
     fn pgadmin_asks_again_before_the_window_runs_out() {
         let secs = |s| exec_expiration(Duration::from_secs(s));
-        assert_eq!(secs(15 * 60), 14 * 60);
-        assert_eq!(secs(121), 61);
+        assert_eq!(secs(15 * 60), 120);
+        assert_eq!(secs(241), 120);
         assert_eq!(secs(120), 60);
         assert_eq!(secs(60), 30);
         assert_eq!(secs(4), 2);
         assert_eq!(secs(1), 1);
+        assert_eq!(secs(0), 1);
+    }
+
+    #[test]
+    fn database_names_cannot_add_to_a_jdbc_url() {
+        assert_eq!(url_path_segment("appdb"), "appdb");
+        assert_eq!(url_path_segment("a?b/c d"), "a%3Fb%2Fc%20d");
+        assert_eq!(url_path_segment("x&ssl=false#%"), "x%26ssl%3Dfalse%23%25");
+        assert_eq!(url_path_segment("é"), "%C3%A9");
     }
 }
