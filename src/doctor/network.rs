@@ -75,7 +75,9 @@ impl Reach {
                         let answer = wire::ssl_request(&mut stream);
                         let handshake = match (&answer, tls.verify()) {
                             (Answer::Tls, Some(verify)) => {
-                                Some(wire::verified(&mut stream, host, tls, verify))
+                                let mut bounded =
+                                    wire::Deadline::new(&mut stream, wire::HANDSHAKE_DEADLINE);
+                                Some(wire::verified(&mut bounded, host, tls, verify))
                             }
                             _ => None,
                         };

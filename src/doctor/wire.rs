@@ -8,9 +8,10 @@
 //! message is sent, so no sign-in is attempted and none counts against a quota.
 
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Service;
 use crate::refresh::Target;
@@ -21,8 +22,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConnection, DigitallySignedStruct, RootCertStore};
 
-/// How long the server may take to answer the SSLRequest or to finish the handshake.
+/// How long the server may take to answer the SSLRequest, or any one step of the
+/// handshake.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the whole TLS handshake may take: a server that sends a byte now and then
+/// (each within [`ANSWER_TIMEOUT`]) must not hold doctor, or `add` after it, for ever.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The SSLRequest: length 8, then the request code 80877103 (1234 << 16 | 5679).
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
@@ -220,9 +226,11 @@ pub fn handshake(
     verify: Verify,
 ) -> Result<(), String> {
     let mut roots = RootCertStore::empty();
+    let mut pinned = Vec::new();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
         let cert =
             cert.map_err(|e| format!("it holds something that is not a certificate ({e})"))?;
+        pinned.push(cert.clone());
         roots
             .add(cert)
             .map_err(|e| format!("it holds a certificate that cannot be used as a CA ({e})"))?;
@@ -235,18 +243,19 @@ pub fn handshake(
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("no TLS version to offer ({e})"))?;
-    let config = match verify {
-        Verify::Full => builder.with_root_certificates(roots),
-        Verify::Ca => {
-            let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-                .build()
-                .map_err(|e| format!("its certificates cannot be used ({e})"))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyName { inner, provider }))
-        }
-    }
-    .with_no_client_auth();
+    let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(|e| format!("its certificates cannot be used ({e})"))?;
+    let verifier = AsLibpq {
+        inner,
+        provider,
+        pinned,
+        check_name: verify == Verify::Full,
+    };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
     // libpq sends an IP address or a name as it is; a host rustls cannot take is refused
     // here exactly as a certificate for it would be.
     let name = ServerName::try_from(host.to_string())
@@ -276,6 +285,14 @@ fn handshake_error(e: &io::Error, host: &str) -> String {
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                 "the server's certificate has expired".into()
             }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "the server's certificate is not valid yet (is this machine's clock right?)".into()
+            }
+            CertificateError::BadEncoding => "the server's certificate cannot be read".into(),
+            CertificateError::Revoked => "the server's certificate is revoked".into(),
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                "the server's certificate is not issued for a TLS server".into()
+            }
             other => format!("the server's certificate is refused ({other:?})"),
         },
         Some(other) => format!("the TLS handshake failed ({other})"),
@@ -285,23 +302,33 @@ fn handshake_error(e: &io::Error, host: &str) -> String {
         ) =>
         {
             format!(
-                "the TLS handshake did not finish within {} s",
-                ANSWER_TIMEOUT.as_secs()
+                "the TLS handshake did not finish in time ({} s for each answer, {} s in all)",
+                ANSWER_TIMEOUT.as_secs(),
+                HANDSHAKE_DEADLINE.as_secs()
             )
         }
         None => format!("the TLS handshake failed ({e})"),
     }
 }
 
-/// `verify-ca`: the chain must lead to a trusted CA, but the name in the certificate is
-/// not compared with the host (AlloyDB's certificates name the instance, not its address).
+/// The server's certificate judged as libpq (OpenSSL) judges it, where that differs
+/// from the web's rules:
+/// - `verify-ca` (`check_name` off): the chain must lead to a trusted CA, but the name in
+///   the certificate is not compared with the host (AlloyDB's certificates name the
+///   instance, not its address);
+/// - a certificate that is itself in the CA file (a self-signed server certificate, the
+///   usual self-hosted setup) is trusted as it is, as OpenSSL trusts it, where webpki
+///   refuses a CA certificate used as a server's; for `verify-full` its name must still
+///   match the host.
 #[derive(Debug)]
-struct AnyName {
+struct AsLibpq {
     inner: Arc<WebPkiServerVerifier>,
     provider: Arc<CryptoProvider>,
+    pinned: Vec<CertificateDer<'static>>,
+    check_name: bool,
 }
 
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for AsLibpq {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -310,6 +337,21 @@ impl ServerCertVerifier for AnyName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if self
+            .pinned
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref())
+        {
+            if self.check_name {
+                webpki::EndEntityCert::try_from(end_entity)
+                    .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?
+                    .verify_is_valid_for_subject_name(server_name)
+                    .map_err(|_| {
+                        rustls::Error::InvalidCertificate(CertificateError::NotValidForName)
+                    })?;
+            }
+            return Ok(ServerCertVerified::assertion());
+        }
         match self.inner.verify_server_cert(
             end_entity,
             intermediates,
@@ -319,7 +361,7 @@ impl ServerCertVerifier for AnyName {
         ) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -354,6 +396,50 @@ impl ServerCertVerifier for AnyName {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+/// A TCP stream whose reads and writes together end at a deadline: each waits at most
+/// [`ANSWER_TIMEOUT`] and never past the deadline, after which they fail as timed out.
+pub struct Deadline<'a> {
+    stream: &'a mut TcpStream,
+    end: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    pub fn new(stream: &'a mut TcpStream, limit: Duration) -> Deadline<'a> {
+        Deadline {
+            stream,
+            end: Instant::now() + limit,
+        }
+    }
+
+    /// Sets the socket's timeouts to what is left, or fails when nothing is.
+    fn arm(&mut self) -> io::Result<()> {
+        let left = self.end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
+        let wait = Some(left.min(ANSWER_TIMEOUT));
+        self.stream.set_read_timeout(wait)?;
+        self.stream.set_write_timeout(wait)
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.stream.read(buf)
+    }
+}
+
+impl Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 

@@ -1,7 +1,8 @@
 //! `doctor` speaks PostgreSQL's first message: an open port is not enough. Loopback
 //! listeners that are not PostgreSQL (one closes at once, one answers as a web server),
 //! the test PostgreSQL without TLS, and one with TLS whose certificate is checked against
-//! the right CA file and a wrong one.
+//! the right CA file and a wrong one, one whose self-signed certificate is its own CA
+//! file, and a TLS server that answers a byte at a time.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -174,4 +175,102 @@ fn doctor_checks_the_servers_certificate_against_the_ca_file() {
         &["`sslrootcert` in [services.wrong_ca]"],
     );
     assert_eq!(binds_for(&w, ROBOT_USER), 0, "no login was attempted");
+}
+
+/// A self-signed server certificate that is its own `sslrootcert` (CA:TRUE, as `openssl
+/// req -x509` makes it): libpq trusts it, so doctor must too, for `verify-ca` and, when
+/// the name matches, `verify-full`.
+#[test]
+fn doctor_trusts_a_self_signed_certificate_that_is_its_own_ca_file() {
+    let google = fake_google::FakeGoogle::start().expect("fake google");
+    let cert = fake_google::tls::self_signed(&["localhost"]).expect("cert");
+    let pg = fake_google::pg::PgServer::start_with_tls(google.ldap_port(), &[ROBOT_USER], &cert)
+        .expect("postgres");
+    let w = World {
+        google,
+        pg,
+        env: Env::new(),
+    };
+    let ca_file = w.env.dir.path().join("server.crt");
+    std::fs::write(&ca_file, cert.cert_pem()).expect("write the CA file");
+    let c = Case::new(&w);
+    let table = |name: &str, host: &str, mode: &str| {
+        format!(
+            "\n[services.{name}]\nhost = \"{host}\"\nport = {}\nsslmode = \"{mode}\"\nsslrootcert = {}\n",
+            w.pg.port(),
+            toml_path(&ca_file)
+        )
+    };
+    c.config(
+        &c.command(ROBOT, &[]),
+        &format!(
+            "sslmode = \"require\"\n{}{}{}",
+            table("by_ca", "127.0.0.1", "verify-ca"),
+            table("by_name", "localhost", "verify-full"),
+            table("wrong_name", "127.0.0.1", "verify-full")
+        ),
+    );
+    let report = c.diagnose(&[], &[], 3);
+    report.expect("by_ca", "network.tls", "ok", &["handshake completes"], &[]);
+    report.expect(
+        "by_name",
+        "network.tls",
+        "ok",
+        &["handshake completes"],
+        &[],
+    );
+    report.expect(
+        "wrong_name",
+        "network.tls",
+        "problem",
+        &["not issued for 127.0.0.1"],
+        &[],
+    );
+}
+
+/// Answers the SSLRequest with `S`, then sends the start of a TLS record one byte every
+/// two seconds: each read is within the answer timeout, the handshake never ends.
+fn trickles(mut stream: std::net::TcpStream) {
+    let mut request = [0u8; 8];
+    let _ = stream.read(&mut request);
+    let _ = stream.write_all(b"S");
+    for byte in [0x16u8, 0x03, 0x03, 0x40, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00] {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        if stream.write_all(&[byte]).is_err() {
+            return;
+        }
+    }
+}
+
+/// A server that keeps the handshake going a byte at a time is given up on at the
+/// handshake's deadline, named as such, instead of holding doctor (and `add`) for ever.
+#[test]
+fn doctor_gives_up_on_a_handshake_that_trickles() {
+    let google = fake_google::FakeGoogle::start().expect("fake google");
+    let pg = fake_google::pg::PgServer::start(google.ldap_port(), &[ROBOT_USER]).expect("pg");
+    let w = World {
+        google,
+        pg,
+        env: Env::new(),
+    };
+    let ca = TestCa::new("some CA").expect("CA");
+    let port = listener(trickles);
+    let c = Case::new(&w);
+    c.config(
+        &c.command(ROBOT, &[]),
+        &format!(
+            "\n[services.slow]\nhost = \"127.0.0.1\"\nport = {port}\nsslmode = \"verify-full\"\nsslrootcert = {}\n",
+            toml_path(ca.cert_path())
+        ),
+    );
+    // Without the deadline each read would be answered in time and the handshake would
+    // end only when the server gives up (20 s), with another error.
+    let report = c.diagnose(&["--service", "slow"], &[], 3);
+    report.expect(
+        "slow",
+        "network.tls",
+        "problem",
+        &["did not finish in time"],
+        &[],
+    );
 }

@@ -177,7 +177,29 @@ impl TestCa {
     }
 }
 
-/// A server certificate and its private key, signed by a [`TestCa`].
+/// A self-signed server certificate for `names` that is also a CA (basic constraints
+/// `CA:TRUE`), as `openssl req -x509` makes one: the usual self-hosted setup, where the
+/// certificate is its own `sslrootcert`.
+pub fn self_signed(names: &[&str]) -> io::Result<ServerCert> {
+    let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = CertificateParams::new(owned).map_err(tls_error)?;
+    if let Some(first) = names.first() {
+        params.distinguished_name.push(DnType::CommonName, *first);
+    }
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.serial_number = Some(SerialNumber::from(next_serial()));
+    validity(&mut params);
+    let key = KeyPair::generate().map_err(tls_error)?;
+    let cert = params.self_signed(&key).map_err(tls_error)?;
+    Ok(ServerCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        cert_der: cert.der().to_vec(),
+        key_der: key.serialize_der(),
+    })
+}
+
+/// A server certificate and its private key, signed by a [`TestCa`] (or by itself).
 pub struct ServerCert {
     cert_pem: String,
     key_pem: String,
