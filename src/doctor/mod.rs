@@ -17,6 +17,7 @@ mod credentials;
 mod files;
 mod login;
 mod network;
+mod tls;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};

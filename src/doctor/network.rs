@@ -1,6 +1,6 @@
 //! The network: the host resolves, the port accepts a TCP connection, a PostgreSQL
 //! server answers there ([`wire::ssl_request`]) and, where the service verifies the
-//! server, its certificate passes against the CA file libpq reads ([`wire::handshake`]).
+//! server, its certificate passes against the CA file libpq reads ([`super::tls::handshake`]).
 //! No startup message is sent, so no login is attempted and no sign-in quota is spent.
 
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::tls::{Deadline, HANDSHAKE_DEADLINE};
 use super::wire::{self, ANSWER_TIMEOUT, Answer, Tls};
 use super::{Check, service_table};
 use crate::config::{Config, Service};
@@ -75,8 +76,7 @@ impl Reach {
                         let answer = wire::ssl_request(&mut stream);
                         let handshake = match (&answer, tls.verify()) {
                             (Answer::Tls, Some(verify)) => {
-                                let mut bounded =
-                                    wire::Deadline::new(&mut stream, wire::HANDSHAKE_DEADLINE);
+                                let mut bounded = Deadline::new(&mut stream, HANDSHAKE_DEADLINE);
                                 Some(wire::verified(&mut bounded, host, tls, verify))
                             }
                             _ => None,
