@@ -33,7 +33,11 @@ const ATTEMPTS: usize = 5;
 /// (and stays a link). A link that points where nothing is gets its target created, when
 /// the directory it points into is there.
 pub(super) fn real_path(path: &Path) -> Result<PathBuf> {
-    let real = locked_file::resolve(path)?;
+    let real = locked_file::resolve(path).map_err(|e| match e {
+        // A symlink loop: nothing to retry.
+        libpq_files::Error::Unusable(message) => Error::Config(message),
+        other => other.into(),
+    })?;
     if real != path && !exists(&real)? {
         let dir = real.parent().filter(|d| !d.as_os_str().is_empty());
         if dir.is_some_and(|d| !d.is_dir()) {
