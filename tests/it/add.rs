@@ -377,6 +377,8 @@ fn add_reads_the_configuration_as_the_loader_does() {
     }
     let err = fails_with(child.wait_with_output().expect("output"), 2);
     assert!(err.contains("not a regular file"), "{err}");
+    // Refused before anything is made beside it.
+    assert!(!env.dir.path().join(".alloydb-cred.lock").exists());
 
     // Writable by others: refused with the fix, as the loader refuses it.
     env.write_config(COMMENTED);

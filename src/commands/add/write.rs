@@ -128,6 +128,8 @@ pub(super) fn edit(real: &Path, change: impl Fn(Option<&str>) -> Result<String>)
                 .map_err(|e| failed("create the directory of", e))?;
         }
     }
+    // Refusals first, before a lock file is made beside a file add will not touch.
+    read(real)?;
     let _lock = locked_file::lock_all(&[real], LOCK_TIMEOUT)?;
     let mut attempt = 1;
     loop {
