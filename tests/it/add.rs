@@ -1,7 +1,12 @@
 //! `add`: a service written into the configuration with every byte of the user's text
 //! kept, refused when the name is taken or the loader would refuse a value (the file then
 //! unchanged), a configuration created privately where there was none, and a service
-//! added to a working setup that is refreshed, checked and logs in.
+//! added to a working setup that is refreshed, checked and logs in. Then what a hostile
+//! setup does to it: a name the user's own section or another configuration holds in the
+//! files (refused before anything is written), a refresh that no retry fixes (the table
+//! taken out again), ten adds at once (all land), a FIFO, a lax, a read-only
+//! configuration (read as the loader reads it, mode kept), and the messages for a bad
+//! flag, an inline `services` table and a dangling link.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

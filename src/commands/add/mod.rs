@@ -22,12 +22,12 @@ pub fn run(explicit: Option<&Path>, args: &AddArgs) -> Result<ExitCode> {
     // Validated as the loader will read it: relative paths in it anchored where the
     // loader anchors them, and owned (for the files' markers) by the file it will be.
     let anchor = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
-    let owner = owner_path(&real);
     let edited = write::edit(&real, |before| {
         let text = edit::add_service(before.unwrap_or(""), &real, args)?;
         let table_line = edit::table_line(before, &text);
         let mut config = config::parse(&text, &anchor)
             .map_err(|e| edit::in_flag_terms(e, &anchor, table_line, args))?;
+        let owner = owner_path(&real);
         config.owner = libpq_files::Tag::of(owner.as_os_str().as_encoded_bytes());
         let service = config.single(Some(&args.name))?;
         crate::refresh::check_claim(&config, service)?;
