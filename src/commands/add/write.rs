@@ -196,3 +196,68 @@ pub(super) fn restore(real: &Path, edited: &Edited) -> Result<Restored> {
     locked_file::write(real, text.as_bytes(), Some(&now.snapshot), Contents::Plain)?;
     Ok(Restored::TableRemoved)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    const BEFORE: &str = "# mine\n[services.a]\nhost = \"h\"\n";
+    const OURS: &str = "\n[services.b]\nhost = \"h\"\n";
+    const THEIRS: &str = "\n[services.c]\nhost = \"h\"\n";
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("config.toml");
+        fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640))
+            .unwrap_or_else(|e| panic!("{e}"));
+        (dir, path)
+    }
+
+    fn edited(before: Option<&str>) -> Edited {
+        Edited {
+            before: before.map(str::to_string),
+            written: format!("{}{OURS}", before.unwrap_or("")),
+        }
+    }
+
+    fn restored(path: &Path, edited: &Edited) -> Restored {
+        restore(path, edited).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn restore_puts_back_the_bytes_and_the_mode() {
+        let edit = edited(Some(BEFORE));
+        let (_dir, path) = file(&edit.written);
+        assert_eq!(restored(&path, &edit), Restored::AsBefore);
+        assert_eq!(fs::read_to_string(&path).ok().as_deref(), Some(BEFORE));
+        let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o640));
+    }
+
+    #[test]
+    fn restore_removes_a_file_the_edit_created() {
+        let edit = edited(None);
+        let (_dir, path) = file(&edit.written);
+        assert_eq!(restored(&path, &edit), Restored::AsBefore);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn restore_keeps_what_was_appended_since_and_leaves_other_changes() {
+        let edit = edited(Some(BEFORE));
+        let (_dir, path) = file(&format!("{}{THEIRS}", edit.written));
+        assert_eq!(restored(&path, &edit), Restored::TableRemoved);
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text, format!("{BEFORE}{THEIRS}"));
+        assert!(crate::config::parse(&text, &path).is_ok(), "{text}");
+
+        let edit = edited(Some(BEFORE));
+        let changed = edit.written.replace("# mine", "# edited");
+        let (_dir, path) = file(&changed);
+        assert_eq!(restored(&path, &edit), Restored::Changed);
+        assert_eq!(fs::read_to_string(&path).ok(), Some(changed));
+    }
+}
