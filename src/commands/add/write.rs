@@ -228,6 +228,28 @@ mod tests {
     }
 
     #[test]
+    fn an_editor_saving_between_read_and_write_is_not_overwritten() {
+        let (dir, path) = file(BEFORE);
+        let calls = std::cell::Cell::new(0);
+        let saved = "# saved by an editor\n[services.a]\nhost = \"h2\"\n";
+        let edit = edit(&path, |before| {
+            calls.set(calls.get() + 1);
+            if calls.get() == 1 {
+                // An editor saves (a new file renamed over it) while add edits.
+                let temp = dir.path().join("editor.tmp");
+                fs::write(&temp, saved).unwrap_or_else(|e| panic!("{e}"));
+                fs::rename(&temp, &path).unwrap_or_else(|e| panic!("{e}"));
+            }
+            Ok(format!("{}{OURS}", before.unwrap_or("")))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(calls.get(), 2, "read and edited again");
+        assert_eq!(edit.before.as_deref(), Some(saved));
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text, format!("{saved}{OURS}"));
+    }
+
+    #[test]
     fn restore_puts_back_the_bytes_and_the_mode() {
         let edit = edited(Some(BEFORE));
         let (_dir, path) = file(&edit.written);
