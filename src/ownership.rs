@@ -132,7 +132,7 @@ pub(crate) fn check_ancestors(real: &Path, what: &str) -> Result<(), Untrusted> 
 }
 
 /// A path as a shell word, so that the fix can be pasted even with spaces in it.
-fn quoted(path: &Path) -> String {
+pub(crate) fn quoted(path: &Path) -> String {
     let text = path.display().to_string();
     if text
         .bytes()

@@ -13,37 +13,40 @@ mod status;
 mod token;
 
 use crate::cli::{Cli, Command};
-use crate::config;
+use std::path::PathBuf;
+
+use crate::config::{self, Config};
 use crate::error::Result;
 use crate::exit_codes::ExitCode;
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. Each command that works on the configuration loads it
+/// itself; those that need none, or make it, never read it.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    // The commands that need no configuration, or make it.
+    let explicit = cli.config.as_deref();
+    let loaded = || -> Result<(PathBuf, Config)> {
+        let path = config::locate(explicit)?;
+        let config = config::load(&path)?;
+        Ok((path, config))
+    };
     match &cli.command {
-        Command::Completions(args) => return completions::run(args),
-        Command::Add(args) => return add::run(cli.config.as_deref(), args),
-        Command::Discover(args) => return discover::run(cli.config.as_deref(), args),
-        Command::Man(args) => return man::run(args),
-        Command::Services => return Ok(completions::services(cli.config.as_deref())),
-        _ => {}
-    }
-    let path = config::locate(cli.config.as_deref())?;
-    let config = config::load(&path)?;
-    match cli.command {
-        Command::Refresh(args) if args.watch => crate::watch::run(&path, config, &args.services),
-        Command::Refresh(args) => refresh::run(&config, &args),
-        Command::Token(args) => token::run(&config, args.service.as_deref()),
-        Command::Exec(args) => exec::run(&config, &args),
-        Command::Status(args) => status::run(&config, &args),
-        Command::Remove(args) => remove::run(&config, &args),
-        // Answered above, before any configuration is read; listed for the match.
-        Command::Completions(args) => completions::run(&args),
-        Command::Add(args) => add::run(Some(&path), &args),
-        Command::Discover(args) => discover::run(Some(&path), &args),
-        Command::Man(args) => man::run(&args),
-        Command::Services => Ok(completions::services(Some(&path))),
-        Command::Export(args) => export::run(&config, &args),
-        Command::Doctor(args) => doctor::run(&config, &args),
+        Command::Completions(args) => completions::run(args),
+        Command::Add(args) => add::run(explicit, args),
+        Command::Discover(args) => discover::run(explicit, args),
+        Command::Man(args) => man::run(args),
+        Command::Services => Ok(completions::services(explicit)),
+        Command::Refresh(args) => {
+            let (path, config) = loaded()?;
+            if args.watch {
+                crate::watch::run(&path, config, &args.services)
+            } else {
+                refresh::run(&config, args)
+            }
+        }
+        Command::Token(args) => token::run(&loaded()?.1, args.service.as_deref()),
+        Command::Exec(args) => exec::run(&loaded()?.1, args),
+        Command::Status(args) => status::run(&loaded()?.1, args),
+        Command::Remove(args) => remove::run(&loaded()?.1, args),
+        Command::Export(args) => export::run(&loaded()?.1, args),
+        Command::Doctor(args) => doctor::run(&loaded()?.1, args),
     }
 }

@@ -42,27 +42,37 @@ pub fn load(path: &Path) -> Result<Config> {
 /// every directory above it (see [`ownership::check_ancestors`]). The checks look at
 /// the descriptor that is read, so the file cannot be swapped between check and read.
 fn read_trusted(path: &Path) -> Result<String> {
+    match read_trusted_file(path)? {
+        Some((text, _)) => Ok(text),
+        None => Err(Error::Config(format!(
+            "no configuration at {}; create it with `alloydb-cred add NAME --instance INSTANCE`, or by hand (its reference: `alloydb-cred man alloydb-cred.toml | man -l -`), or pass --config PATH",
+            path.display()
+        ))),
+    }
+}
+
+/// The configuration's text and the metadata of the descriptor it was read from, read
+/// as [`load`] reads it (the same refusals); `None` when there is no file. For `add`,
+/// which must not edit a file the loader would refuse to read.
+pub fn read_trusted_file(path: &Path) -> Result<Option<(String, std::fs::Metadata)>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let cannot = |err: std::io::Error| {
-        if err.kind() == std::io::ErrorKind::NotFound {
-            Error::Config(format!(
-                "no configuration at {}; create it with `alloydb-cred add NAME --instance INSTANCE`, or by hand (its reference: `alloydb-cred man alloydb-cred.toml | man -l -`), or pass --config PATH",
-                path.display()
-            ))
-        } else {
-            Error::Config(format!(
-                "cannot read configuration {}: {err}",
-                path.display()
-            ))
-        }
+        Error::Config(format!(
+            "cannot read configuration {}: {err}",
+            path.display()
+        ))
     };
     // Non-blocking: a FIFO planted there must not hang every run.
-    let file = std::fs::OpenOptions::new()
+    let file = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(cannot)?;
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(cannot(e)),
+    };
     let meta = file.metadata().map_err(cannot)?;
     if !meta.is_file() {
         return Err(Error::Config(format!(
@@ -87,7 +97,7 @@ fn read_trusted(path: &Path) -> Result<String> {
             MAX_CONFIG_BYTES >> 20
         )));
     }
-    Ok(text)
+    Ok(Some((text, meta)))
 }
 
 /// Far more than any configuration needs: a bound, so `/dev/zero`-like files end fast.
@@ -167,6 +177,42 @@ pub(super) fn located(text: &str, path: &Path, at: usize, message: &str) -> Erro
         )),
         None => Error::Config(format!("{} line {line_no}: {message}", path.display())),
     }
+}
+
+/// An error of [`parse`] taken apart again: the line it points at, the key set on that
+/// line, and the bare message. For `add`, which names the flag that set a key of the
+/// table it appended, not a line of a file the user never wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorAt {
+    pub line: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// Undoes [`located`] for an error of [`parse`] of a text at `path`; `None` for an error
+/// that names no line.
+pub fn error_at(err: &Error, path: &Path) -> Option<ErrorAt> {
+    let Error::Config(text) = err else {
+        return None;
+    };
+    let rest = text.strip_prefix(&format!("{} line ", path.display()))?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let line = rest[..digits].parse().ok()?;
+    let rest = &rest[digits..];
+    if let Some(message) = rest.strip_prefix(": ") {
+        return Some(ErrorAt {
+            line,
+            key: None,
+            message: message.to_string(),
+        });
+    }
+    let keyed = rest.strip_prefix(", key `")?;
+    let (key, message) = keyed.split_once("`: ")?;
+    Some(ErrorAt {
+        line,
+        key: Some(key.to_string()),
+        message: message.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -429,6 +475,23 @@ dbname = "appdb"
         assert!(err.contains("versioned path"), "{err}");
         let err = parse_err("[endpoints]\nalloydb_admin = \"http://alloydb.googleapis.com\"\n");
         assert!(err.contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn located_errors_come_apart_again() {
+        let path = Path::new("/etc/test/config.toml");
+        let err = match parse("[services.prod]\nhost = \"#h\"\n", path) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e,
+        };
+        let at = error_at(&err, path).expect("located");
+        assert_eq!((at.line, at.key.as_deref()), (2, Some("host")));
+        assert!(at.message.contains("as a comment"), "{at:?}");
+        assert!(err.to_string().ends_with(&at.message));
+        let err = parse_err("[defaults]\n\n[services.a]\ndbname = \"x\"\n");
+        let at = error_at(&Error::Config(err), path).expect("located");
+        assert_eq!((at.line, at.key), (3, None));
+        assert_eq!(error_at(&Error::Config("other".into()), path), None);
     }
 
     #[test]

@@ -100,6 +100,29 @@ pub fn run(config: &Config, services: &[&Service], force: bool) -> Result<Outcom
     result
 }
 
+/// What a refresh would refuse `service` for, asked before anything is minted or
+/// written (`add` asks before the service is even configured): an entry or section of
+/// that name another configuration owns in these files ([`apply::claim`]), or a section
+/// of that name the user wrote in the service file, or anything else that stops a
+/// section being added there ([`ServiceFile::upsert`]). Reads both files, no lock.
+pub fn check_claim(config: &Config, service: &Service) -> Result<()> {
+    let files = Files::of(config)?;
+    let snapshots = files.read()?;
+    let pgpass = PgpassFile::parse(bytes_of(&snapshots.pgpass));
+    let mut service_file = ServiceFile::parse(bytes_of(&snapshots.service_file));
+    apply::claim(service, &pgpass, &service_file, &files, config, false)?;
+    // The same checks a write makes, on a copy, with a section holding nothing yet.
+    let probe = libpq_files::service_file::ManagedSection {
+        name: service.name.clone(),
+        keywords: Vec::new(),
+        owner: Some(files.owner.clone()),
+        edited: false,
+    };
+    service_file
+        .upsert(probe, &files.service_file.display().to_string())
+        .map_err(|e| Error::from(e).in_service(service.name.as_str()))
+}
+
 /// Steps 2 to 4. `None` when the plan made under the credential locks is empty: another
 /// refresher did the work, and nothing is written or recorded.
 fn refresh<'s>(

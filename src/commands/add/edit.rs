@@ -9,6 +9,7 @@ use toml_edit::{DocumentMut, InlineTable, Item, Table, value};
 
 use super::Source;
 use crate::cli::AddArgs;
+use crate::config;
 use crate::error::{Error, Result};
 
 /// `text` with a `[services.NAME]` table for `args` added; `path` names the file in
@@ -23,6 +24,13 @@ pub(super) fn add_service(text: &str, path: &Path, args: &AddArgs) -> Result<Str
     })?;
     let taken = match doc.get("services") {
         None => false,
+        // `services = { a = { … } }`: TOML allows no `[services.NAME]` table beside it.
+        Some(item) if item.is_inline_table() => {
+            return Err(Error::Config(format!(
+                "{}: `services` is an inline table (`services = {{ … }}`), and TOML allows no [services.NAME] table beside one; write each service as its own [services.NAME] table, then run add again",
+                path.display()
+            )));
+        }
         Some(item) => item
             .as_table_like()
             .ok_or_else(|| {
@@ -56,6 +64,37 @@ pub(super) fn add_service(text: &str, path: &Path, args: &AddArgs) -> Result<Str
     }
     out.push_str(&fragment.to_string());
     Ok(out)
+}
+
+/// The line of `text` (as [`add_service`] made it from `before`) where the new table
+/// starts.
+pub(super) fn table_line(before: Option<&str>, text: &str) -> usize {
+    let start = before.map_or(0, str::len).min(text.len());
+    let header = text[start..].find('[').map_or(start, |i| start + i);
+    text[..header].matches('\n').count() + 1
+}
+
+/// A loader error `err` about the new table (at or below line `table_line` of the text
+/// parsed as `path`) told in terms of the command line: the flag that set the key, not
+/// a line of a file the user did not write, or that may not even exist yet.
+pub(super) fn in_flag_terms(err: Error, path: &Path, table_line: usize, args: &AddArgs) -> Error {
+    let Some(at) = config::error_at(&err, path).filter(|at| at.line >= table_line) else {
+        return err;
+    };
+    let flag = match at.key.as_deref() {
+        Some("host") => "--host",
+        Some("port") => "--port",
+        Some("instance") => "--instance",
+        Some("ip_type") => "--ip-type",
+        Some("dbname") => "--dbname",
+        Some("user") => "--user",
+        Some("credentials") => "--credentials",
+        Some("impersonate") => "--impersonate",
+        Some(_) => return err,
+        // The table's header: the name, or what the flags say together.
+        None => return Error::Config(format!("add {}: {}", args.name, at.message)),
+    };
+    Error::Config(format!("add {} {flag}: {}", args.name, at.message))
 }
 
 fn service_table(args: &AddArgs) -> Result<Table> {
@@ -137,6 +176,23 @@ mod tests {
         let out = add_service("", Path::new("c.toml"), &args("a")).expect("added");
         assert!(out.starts_with("[services.a]\n"), "{out}");
         assert!(!out.contains("[services]\n"), "{out}");
+    }
+
+    #[test]
+    fn an_inline_services_table_is_refused_by_name() {
+        let text = "services = { a = { host = \"h\" } }\n";
+        let err = add_service(text, Path::new("c.toml"), &args("b")).expect_err("refused");
+        assert_eq!(err.exit_code().code(), 2);
+        assert!(err.to_string().contains("inline table"), "{err}");
+    }
+
+    #[test]
+    fn the_table_line_is_where_the_new_header_is() {
+        let out = add_service(COMMENTED, Path::new("c.toml"), &args("new")).expect("added");
+        let line = table_line(Some(COMMENTED), &out);
+        assert_eq!(out.lines().nth(line - 1), Some("[services.new]"));
+        let out = add_service("", Path::new("c.toml"), &args("a")).expect("added");
+        assert_eq!(table_line(None, &out), 1);
     }
 
     #[test]
