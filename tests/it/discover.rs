@@ -206,3 +206,26 @@ fn discover_without_any_project_says_how_to_name_one() {
     let err = fails_with(lab.discover(&[]), 2);
     assert!(err.contains("--project"), "{err}");
 }
+
+#[test]
+fn discover_reads_no_fifo_or_device_for_the_default_project() {
+    let lab = lab();
+    let fifo = lab.env.dir.path().join("adc.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    for adc in [fifo.as_path(), std::path::Path::new("/dev/zero")] {
+        let mut cmd = lab.env.cmd();
+        cmd.args(["discover", "--credentials"]).arg(&lab.key);
+        cmd.env("CLOUDSDK_CONFIG", lab.env.dir.path().join("no-gcloud"))
+            .env_remove("CLOUDSDK_CORE_PROJECT")
+            .env("GOOGLE_APPLICATION_CREDENTIALS", adc)
+            .env("GCE_METADATA_HOST", "127.0.0.1:9");
+        let started = std::time::Instant::now();
+        let err = fails_with(cmd.output().expect("run"), 2);
+        assert!(started.elapsed().as_secs() < 10, "{adc:?}");
+        assert!(err.contains("--project"), "{adc:?}: {err}");
+    }
+}
