@@ -644,19 +644,46 @@ _alloydb__cred() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _alloydb__cred -o nosort -o bashdefault -o default alloydb-cred
+    complete -F _alloydb_cred_complete -o nosort -o bashdefault -o default alloydb-cred
 else
-    complete -F _alloydb__cred -o bashdefault -o default alloydb-cred
+    complete -F _alloydb_cred_complete -o bashdefault -o default alloydb-cred
 fi
 
-# The configured services, from the configuration the command line would use.
+# clap_complete's completion, without file names where a value is not a path.
+_alloydb_cred_complete() {
+    _alloydb__cred "$@"
+    local prev="${COMP_WORDS[COMP_CWORD-1]}"
+    if [[ "$prev" == "=" && ${COMP_CWORD} -ge 2 ]]; then
+        prev="${COMP_WORDS[COMP_CWORD-2]}"
+    fi
+    case "$prev" in
+        --dbname|--host|--impersonate|--instance|--ip-type|--min-left|--port|--project|--service|--user|add|completions|export|man)
+            compopt +o default +o bashdefault 2>/dev/null
+            ;;
+    esac
+    return 0
+}
+
+# The configured services, from the configuration the command line would use:
+# `--config FILE` or `--config=FILE` (which bash splits at `=`), `~/` expanded.
 _alloydb_cred_services() {
-    local i config=()
+    local i file config=()
     for (( i = 1; i < ${#COMP_WORDS[@]} - 1; i++ )); do
         case "${COMP_WORDS[i]}" in
-            --config) config=(--config "${COMP_WORDS[i+1]}") ;;
-            --config=*) config=("${COMP_WORDS[i]}") ;;
+            --config)
+                file="${COMP_WORDS[i+1]}"
+                if [[ "$file" == "=" ]]; then
+                    file="${COMP_WORDS[i+2]}"
+                fi
+                ;;
+            --config=*) file="${COMP_WORDS[i]#--config=}" ;;
+            *) continue ;;
         esac
+        case "$file" in
+            "~") file="$HOME" ;;
+            "~/"*) file="$HOME/${file#"~/"}" ;;
+        esac
+        config=(--config "$file")
     done
     "${COMP_WORDS[0]}" "${config[@]}" __services 2>/dev/null
 }

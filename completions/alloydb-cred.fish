@@ -1,8 +1,21 @@
+# The configured services, from the configuration the command line would use:
+# `--config FILE` or `--config=FILE`, `~/` expanded.
 function __fish_alloydb_cred_services
     set -l tokens (commandline -opc)
     set -l config
-    if set -l i (contains -i -- --config $tokens)
-        set config --config $tokens[(math $i + 1)]
+    set -l next 0
+    for token in $tokens[2..-1]
+        if test $next = 1
+            set config --config $token
+            set next 0
+        else if test "$token" = --config
+            set next 1
+        else if string match -q -- '--config=*' $token
+            set config --config (string replace -- '--config=' '' $token)
+        end
+    end
+    if set -q config[2]
+        set config[2] (string replace -r -- '^~(?=/|$)' $HOME $config[2])
     end
     $tokens[1] $config __services 2>/dev/null
 end

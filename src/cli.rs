@@ -8,6 +8,8 @@
 //! so a literal `*` or backtick belongs inside backticks. After changing them, run
 //! `cargo run -p docgen`.
 
+pub use crate::completion::completion_script;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -412,141 +414,6 @@ pub struct RemoveArgs {
     /// including those of services no longer in it.
     #[arg(long)]
     pub all: bool,
-}
-
-/// The completion script for `shell`, as `alloydb-cred completions SHELL` prints it and
-/// the packages install it; `cmd` is [`Cli`]'s command.
-///
-/// clap_complete's bash script names the branch of each command one way where it picks
-/// the branch and another way where it defines it, when the program's name holds a hyphen
-/// (clap issue 6421), so that nothing completes after a command. The definitions are
-/// renamed to match; if clap_complete is fixed, there is nothing to rename.
-pub fn completion_script(shell: clap_complete::Shell, cmd: &mut clap::Command) -> Vec<u8> {
-    let name = cmd.get_name().to_string();
-    let mut script = Vec::new();
-    clap_complete::generate(shell, cmd, &name, &mut script);
-    let mut script = String::from_utf8_lossy(&script).into_owned();
-    if shell == clap_complete::Shell::Bash && name.contains('-') {
-        const SEPARATOR: &str = "__subcmd__";
-        let defined = format!("{}{SEPARATOR}", name.replace('-', SEPARATOR));
-        let picked = format!("{}{SEPARATOR}", name.replace('-', "__"));
-        script = script.replace(&defined, &picked);
-    }
-    complete_values(shell, &script).into_bytes()
-}
-
-/// Options whose values get a word list. `--service` is completed from the configuration
-/// (see [`SERVICES_HELPER`]); values with `ValueHint::Other` get no offer, never file
-/// names.
-const VALUES: &[(&str, &str)] = &[("--min-left", "30s 1m 5m 10m 15m")];
-
-/// The hidden command the scripts run for service names, with the `--config` of the
-/// command line being completed, so they list what that command would use.
-const SERVICES_HELPER: &str = "__services";
-
-/// What clap_complete cannot say by itself: service names come from the configuration,
-/// durations from a short list.
-fn complete_values(shell: clap_complete::Shell, script: &str) -> String {
-    use clap_complete::Shell;
-    match shell {
-        Shell::Bash => {
-            let files = "\n                    COMPREPLY=(\"${cur}\")\n                    if [[ \"${BASH_VERSINFO[0]}\" -ge 4 ]]; then\n                        compopt -o nospace\n                    fi";
-            let mut out = script.replace(
-                &format!("--service){files}"),
-                "--service)\n                    COMPREPLY=($(compgen -W \"$(_alloydb_cred_services)\" -- \"${cur}\"))",
-            );
-            // bash ignores these hints and offers file names.
-            let plain_files = "\n                    COMPREPLY=($(compgen -f \"${cur}\"))";
-            for (option, offer) in [
-                ("--host", "COMPREPLY=($(compgen -A hostname -- \"${cur}\"))"),
-                ("--impersonate", "COMPREPLY=()"),
-                ("--user", "COMPREPLY=()"),
-            ] {
-                out = out.replace(
-                    &format!("{option}){plain_files}"),
-                    &format!("{option})\n                    {offer}"),
-                );
-            }
-            for (option, words) in VALUES {
-                out = out.replace(
-                    &format!("{option}){files}"),
-                    &format!("{option})\n                    COMPREPLY=($(compgen -W \"{words}\" -- \"${{cur}}\"))"),
-                );
-            }
-            out.push_str(&format!(
-                r#"
-# The configured services, from the configuration the command line would use.
-_alloydb_cred_services() {{
-    local i config=()
-    for (( i = 1; i < ${{#COMP_WORDS[@]}} - 1; i++ )); do
-        case "${{COMP_WORDS[i]}}" in
-            --config) config=(--config "${{COMP_WORDS[i+1]}}") ;;
-            --config=*) config=("${{COMP_WORDS[i]}}") ;;
-        esac
-    done
-    "${{COMP_WORDS[0]}}" "${{config[@]}}" {SERVICES_HELPER} 2>/dev/null
-}}
-"#
-            ));
-            out
-        }
-        Shell::Zsh => {
-            let out: Vec<String> = script
-                .lines()
-                .map(|line| {
-                    if line.contains("--service=[") {
-                        line.replace(":NAME:'", ":NAME:_alloydb_cred_services'")
-                    } else {
-                        line.to_string()
-                    }
-                })
-                .collect();
-            let mut out = out.join("\n");
-            out.push('\n');
-            out.replacen(
-                "autoload -U is-at-least\n",
-                &format!(
-                    r#"autoload -U is-at-least
-
-(( $+functions[_alloydb_cred_services] )) ||
-_alloydb_cred_services() {{
-    local -a config services
-    local i=${{words[(I)--config]}}
-    (( i )) && config=(--config "${{words[i+1]}}")
-    services=(${{(f)"$(${{words[1]}} $config {SERVICES_HELPER} 2>/dev/null)"}})
-    _describe 'service' services
-}}
-"#
-                ),
-                1,
-            )
-        }
-        Shell::Fish => {
-            let mut out = format!(
-                r#"function __fish_alloydb_cred_services
-    set -l tokens (commandline -opc)
-    set -l config
-    if set -l i (contains -i -- --config $tokens)
-        set config --config $tokens[(math $i + 1)]
-    end
-    $tokens[1] $config {SERVICES_HELPER} 2>/dev/null
-end
-
-"#
-            );
-            for line in script.lines() {
-                if line.contains(" -l service ") {
-                    out.push_str(line);
-                    out.push_str(" -a \"(__fish_alloydb_cred_services)\"");
-                } else {
-                    out.push_str(line);
-                }
-                out.push('\n');
-            }
-            out
-        }
-        _ => script.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -3,3 +3,4 @@
 //! Nothing else is public here; the rest of the program lives in the binary.
 
 pub mod cli;
+pub mod completion;

@@ -30,13 +30,29 @@ impl google_tokens::PrincipalMemory for NoMemory {
 struct Found {
     project: String,
     instances: Vec<ListedInstance>,
+    /// The products whose listing failed (reported on stderr): their instances are missing.
+    unlisted: Vec<&'static str>,
+    /// The products whose Admin API is not enabled on the project: it has none.
+    disabled: Vec<&'static str>,
 }
 
 pub fn run(explicit: Option<&Path>, args: &DiscoverArgs) -> Result<ExitCode> {
+    // Checked before anything is read or a token minted; each project is listed once.
+    let mut named: Vec<String> = Vec::new();
+    for project in &args.projects {
+        if !google_tokens::is_project_id(project) {
+            return Err(Error::Config(format!(
+                "--project {project:?} is not a project ID: lower-case letters, digits and hyphens (optionally after a domain and a colon), as `gcloud projects list` shows them"
+            )));
+        }
+        if !named.contains(project) {
+            named.push(project.clone());
+        }
+    }
     let endpoints = endpoints(explicit)?;
     let spec = credential(args)?;
     let ctx = google_tokens::Context::new(&endpoints, &NoMemory);
-    let projects = if args.projects.is_empty() {
+    let projects = if named.is_empty() {
         match google_tokens::default_project(&ctx)? {
             Some((project, from)) => {
                 log::info!("listing project {project} (from {from})");
@@ -49,13 +65,13 @@ pub fn run(explicit: Option<&Path>, args: &DiscoverArgs) -> Result<ExitCode> {
             }
         }
     } else {
-        args.projects.clone()
+        named
     };
     let client = AdminClient::new(&spec, &ctx)?;
     let mut found = Vec::new();
     let mut failed = false;
     for project in &projects {
-        let mut instances = Vec::new();
+        let (mut instances, mut unlisted, mut disabled) = (Vec::new(), Vec::new(), Vec::new());
         for (product, listing) in [
             ("AlloyDB", client.list_alloydb(project)),
             ("Cloud SQL", client.list_cloud_sql(project)),
@@ -63,10 +79,14 @@ pub fn run(explicit: Option<&Path>, args: &DiscoverArgs) -> Result<ExitCode> {
             match listing {
                 Ok(listing) => {
                     report_gaps(product, project, &listing);
+                    if listing.api_disabled {
+                        disabled.push(product);
+                    }
                     instances.extend(listing.instances);
                 }
                 Err(err) => {
                     failed = true;
+                    unlisted.push(product);
                     crate::logging::error(&format!("{product}, project {project}: {err}"));
                 }
             }
@@ -74,6 +94,8 @@ pub fn run(explicit: Option<&Path>, args: &DiscoverArgs) -> Result<ExitCode> {
         found.push(Found {
             project: project.clone(),
             instances,
+            unlisted,
+            disabled,
         });
     }
     let text = if args.json {
@@ -117,6 +139,11 @@ fn credential(args: &DiscoverArgs) -> Result<CredentialSpec> {
 }
 
 fn report_gaps(product: &str, project: &str, listing: &Listing) {
+    if listing.api_disabled {
+        log::info!(
+            "{product}, project {project}: its Admin API is not enabled there, so the project has no {product} instances"
+        );
+    }
     if !listing.unreachable.is_empty() {
         log::warn!(
             "{product}, project {project}: these locations could not be listed, so their instances are missing: {}",
@@ -152,14 +179,47 @@ fn add_command(instance: &ListedInstance) -> String {
 fn render_text(found: &[Found]) -> String {
     let mut out = String::new();
     for project in found {
+        let disabled: Vec<String> = project
+            .disabled
+            .iter()
+            .map(|p| format!("the {p} Admin API is not enabled there: no {p} instances"))
+            .collect();
+        // Never "no instances" for a product that could not be listed: its instances
+        // are unknown, not absent.
+        let unlisted = (!project.unlisted.is_empty()).then(|| {
+            format!(
+                "{} could not be listed (see the errors above)",
+                project.unlisted.join(" and ")
+            )
+        });
         if project.instances.is_empty() {
+            let none: Vec<&str> = ["AlloyDB", "Cloud SQL"]
+                .into_iter()
+                .filter(|p| !project.unlisted.contains(p) && !project.disabled.contains(p))
+                .map(|p| {
+                    if p == "Cloud SQL" {
+                        "Cloud SQL for PostgreSQL"
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            let mut parts: Vec<String> = unlisted.into_iter().collect();
+            if !none.is_empty() {
+                parts.push(format!("no {} instances", none.join(" or ")));
+            }
+            parts.extend(disabled);
             out.push_str(&format!(
-                "project {}: no AlloyDB or Cloud SQL for PostgreSQL instances\n",
-                project.project
+                "project {}: {}\n",
+                project.project,
+                parts.join("; ")
             ));
             continue;
         }
         out.push_str(&format!("project {}:\n", project.project));
+        for line in unlisted.iter().chain(&disabled) {
+            out.push_str(&format!("  ({line})\n"));
+        }
         for instance in &project.instances {
             let what: Vec<&str> = [Some(instance.kind.as_str())]
                 .into_iter()

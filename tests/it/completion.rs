@@ -93,3 +93,137 @@ fn bash_completes_service_names_from_the_configuration_in_use() {
     let line = ["alloydb-cred", "add", "x", "--dbname", ""];
     assert!(complete(&env, &script, &line, &[]).is_empty());
 }
+
+/// What an interactive bash prints while it completes each of `lines` (TAB pressed at
+/// its end), through readline and the `complete` registration, as a user meets it: the
+/// function alone never shows bash's own fallback to file names. One text per line.
+fn interactive(env: &Env, script: &Path, cwd: &Path, lines: &[(&str, &str)]) -> Vec<String> {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let bin_dir = Path::new(BIN).parent().expect("bin dir");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("script");
+    env.apply_env(&mut cmd);
+    cmd.env("PATH", path)
+        .env("TERM", "dumb")
+        .current_dir(cwd)
+        .args(["-qfc", "bash --norc --noprofile -i", "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("run script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let text = || String::from_utf8_lossy(&seen.lock().expect("lock")).into_owned();
+    // `what` empty: nothing to see, only time to let bash answer.
+    let wait_for = |what: &str, after: usize| {
+        if what.is_empty() {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        let until = Instant::now() + Duration::from_secs(30);
+        while !text()[after.min(text().len())..].contains(what) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The rest of what the same key press prints.
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let setup = format!(
+        "bind 'set show-all-if-ambiguous on'\nbind 'set completion-query-items 0'\n\
+         bind 'set page-completions off'\nPS1='P> '\nsource '{}'\necho READY\n",
+        script.display()
+    );
+    stdin.write_all(setup.as_bytes()).expect("write");
+    wait_for("\nREADY", 0);
+    for (line, shows) in lines {
+        let at = text().len();
+        stdin
+            .write_all(format!("{line}\t").as_bytes())
+            .expect("write");
+        wait_for(shows, at);
+        stdin.write_all(b"\x15echo CASE-END\n").expect("write");
+        wait_for("\nCASE-END", at);
+    }
+    stdin.write_all(b"exit\n").expect("write");
+    drop(stdin);
+    let _ = child.wait();
+    let _ = reader.join();
+    let all = text();
+    let start = all.find("\nREADY").expect("bash started");
+    all[start..]
+        .split("echo CASE-END")
+        .take(lines.len())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bash_never_falls_back_to_file_names_for_values_that_are_not_paths() {
+    let have_script = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !prerequisite(
+        have_script,
+        "script (util-linux)",
+        "completion through an interactive bash",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let script = env.dir.path().join("alloydb-cred.bash");
+    std::fs::write(&script, ok(env.run(&["completions", "bash"]))).expect("script");
+    let cwd = env.dir.path().join("work");
+    std::fs::create_dir(&cwd).expect("cwd");
+    for file in ["fileA.toml", "fileB.txt"] {
+        std::fs::write(cwd.join(file), "").expect("file");
+    }
+    let config = env.home().join("c2.toml");
+    std::fs::write(
+        &config,
+        "[services.alpha]\nhost = \"h\"\n[services.beta]\nhost = \"h\"\n",
+    )
+    .expect("config");
+    let absolute = format!(
+        "alloydb-cred --config={} token --service ",
+        config.display()
+    );
+    let bell = "\x07";
+    let cases = [
+        ("alloydb-cred --config ~/c2.toml token --service ", "beta"),
+        (absolute.as_str(), "beta"),
+        ("alloydb-cred --config /nonexistent token --service ", bell),
+        ("alloydb-cred add x --user ", bell),
+        ("alloydb-cred add x --dbname ", ""),
+        // Where a path is wanted, the files are offered: the fallback is there to see.
+        ("alloydb-cred --config ", "fileB"),
+    ];
+    let shown = interactive(&env, &script, &cwd, &cases);
+    assert_eq!(shown.len(), cases.len(), "{shown:?}");
+    for (i, text) in shown.iter().enumerate() {
+        let files = text.contains("fileA") || text.contains("fileB");
+        if i < 2 {
+            assert!(
+                text.contains("alpha") && text.contains("beta"),
+                "{i}: {text:?}"
+            );
+        }
+        assert_eq!(files, i == cases.len() - 1, "{}: {text:?}", cases[i].0);
+    }
+}

@@ -206,3 +206,203 @@ fn discover_without_any_project_says_how_to_name_one() {
     let err = fails_with(lab.discover(&[]), 2);
     assert!(err.contains("--project"), "{err}");
 }
+
+#[test]
+fn discover_reads_no_fifo_or_device_for_the_default_project() {
+    let lab = lab();
+    let fifo = lab.env.dir.path().join("adc.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    for adc in [fifo.as_path(), std::path::Path::new("/dev/zero")] {
+        let mut cmd = lab.env.cmd();
+        cmd.args(["discover", "--credentials"]).arg(&lab.key);
+        cmd.env("CLOUDSDK_CONFIG", lab.env.dir.path().join("no-gcloud"))
+            .env_remove("CLOUDSDK_CORE_PROJECT")
+            .env("GOOGLE_APPLICATION_CREDENTIALS", adc)
+            .env("GCE_METADATA_HOST", "127.0.0.1:9");
+        let started = std::time::Instant::now();
+        let err = fails_with(cmd.output().expect("run"), 2);
+        assert!(started.elapsed().as_secs() < 10, "{adc:?}");
+        assert!(err.contains("--project"), "{adc:?}: {err}");
+    }
+}
+
+/// A lab whose Admin APIs are `answer` (a stand-in for answers the stand-in Google never
+/// gives); tokens still come from the stand-in.
+fn hostile(answer: fn(&str) -> Answer) -> Lab {
+    let lab = lab();
+    let admin = Responder::start(answer);
+    lab.env.write_config(&format!(
+        "[endpoints]\ntoken = \"{}/token\"\nalloydb_admin = \"{}\"\nsqladmin = \"{}\"\ntimeout = \"5s\"\n",
+        lab.google.http_url(),
+        admin.url,
+        admin.url
+    ));
+    lab
+}
+
+fn json(body: &str) -> Answer {
+    (
+        200,
+        vec![("content-type", "application/json".into())],
+        body.into(),
+    )
+}
+
+/// The AlloyDB list (`/locations/-/…`) answers `alloydb`; Cloud SQL's lists nothing.
+fn alloydb_only(path: &str, alloydb: impl FnOnce(&str) -> Answer) -> Answer {
+    if path.contains("/locations/") {
+        alloydb(path)
+    } else {
+        json("{}")
+    }
+}
+
+#[test]
+fn discover_never_calls_a_failed_listing_no_instances() {
+    let lab = hostile(|path| {
+        alloydb_only(path, |_| {
+            (
+                403,
+                vec![],
+                r#"{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED"}}"#.into(),
+            )
+        })
+    });
+    let out = lab.discover(&["--project", "p"]);
+    let text = stdout(&out);
+    let err = fails_with(out, 1);
+    assert!(err.contains("may not list"), "{err}");
+    assert!(!text.contains("no AlloyDB"), "{text}");
+    assert!(
+        text.contains("project p: AlloyDB could not be listed (see the errors above); no Cloud SQL for PostgreSQL instances"),
+        "{text}"
+    );
+}
+
+#[test]
+fn discover_of_a_project_without_the_alloydb_api_lists_its_cloud_sql() {
+    let lab = hostile(|path| {
+        if path.contains("/locations/") {
+            return (
+                403,
+                vec![],
+                r#"{"error":{"code":403,"message":"AlloyDB API has not been used in project p before or it is disabled.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED"}]}}"#.into(),
+            );
+        }
+        json(
+            r#"{"items":[{"connectionName":"p:us-central1:db","databaseVersion":"POSTGRES_16","ipAddresses":[{"type":"PRIVATE","ipAddress":"10.1.0.9"}]}]}"#,
+        )
+    });
+    let text = ok(lab.discover(&["--project", "p"]));
+    assert!(text.contains("p:us-central1:db"), "{text}");
+    assert!(
+        text.contains("(the AlloyDB Admin API is not enabled there: no AlloyDB instances)"),
+        "{text}"
+    );
+}
+
+static CYCLE_HITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn discover_stops_at_a_page_token_seen_before_however_long_the_cycle() {
+    let lab = hostile(|path| {
+        alloydb_only(path, |path| {
+            CYCLE_HITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let next = if path.ends_with("pageToken=A") {
+                "B"
+            } else {
+                "A"
+            };
+            json(&format!(r#"{{"nextPageToken":"{next}"}}"#))
+        })
+    });
+    let err = fails_with(lab.discover(&["--project", "p"]), 1);
+    assert!(
+        err.contains("answered a page it had answered before"),
+        "{err}"
+    );
+    assert_eq!(CYCLE_HITS.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+static HUGE_HITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn discover_asks_once_for_an_answer_too_large() {
+    let lab = hostile(|path| {
+        alloydb_only(path, |_| {
+            HUGE_HITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            json(&format!(r#"{{"x":"{}"}}"#, "a".repeat(1 << 20)))
+        })
+    });
+    let err = fails_with(lab.discover(&["--project", "p"]), 1);
+    assert!(err.contains("answered more than 1 MiB"), "{err}");
+    assert!(!err.contains("cannot reach"), "{err}");
+    assert_eq!(HUGE_HITS.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn discover_counts_an_unusable_unreachable_entry_as_a_location() {
+    let lab = hostile(|path| {
+        alloydb_only(path, |_| {
+            json(
+                r#"{"unreachable":["projects/p/locations/evil\nline host=x","projects/p/locations/us-east1"]}"#,
+            )
+        })
+    });
+    let out = lab.discover(&["--project", "p"]);
+    let err = stderr(&out);
+    ok(out);
+    assert!(
+        err.contains("could not be listed")
+            && err.contains("a location")
+            && err.contains("projects/p/locations/us-east1"),
+        "{err}"
+    );
+    assert!(!err.contains("evil"), "{err}");
+}
+
+#[test]
+fn discover_redacts_and_cuts_a_huge_refusal_quickly() {
+    let lab = hostile(|path| {
+        alloydb_only(path, |_| {
+            let message = "password ".repeat(110_000);
+            (
+                403,
+                vec![],
+                format!(
+                    r#"{{"error":{{"code":403,"message":"{message} password=Qz7vKp9wLm","status":"PERMISSION_DENIED"}}}}"#
+                ),
+            )
+        })
+    });
+    let started = std::time::Instant::now();
+    let err = fails_with(lab.discover(&["--project", "p"]), 1);
+    let took = started.elapsed();
+    assert!(took.as_secs() < 20, "{took:?}");
+    assert!(err.len() < 4000, "{} bytes", err.len());
+    assert!(
+        err.contains("may not list") && err.contains("password password"),
+        "{err}"
+    );
+    assert!(!err.contains("Qz7vKp9wLm"));
+}
+
+#[test]
+fn discover_refuses_a_bad_project_before_minting_and_lists_each_project_once() {
+    let lab = lab();
+    let out = lab.discover(&["--project", "My_Proj"]);
+    let err = fails_with(out, 2);
+    assert!(
+        err.contains("--project \"My_Proj\" is not a project ID"),
+        "{err}"
+    );
+    assert_eq!(err.matches("My_Proj").count(), 1, "{err}");
+    assert_eq!(lab.google.hits("token"), 0);
+    ok(lab.discover(&["--project", "proj", "--project", "proj"]));
+    // Two pages of AlloyDB instances, listed once.
+    assert_eq!(lab.google.hits("alloydb_list_instances"), 2);
+}

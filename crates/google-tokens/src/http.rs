@@ -209,26 +209,43 @@ impl Http {
                     )));
                 }
                 Ok(answer) if answer.status < 500 => return Ok(answer),
+                // The same request would get the same answer: no use asking again.
+                Err(Failure::TooLarge) => {
+                    return Err(Error::Source(format!(
+                        "{what} at {url} answered more than {} MiB, more than any answer it should give",
+                        MAX_BODY >> 20
+                    )));
+                }
                 Ok(answer) if attempt >= ATTEMPTS => {
                     return Err(Error::Source(format!(
                         "{what} at {url} answered HTTP {} {ATTEMPTS} times; try again later",
                         answer.status
                     )));
                 }
-                Err(err) if attempt >= ATTEMPTS => {
+                Err(Failure::Transport(err)) if attempt >= ATTEMPTS => {
                     return Err(Error::Source(format!(
                         "cannot reach {what} at {url} after {ATTEMPTS} attempts: {err}"
                     )));
                 }
                 Ok(answer) => log::warn!("{what} answered HTTP {}; retrying", answer.status),
-                Err(err) => log::warn!("{what} request failed ({err}); retrying"),
+                Err(Failure::Transport(err)) => {
+                    log::warn!("{what} request failed ({err}); retrying")
+                }
             }
             std::thread::sleep(backoff(attempt));
         }
     }
 }
 
-fn send_once(agent: &ureq::Agent, request: &Request<'_>) -> std::result::Result<Answer, String> {
+/// Why one request got no answer.
+enum Failure {
+    /// The connection or the exchange failed; worth another attempt.
+    Transport(String),
+    /// The answer was larger than [`MAX_BODY`].
+    TooLarge,
+}
+
+fn send_once(agent: &ureq::Agent, request: &Request<'_>) -> std::result::Result<Answer, Failure> {
     {
         let response = match request.method {
             Method::Get => {
@@ -254,14 +271,17 @@ fn send_once(agent: &ureq::Agent, request: &Request<'_>) -> std::result::Result<
                 }
             }
         };
-        let mut response = response.map_err(|e| e.to_string())?;
+        let mut response = response.map_err(|e| Failure::Transport(e.to_string()))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_BODY)
             .read_to_string()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Failure::TooLarge,
+                e => Failure::Transport(e.to_string()),
+            })?;
         Ok(Answer { status, body })
     }
 }

@@ -35,7 +35,7 @@ pub use error::{Error, Result};
 pub use http::is_loopback_http;
 pub use instance::{
     AdminClient, InstanceKind, InstanceName, InstanceRequest, IpType, ListedInstance, Listing,
-    Resolution, ServerCa, ServerTls, default_project,
+    Resolution, ServerCa, ServerTls, default_project, is_project_id,
 };
 pub use oauth::{ADC_LOGIN_ADVICE, ADC_LOGIN_WITH_ALLOYDB_SCOPE, IF_APP_BLOCKED};
 pub use principal::{Principal, database_user};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, Result};
 use crate::http::Answer;
-use crate::secret::{Secret, redact};
+use crate::secret::{Secret, redact, redact_excerpt};
 
 /// The command literal, for [`ADC_LOGIN_WITH_ALLOYDB_SCOPE`] and [`ADC_LOGIN_ADVICE`].
 macro_rules! adc_login {
@@ -135,7 +135,7 @@ pub(crate) fn oauth_error(answer: &Answer, what: &str) -> Result<OAuthError> {
     Ok(OAuthError {
         status: answer.status,
         code: redact(&code, &[]),
-        description: redact(&description, &[]),
+        description: redact_excerpt(&description, &[], 1000, false),
     })
 }
 

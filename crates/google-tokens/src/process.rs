@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
 
 use crate::error::{Error, Result};
-use crate::secret::redact;
+use crate::secret::redact_excerpt;
 
 /// Output beyond this is not a token; reading stops so a runaway program cannot fill memory.
 pub const MAX_OUTPUT: u64 = 1 << 20;
@@ -298,8 +298,12 @@ impl Program<'_> {
         let program = self.program();
         let out_text = String::from_utf8_lossy(&finished.stdout);
         let known: Vec<&str> = out_text.split_whitespace().collect();
-        let err_text = redact(String::from_utf8_lossy(&finished.stderr).trim(), &known);
-        let err_text = last_chars(&err_text, 600);
+        let err_text = redact_excerpt(
+            String::from_utf8_lossy(&finished.stderr).trim(),
+            &known,
+            600,
+            true,
+        );
         let how = match finished.code {
             Some(code) => format!("exited with status {code}"),
             None => "was killed by a signal".to_string(),
@@ -365,15 +369,5 @@ fn kill_group(pid: u32) {
     // involved. The group is ours: the child was started as its leader.
     unsafe {
         libc::kill(-pid, libc::SIGKILL);
-    }
-}
-
-fn last_chars(text: &str, n: usize) -> String {
-    let count = text.chars().count();
-    if count <= n {
-        text.to_string()
-    } else {
-        let tail: String = text.chars().skip(count - n).collect();
-        format!("…{tail}")
     }
 }

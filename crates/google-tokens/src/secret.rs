@@ -1,5 +1,6 @@
 //! A wrapper that keeps access tokens out of logs, errors and debug prints.
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use std::fmt;
 
 /// An access token. Its `Debug` and `Display` never show the value, so a token cannot
@@ -67,16 +68,82 @@ const LONG_RUN: usize = 32;
 /// secrets (8 characters or more), PEM blocks, tokens of the shapes Google issues, values
 /// of secret-named fields, and long base64 or hex runs.
 pub fn redact(text: &str, known: &[&str]) -> String {
-    let mut out = text.to_string();
-    for secret in known {
-        if secret.len() >= 8 {
-            out = out.replace(secret, REDACTED);
-        }
-    }
+    // Every pass below reads its input once, front to back: a message of a megabyte
+    // full of secret names or prefixes costs milliseconds, not minutes.
+    let out = redact_known(text, known);
     let out = redact_pem_blocks(&out);
     let out = redact_named_values(&out);
     let out = redact_prefixed(&out);
     redact_runs(&out)
+}
+
+/// [`redact`], then at most `max` characters of the result, from its end (`keep_end`:
+/// a program's stderr, whose last lines say why it failed) or from its start (a server's
+/// message). The cut is made after redacting, so a secret across it is already gone and
+/// no part of it can survive; `…` marks the side that was cut.
+pub(crate) fn redact_excerpt(text: &str, known: &[&str], max: usize, keep_end: bool) -> String {
+    let red = redact(text, known);
+    let count = red.chars().count();
+    if count <= max {
+        return red;
+    }
+    if keep_end {
+        let tail: String = red.chars().skip(count - max).collect();
+        format!("…{tail}")
+    } else {
+        let head: String = red.chars().take(max).collect();
+        format!("{head}…")
+    }
+}
+
+/// Every occurrence of the `known` secrets (8 bytes or more; shorter ones would hide
+/// ordinary words), the longest first where they overlap, in one pass over the text
+/// whatever their number (every word a program printed on stdout).
+fn redact_known(text: &str, known: &[&str]) -> String {
+    let mut secrets: Vec<&str> = known.iter().copied().filter(|s| s.len() >= 8).collect();
+    if secrets.is_empty() {
+        return text.to_string();
+    }
+    secrets.sort_unstable();
+    secrets.dedup();
+    match AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(&secrets)
+    {
+        Ok(matcher) => matcher.replace_all(text, &vec![REDACTED; secrets.len()]),
+        // Too many patterns for the automaton's limits: one at a time.
+        Err(_) => secrets.iter().fold(text.to_string(), |out, secret| {
+            out.replace(secret, REDACTED)
+        }),
+    }
+}
+
+/// The first occurrence of any of `needles` in `haystack` at or after `from`, as
+/// (position, needle's length), the shortest needle first on a tie. `next` remembers
+/// where each needle occurs next, so that a scan calling this with a rising `from`
+/// searches the text once per needle in all, not once per call.
+fn next_of(
+    haystack: &str,
+    needles: &[&str],
+    next: &mut [Option<usize>],
+    from: usize,
+) -> Option<(usize, usize)> {
+    for (needle, slot) in needles.iter().zip(next.iter_mut()) {
+        if let Some(at) = *slot {
+            if at < from {
+                let mut start = from.min(haystack.len());
+                while !haystack.is_char_boundary(start) {
+                    start += 1;
+                }
+                *slot = haystack[start..].find(needle).map(|p| p + start);
+            }
+        }
+    }
+    needles
+        .iter()
+        .zip(next.iter())
+        .filter_map(|(needle, at)| at.map(|at| (at, needle.len())))
+        .min()
 }
 
 /// A secret prefix and the token characters after it (`/` included: refresh tokens have
@@ -85,21 +152,18 @@ fn redact_prefixed(text: &str) -> String {
     let is_token_char =
         |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '+' | '=');
     let mut result = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((at, len)) = SECRET_PREFIXES
-        .iter()
-        .filter_map(|p| rest.find(p).map(|at| (at, p.len())))
-        .min()
-    {
-        result.push_str(&rest[..at]);
+    let mut next = SECRET_PREFIXES.map(|p| text.find(p));
+    let mut cursor = 0;
+    while let Some((at, len)) = next_of(text, &SECRET_PREFIXES, &mut next, cursor) {
+        result.push_str(&text[cursor..at]);
         result.push_str(REDACTED);
-        let after = &rest[at + len..];
+        let after = &text[at + len..];
         let end = after
             .find(|c: char| !is_token_char(c))
             .unwrap_or(after.len());
-        rest = &after[end..];
+        cursor = at + len + end;
     }
-    result.push_str(rest);
+    result.push_str(&text[cursor..]);
     result
 }
 
@@ -130,18 +194,16 @@ fn redact_pem_blocks(text: &str) -> String {
 /// The value after a secret-named field: skips `"`, `:`, `=` and spaces after the name,
 /// then removes up to the next quote, white space, `&`, `,` or `}`.
 fn redact_named_values(text: &str) -> String {
+    // ASCII lowercasing keeps every byte where it was: positions in `lower` are
+    // positions in `text`.
+    let lower = text.to_ascii_lowercase();
     let mut result = String::with_capacity(text.len());
-    let mut rest = text;
-    'scan: loop {
-        let lower = rest.to_ascii_lowercase();
-        let next = SECRET_NAMES
-            .iter()
-            .filter_map(|name| lower.find(name).map(|at| (at, name.len())))
-            .min();
-        let Some((at, len)) = next else { break 'scan };
+    let mut next = SECRET_NAMES.map(|name| lower.find(name));
+    let mut cursor = 0;
+    while let Some((at, len)) = next_of(&lower, &SECRET_NAMES, &mut next, cursor) {
         let after_name = at + len;
-        result.push_str(&rest[..after_name]);
-        let tail = &rest[after_name..];
+        result.push_str(&text[cursor..after_name]);
+        let tail = &text[after_name..];
         let separator = tail
             .find(|c: char| !matches!(c, '"' | '\'' | ':' | '=' | ' '))
             .unwrap_or(tail.len());
@@ -156,9 +218,9 @@ fn redact_named_values(text: &str) -> String {
         } else {
             result.push_str(&value[..end]);
         }
-        rest = &value[end..];
+        cursor = after_name + separator + end;
     }
-    result.push_str(rest);
+    result.push_str(&text[cursor..]);
     result
 }
 
@@ -257,6 +319,89 @@ mod tests {
         assert_eq!(
             red,
             "failed: token <redacted> rejected; other=<redacted> end"
+        );
+    }
+
+    #[test]
+    fn a_megabyte_of_secret_names_and_prefixes_is_redacted_in_one_pass() {
+        // Each of these made the old passes search the rest of the text once per
+        // occurrence: minutes for a megabyte.
+        for unit in [
+            "password ",
+            "PASSWORD=x ",
+            "eyJ ",
+            "1//a ",
+            "client_secret ",
+            "zzzzzzzz ",
+        ] {
+            let text = unit.repeat((1 << 20) / unit.len());
+            // Many secrets sharing their first bytes with each other and with the text.
+            let known: Vec<String> = (0..100_000).map(|i| format!("{unit}{i:08}")).collect();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            let started = std::time::Instant::now();
+            let red = redact(&text, &known);
+            let took = started.elapsed();
+            assert!(took.as_secs() < 10, "{unit:?}: {took:?}");
+            assert!(!red.contains("x "), "{unit:?}");
+            assert!(red.len() <= text.len() * 4, "{unit:?}");
+        }
+        // A long text still loses every secret in it, wherever it is.
+        let mut text = "password ".repeat(100_000);
+        text.push_str("password=Qz7vKp9wLm ya29.TOKENtokenTOKEN knownSECRETvalue end");
+        let red = redact(&text, &["knownSECRETvalue"]);
+        for gone in ["Qz7vKp9wLm", "TOKENtoken", "knownSECRET"] {
+            assert!(!red.contains(gone), "{gone}");
+        }
+        assert!(red.ends_with("password=<redacted> <redacted> <redacted> end"));
+    }
+
+    #[test]
+    fn many_known_secrets_are_each_replaced_the_longest_first() {
+        let red = redact(
+            "a abcdefgh1 abcdefgh12 abcdefgh x abcdefgh",
+            &["abcdefgh", "abcdefgh12", "abcdefgh", "short"],
+        );
+        assert_eq!(red, "a <redacted>1 <redacted> <redacted> x <redacted>");
+        assert_eq!(redact("é-abcdefgh-é", &["abcdefgh"]), "é-<redacted>-é");
+    }
+
+    #[test]
+    fn no_part_of_a_secret_cut_by_the_excerpt_survives() {
+        // The secret sits across the cut at every offset; no 3 characters of it may be
+        // left, at either end.
+        let windows = |secret: &str| -> Vec<String> {
+            let chars: Vec<char> = secret.chars().collect();
+            chars.windows(3).map(|w| w.iter().collect()).collect()
+        };
+        for (secret, shape, known) in [
+            ("Qz7vKp9wLm", "password: Qz7vKp9wLm", None),
+            ("Qz7vKp9wLm", r#""password": "Qz7vKp9wLm""#, None),
+            ("Qz7vKp9wLm", "password = Qz7vKp9wLm", None),
+            ("Qz7vKp9wLmXy", "ya29.Qz7vKp9wLmXy", None),
+            ("Qz7vKp9wLmXy", "token=Qz7vKp9wLmXy", Some("Qz7vKp9wLmXy")),
+        ] {
+            for pad in 0..40 {
+                let filler = "b ".repeat(20);
+                let text = format!("{}{shape}{filler}", "a".repeat(pad));
+                let known: Vec<&str> = known.into_iter().collect();
+                for keep_end in [true, false] {
+                    let max = if keep_end {
+                        filler.len() + 5
+                    } else {
+                        pad + shape.len() - 5
+                    };
+                    let red = redact_excerpt(&text, &known, max, keep_end);
+                    assert!(red.contains('…'), "{red}");
+                    for w in windows(secret) {
+                        assert!(!red.contains(&w), "{shape} pad {pad}: {red}");
+                    }
+                }
+            }
+        }
+        // Short enough: all of it, redacted.
+        assert_eq!(
+            redact_excerpt("password: hunter2", &[], 600, true),
+            "password: <redacted>"
         );
     }
 }

@@ -58,6 +58,22 @@ pub struct Listing {
     pub unreachable: Vec<String>,
     /// Instances left out because a field of theirs was unusable.
     pub dropped: usize,
+    /// The API is not enabled on the project (403 `SERVICE_DISABLED`): it has no
+    /// instances of this product, and nothing was listed.
+    pub api_disabled: bool,
+}
+
+/// Whether `text` is a project ID as `--project` takes it: lower-case letters, digits and
+/// hyphens, optionally after a domain and a colon.
+pub fn is_project_id(text: &str) -> bool {
+    super::name::is_project(text)
+}
+
+/// How a listing of pages ended.
+enum Pages {
+    Done,
+    /// The API is not enabled on the project.
+    Disabled,
 }
 
 #[derive(Deserialize)]
@@ -115,13 +131,15 @@ impl AdminClient<'_> {
         check_project(project)?;
         let path = format!("/v1/projects/{project}/locations/-/clusters/-/instances");
         let mut listing = Listing::default();
-        self.pages(AdminApi::AlloyDb, project, &path, |body| {
+        let pages = self.pages(AdminApi::AlloyDb, project, &path, |body| {
             let page: AlloyDbPage = body.parse(api_name(AdminApi::AlloyDb))?;
             for location in page.unreachable {
                 let location = word(&location, |c| {
                     c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '_')
                 });
-                if let Some(location) = location.filter(|l| !listing.unreachable.contains(l)) {
+                // One the answer spells unusably is still a location that is missing.
+                let location = location.unwrap_or_else(|| "a location".to_string());
+                if !listing.unreachable.contains(&location) {
                     listing.unreachable.push(location);
                 }
             }
@@ -133,6 +151,7 @@ impl AdminClient<'_> {
             }
             Ok(page.next_page_token)
         })?;
+        listing.api_disabled = matches!(pages, Pages::Disabled);
         Ok(listing)
     }
 
@@ -141,7 +160,7 @@ impl AdminClient<'_> {
         check_project(project)?;
         let path = format!("/v1/projects/{project}/instances");
         let mut listing = Listing::default();
-        self.pages(AdminApi::SqlAdmin, project, &path, |body| {
+        let pages = self.pages(AdminApi::SqlAdmin, project, &path, |body| {
             let page: CloudSqlPage = body.parse(api_name(AdminApi::SqlAdmin))?;
             for warning in page.warnings {
                 if warning.code.as_deref() != Some("REGION_UNREACHABLE") {
@@ -171,33 +190,39 @@ impl AdminClient<'_> {
             }
             Ok(page.next_page_token)
         })?;
+        listing.api_disabled = matches!(pages, Pages::Disabled);
         Ok(listing)
     }
 
     /// GETs `path` and each next page, handing every 200 answer to `page`, which returns
-    /// the next page's token.
+    /// the next page's token. A token seen before would list the same pages again: the
+    /// listing stops there, however long the cycle.
     fn pages(
         &self,
         api: AdminApi,
         project: &str,
         path: &str,
         mut page: impl FnMut(&crate::http::Answer) -> Result<Option<String>>,
-    ) -> Result<()> {
+    ) -> Result<Pages> {
         let mut token: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
             let url = match &token {
                 None => path.to_string(),
                 Some(t) => format!("{path}?pageToken={}", query_escape(t)),
             };
             let answer = self.get(api, &url)?;
+            if answer.status == 403 && service_disabled(&answer.body) {
+                return Ok(Pages::Disabled);
+            }
             if answer.status != 200 {
                 return Err(self.list_refused(api, &answer, project));
             }
             match page(&answer)?.filter(|t| !t.is_empty()) {
-                None => return Ok(()),
-                Some(next) if token.as_deref() == Some(next.as_str()) => {
+                None => return Ok(Pages::Done),
+                Some(next) if !seen.insert(next.clone()) => {
                     return Err(Error::Source(format!(
-                        "{} answered the same page again; the list is incomplete",
+                        "{} answered a page it had answered before; the list is incomplete",
                         api_name(api)
                     )));
                 }
@@ -241,6 +266,31 @@ impl AdminClient<'_> {
             )),
         }
     }
+}
+
+/// Whether a 403 says the API is not enabled on the project (Google's `ErrorInfo` with
+/// reason `SERVICE_DISABLED`), rather than that the principal may not list.
+fn service_disabled(body: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        details: Vec<Detail>,
+    }
+    #[derive(Deserialize)]
+    struct Detail {
+        #[serde(default)]
+        reason: Option<String>,
+    }
+    serde_json::from_str::<Body>(body).is_ok_and(|b| {
+        b.error
+            .details
+            .iter()
+            .any(|d| d.reason.as_deref() == Some("SERVICE_DISABLED"))
+    })
 }
 
 fn check_project(project: &str) -> Result<()> {
@@ -432,5 +482,18 @@ mod tests {
         assert_eq!(listed.addresses, [(IpType::Public, "34.1.2.3".to_string())]);
         assert!(listed.iam_authentication && listed.connectors_only);
         assert_eq!(query_escape("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn a_disabled_api_is_told_from_a_refusal() {
+        let disabled = r#"{"error":{"code":403,"message":"AlloyDB API has not been used in project 1 before or it is disabled.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com"}]}}"#;
+        assert!(service_disabled(disabled));
+        for refused in [
+            r#"{"error":{"code":403,"message":"Permission denied","status":"PERMISSION_DENIED"}}"#,
+            r#"{"error":{"code":403,"details":[{"reason":"IAM_PERMISSION_DENIED"}]}}"#,
+            "SERVICE_DISABLED",
+        ] {
+            assert!(!service_disabled(refused), "{refused}");
+        }
     }
 }

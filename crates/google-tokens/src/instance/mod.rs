@@ -20,7 +20,7 @@ mod list;
 mod name;
 mod project;
 
-pub use list::{InstanceKind, ListedInstance, Listing};
+pub use list::{InstanceKind, ListedInstance, Listing, is_project_id};
 pub use name::{InstanceName, IpType};
 pub use project::default_project;
 

@@ -4,7 +4,7 @@
 //! section), then the Application Default Credentials file's `quota_project_id` or
 //! `project_id`, then the metadata server's project.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::http::{Body, Method, Request};
@@ -57,7 +57,7 @@ fn gcloud_project() -> Option<String> {
     let dir = gcloud_dir()?;
     let active = std::env::var("CLOUDSDK_ACTIVE_CONFIG_NAME")
         .ok()
-        .or_else(|| std::fs::read_to_string(dir.join("active_config")).ok())
+        .or_else(|| read(&dir.join("active_config")))
         .map(|n| n.trim().to_string())
         .filter(|n| {
             !n.is_empty()
@@ -65,9 +65,21 @@ fn gcloud_project() -> Option<String> {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         .unwrap_or_else(|| "default".to_string());
-    let text = std::fs::read_to_string(dir.join("configurations").join(format!("config_{active}")))
-        .ok()?;
+    let text = read(&dir.join("configurations").join(format!("config_{active}")))?;
     ini_value(&text, "core", "project")
+}
+
+/// One of the files that may name the project, read as credentials are (regular files
+/// only, never blocking, 1 MiB at most): a FIFO or `/dev/zero` put at one of these paths
+/// must not hang the lookup or fill memory. A file that cannot be read names no project.
+fn read(path: &Path) -> Option<String> {
+    match crate::input_file::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(problem) => {
+            log::debug!("not reading {} for a project: {problem}", path.display());
+            None
+        }
+    }
 }
 
 /// A key of an INI section, as gcloud writes its configurations.
@@ -98,13 +110,34 @@ fn adc_project() -> Option<String> {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .or_else(|| Some(gcloud_dir()?.join("application_default_credentials.json")))?;
-    let fields: Fields = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let fields: Fields = serde_json::from_str(&read(&path)?).ok()?;
     fields.quota_project_id.or(fields.project_id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_bounded_regular_files_are_read() {
+        let dir = std::env::temp_dir().join(format!("project-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("path");
+        // SAFETY: mkfifo(3) reads the NUL-terminated path, which outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let started = std::time::Instant::now();
+        assert_eq!(read(&fifo), None);
+        assert_eq!(read(Path::new("/dev/zero")), None);
+        assert!(started.elapsed().as_secs() < 5);
+        let big = dir.join("big.json");
+        std::fs::write(&big, " ".repeat((1 << 20) + 1)).expect("write");
+        assert_eq!(read(&big), None);
+        let small = dir.join("adc.json");
+        std::fs::write(&small, r#"{"project_id":"p"}"#).expect("write");
+        assert_eq!(read(&small).as_deref(), Some(r#"{"project_id":"p"}"#));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn ini_sections() {
