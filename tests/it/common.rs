@@ -414,3 +414,31 @@ fn a_missing_tool_fails_its_test_unless_skips_are_asked_for() {
         format!("skipped: {CHECK}: {NEEDED} is missing; its check not tested\n")
     );
 }
+
+/// Polls `done` for up to `limit` (a guard against a hang, not a measurement).
+pub fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+/// Runs `cmd` to its end, or kills it after `limit` (a guard against a hang).
+pub fn output_within(mut cmd: Command, limit: std::time::Duration) -> Option<Output> {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let exited = eventually(limit, || child.try_wait().ok().flatten().is_some());
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    child.wait_with_output().ok()
+}

@@ -223,9 +223,8 @@ fn discover_reads_no_fifo_or_device_for_the_default_project() {
             .env_remove("CLOUDSDK_CORE_PROJECT")
             .env("GOOGLE_APPLICATION_CREDENTIALS", adc)
             .env("GCE_METADATA_HOST", "127.0.0.1:9");
-        let started = std::time::Instant::now();
-        let err = fails_with(cmd.output().expect("run"), 2);
-        assert!(started.elapsed().as_secs() < 10, "{adc:?}");
+        let out = output_within(cmd, std::time::Duration::from_secs(20));
+        let err = fails_with(out.unwrap_or_else(|| panic!("{adc:?}: discover hung")), 2);
         assert!(err.contains("--project"), "{adc:?}: {err}");
     }
 }
@@ -379,10 +378,8 @@ fn discover_redacts_and_cuts_a_huge_refusal_quickly() {
             )
         })
     });
-    let started = std::time::Instant::now();
+    // How long redaction takes is measured in the google-tokens bench `redact`.
     let err = fails_with(lab.discover(&["--project", "p"]), 1);
-    let took = started.elapsed();
-    assert!(took.as_secs() < 20, "{took:?}");
     assert!(err.len() < 4000, "{} bytes", err.len());
     assert!(
         err.contains("may not list") && err.contains("password password"),

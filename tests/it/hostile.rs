@@ -398,18 +398,6 @@ fn group_alive(pgid: i32) -> bool {
         .unwrap_or(false)
 }
 
-/// Polls `done` for up to `limit` (a guard against a hang, not a measurement).
-fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < end {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    done()
-}
-
 /// A token command that records its pid in `pid_file`, then runs `rest` (shell).
 fn recording_command(env: &Env, pid_file: &Path, rest: &str) -> String {
     let script = env.script(
@@ -583,22 +571,6 @@ fn a_running_refresh_is_not_dumpable_and_has_no_core_limit() {
         Some(0),
         "/proc/PID of a process that is not dumpable belongs to root (it runs as {real_uid:?})"
     );
-}
-
-/// Runs `cmd` to its end, or kills it after `limit` (a guard against a hang).
-fn output_within(mut cmd: Command, limit: std::time::Duration) -> Option<Output> {
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let exited = eventually(limit, || child.try_wait().ok().flatten().is_some());
-    if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
-        return None;
-    }
-    child.wait_with_output().ok()
 }
 
 fn mkfifo(path: &Path) {
