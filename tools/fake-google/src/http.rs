@@ -84,15 +84,6 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Every value of a repeated parameter, in order.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
     /// The first of several names that is present (e.g. `grant_type` or,
     /// in a JSON body, `grantType`).
     pub fn get_any(&self, names: &[&str]) -> Option<&str> {
@@ -106,18 +97,6 @@ impl Params {
             Some(v) => v.trim().parse().map_err(|_| {
                 Response::invalid_request(&format!("parameter {name} has an invalid value"))
             }),
-        }
-    }
-
-    /// A boolean parameter accepting `true/false/1/0/yes/no`.
-    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, Response> {
-        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
-            Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
-            Some(_) => Err(Response::invalid_request(&format!(
-                "parameter {name} must be true or false"
-            ))),
         }
     }
 }
