@@ -219,7 +219,6 @@ fn serve(
         vars.extend([
             ("PGHOST_TEST", "127.0.0.1".to_owned()),
             ("PGPORT_TEST", pg.port().to_string()),
-            ("PG_SOCKET_DIR", pg.socket_dir().display().to_string()),
             ("PG_DATA_DIR", pg.data_dir().display().to_string()),
             ("PG_BINDIR", pg.bin_dir().display().to_string()),
             (
