@@ -160,28 +160,14 @@ impl FakeGoogle {
     }
 
     /// Requests a route has received, injected failures and refusals
-    /// included. The routes:
-    ///
-    /// | name | endpoint |
-    /// |---|---|
-    /// | `mint` | `POST /mint` |
-    /// | `tokeninfo` | `GET`/`POST /tokeninfo` |
-    /// | `stats` | `GET /stats` |
-    /// | `token` | `POST /token` (OAuth2 token endpoint) |
-    /// | `metadata_token` | `GET /computeMetadata/v1/instance/service-accounts/{account}/token` |
-    /// | `metadata_email` | `GET /computeMetadata/v1/instance/service-accounts/{account}/email` |
-    /// | `metadata` | any other metadata path, and `GET /` |
-    /// | `generate_access_token` | `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` |
-    /// | `sts_token` | `POST /v1/token` (STS) |
-    /// | `gcloud_token` | `POST /gcloud/token` (the fake gcloud's backend) |
-    /// | `alloydb_get_instance` | `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}` (AlloyDB Admin) |
-    /// | `cloudsql_connect_settings` | `GET /v1/projects/{p}/instances/{i}/connectSettings` (Cloud SQL Admin) |
-    /// | `cloudsql_get_instance` | `GET /v1/projects/{p}/instances/{i}` (Cloud SQL Admin) |
-    /// | `alloydb_list_instances` | `GET /v1/projects/{p}/locations/{l}/clusters/-/instances` (AlloyDB Admin, paged) |
-    /// | `cloudsql_list_instances` | `GET /v1/projects/{p}/instances` (Cloud SQL Admin, paged) |
-    /// | `aws_imds_token` | `PUT /latest/api/token` (EC2 instance metadata) |
-    /// | `aws_metadata` | `GET /latest/meta-data/...` (EC2 instance metadata) |
+    /// included (the route names: README.md). A name no route has panics,
+    /// so a misspelled one cannot make a test's count pass.
     pub fn hits(&self, route: &str) -> usize {
+        let routes = http::default_router().routes;
+        assert!(
+            routes.iter().any(|r| r.name == route),
+            "fake-google has no route {route:?}"
+        );
         self.state.hits(route)
     }
 
