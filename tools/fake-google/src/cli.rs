@@ -211,20 +211,13 @@ fn serve(
     let mut vars = vec![
         ("FAKE_GOOGLE_URL", google.http_url()),
         ("FAKE_GOOGLE_METADATA_HOST", google.metadata_host()),
-        ("FAKE_AWS_METADATA_URL", google.aws_metadata_url()),
-        ("FAKE_GOOGLE_LDAP_PORT", google.ldap_port().to_string()),
         ("FAKE_GOOGLE_PID", std::process::id().to_string()),
     ];
     if let Some(pg) = &pg {
         vars.extend([
-            ("PGHOST_TEST", "127.0.0.1".to_owned()),
             ("PGPORT_TEST", pg.port().to_string()),
             ("PG_DATA_DIR", pg.data_dir().display().to_string()),
             ("PG_BINDIR", pg.bin_dir().display().to_string()),
-            (
-                "PG_HAS_IPV6",
-                if pg.has_ipv6() { "1" } else { "0" }.to_owned(),
-            ),
         ]);
     }
     let text: String = vars

@@ -345,14 +345,9 @@ impl FakeGoogle {
         self.state.directory().aws_instance = Some(instance);
     }
 
-    /// Base URL of the EC2 instance metadata stand-in.
-    pub fn aws_metadata_url(&self) -> String {
-        self.http_url()
-    }
-
     /// The `credential_source` of an AWS-sourced `external_account` file.
     fn aws_credential_source(&self, imdsv2: bool) -> Value {
-        let base = self.aws_metadata_url();
+        let base = self.http_url();
         let mut source = json!({
             "environment_id": "aws1",
             "region_url": format!("{base}/latest/meta-data/placement/availability-zone"),
