@@ -423,10 +423,3 @@ fn route_names_are_documented() {
     documented.sort_unstable();
     assert_eq!(names, documented);
 }
-
-#[test]
-fn the_stand_ins_can_be_shared_between_threads() {
-    fn shareable<T: Send + Sync>() {}
-    shareable::<FakeGoogle>();
-    shareable::<crate::pg::PgServer>();
-}
