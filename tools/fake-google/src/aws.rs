@@ -76,12 +76,6 @@ fn hmac_sha256(key: &[u8], data: &str) -> hmac::Tag {
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes())
 }
 
-/// `YYYYMMDD'T'HHMMSS'Z'` for `t`, the form of `x-amz-date`.
-#[cfg(test)]
-pub(crate) fn amz_date(t: SystemTime) -> String {
-    crate::state::rfc3339_utc(t).replace(['-', ':'], "")
-}
-
 /// The time an `x-amz-date` value stands for, if it is well formed.
 pub(crate) fn parse_amz_date(text: &str) -> Option<SystemTime> {
     let utc = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", text)
@@ -232,21 +226,17 @@ impl Authorization {
 #[cfg(test)]
 /// A subject token for STS, as Google's client libraries build it: the
 /// `GetCallerIdentity` request for `region`, signed at `now` with
-/// `credentials`, carrying `x-goog-cloud-target-resource: audience`
-/// (signed too, unless `sign_target_resource` is false, which is what
-/// Google's Python library does), serialised as JSON
-/// `{"url", "method", "headers": [{"key", "value"}...]}` and
-/// percent-encoded.
+/// `credentials`, with a signed `x-goog-cloud-target-resource: audience`,
+/// serialised as JSON and percent-encoded.
 pub(crate) fn subject_token(
     credentials: &AwsCredentials,
     region: &str,
     audience: &str,
     now: SystemTime,
-    sign_target_resource: bool,
 ) -> String {
     let url = GET_CALLER_IDENTITY_URL.replace("{region}", region);
     let host = format!("sts.{region}.amazonaws.com");
-    let date = amz_date(now);
+    let date = crate::state::rfc3339_utc(now).replace(['-', ':'], "");
     let mut headers = vec![
         ("host".to_owned(), host),
         ("x-amz-date".to_owned(), date.clone()),
@@ -254,13 +244,10 @@ pub(crate) fn subject_token(
     if let Some(token) = &credentials.session_token {
         headers.push(("x-amz-security-token".to_owned(), token.clone()));
     }
-    let target = (
+    headers.push((
         "x-goog-cloud-target-resource".to_owned(),
         audience.to_owned(),
-    );
-    if sign_target_resource {
-        headers.push(target.clone());
-    }
+    ));
     let mut signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
     signed.sort();
     let scope = Scope {
@@ -277,9 +264,6 @@ pub(crate) fn subject_token(
         signed.join(";"),
         signature(&credentials.secret_access_key, &date, &scope, &canonical)
     );
-    if !sign_target_resource {
-        headers.push(target);
-    }
     headers.push(("Authorization".to_owned(), authorization));
     let request: Value = json!({
         "url": url,

@@ -23,7 +23,6 @@ use serde_json::{Value, json};
 use crate::FakeGoogle;
 use crate::http::{Body, post};
 use crate::pg::PgServer;
-use crate::tls::TestCa;
 
 #[derive(Parser)]
 #[command(
@@ -54,9 +53,6 @@ enum Command {
         /// Make the metadata server hand out tokens for this service account.
         #[arg(long)]
         metadata_account: Option<String>,
-        /// Serve HTTPS too, and PostgreSQL over TLS only, with a throw-away CA.
-        #[arg(long)]
-        tls: bool,
         /// Make every Google endpoint wait this many milliseconds.
         #[arg(long, default_value_t = 0)]
         delay: u64,
@@ -78,12 +74,6 @@ enum Command {
         padding: Option<u64>,
         #[arg(long)]
         scope: Option<String>,
-        /// Keep the e-mail out of tokeninfo's answers.
-        #[arg(long)]
-        no_email: bool,
-        /// Seconds to wait for the answer.
-        #[arg(long, default_value_t = 30.0)]
-        timeout: f64,
         /// Print only the token.
         #[arg(long)]
         bare: bool,
@@ -96,12 +86,6 @@ enum Command {
         url: String,
         #[arg(long, value_name = "EMAIL")]
         account: String,
-        /// Grant EMAIL Token Creator on SA first.
-        #[arg(long, value_name = "SA")]
-        impersonatable: Vec<String>,
-        /// Fail every command with this exit status, like gcloud with stale credentials.
-        #[arg(long, value_name = "CODE")]
-        fail_with: Option<u8>,
         #[arg(last = true, required = true)]
         gcloud_args: Vec<String>,
     },
@@ -129,7 +113,6 @@ pub fn main(args: &[String]) -> ExitCode {
             postgres,
             role,
             metadata_account,
-            tls,
             delay,
             token_creator,
         } => {
@@ -138,7 +121,6 @@ pub fn main(args: &[String]) -> ExitCode {
                 env_file.as_deref(),
                 postgres.then_some(&roles[..]),
                 metadata_account,
-                tls,
                 delay,
                 &token_creator,
             )
@@ -150,30 +132,18 @@ pub fn main(args: &[String]) -> ExitCode {
             length,
             padding,
             scope,
-            no_email,
-            timeout,
             bare,
         } => {
-            let mut body = json!({"principal": principal, "lifetime_secs": lifetime, "length": length,
+            let body = json!({"principal": principal, "lifetime_secs": lifetime, "length": length,
                 "padding": padding, "scope": scope});
-            if no_email {
-                body["email_in_tokeninfo"] = false.into();
-            }
-            mint(
-                &url,
-                &body,
-                Duration::from_secs_f64(timeout.max(0.001)),
-                bare,
-            )
+            mint(&url, &body, bare)
         }
         Command::Gcloud {
             url,
             account,
-            impersonatable,
-            fail_with,
             gcloud_args,
         } => {
-            return gcloud(&url, &account, &impersonatable, fail_with, &gcloud_args);
+            return gcloud(&url, &account, &gcloud_args);
         }
     };
     match result {
@@ -185,9 +155,9 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn mint(url: &str, body: &Value, timeout: Duration, bare: bool) -> Result<(), String> {
+fn mint(url: &str, body: &Value, bare: bool) -> Result<(), String> {
     let endpoint = format!("{}/mint", url.trim_end_matches('/'));
-    let (status, text) = post(&endpoint, Body::Json(body), timeout)
+    let (status, text) = post(&endpoint, Body::Json(body), Duration::from_secs(30))
         .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
     if status != 200 {
         return Err(format!(
@@ -212,7 +182,6 @@ fn serve(
     env_file: Option<&Path>,
     postgres_roles: Option<&[&str]>,
     metadata_account: Option<String>,
-    tls: bool,
     delay_ms: u64,
     token_creators: &[(String, String)],
 ) -> Result<(), String> {
@@ -227,16 +196,7 @@ fn serve(
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| e.to_string())?;
     }
     let io_error = |e: io::Error| e.to_string();
-    let ca = if tls {
-        Some(TestCa::new("fake-google test CA").map_err(io_error)?)
-    } else {
-        None
-    };
-    let google = match &ca {
-        Some(ca) => FakeGoogle::start_tls(ca),
-        None => FakeGoogle::start(),
-    }
-    .map_err(io_error)?;
+    let google = FakeGoogle::start().map_err(io_error)?;
     if let Some(email) = &metadata_account {
         google.set_metadata_account(email);
     }
@@ -244,38 +204,20 @@ fn serve(
     for (member, target) in token_creators {
         google.grant_token_creator(member, target);
     }
-    let pg = match (postgres_roles, &ca) {
-        (None, _) => None,
-        (Some(roles), None) => Some(PgServer::start(google.ldap_port(), roles).map_err(io_error)?),
-        (Some(roles), Some(ca)) => {
-            let cert = ca
-                .issue(&["localhost", "127.0.0.1", "::1"])
-                .map_err(io_error)?;
-            Some(PgServer::start_with_tls(google.ldap_port(), roles, &cert).map_err(io_error)?)
-        }
+    let pg = match postgres_roles {
+        None => None,
+        Some(roles) => Some(PgServer::start(google.ldap_port(), roles).map_err(io_error)?),
     };
     let mut vars = vec![
         ("FAKE_GOOGLE_URL", google.http_url()),
         ("FAKE_GOOGLE_METADATA_HOST", google.metadata_host()),
-        ("FAKE_AWS_METADATA_URL", google.aws_metadata_url()),
-        ("FAKE_GOOGLE_LDAP_PORT", google.ldap_port().to_string()),
         ("FAKE_GOOGLE_PID", std::process::id().to_string()),
     ];
-    if let (Some(ca), Some(url)) = (&ca, google.https_url()) {
-        vars.push(("FAKE_GOOGLE_HTTPS_URL", url));
-        vars.push(("FAKE_GOOGLE_CA_FILE", ca.cert_path().display().to_string()));
-    }
     if let Some(pg) = &pg {
         vars.extend([
-            ("PGHOST_TEST", "127.0.0.1".to_owned()),
             ("PGPORT_TEST", pg.port().to_string()),
-            ("PG_SOCKET_DIR", pg.socket_dir().display().to_string()),
             ("PG_DATA_DIR", pg.data_dir().display().to_string()),
             ("PG_BINDIR", pg.bin_dir().display().to_string()),
-            (
-                "PG_HAS_IPV6",
-                if pg.has_ipv6() { "1" } else { "0" }.to_owned(),
-            ),
         ]);
     }
     let text: String = vars
@@ -344,13 +286,7 @@ fn shell_quote(value: &str) -> String {
 
 /// `fake-google gcloud`: tokens from the fake's `POST /gcloud/token`, with
 /// gcloud's output formats and exit statuses.
-fn gcloud(
-    url: &str,
-    account: &str,
-    impersonatable: &[String],
-    fail_with: Option<u8>,
-    args: &[String],
-) -> ExitCode {
+fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
     let mut impersonate = None;
     let mut words = Vec::new();
     for arg in args {
@@ -375,12 +311,6 @@ fn gcloud(
         );
         eprintln!("Please run:\n\n  $ gcloud auth login\n\nto obtain new credentials.");
     };
-    if let Some(code) = fail_with {
-        failure(
-            "('invalid_grant: Bad Request', {'error': 'invalid_grant', 'error_description': 'Bad Request'})",
-        );
-        return ExitCode::from(code);
-    }
     if let Some(target) = impersonate {
         eprintln!(
             "WARNING: This command is using service account impersonation. All API calls will be executed as [{target}]."
@@ -388,7 +318,6 @@ fn gcloud(
     }
     let mut fields = vec![("principal", account)];
     fields.extend(impersonate.map(|target| ("impersonate", target)));
-    fields.extend(impersonatable.iter().map(|sa| ("grant", sa.as_str())));
     let endpoint = format!("{}/gcloud/token", url.trim_end_matches('/'));
     let credential = match post(&endpoint, Body::Form(&fields), Duration::from_secs(30)) {
         Ok((200, text)) => serde_json::from_str::<Value>(&text).unwrap_or_default(),

@@ -1,10 +1,5 @@
-//! Who exists in the fake Google and what they may do: service accounts
-//! with keys, users with refresh tokens, "Service Account Token Creator"
-//! grants, external (workload identity federation) subjects, and the
-//! metadata server's account and token cache.
-//!
-//! All of it lives in one [`Directory`] behind one mutex in
-//! [`State`]; issued access tokens still go to the shared token table, so
+//! Who exists in the fake Google and what they may do, in one [`Directory`]
+//! behind one mutex; issued access tokens go to the shared token table, so
 //! `/tokeninfo` and the LDAP server know them. Lock order: the directory
 //! before the token table, never the other way round.
 
@@ -17,24 +12,19 @@ use serde_json::{Value, json};
 use crate::jwt;
 use crate::state::{DEFAULT_TOKEN_LENGTH, MintOptions, State, lock, random_string, unix_secs};
 
-/// `https://www.googleapis.com/auth/cloud-platform`: the scope that opens
-/// every Google Cloud API, IAM Credentials included.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
-/// `https://www.googleapis.com/auth/iam`: the narrower scope IAM Credentials
-/// also accepts.
+/// The narrower scope IAM Credentials also accepts.
 pub const IAM_SCOPE: &str = "https://www.googleapis.com/auth/iam";
 /// The scope that makes tokeninfo reveal a user's e-mail.
 pub const USERINFO_EMAIL_SCOPE: &str = "https://www.googleapis.com/auth/userinfo.email";
 /// The OpenID Connect scope; user grants carrying it also get an ID token.
 pub const OPENID_SCOPE: &str = "openid";
 
-/// Lifetime of tokens from `/token`, `/v1/token` (STS), the metadata server
-/// and the fake gcloud: Google's `expires_in` of a fresh token is 3599.
+/// Google's `expires_in` of a fresh token.
 pub const ISSUED_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 
-/// Length of service-account and federated access tokens. Google's are far
-/// longer than user tokens (often about a kilobyte), which is worth
-/// exercising.
+/// Service-account and federated tokens are far longer than user ones
+/// (often about a kilobyte), which is worth exercising.
 pub const SERVICE_ACCOUNT_TOKEN_LENGTH: usize = 1024;
 
 /// The metadata server hands out its cached token until less than this much
@@ -54,7 +44,6 @@ const HEX: &[u8] = b"0123456789abcdef";
 const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 const URL_SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// A registered service account.
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceAccount {
     pub email: String,
@@ -63,7 +52,6 @@ pub(crate) struct ServiceAccount {
     pub project_id: String,
 }
 
-/// What a refresh token stands for.
 #[derive(Debug, Clone)]
 pub(crate) struct RefreshGrant {
     pub user: String,
@@ -87,7 +75,6 @@ pub(crate) struct OAuthClient {
 
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
-    /// The HTTP server's own base URL, e.g. `http://127.0.0.1:41234`.
     pub base_url: String,
     pub service_accounts: HashMap<String, ServiceAccount>,
     pub oauth_client: Option<OAuthClient>,
@@ -101,11 +88,9 @@ pub(crate) struct Directory {
     pub token_padding: usize,
     pub last_jwt_claims: Option<Value>,
     pub last_generate_access_token_request: Option<Value>,
-    /// By full resource name `projects/P/locations/L/clusters/C/instances/I`.
+    /// By full resource name.
     pub alloydb_instances: HashMap<String, crate::instances::AlloyDbInstance>,
-    /// Members who may read every AlloyDB instance.
     pub alloydb_viewers: BTreeSet<String>,
-    /// Locations the AlloyDB aggregated list reports as `unreachable`.
     pub alloydb_unreachable: Vec<String>,
     /// By (project, instance).
     pub cloudsql_instances: HashMap<(String, String), crate::instances::CloudSqlInstance>,
@@ -113,13 +98,11 @@ pub(crate) struct Directory {
     pub cloudsql_grants: BTreeSet<(String, String)>,
     /// AWS identities STS accepts, by access key ID.
     pub aws_identities: HashMap<String, AwsIdentity>,
-    /// What the EC2 instance metadata stand-in serves.
     pub aws_instance: Option<crate::AwsInstanceMetadata>,
     /// IMDSv2 session tokens and when they expire.
     pub imds_tokens: HashMap<String, SystemTime>,
 }
 
-/// AWS credentials STS accepts signatures from, for one provider.
 #[derive(Debug, Clone)]
 pub(crate) struct AwsIdentity {
     pub credentials: crate::aws::AwsCredentials,
@@ -135,11 +118,6 @@ fn project_of(email: &str) -> &str {
         .and_then(|(_, domain)| domain.strip_suffix(".iam.gserviceaccount.com"))
         .filter(|p| !p.is_empty())
         .unwrap_or(DEMO_PROJECT)
-}
-
-/// Percent-encodes what may not appear raw in a URL path segment.
-fn encode_segment(text: &str) -> String {
-    crate::http::percent_encode(text)
 }
 
 impl Directory {
@@ -219,7 +197,6 @@ impl State {
         )
     }
 
-    /// Moves a token's expiry; returns whether it was known.
     pub(crate) fn set_expiry(&self, token: &str, expires_at: SystemTime) -> bool {
         self.update_token(token, |record| record.expires_at = expires_at)
     }
@@ -246,7 +223,6 @@ impl State {
         )
     }
 
-    /// Registers a service account (idempotently) and returns its key file.
     pub(crate) fn add_service_account(&self, email: &str, base_url: &str) -> Value {
         let mut dir = self.directory();
         let account = dir
@@ -271,14 +247,12 @@ impl State {
             "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
             "client_x509_cert_url": format!(
                 "https://www.googleapis.com/robot/v1/metadata/x509/{}",
-                encode_segment(&account.email)
+                crate::http::percent_encode(&account.email)
             ),
             "universe_domain": UNIVERSE_DOMAIN,
         })
     }
 
-    /// Registers a refresh token for `email` with `scopes` and returns the
-    /// ADC `authorized_user` file gcloud would write for it.
     pub(crate) fn add_user(&self, email: &str, scopes: &[&str]) -> Value {
         let mut dir = self.directory();
         let client = dir.oauth_client();

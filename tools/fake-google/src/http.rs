@@ -1,9 +1,6 @@
-//! The HTTP side of the fake: the request/response types the endpoint
-//! modules work with, a router, and the server, tiny_http behind an
-//! optional TLS terminator (so the same endpoints are served over HTTPS).
-//!
-//! Endpoints live in [`crate::endpoints`], one module per Google service, and
-//! each contributes a list of [`Route`]s collected in [`default_router`].
+//! The HTTP side of the fake: the request and response types of the
+//! endpoints ([`crate::endpoints`]), a router, and tiny_http behind an
+//! optional TLS terminator.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -17,31 +14,26 @@ use serde::Serialize;
 use crate::endpoints;
 use crate::state::{State, lock};
 
-/// Largest request body accepted; bodies are tiny JSON or form documents.
 const MAX_BODY: u64 = 1024 * 1024;
 
-/// A request as handlers see it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Request {
-    /// Upper-case method, e.g. `POST`.
+    /// Upper case.
     pub method: String,
-    /// Path without the query string, not percent-decoded.
+    /// Without the query string, not percent-decoded.
     pub path: String,
-    /// Decoded query parameters, in order.
+    /// Decoded, in order.
     pub query: Vec<(String, String)>,
-    /// Headers with lower-cased names.
+    /// Lower-cased names.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Request {
-    /// First value of a header (name matched case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
     }
 
-    /// The token of an `Authorization: Bearer <token>` header, if any (the
-    /// scheme is matched case-insensitively).
     pub fn bearer_token(&self) -> Option<&str> {
         let value = self.header("authorization")?.trim();
         let (scheme, token) = value.split_once(' ')?;
@@ -84,40 +76,19 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Every value of a repeated parameter, in order.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
     /// The first of several names that is present (e.g. `grant_type` or,
     /// in a JSON body, `grantType`).
     pub fn get_any(&self, names: &[&str]) -> Option<&str> {
         names.iter().find_map(|n| self.get(n))
     }
 
-    /// A parsed parameter, `default` when absent, or a 400 answer naming it.
+    /// A parsed parameter, `default` when absent, or a 400 naming it.
     pub fn parse_or<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, Response> {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v.trim().parse().map_err(|_| {
                 Response::invalid_request(&format!("parameter {name} has an invalid value"))
             }),
-        }
-    }
-
-    /// A boolean parameter accepting `true/false/1/0/yes/no`.
-    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, Response> {
-        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
-            Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
-            Some(_) => Err(Response::invalid_request(&format!(
-                "parameter {name} must be true or false"
-            ))),
         }
     }
 }
@@ -150,7 +121,6 @@ fn json_params(body: &[u8]) -> Result<Vec<(String, String)>, Response> {
     Ok(out)
 }
 
-/// An answer to send.
 #[derive(Debug, Clone)]
 pub(crate) struct Response {
     pub status: u16,
@@ -160,8 +130,6 @@ pub(crate) struct Response {
 }
 
 impl Response {
-    /// A JSON answer. Serialising our own plain structs cannot fail; if it
-    /// somehow did, the client gets a 500 rather than the server a panic.
     pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
         match serde_json::to_vec(value) {
             Ok(body) => Response {
@@ -185,7 +153,6 @@ impl Response {
         }
     }
 
-    /// `400 invalid_request`, the OAuth2 refusal of a malformed request.
     pub fn invalid_request(description: &str) -> Response {
         Response::error(400, "invalid_request", description)
     }
@@ -205,7 +172,6 @@ impl Response {
         Response::json(code, &serde_json::json!({ "error": error }))
     }
 
-    /// A plain-text (or other non-JSON) answer.
     pub fn text(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
         Response {
             status,
@@ -226,17 +192,11 @@ impl Response {
 /// check with `?`.
 pub(crate) type Handler = fn(&State, &Request) -> Result<Response, Response>;
 
-/// Which paths a route serves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum PathMatch {
-    /// Exactly this path.
     Exact(&'static str),
-    /// This path and everything below it; for endpoints with parameters in
-    /// the path, such as
-    /// `/v1/projects/-/serviceAccounts/{email}:generateAccessToken`.
+    /// This path and everything below it.
     Prefix(&'static str),
-    /// Paths this function accepts, for patterns a prefix cannot express
-    /// (`/computeMetadata/v1/instance/service-accounts/{account}/token`).
     Matches(fn(&str) -> bool),
 }
 
@@ -250,16 +210,14 @@ impl PathMatch {
     }
 }
 
-/// One endpoint.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Route {
-    /// Name under which hits are counted (and reported by `/stats`).
+    /// Under which hits are counted (and reported by `/stats`).
     pub name: &'static str,
     pub method: &'static str,
     pub path: PathMatch,
-    /// Whether injected failures and delays apply. True for the emulated
-    /// Google endpoints, false for the fake's own control endpoints so tests
-    /// can still observe it while it is misbehaving.
+    /// Whether injected failures and delays apply: not to the fake's own
+    /// control endpoints, so tests can observe it while it misbehaves.
     pub faultable: bool,
     /// Headers added to every answer on this route, injected failures
     /// included (the metadata server's `Metadata-Flavor: Google`).
@@ -268,7 +226,6 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    /// An emulated Google endpoint: injected faults apply, no extra headers.
     pub const fn new(
         name: &'static str,
         method: &'static str,
@@ -285,21 +242,17 @@ impl Route {
         }
     }
 
-    /// Exempts the route from injected faults (the fake's own control
-    /// endpoints).
     pub const fn control(mut self) -> Route {
         self.faultable = false;
         self
     }
 
-    /// Adds `headers` to every answer on the route.
     pub const fn with_headers(mut self, headers: &'static [(&'static str, &'static str)]) -> Route {
         self.headers = headers;
         self
     }
 }
 
-/// Dispatches requests to the first matching route.
 #[derive(Debug, Default)]
 pub(crate) struct Router {
     pub(crate) routes: Vec<Route>,
@@ -369,17 +322,16 @@ pub(crate) fn default_router() -> Router {
     router
 }
 
-/// The running HTTP (or HTTPS) server. Dropping it stops it.
+/// Dropping it stops it.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
-    /// With TLS: the terminator's listener flag; `addr` is then its address.
+    /// With TLS: the terminator's stop flag; `addr` is then its address.
     tls_stop: Option<Arc<AtomicBool>>,
 }
 
 impl HttpServer {
-    /// Serves `router` on 127.0.0.1, over TLS when `tls` is given.
     pub fn start(
         state: Arc<State>,
         router: Arc<Router>,
@@ -438,7 +390,6 @@ impl Drop for HttpServer {
     }
 }
 
-/// Converts a tiny_http request, dispatches it and sends the answer.
 fn answer(state: &State, router: &Router, mut raw: tiny_http::Request) {
     let mut body = Vec::new();
     let too_large = raw
@@ -593,8 +544,7 @@ fn relay_tls(
     Ok(())
 }
 
-/// Processes received TLS records; returns the plaintext and whether the
-/// peer has closed.
+/// The plaintext of received TLS records, and whether the peer has closed.
 fn drain(conn: &mut rustls::ServerConnection) -> io::Result<(Vec<u8>, bool)> {
     let state = conn.process_new_packets().map_err(io::Error::other)?;
     let mut text = vec![0; state.plaintext_bytes_to_read()];
@@ -611,59 +561,31 @@ fn flush_tls(conn: &mut rustls::ServerConnection, tcp: &mut TcpStream) -> io::Re
 
 /// Parses `a=1&b=two+words&c=%2E`, decoding `+` and percent escapes.
 pub(crate) fn parse_urlencoded(text: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     text.split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
+            (decode(k), decode(v))
         })
         .collect()
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Percent-encodes all but RFC 3986 unreserved characters.
 pub(crate) fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, ESCAPED).to_string()
 }
 
-/// First value of header `name` (any case) in `headers`.
 pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -671,7 +593,6 @@ pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Op
         .map(|(_, v)| v.as_str())
 }
 
-/// A body for [`post`].
 pub(crate) enum Body<'a> {
     Json(&'a serde_json::Value),
     Form(&'a [(&'a str, &'a str)]),

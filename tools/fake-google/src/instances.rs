@@ -16,15 +16,12 @@ use crate::tls::TestCa;
 /// An AlloyDB instance's SSL mode (`clientConnectionConfig.sslConfig.sslMode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AlloyDbSslMode {
-    /// `ENCRYPTED_ONLY`, AlloyDB's default.
     #[default]
     EncryptedOnly,
-    /// `ALLOW_UNENCRYPTED_AND_ENCRYPTED`.
     AllowUnencryptedAndEncrypted,
 }
 
 impl AlloyDbSslMode {
-    /// The API's name for it.
     pub fn as_str(self) -> &'static str {
         match self {
             AlloyDbSslMode::EncryptedOnly => "ENCRYPTED_ONLY",
@@ -33,28 +30,23 @@ impl AlloyDbSslMode {
     }
 }
 
-/// What the AlloyDB Admin API reports about an instance, registered with
-/// [`crate::FakeGoogle::add_alloydb_instance`]. Start from
-/// `AlloyDbInstance::default()` (a READY primary instance with nothing
-/// set) and fill in what a test needs.
+/// What the AlloyDB Admin API reports about an instance; the default is a
+/// READY primary instance with nothing set. Fields are the API's, in snake
+/// case (`psc_dns_name` is `pscInstanceConfig.pscDnsName`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlloyDbInstance {
-    /// `ipAddress`: the private IP.
     pub ip_address: Option<String>,
-    /// `publicIpAddress`, when public IP is enabled.
     pub public_ip_address: Option<String>,
-    /// `pscInstanceConfig.pscDnsName`, for Private Service Connect.
     pub psc_dns_name: Option<String>,
-    /// `clientConnectionConfig.requireConnectors`: only the AlloyDB Auth
-    /// Proxy and connectors may connect, so a plain libpq client cannot.
+    /// Only the AlloyDB Auth Proxy and connectors may connect, so a plain
+    /// libpq client cannot.
     pub require_connectors: bool,
-    /// `connectionPoolConfig.enabled` (managed connection pooling).
+    /// `connectionPoolConfig.enabled`.
     pub pooling_enabled: bool,
-    /// `clientConnectionConfig.sslConfig.sslMode`.
     pub ssl_mode: AlloyDbSslMode,
-    /// `state`, e.g. `READY` (the default) or `STOPPED`.
+    /// `READY` (the default), `STOPPED`, ...
     pub state: String,
-    /// `instanceType`: `PRIMARY` (the default), `READ_POOL` or `SECONDARY`.
+    /// `PRIMARY` (the default), `READ_POOL` or `SECONDARY`.
     pub instance_type: String,
 }
 
@@ -73,9 +65,9 @@ impl Default for AlloyDbInstance {
     }
 }
 
-/// Inserts `value` unless it is `false`, `""`, `null`, `{}` or `[]`.
-fn put(object: &mut Map<String, Value>, key: &str, value: Value) {
-    let empty = match &value {
+/// A JSON object from pairs, leaving out `false`, `""`, `null`, `{}` and `[]`.
+fn object(pairs: Vec<(&str, Value)>) -> Value {
+    let empty = |value: &Value| match value {
         Value::Null => true,
         Value::Bool(b) => !b,
         Value::String(s) => s.is_empty(),
@@ -83,17 +75,11 @@ fn put(object: &mut Map<String, Value>, key: &str, value: Value) {
         Value::Array(a) => a.is_empty(),
         Value::Number(_) => false,
     };
-    if !empty {
-        object.insert(key.to_owned(), value);
-    }
-}
-
-/// A JSON object from pairs, leaving out empty values (see [`put`]).
-fn object(pairs: Vec<(&str, Value)>) -> Value {
-    let mut map = Map::new();
-    for (key, value) in pairs {
-        put(&mut map, key, value);
-    }
+    let map: Map<String, Value> = pairs
+        .into_iter()
+        .filter(|(_, v)| !empty(v))
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     Value::Object(map)
 }
 
@@ -178,20 +164,16 @@ impl AlloyDbInstance {
 /// A Cloud SQL instance's SSL mode (`settings.ipConfiguration.sslMode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CloudSqlSslMode {
-    /// `ALLOW_UNENCRYPTED_AND_ENCRYPTED`.
     AllowUnencryptedAndEncrypted,
-    /// `ENCRYPTED_ONLY`.
     #[default]
     EncryptedOnly,
-    /// `TRUSTED_CLIENT_CERTIFICATE_REQUIRED`: clients must present a
-    /// certificate Cloud SQL issued, which in practice means the Cloud SQL
-    /// Auth Proxy or a connector; plain libpq with IAM tokens cannot log in.
-    /// The legacy `requireSsl` is true only in this mode.
+    /// Clients must present a certificate Cloud SQL issued (the Auth Proxy
+    /// or a connector); plain libpq with IAM tokens cannot log in. The
+    /// legacy `requireSsl` is true only in this mode.
     TrustedClientCertificateRequired,
 }
 
 impl CloudSqlSslMode {
-    /// The API's name for it.
     pub fn as_str(self) -> &'static str {
         match self {
             CloudSqlSslMode::AllowUnencryptedAndEncrypted => "ALLOW_UNENCRYPTED_AND_ENCRYPTED",
@@ -213,12 +195,10 @@ pub enum ServerCaMode {
     /// `GOOGLE_MANAGED_CAS_CA`: a regional CA hierarchy; the server
     /// certificate carries the instance's DNS name.
     GoogleManagedCasCa,
-    /// `CUSTOMER_MANAGED_CAS_CA`.
     CustomerManagedCasCa,
 }
 
 impl ServerCaMode {
-    /// The API's name for it.
     pub fn as_str(self) -> &'static str {
         match self {
             ServerCaMode::GoogleManagedInternalCa => "GOOGLE_MANAGED_INTERNAL_CA",
@@ -233,15 +213,11 @@ impl ServerCaMode {
 /// details of the first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerCaCert {
-    /// `cert`: the concatenated PEM certificates.
     pub cert: String,
-    /// `certSerialNumber`.
     pub cert_serial_number: String,
-    /// `commonName`.
     pub common_name: String,
-    /// `sha1Fingerprint`.
     pub sha1_fingerprint: String,
-    /// `expirationTime`, RFC 3339.
+    /// RFC 3339.
     pub expiration_time: String,
 }
 
@@ -273,33 +249,23 @@ impl ServerCaCert {
     }
 }
 
-/// What the Cloud SQL Admin API reports about an instance, registered with
-/// [`crate::FakeGoogle::add_cloudsql_instance`]. Start from
-/// `CloudSqlInstance::default()` (PostgreSQL 15 in `us-central1`,
-/// ENCRYPTED_ONLY, no addresses, no server CA) and fill in what a test
-/// needs.
+/// What the Cloud SQL Admin API reports about an instance; the default is
+/// PostgreSQL 15 in `us-central1`, ENCRYPTED_ONLY, no addresses, no server
+/// CA. Fields are the API's, in snake case.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloudSqlInstance {
-    /// `region`, e.g. `us-central1`.
     pub region: String,
-    /// `databaseVersion`, e.g. `POSTGRES_15`.
     pub database_version: String,
-    /// The `PRIMARY` entry of `ipAddresses` (public IP).
+    /// The `PRIMARY`, `PRIVATE` and `OUTGOING` entries of `ipAddresses`.
     pub public_ip: Option<String>,
-    /// The `PRIVATE` entry of `ipAddresses`.
     pub private_ip: Option<String>,
-    /// The `OUTGOING` entry of `ipAddresses`.
     pub outgoing_ip: Option<String>,
-    /// `pscEnabled` (and `settings.ipConfiguration.pscConfig.pscEnabled`).
     pub psc_enabled: bool,
-    /// `dnsName`; also listed in `dnsNames` (as a Private Service Connect
-    /// name when `psc_enabled`, else a public one).
+    /// Also listed in `dnsNames`, as a Private Service Connect name when
+    /// `psc_enabled`, else a public one.
     pub dns_name: Option<String>,
-    /// `serverCaMode`.
     pub server_ca_mode: ServerCaMode,
-    /// `settings.ipConfiguration.sslMode` (and the legacy `requireSsl`).
     pub ssl_mode: CloudSqlSslMode,
-    /// `serverCaCert`; left out of answers when `None`.
     pub server_ca_cert: Option<ServerCaCert>,
     /// The `cloudsql.iam_authentication` database flag.
     pub iam_authentication: bool,

@@ -249,19 +249,13 @@ impl PgServer {
         ))
     }
 
-    /// TCP port, the same on 127.0.0.1 and (if available) ::1.
+    /// The same on 127.0.0.1 and (if available) ::1.
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Whether the server also listens on ::1.
     pub fn has_ipv6(&self) -> bool {
         self.has_ipv6
-    }
-
-    /// Directory of the Unix socket (a valid libpq `host`).
-    pub fn socket_dir(&self) -> PathBuf {
-        self.dir.path().join("socket")
     }
 
     /// The data directory, for `pg_ctl -D` if the owning process is gone.
@@ -269,7 +263,6 @@ impl PgServer {
         self.dir.path().join("data")
     }
 
-    /// Directory of the PostgreSQL programs in use.
     pub fn bin_dir(&self) -> &Path {
         &self.bin_dir
     }
@@ -298,7 +291,7 @@ impl PgServer {
     /// unaligned, tuples-only output; the first error fails.
     pub fn admin_sql(&self, sql: &str) -> io::Result<String> {
         let mut cmd = Command::new(self.client("psql"));
-        cmd.arg("-h").arg(self.socket_dir());
+        cmd.arg("-h").arg(self.dir.path().join("socket"));
         cmd.args([
             "-p",
             &self.port.to_string(),

@@ -1,35 +1,27 @@
-//! State shared by every fake service: the token table, fault injection
-//! settings and the counters that tests assert on.
-//!
-//! The HTTP endpoints and the LDAP server all read and write this one
-//! structure, so a token minted over HTTP is immediately usable as a
-//! PostgreSQL password, and revoking it in a test is immediately visible to
-//! both. Everything is behind `Mutex`es or atomics; a poisoned lock (a
-//! panicking handler thread) is recovered rather than propagated, because a
-//! test double that stops answering after one bad request hides the real
-//! failure behind a cascade of unrelated ones.
+//! State shared by the HTTP endpoints and the LDAP server: the token table,
+//! fault injection and the counters tests assert on. A poisoned lock (a
+//! panicking handler thread) is recovered rather than propagated: a test
+//! double that stops answering after one bad request hides the real failure
+//! behind a cascade of unrelated ones.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Scope requested when the caller names none: the one AlloyDB and Cloud SQL
-/// IAM database authentication require.
+/// The scope AlloyDB and Cloud SQL IAM logins require, the default.
 pub const DEFAULT_SCOPE: &str = "https://www.googleapis.com/auth/alloydb.login";
 
 /// Default token length. Real user access tokens are usually 160–250
 /// characters; service-account tokens can be far longer.
 pub const DEFAULT_TOKEN_LENGTH: usize = 180;
 
-/// Prefix of Google OAuth2 access tokens. Kept so that code which (wrongly or
-/// not) recognises tokens by shape sees something realistic.
+/// Prefix of Google OAuth2 access tokens, for code that recognises tokens
+/// by shape.
 pub const TOKEN_PREFIX: &str = "ya29.";
 
-/// Default token lifetime, matching Google's one hour.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// How many LDAP bind outcomes are remembered for [`crate::FakeGoogle::ldap_bind_log`].
 const LDAP_LOG_LIMIT: usize = 1000;
 
 /// URL-safe alphabet; 64 symbols so a random byte maps onto it without bias.
@@ -38,25 +30,18 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// What the fake knows about one issued token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRecord {
-    /// E-mail of the user or service account the token was issued to.
+    /// E-mail (or `principal://...`) the token was issued to.
     pub principal: String,
-    /// When the token was issued.
     pub issued_at: SystemTime,
-    /// When the token stops being accepted.
     pub expires_at: SystemTime,
-    /// OAuth2 scopes granted to the token.
     pub scopes: Vec<String>,
-    /// Whether `/tokeninfo` reveals the principal's e-mail. Google only does
-    /// so when the token carries an e-mail scope (or belongs to a service
-    /// account); turning this off lets tests exercise the fallback paths of
-    /// code that derives the database user from tokeninfo.
+    /// Google shows the e-mail only for tokens with an e-mail scope or of a
+    /// service account.
     pub email_in_tokeninfo: bool,
-    /// Set by [`crate::FakeGoogle::revoke`].
     pub revoked: bool,
 }
 
 impl TokenRecord {
-    /// True when the token is unrevoked and not yet expired at `now`.
     pub fn is_live_at(&self, now: SystemTime) -> bool {
         !self.revoked && now < self.expires_at
     }
@@ -70,30 +55,25 @@ impl TokenRecord {
     }
 }
 
-/// Everything that can be chosen when minting a token.
-///
-/// Built with [`MintOptions::new`] and the chained setters, e.g.
+/// What can be chosen when minting a token, e.g.
 /// `MintOptions::new("kai@altostrat.com").length(2048).padding(2)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MintOptions {
-    /// E-mail of the user or service account.
     pub principal: String,
-    /// Time until expiry; `Duration::ZERO` yields an already-expired token.
+    /// `Duration::ZERO` yields an already-expired token.
     pub lifetime: Duration,
     /// Granted scopes; empty means `DEFAULT_SCOPE` (AlloyDB login).
     pub scopes: Vec<String>,
     /// Token length in characters, `ya29.` prefix included and padding
     /// excluded. Lengths not longer than the prefix get no prefix.
     pub length: usize,
-    /// Number of `.` characters appended after the random part. Real Google
-    /// tokens sometimes end in dots, which trips naive parsers and escaping.
+    /// Dots appended: real tokens sometimes end in some, which trips naive
+    /// parsers and escaping.
     pub padding: usize,
-    /// See [`TokenRecord::email_in_tokeninfo`].
     pub email_in_tokeninfo: bool,
 }
 
 impl MintOptions {
-    /// Options for a one-hour, 180-character token with the AlloyDB login scope.
     pub fn new(principal: impl Into<String>) -> Self {
         MintOptions {
             principal: principal.into(),
@@ -105,31 +85,26 @@ impl MintOptions {
         }
     }
 
-    /// Sets the lifetime.
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
     }
 
-    /// Sets the scopes (empty means `DEFAULT_SCOPE` (AlloyDB login)).
     pub fn scopes<S: AsRef<str>>(mut self, scopes: &[S]) -> Self {
         self.scopes = scopes.iter().map(|s| s.as_ref().to_owned()).collect();
         self
     }
 
-    /// Sets the length (prefix included, padding excluded).
     pub fn length(mut self, length: usize) -> Self {
         self.length = length;
         self
     }
 
-    /// Sets how many `.` are appended.
     pub fn padding(mut self, padding: usize) -> Self {
         self.padding = padding;
         self
     }
 
-    /// Sets whether `/tokeninfo` reveals the e-mail.
     pub fn email_in_tokeninfo(mut self, yes: bool) -> Self {
         self.email_in_tokeninfo = yes;
         self
@@ -140,15 +115,13 @@ impl MintOptions {
 /// deliberately not kept: these records end up in test failure output.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LdapBind {
-    /// The bind DN exactly as received, e.g. `cn=kai@altostrat.com`.
+    /// As received, e.g. `cn=kai@altostrat.com`.
     pub dn: String,
-    /// Whether the bind succeeded.
     pub accepted: bool,
     /// The diagnosticMessage sent back (empty on success).
     pub diagnostic: String,
 }
 
-/// Pending injected HTTP failures.
 #[derive(Debug, Default)]
 struct Faults {
     remaining: usize,
@@ -159,9 +132,8 @@ struct Faults {
 /// PostgreSQL copies them into its log and people search for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LoginRefusal {
-    /// Unknown, expired or revoked token (or no password at all).
     InvalidCredentials,
-    /// A live token, but for a principal that maps to another database user.
+    /// A live token of a principal that maps to another database user.
     PrincipalMismatch,
 }
 
@@ -174,8 +146,6 @@ impl LoginRefusal {
     }
 }
 
-/// The shared state. Crate-private: tests reach it through
-/// [`crate::FakeGoogle`]'s methods so its layout can change freely.
 #[derive(Default)]
 pub(crate) struct State {
     tokens: Mutex<HashMap<String, TokenRecord>>,
@@ -186,19 +156,15 @@ pub(crate) struct State {
     ldap_accepted: AtomicUsize,
     ldap_rejected: AtomicUsize,
     ldap_log: Mutex<Vec<LdapBind>>,
-    /// Accounts, grants and settings of the Google services beyond the
-    /// token table; see [`crate::directory`].
     pub(crate) directory: Mutex<crate::directory::Directory>,
 }
 
-/// Locks a mutex, recovering the data if another thread panicked while
-/// holding it (see the module documentation for why).
+/// Locks a mutex, recovering it if poisoned (see the module documentation).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl State {
-    /// Issues a token and records it. Returns the token string.
     pub(crate) fn mint(&self, opts: &MintOptions) -> String {
         let now = SystemTime::now();
         let scopes = if opts.scopes.is_empty() {
@@ -215,9 +181,8 @@ impl State {
             revoked: false,
         };
         let mut tokens = lock(&self.tokens);
-        // Retry on the (astronomically unlikely for sane lengths) collision;
-        // for absurdly short tokens give up after a few tries and let the new
-        // record replace the old one rather than loop forever.
+        // On a collision (likely only for absurdly short tokens) retry a few
+        // times, then let the new record replace the old one.
         let mut token = random_token(opts.length, opts.padding);
         for _ in 0..16 {
             if !tokens.contains_key(&token) {
@@ -234,7 +199,6 @@ impl State {
         lock(&self.tokens).get(token).cloned()
     }
 
-    /// Looks a token up and returns it only if it is live now.
     pub(crate) fn live(&self, token: &str) -> Option<TokenRecord> {
         self.lookup(token)
             .filter(|r| r.is_live_at(SystemTime::now()))
@@ -244,7 +208,6 @@ impl State {
         self.update_token(token, |record| record.revoked = true)
     }
 
-    /// Applies `change` to a token's record; returns whether it was known.
     pub(crate) fn update_token(&self, token: &str, change: impl FnOnce(&mut TokenRecord)) -> bool {
         match lock(&self.tokens).get_mut(token) {
             Some(record) => {
@@ -278,7 +241,6 @@ impl State {
         };
     }
 
-    /// Consumes one injected failure, if any is pending.
     pub(crate) fn take_failure(&self) -> Option<u16> {
         let mut faults = lock(&self.faults);
         if faults.remaining == 0 {
@@ -296,9 +258,7 @@ impl State {
         *lock(&self.delay)
     }
 
-    /// Decides an LDAP login the way AlloyDB decides an IAM login: the
-    /// password must be a live token and the token's principal must map to
-    /// the requested database user.
+    /// Decides an LDAP login as AlloyDB decides an IAM login.
     pub(crate) fn check_login(&self, db_user: &str, password: &str) -> Result<(), LoginRefusal> {
         if password.is_empty() {
             return Err(LoginRefusal::InvalidCredentials);
@@ -338,15 +298,13 @@ impl State {
     }
 }
 
-/// Seconds since the Unix epoch (0 for times before it).
 pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-/// `t` as an RFC 3339 UTC timestamp with whole seconds, e.g.
-/// `2026-11-29T01:02:03Z`, the form Google's JSON APIs use for times.
+/// `t` as Google's JSON APIs give times, e.g. `2026-11-29T01:02:03Z`.
 pub(crate) fn rfc3339_utc(t: SystemTime) -> String {
     let secs = i64::try_from(unix_secs(t)).unwrap_or(i64::MAX);
     jiff::Timestamp::from_second(secs)
@@ -354,9 +312,8 @@ pub(crate) fn rfc3339_utc(t: SystemTime) -> String {
         .to_string()
 }
 
-/// `length` characters drawn uniformly from `alphabet` (at most 256
-/// symbols; fewer than 256 that do not divide it are drawn with a slight
-/// bias, which is irrelevant for test identifiers).
+/// `length` characters from `alphabet` (with a slight bias unless its size
+/// divides 256, irrelevant for test identifiers).
 pub(crate) fn random_string(alphabet: &[u8], length: usize) -> String {
     random_bytes(length)
         .into_iter()
@@ -364,7 +321,6 @@ pub(crate) fn random_string(alphabet: &[u8], length: usize) -> String {
         .collect()
 }
 
-/// A random token of `length` characters (prefix included) plus `padding` dots.
 fn random_token(length: usize, padding: usize) -> String {
     let mut token = String::with_capacity(length + padding);
     let random_len = if length > TOKEN_PREFIX.len() {
@@ -380,8 +336,6 @@ fn random_token(length: usize, padding: usize) -> String {
     token
 }
 
-/// Random bytes: tokens only need to be unguessable enough that tests
-/// cannot produce a valid one by accident.
 pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     // The system's generator fails only on a broken system; zeros then.

@@ -48,7 +48,6 @@ fn validity(params: &mut CertificateParams) {
     params.not_after = rcgen::date_time_ymd(NOT_AFTER.0, NOT_AFTER.1, NOT_AFTER.2);
 }
 
-/// Writes `text` to `dir/name` with `mode`.
 fn write_file(dir: &Path, name: &str, text: &str, mode: u32) -> io::Result<PathBuf> {
     let path = dir.join(name);
     fs::write(&path, text)?;
@@ -79,7 +78,7 @@ impl std::fmt::Debug for TestCa {
 }
 
 impl TestCa {
-    /// A new self-signed CA whose subject is `CN=<common_name>`.
+    /// A self-signed CA, `CN=<common_name>`.
     pub fn new(common_name: &str) -> io::Result<TestCa> {
         let mut params = CertificateParams::default();
         params
@@ -112,7 +111,6 @@ impl TestCa {
         })
     }
 
-    /// The CA certificate, PEM.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
     }
@@ -122,7 +120,6 @@ impl TestCa {
         &self.cert_path
     }
 
-    /// The subject's common name.
     pub fn common_name(&self) -> &str {
         &self.common_name
     }
@@ -217,7 +214,6 @@ impl std::fmt::Debug for ServerCert {
 }
 
 impl ServerCert {
-    /// The certificate, PEM.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
     }
@@ -227,7 +223,6 @@ impl ServerCert {
         &self.key_pem
     }
 
-    /// A rustls server configuration presenting this certificate.
     pub(crate) fn server_config(&self) -> io::Result<Arc<rustls::ServerConfig>> {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
         let provider = Arc::new(rustls::crypto::ring::default_provider());

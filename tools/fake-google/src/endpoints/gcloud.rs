@@ -2,10 +2,8 @@
 //! gets its tokens. Not a Google endpoint; it stands in for gcloud's own
 //! credential store plus, with `impersonate`, its call to IAM Credentials.
 //!
-//! Form fields: `principal` (the gcloud account), optional `impersonate`
-//! (a service account) and any number of `grant` (service accounts the
-//! account is first granted Token Creator on, for the fake gcloud's
-//! `--impersonatable`). Answers `{"access_token", "expires_in",
+//! Form fields: `principal` (the gcloud account) and optional `impersonate`
+//! (a service account). Answers `{"access_token", "expires_in",
 //! "token_expiry", "id_token"}`, or IAM's 403 when impersonation is not
 //! allowed.
 
@@ -42,15 +40,6 @@ fn handle(state: &State, request: &Request) -> Result<Response, Response> {
     let principal = params.get("principal").map(str::trim).unwrap_or("");
     if principal.is_empty() {
         return Err(Response::invalid_request("principal is required"));
-    }
-    for target in params.all("grant") {
-        let target = target.trim();
-        if !target.is_empty() {
-            state
-                .directory()
-                .token_creators
-                .insert((principal.to_owned(), target.to_owned()));
-        }
     }
     let lifetime = crate::ISSUED_TOKEN_LIFETIME;
     let to_strings = |scopes: &[&str]| scopes.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();

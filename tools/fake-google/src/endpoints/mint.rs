@@ -3,8 +3,8 @@
 //! Real Google has no such endpoint; tokens come from gcloud, the metadata
 //! server, IAM Credentials and so on. This endpoint is what the `fake-google
 //! mint` command (and so a `command` credential source under test) calls, and
-//! it exposes the knobs tests need: lifetime, length, trailing padding,
-//! scopes and whether `/tokeninfo` reveals the e-mail.
+//! it exposes the knobs tests need: lifetime, length, trailing padding and
+//! scopes.
 
 use std::time::Duration;
 
@@ -57,13 +57,11 @@ fn mint(state: &State, request: &Request) -> Result<Response, Response> {
         .unwrap_or(DEFAULT_SCOPE)
         .split_whitespace()
         .collect();
-    let email_in_tokeninfo = params.bool_or("email_in_tokeninfo", true)?;
     let opts = MintOptions::new(principal)
         .lifetime(Duration::from_secs(lifetime_secs))
         .length(length)
         .padding(padding)
-        .scopes(&scopes)
-        .email_in_tokeninfo(email_in_tokeninfo);
+        .scopes(&scopes);
     let token = state.mint(&opts);
     Ok(Response::json(
         200,
