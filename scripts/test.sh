@@ -132,26 +132,26 @@ install_into() {
     fi
 }
 
-requirements=tests/clients/requirements.txt
-if python3 -m pip --version >/dev/null 2>&1; then
-    # psycopg-binary is built for one Python: a new python3 installs again.
+# pip install --target DIR -r REQUIREMENTS, again only when the list or the python3
+# changes (psycopg-binary is built for one Python).
+install_pip() {
+    local dir=$1 requirements=$2 what=$3
+    python3 -m pip --version >/dev/null 2>&1 || return 0
+    local stamp
     stamp="$(command -v python3) $(python3 -c 'import sys; print(sys.version.split()[0])') $(cksum <"$requirements")"
-    install_into "$deps/python" "$stamp" "the Python packages of $requirements" \
+    install_into "$dir" "$stamp" "$what" \
         env PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet \
         --disable-pip-version-check --no-warn-script-location \
-        --target "$deps/python" -r "$requirements"
-fi
+        --target "$dir" -r "$requirements"
+}
+
+install_pip "$deps/python" tests/clients/requirements.txt \
+    "the Python packages of tests/clients/requirements.txt"
 export PYTHONPATH="$deps/python${PYTHONPATH:+:$PYTHONPATH}"
 # pgAdmin 4 pins its own psycopg, another than the client matrix's: a folder of its own,
 # which tests/it/pgadmin.rs puts first on its PYTHONPATH.
-pgadmin_requirements=tests/clients/pgadmin-requirements.txt
-if python3 -m pip --version >/dev/null 2>&1; then
-    stamp="$(command -v python3) $(python3 -c 'import sys; print(sys.version.split()[0])') $(cksum <"$pgadmin_requirements")"
-    install_into "$deps/pgadmin" "$stamp" "pgAdmin 4 ($pgadmin_requirements)" \
-        env PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet \
-        --disable-pip-version-check --no-warn-script-location \
-        --target "$deps/pgadmin" -r "$pgadmin_requirements"
-fi
+install_pip "$deps/pgadmin" tests/clients/pgadmin-requirements.txt \
+    "pgAdmin 4 (tests/clients/pgadmin-requirements.txt)"
 
 if have npm; then
     node_stamp="$(node --version 2>/dev/null) $(cksum <tests/clients/node/package-lock.json)"

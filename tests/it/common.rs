@@ -30,16 +30,21 @@ pub fn fake_google_bin() -> PathBuf {
 
 /// A TOML array literal for a `command` credential that mints through the fake.
 pub fn mint_command(url: &str, principal: &str, extra: &[&str]) -> String {
-    let mut argv = vec![
+    let mut argv = mint_argv(url, principal);
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    toml_array(&argv)
+}
+
+/// `fake-google mint` for `principal` through the stand-in at `url`.
+fn mint_argv(url: &str, principal: &str) -> Vec<String> {
+    vec![
         fake_google_bin().display().to_string(),
         "mint".into(),
         "--url".into(),
         url.into(),
         "--principal".into(),
         principal.into(),
-    ];
-    argv.extend(extra.iter().map(|s| s.to_string()));
-    toml_array(&argv)
+    ]
 }
 
 pub fn toml_array(argv: &[String]) -> String {
@@ -347,20 +352,15 @@ impl Responder {
 /// stand-in at `url` after `delay` seconds, that counts its runs in `count`: the stand-in
 /// is shared by parallel tests, so its own counters are not the test's.
 pub fn counting_mint(url: &str, principal: &str, count: &Path, delay: &str) -> String {
-    let argv = [
+    let mut argv = vec![
         "sh".to_string(),
         "-c".into(),
         format!(
             "echo x >> '{}'; sleep {delay}; exec \"$0\" \"$@\"",
             count.display()
         ),
-        fake_google_bin().display().to_string(),
-        "mint".into(),
-        "--url".into(),
-        url.into(),
-        "--principal".into(),
-        principal.into(),
     ];
+    argv.extend(mint_argv(url, principal));
     format!("{{ command = {} }}", toml_array(&argv))
 }
 
