@@ -203,14 +203,6 @@ fn add_refreshes_the_new_service_checks_it_and_psql_logs_in() {
     assert_eq!(stdout(&login).trim(), SA_USER, "{}", stderr(&login));
 }
 
-/// The binary as `Env::cmd` runs it, with another configuration.
-fn with_config(env: &Env, config: &std::path::Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(BIN);
-    env.apply_env(&mut cmd);
-    cmd.arg("--config").arg(config);
-    cmd
-}
-
 /// What `refresh` answers for the configuration, after an `add` that was refused or
 /// undone: the working service still refreshes.
 #[track_caller]
@@ -263,7 +255,9 @@ fn add_refuses_a_name_another_configuration_owns_in_the_same_files() {
     let other = w.env.dir.path().join("other.toml");
     let text = "[defaults]\ncredentials = 'gcloud'\n\n[services.mine]\nhost = \"127.0.0.1\"\n";
     fs::write(&other, text).expect("other config");
-    let out = with_config(&w.env, &other)
+    let out = w
+        .env
+        .cmd_with_config(&other)
         .args(["add", "db", "--host", "127.0.0.1", "--no-refresh"])
         .output()
         .expect("run");
@@ -366,7 +360,8 @@ fn add_reads_the_configuration_as_the_loader_does() {
         .status()
         .expect("mkfifo");
     assert!(made.success());
-    let mut child = with_config(&env, &fifo)
+    let mut child = env
+        .cmd_with_config(&fifo)
         .args(["add", "x", "--host", "127.0.0.1", "--no-refresh"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

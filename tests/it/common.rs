@@ -95,9 +95,14 @@ impl Env {
     /// The binary with this user's environment and nothing inherited that would
     /// redirect it (PGPASSFILE and friends).
     pub fn cmd(&self) -> Command {
+        self.cmd_with_config(&self.config_path())
+    }
+
+    /// [`Env::cmd`] with another configuration (a second one sharing the files).
+    pub fn cmd_with_config(&self, config: &Path) -> Command {
         let mut cmd = Command::new(BIN);
         self.apply_env(&mut cmd);
-        cmd.arg("--config").arg(self.config_path());
+        cmd.arg("--config").arg(config);
         cmd
     }
 

@@ -338,11 +338,8 @@ fn deleting_the_lock_file_mid_refresh_never_loses_an_entry_that_exited_zero() {
         let first = env.cmd().arg("refresh").spawn().expect("first refresh");
         std::thread::sleep(std::time::Duration::from_millis(500));
         let _ = fs::remove_file(env.home().join(".alloydb-cred.lock"));
-        let mut cmd = Command::new(BIN);
-        env.apply_env(&mut cmd);
-        let other = cmd
-            .arg("--config")
-            .arg(&second)
+        let other = env
+            .cmd_with_config(&second)
             .arg("refresh")
             .output()
             .expect("second refresh");

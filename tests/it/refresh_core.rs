@@ -14,14 +14,6 @@ use libpq_files::pgpass::PgpassFile;
 
 const SA: &str = "robot@proj.iam.gserviceaccount.com";
 
-/// The binary run with `config` instead of the test's own configuration.
-fn cmd_with(env: &Env, config: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    env.apply_env(&mut cmd);
-    cmd.arg("--config").arg(config);
-    cmd
-}
-
 fn seed(env: &Env) {
     fs::write(
         env.pgpass(),
@@ -157,7 +149,8 @@ fn a_credential_stuck_on_a_fifo_does_not_hold_up_another_configuration() {
     // The first configuration's credential file is a FIFO nobody writes to.
     let stuck_config = env.dir.path().join("stuck.toml");
     fs::write(&stuck_config, config_with("\"adc\"", &["stuck"])).expect("config");
-    let mut stuck: Child = cmd_with(&env, &stuck_config)
+    let mut stuck: Child = env
+        .cmd_with_config(&stuck_config)
         .arg("refresh")
         .env("GOOGLE_APPLICATION_CREDENTIALS", &fifo)
         .stdout(Stdio::null())
@@ -217,7 +210,7 @@ fn concurrent_refreshers_of_two_configurations_mint_each_credential_once() {
     .expect("config");
     let children: Vec<Child> = (0..24)
         .map(|i| {
-            cmd_with(&env, if i % 2 == 0 { &config_a } else { &config_b })
+            env.cmd_with_config(if i % 2 == 0 { &config_a } else { &config_b })
                 .arg("refresh")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -303,8 +296,12 @@ fn two_configurations_with_a_service_of_the_same_name_keep_their_own_last_errors
             mint_command(&google.http_url(), SA, &[])
         ),
     );
-    let run =
-        |config: &Path, args: &[&str]| cmd_with(&env, config).args(args).output().expect("run");
+    let run = |config: &Path, args: &[&str]| {
+        env.cmd_with_config(config)
+            .args(args)
+            .output()
+            .expect("run")
+    };
     fails_with(run(&broken, &["refresh"]), 1);
     ok(run(&working, &["refresh"]));
     let status = |config: &Path| -> serde_json::Value {

@@ -342,10 +342,7 @@ fn two_configs(env: &Env, credentials: &str) -> (std::path::PathBuf, std::path::
 }
 
 fn run_with(env: &Env, config: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    env.apply_env(&mut cmd);
-    cmd.arg("--config")
-        .arg(config)
+    env.cmd_with_config(config)
         .args(args)
         .output()
         .expect("run")
