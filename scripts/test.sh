@@ -140,28 +140,45 @@ install_pip() {
     local stamp
     stamp="$(command -v python3) $(python3 -c 'import sys; print(sys.version.split()[0])') $(cksum <"$requirements")"
     install_into "$dir" "$stamp" "$what" \
-        env PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet \
+        env PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --no-compile \
         --disable-pip-version-check --no-warn-script-location \
         --target "$dir" -r "$requirements"
 }
 
-install_pip "$deps/python" tests/clients/requirements.txt \
-    "the Python packages of tests/clients/requirements.txt"
+install_drivers() {
+    install_pip "$deps/python" tests/clients/requirements.txt \
+        "the Python packages of tests/clients/requirements.txt"
+    # pgAdmin 4 pins its own psycopg, another than the client matrix's: a folder of its
+    # own, which tests/it/pgadmin.rs puts first on its PYTHONPATH.
+    install_pip "$deps/pgadmin" tests/clients/pgadmin-requirements.txt \
+        "pgAdmin 4 (tests/clients/pgadmin-requirements.txt)"
+    if have npm; then
+        local node_stamp
+        node_stamp="$(node --version 2>/dev/null) $(cksum <tests/clients/node/package-lock.json)"
+        install_node() {
+            cp tests/clients/node/package.json tests/clients/node/package-lock.json "$deps/node/" &&
+                npm ci --prefix "$deps/node" --no-audit --no-fund --loglevel=error >/dev/null
+        }
+        install_into "$deps/node" "$node_stamp" "node-postgres (tests/clients/node)" install_node
+    fi
+}
 export PYTHONPATH="$deps/python${PYTHONPATH:+:$PYTHONPATH}"
-# pgAdmin 4 pins its own psycopg, another than the client matrix's: a folder of its own,
-# which tests/it/pgadmin.rs puts first on its PYTHONPATH.
-install_pip "$deps/pgadmin" tests/clients/pgadmin-requirements.txt \
-    "pgAdmin 4 (tests/clients/pgadmin-requirements.txt)"
-
-if have npm; then
-    node_stamp="$(node --version 2>/dev/null) $(cksum <tests/clients/node/package-lock.json)"
-    install_node() {
-        cp tests/clients/node/package.json tests/clients/node/package-lock.json "$deps/node/" &&
-            npm ci --prefix "$deps/node" --no-audit --no-fund --loglevel=error >/dev/null
-    }
-    install_into "$deps/node" "$node_stamp" "node-postgres (tests/clients/node)" install_node
-fi
 export NODE_PATH="$deps/node/node_modules${NODE_PATH:+:$NODE_PATH}"
+
+# The drivers install while cargo builds the tests: the installs wait mostly on the
+# network and the disk, the build on the processors. Their messages are kept apart and
+# shown once the build is done, so that the two do not interleave.
+install_log="$deps/install.log"
+install_drivers >"$install_log" 2>&1 &
+installer=$!
+say "installing the client drivers in the background while the tests build (log: $install_log)"
+status=0
+cargo test --workspace --no-run "$@" || status=$?
+installed=0
+wait "$installer" || installed=$?
+cat "$install_log" >&2
+[ "$installed" -eq 0 ] || exit "$installed"
+[ "$status" -eq 0 ] || exit "$status"
 
 # ---- The tests ----------------------------------------------------------------------
 skip_log="$deps/skipped"
@@ -169,7 +186,6 @@ skip_log="$deps/skipped"
 export ALLOYDB_CRED_TEST_SKIP_LOG="$skip_log"
 
 say "cargo test --workspace${*:+ $*}"
-status=0
 cargo test --workspace "$@" || status=$?
 
 if [ -s "$skip_log" ]; then
