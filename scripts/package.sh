@@ -78,6 +78,14 @@ case "$profile" in
     *) profile_dir=$profile ;;
 esac
 binary=$target_dir/$profile_dir/alloydb-cred
+# A release package is compressed as distributions do (xz -6, zstd -19); one of another
+# profile only checks the packaging, so it is compressed fast: no check looks at the
+# compression level, and the two strongest levels are most of this script's time.
+if [ "$profile" = release ]; then
+    xz_level=6 zstd_level=19
+else
+    xz_level=1 zstd_level=3
+fi
 
 step "building the binary (profile $profile)"
 cargo build --locked --profile "$profile" --bin alloydb-cred
@@ -104,17 +112,18 @@ deb=$(ls "$out"/alloydb-cred_"$version"-*.deb)
 dpkg-deb --raw-extract "$deb" "$work/deb-tree"
 (cd "$work/deb-tree" && find usr -type f -print0 | LC_ALL=C sort -z | xargs -0 md5sum >DEBIAN/md5sums)
 chmod 644 "$work/deb-tree/DEBIAN/md5sums"
-dpkg-deb --root-owner-group -Zxz --build "$work/deb-tree" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Zxz -z"$xz_level" --build "$work/deb-tree" "$deb" >/dev/null
 
 step "building the .rpm"
 # rpmbuild strips what it installs anyway; stripping first keeps its copy small.
 strip --strip-unneeded -o "$work/alloydb-cred" "$binary"
 # Packager: who built it (an RPM distribution's build system sets its own). The
 # post-install step is brp-strip alone: Debian's brp-compress fails under dash, and the
-# spec compresses the man pages itself. The payload is compressed with zstd, as Fedora's.
+# spec compresses the man pages itself. The payload is compressed with zstd, as Fedora's
+# (at level 19 for a release).
 rpmbuild -bb --quiet \
     --define "packager $maintainer" \
-    --define "_binary_payload w19.zstdio" \
+    --define "_binary_payload w${zstd_level}.zstdio" \
     --define "__os_install_post /usr/lib/rpm/brp-strip /usr/bin/strip" \
     --define "_topdir $work/rpmbuild" \
     --define "_sourcedir $repo" \
