@@ -68,14 +68,17 @@ impl Page {
         self.roff(&roff)
     }
 
-    /// The OPTIONS section (and one per help heading), as clap_mangen writes it.
-    fn options(&mut self, cmd: &Command) -> Result<(), String> {
+    /// The OPTIONS section (and one per help heading), as clap_mangen writes it, then
+    /// `more` of it.
+    fn options(&mut self, cmd: &Command, more: &[Block]) -> Result<(), String> {
         let mut out = Vec::new();
         clap_mangen::Man::new(cmd.clone())
             .render_options_section(&mut out)
             .map_err(|e| e.to_string())?;
         self.text.push_str(&body(out)?);
-        Ok(())
+        let mut roff = Roff::new();
+        markup::blocks(&mut roff, more)?;
+        self.roff(&roff)
     }
 
     /// SEE ALSO: pages as `name(section)`, comma-separated.
@@ -167,10 +170,7 @@ pub fn program_page(root: &Command, version: &str) -> Result<String, String> {
     }
     page.roff(&roff)?;
 
-    page.options(root)?;
-    let mut roff = Roff::new();
-    markup::blocks(&mut roff, &continuation(&mut prose, "OPTIONS"))?;
-    page.roff(&roff)?;
+    page.options(root, &continuation(&mut prose, "OPTIONS"))?;
 
     page.sections(&prose)?;
     let mut see_also: Vec<(String, &str)> = subcommands(root)
@@ -206,10 +206,7 @@ pub fn command_page(sub: &Command, version: &str) -> Result<String, String> {
         true => a.help_heading("Global options"),
         false => a,
     });
-    page.options(&sub)?;
-    let mut roff = Roff::new();
-    markup::blocks(&mut roff, &continuation(&mut prose, "OPTIONS"))?;
-    page.roff(&roff)?;
+    page.options(&sub, &continuation(&mut prose, "OPTIONS"))?;
 
     page.sections(&prose)?;
     page.see_also(&[(PROGRAM.into(), "1"), (content::CONFIG_PAGE.into(), "5")])?;
