@@ -6,7 +6,8 @@
 //!   description of the product's Cargo.toml, as clap's `#[command(version, about)]`
 //!   reads them when the binary is built;
 //! - the prose clap cannot say (files, environment, exit status, examples, the
-//!   configuration file's keys) in `content`.
+//!   configuration file's keys): plain-text sources in docs/man/, built in with
+//!   `include_str!` (the `content` module) and parsed by the `markup` module.
 //!
 //! `cargo run -p docgen` writes every file; `cargo test -p docgen` fails when a committed
 //! one differs from what would be written.
@@ -82,7 +83,7 @@ pub fn outputs() -> Result<BTreeMap<PathBuf, Vec<u8>>, String> {
         );
     }
     out.insert(
-        man.join(format!("{}.5", content::config::PAGE)),
+        man.join(format!("{}.5", content::CONFIG_PAGE)),
         pages::config_page(&pages_cmd, &version)?.into_bytes(),
     );
 

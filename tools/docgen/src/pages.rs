@@ -1,11 +1,12 @@
 //! The pages: what clap knows (synopsis, descriptions, options, the commands) in the
-//! standard sections, followed by the sections in [`crate::content`].
+//! standard sections, followed by the sections of the page's source in docs/man/
+//! ([`crate::content`]). A source's DESCRIPTION and OPTIONS go on where clap's end.
 
 use clap::Command;
 use roff::{Inline, Roff, bold, roman};
 
-use crate::content::{self, commands, config, program};
-use crate::markup::{self, Section};
+use crate::content;
+use crate::markup::{self, Block, Section};
 use crate::synopsis;
 
 /// The program's name: every page's name starts with it.
@@ -67,14 +68,17 @@ impl Page {
         self.roff(&roff)
     }
 
-    /// The OPTIONS section (and one per help heading), as clap_mangen writes it.
-    fn options(&mut self, cmd: &Command) -> Result<(), String> {
+    /// The OPTIONS section (and one per help heading), as clap_mangen writes it, then
+    /// `more` of it.
+    fn options(&mut self, cmd: &Command, more: &[Block]) -> Result<(), String> {
         let mut out = Vec::new();
         clap_mangen::Man::new(cmd.clone())
             .render_options_section(&mut out)
             .map_err(|e| e.to_string())?;
         self.text.push_str(&body(out)?);
-        Ok(())
+        let mut roff = Roff::new();
+        markup::blocks(&mut roff, more)?;
+        self.roff(&roff)
     }
 
     /// SEE ALSO: pages as `name(section)`, comma-separated.
@@ -127,8 +131,17 @@ fn long_about(cmd: &Command) -> String {
         .unwrap_or_default()
 }
 
+/// Takes the section `title` out of `sections`: its blocks, or none.
+fn continuation(sections: &mut Vec<Section>, title: &str) -> Vec<Block> {
+    match sections.iter().position(|s| s.title == title) {
+        Some(at) => sections.remove(at).blocks,
+        None => Vec::new(),
+    }
+}
+
 /// alloydb-cred(1): the whole program.
 pub fn program_page(root: &Command, version: &str) -> Result<String, String> {
+    let mut prose = content::PROGRAM.sections()?;
     let mut page = Page::new(PROGRAM, "1", version, "User Commands");
     page.name(PROGRAM, &about(root))?;
 
@@ -140,7 +153,7 @@ pub fn program_page(root: &Command, version: &str) -> Result<String, String> {
     synopsis::block(&mut roff, PROGRAM, &forms);
     roff.control("SH", ["DESCRIPTION"]);
     markup::paragraphs(&mut roff, &long_about(root))?;
-    markup::blocks(&mut roff, program::DESCRIPTION)?;
+    markup::blocks(&mut roff, &continuation(&mut prose, "DESCRIPTION"))?;
 
     roff.control("SH", ["COMMANDS"]);
     roff.text([roman(
@@ -157,23 +170,24 @@ pub fn program_page(root: &Command, version: &str) -> Result<String, String> {
     }
     page.roff(&roff)?;
 
-    page.options(root)?;
-    let mut roff = Roff::new();
-    markup::blocks(&mut roff, program::AFTER_OPTIONS)?;
-    page.roff(&roff)?;
+    page.options(root, &continuation(&mut prose, "OPTIONS"))?;
 
-    page.sections(program::SECTIONS)?;
+    page.sections(&prose)?;
     let mut see_also: Vec<(String, &str)> = subcommands(root)
         .map(|s| (subcommand_page_name(s), "1"))
         .collect();
-    see_also.push((config::PAGE.into(), "5"));
-    see_also.extend(program::SEE_ALSO.iter().map(|(n, s)| (n.to_string(), *s)));
+    see_also.push((content::CONFIG_PAGE.into(), "5"));
+    see_also.extend(content::SEE_ALSO.iter().map(|(n, s)| (n.to_string(), *s)));
     page.see_also(&see_also)?;
     Ok(page.text)
 }
 
 /// alloydb-cred-NAME(1): one command.
 pub fn command_page(sub: &Command, version: &str) -> Result<String, String> {
+    let mut prose = match content::COMMANDS.iter().find(|(n, _)| *n == sub.get_name()) {
+        Some((_, source)) => source.sections()?,
+        None => Vec::new(),
+    };
     let name = subcommand_page_name(sub);
     let mut page = Page::new(&name, "1", version, "User Commands");
     page.name(&name, &about(sub))?;
@@ -183,6 +197,7 @@ pub fn command_page(sub: &Command, version: &str) -> Result<String, String> {
     synopsis::block(&mut roff, PROGRAM, &[synopsis::command_form(sub)]);
     roff.control("SH", ["DESCRIPTION"]);
     markup::paragraphs(&mut roff, &long_about(sub))?;
+    markup::blocks(&mut roff, &continuation(&mut prose, "DESCRIPTION"))?;
     page.roff(&roff)?;
 
     // The program's own options also work after the command: list them apart, as
@@ -191,18 +206,18 @@ pub fn command_page(sub: &Command, version: &str) -> Result<String, String> {
         true => a.help_heading("Global options"),
         false => a,
     });
-    page.options(&sub)?;
+    page.options(&sub, &continuation(&mut prose, "OPTIONS"))?;
 
-    page.sections(commands::extra(sub.get_name()))?;
-    page.see_also(&[(PROGRAM.into(), "1"), (config::PAGE.into(), "5")])?;
+    page.sections(&prose)?;
+    page.see_also(&[(PROGRAM.into(), "1"), (content::CONFIG_PAGE.into(), "5")])?;
     Ok(page.text)
 }
 
 /// alloydb-cred.toml(5): the configuration file.
 pub fn config_page(root: &Command, version: &str) -> Result<String, String> {
-    let mut page = Page::new(config::PAGE, "5", version, "File Formats");
-    page.name(config::PAGE, config::SUMMARY)?;
-    page.sections(config::SECTIONS)?;
+    let mut page = Page::new(content::CONFIG_PAGE, "5", version, "File Formats");
+    page.name(content::CONFIG_PAGE, content::CONFIG_SUMMARY)?;
+    page.sections(&content::CONFIG.sections()?)?;
     let mut see_also = vec![(PROGRAM.to_string(), "1")];
     see_also.extend(
         subcommands(root)

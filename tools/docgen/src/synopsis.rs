@@ -50,17 +50,20 @@ pub fn global_form(cmd: &Command) -> Vec<Inline> {
 
 /// `(-h | --help | -V | --version)`.
 pub fn help_form() -> Vec<Inline> {
-    vec![
-        roman("("),
-        bold("-h"),
-        roman(" | "),
-        bold("--help"),
-        roman(" | "),
-        bold("-V"),
-        roman(" | "),
-        bold("--version"),
-        roman(")"),
-    ]
+    alternatives(["-h", "--help", "-V", "--version"].map(|flag| vec![bold(flag)]))
+}
+
+/// `(a | b | ...)`.
+fn alternatives(items: impl IntoIterator<Item = Vec<Inline>>) -> Vec<Inline> {
+    let mut parts = vec![roman("(")];
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            parts.push(roman(" | "));
+        }
+        parts.extend(item);
+    }
+    parts.push(roman(")"));
+    parts
 }
 
 /// Whether an argument belongs in a synopsis: not hidden, not help or version.
@@ -88,37 +91,26 @@ fn own_args(cmd: &Command) -> Vec<Vec<Inline>> {
             continue;
         }
         grouped.extend(members.iter().map(|a| a.get_id().as_str()));
-        let mut parts = vec![roman("(")];
-        for (i, arg) in members.iter().enumerate() {
-            if i > 0 {
-                parts.push(roman(" | "));
-            }
-            parts.extend(bare(arg));
-        }
-        parts.push(roman(")"));
-        groups.push(parts);
+        groups.push(alternatives(members.into_iter().map(bare)));
     }
     let mut items: Vec<Vec<Inline>> = cmd
         .get_arguments()
         .filter(own)
         .filter(|a| !a.is_positional() && !grouped.contains(&a.get_id().as_str()))
-        .map(|a| {
-            if a.is_required_set() {
-                bare(a)
-            } else {
-                optional(a)
-            }
-        })
+        .map(usage)
         .collect();
     items.extend(groups);
-    items.extend(cmd.get_positionals().filter(own).map(|a| {
-        if a.is_required_set() {
-            bare(a)
-        } else {
-            optional(a)
-        }
-    }));
+    items.extend(cmd.get_positionals().filter(own).map(usage));
     items
+}
+
+/// An argument as it is used: bare when required, else in brackets.
+fn usage(arg: &Arg) -> Vec<Inline> {
+    if arg.is_required_set() {
+        bare(arg)
+    } else {
+        optional(arg)
+    }
 }
 
 /// `[ARG]`, with `...` after the bracket when it may be repeated.

@@ -2,7 +2,7 @@
 //! product's tests run the bash completion), and the prose matches the code where a
 //! machine can tell: the commands and options it names exist, the configuration page
 //! names every key the configuration accepts, the environment section names every
-//! variable the code reads.
+//! variable the code reads, and every source in docs/man/ is read.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -10,8 +10,8 @@ use std::path::Path;
 
 use clap::{Arg, Command};
 
-use crate::content::{commands, config, program};
-use crate::markup::{Block, Section};
+use crate::content::{self, Source};
+use crate::markup::{self, Block, Section};
 use crate::{files_in, outputs, pages, product_command, product_metadata, repository_root, write};
 
 fn command() -> Command {
@@ -21,35 +21,18 @@ fn command() -> Command {
     cmd
 }
 
-/// Every section of prose, with where it is from.
-fn all_sections() -> Vec<(String, &'static Section)> {
-    let mut all: Vec<(String, &'static Section)> = program::SECTIONS
-        .iter()
-        .map(|s| (format!("alloydb-cred(1) {}", s.title), s))
-        .collect();
-    for (name, sections) in commands::EXTRA {
-        all.extend(
-            sections
-                .iter()
-                .map(|s| (format!("alloydb-cred-{name}(1) {}", s.title), s)),
-        );
-    }
-    all.extend(
-        config::SECTIONS
-            .iter()
-            .map(|s| (format!("alloydb-cred.toml(5) {}", s.title), s)),
-    );
-    all
+fn sections(source: &Source) -> Vec<Section> {
+    source.sections().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The marked-up texts and the example blocks of some blocks.
-fn texts(blocks: &[Block]) -> (Vec<&'static str>, Vec<&'static str>) {
+fn texts(blocks: &[Block]) -> (Vec<&str>, Vec<&str>) {
     let (mut marked, mut examples) = (Vec::new(), Vec::new());
     for block in blocks {
-        match *block {
-            Block::P(t) | Block::Ip(t) | Block::Ss(t) => marked.push(t),
-            Block::Tp(tag, body) => marked.extend([tag, body]),
-            Block::Ex(lines) => examples.push(lines),
+        match block {
+            Block::P(t) | Block::Ip(t) | Block::Ss(t) => marked.push(t.as_str()),
+            Block::Tp(tag, body) => marked.extend([tag.as_str(), body.as_str()]),
+            Block::Ex(lines) => examples.push(lines.as_str()),
         }
     }
     (marked, examples)
@@ -76,13 +59,15 @@ fn mentions() -> Vec<(String, String)> {
             }
         }
     };
-    let (marked, examples) = texts(program::DESCRIPTION);
-    add("alloydb-cred(1) DESCRIPTION", &marked, &examples);
-    let (marked, examples) = texts(program::AFTER_OPTIONS);
-    add("alloydb-cred(1) OPTIONS", &marked, &examples);
-    for (place, section) in all_sections() {
-        let (marked, examples) = texts(section.blocks);
-        add(&place, &marked, &examples);
+    for source in content::all() {
+        for section in sections(source) {
+            let (marked, examples) = texts(&section.blocks);
+            add(
+                &format!("{} {}", source.path, section.title),
+                &marked,
+                &examples,
+            );
+        }
     }
     let cmd = command();
     for c in std::iter::once(&cmd).chain(pages::subcommands(&cmd)) {
@@ -236,10 +221,82 @@ fn the_checks_above_catch_mistakes() {
 #[test]
 fn extra_sections_belong_to_commands() {
     let root = command();
-    for (name, _) in commands::EXTRA {
+    for (name, source) in content::COMMANDS {
         assert!(
             root.find_subcommand(name).is_some(),
-            "tools/docgen/src/content/commands.rs has sections for `{name}`, which is not a command"
+            "{} holds sections for `{name}`, which is not a command",
+            source.path
+        );
+    }
+}
+
+#[test]
+fn every_source_in_docs_man_is_read() {
+    let dir = repository_root().join("docs/man");
+    let read: Vec<&str> = content::all().map(|s| s.path).collect();
+    let mut unread = Vec::new();
+    for entry in fs::read_dir(&dir).expect("docs/man/").flatten() {
+        let path = format!("docs/man/{}", entry.file_name().to_string_lossy());
+        if path.ends_with(".txt") && !read.contains(&path.as_str()) {
+            unread.push(path);
+        }
+    }
+    assert!(
+        unread.is_empty(),
+        "{unread:?} are not read by the generator: list them in tools/docgen/src/content.rs"
+    );
+}
+
+#[test]
+fn the_syntax_maps_to_blocks_and_errors_name_the_line() {
+    let source = "\
+# TITLE
+
+A paragraph
+on two lines.
+
+    example
+
+      indented
+## Sub
+`tag`
+    body
+    more
+
+    further
+
+        inner example
+";
+    let parsed = markup::parse("x.txt", source).expect("parse");
+    let text = |t: &str| t.to_string();
+    assert_eq!(
+        parsed,
+        [Section {
+            title: text("TITLE"),
+            blocks: vec![
+                Block::P(text("A paragraph on two lines.")),
+                Block::Ex(text("example\n\n  indented")),
+                Block::Ss(text("Sub")),
+                Block::Tp(text("`tag`"), text("body more")),
+                Block::Ip(text("further")),
+                Block::Ex(text("inner example")),
+            ],
+        }]
+    );
+    for (source, line) in [
+        ("text first\n", 1),
+        ("# T\n\nfine\n\n  two spaces\n", 5),
+        ("# T\n\ntag\n\n    example\nnot indented\n", 6),
+        ("# T\n\ntag\n    body\nnot indented\n", 5),
+        ("# T\n\na tag\nof two lines\n    body\n", 3),
+        ("# T\n\n### deeper\n", 3),
+        ("# T\n\n\ttab\n", 3),
+        ("# T\n\nan `open mark\n", 3),
+    ] {
+        let err = markup::parse("x.txt", source).expect_err(source);
+        assert!(
+            err.starts_with(&format!("x.txt:{line}: ")),
+            "{source:?}: {err}"
         );
     }
 }
@@ -308,7 +365,8 @@ fn the_configuration_page_names_every_key() {
     let missing: Vec<&String> = keys.iter().filter(|k| !bold.contains(*k)).collect();
     assert!(
         missing.is_empty(),
-        "alloydb-cred.toml(5) does not describe {missing:?}; add them to tools/docgen/src/content/config.rs"
+        "alloydb-cred.toml(5) does not describe {missing:?}; add them to {}",
+        content::CONFIG.path
     );
 }
 
@@ -387,11 +445,12 @@ fn the_environment_section_names_every_variable_the_code_reads() {
         variables_read(&krate.path().join("src"), &mut read);
     }
     assert!(read.contains("ALLOYDB_CRED_CONFIG"), "found {read:?}");
-    let environment = program::SECTIONS
+    let program = sections(&content::PROGRAM);
+    let environment = program
         .iter()
         .find(|s| s.title == "ENVIRONMENT")
         .expect("an ENVIRONMENT section");
-    let (marked, _) = texts(environment.blocks);
+    let (marked, _) = texts(&environment.blocks);
     let named: BTreeSet<&str> = marked.iter().flat_map(|t| code_spans(t)).collect();
     let missing: Vec<&String> = read
         .iter()
@@ -399,25 +458,23 @@ fn the_environment_section_names_every_variable_the_code_reads() {
         .collect();
     assert!(
         missing.is_empty(),
-        "the code reads {missing:?}, which alloydb-cred(1) ENVIRONMENT does not describe"
+        "the code reads {missing:?}, which the ENVIRONMENT section of {} does not describe",
+        content::PROGRAM.path
     );
 }
 
 #[test]
 fn committed_man_pages_and_completions_are_current() {
-    let fresh = tempfile::tempdir().expect("temp dir");
-    write(fresh.path()).unwrap_or_else(|e| panic!("the generator failed: {e}"));
+    let generated = outputs().unwrap_or_else(|e| panic!("the generator failed: {e}"));
     let repo = repository_root();
-    let generated = files_in(fresh.path()).expect("list the generated files");
     let mut problems = Vec::new();
-    for path in &generated {
-        let want = fs::read(fresh.path().join(path)).expect("read a generated file");
+    for (path, want) in &generated {
         match fs::read(repo.join(path)) {
-            Ok(have) if have == want => {}
+            Ok(have) if have == *want => {}
             Ok(have) => {
                 let (have, want) = (
                     String::from_utf8_lossy(&have),
-                    String::from_utf8_lossy(&want),
+                    String::from_utf8_lossy(want),
                 );
                 let line = have.lines().zip(want.lines()).position(|(h, w)| h != w);
                 problems.push(format!(
@@ -430,7 +487,7 @@ fn committed_man_pages_and_completions_are_current() {
         }
     }
     for path in files_in(&repo).expect("list the committed files") {
-        if !generated.contains(&path) {
+        if !generated.contains_key(&path) {
             problems.push(format!(
                 "{} is not written by the generator",
                 path.display()
