@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 use crate::FakeGoogle;
-use crate::http::{Body, post};
+use crate::http::post;
 use crate::pg::PgServer;
 
 #[derive(Parser)]
@@ -134,9 +134,19 @@ pub fn main(args: &[String]) -> ExitCode {
             scope,
             bare,
         } => {
-            let body = json!({"principal": principal, "lifetime_secs": lifetime, "length": length,
-                "padding": padding, "scope": scope});
-            mint(&url, &body, bare)
+            let numbers = [
+                ("lifetime_secs", lifetime),
+                ("length", length),
+                ("padding", padding),
+            ];
+            let numbers: Vec<(&str, String)> = numbers
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value?.to_string())))
+                .collect();
+            let mut fields: Vec<(&str, &str)> = vec![("principal", &principal)];
+            fields.extend(numbers.iter().map(|(name, value)| (*name, value.as_str())));
+            fields.extend(scope.as_deref().map(|scope| ("scope", scope)));
+            mint(&url, &fields, bare)
         }
         Command::Gcloud {
             url,
@@ -155,10 +165,10 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn mint(url: &str, body: &Value, bare: bool) -> Result<(), String> {
+fn mint(url: &str, fields: &[(&str, &str)], bare: bool) -> Result<(), String> {
     let endpoint = format!("{}/mint", url.trim_end_matches('/'));
-    let (status, text) = post(&endpoint, Body::Json(body), Duration::from_secs(30))
-        .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
+    let (status, text) =
+        post(&endpoint, fields).map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
     if status != 200 {
         return Err(format!(
             "{endpoint} answered HTTP {status}: {}",
@@ -319,7 +329,7 @@ fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
     let mut fields = vec![("principal", account)];
     fields.extend(impersonate.map(|target| ("impersonate", target)));
     let endpoint = format!("{}/gcloud/token", url.trim_end_matches('/'));
-    let credential = match post(&endpoint, Body::Form(&fields), Duration::from_secs(30)) {
+    let credential = match post(&endpoint, &fields) {
         Ok((200, text)) => serde_json::from_str::<Value>(&text).unwrap_or_default(),
         Ok((403, text)) => {
             let error: Value = serde_json::from_str(&text).unwrap_or_default();

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::endpoints::google_api::{self, ApiMethod};
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::State;
 use crate::tls::TestCa;
 
@@ -437,25 +437,8 @@ const LIST_CLOUDSQL: ApiMethod = ApiMethod {
 /// (`L` may be `-`: every location; `unreachable` names what could not be listed) and
 /// Cloud SQL's `GET /v1/projects/P/instances`, both paged with `pageToken` /
 /// `nextPageToken`. Listing needs what reading an instance needs.
-pub(crate) fn list_routes() -> Vec<Route> {
-    vec![
-        Route::new(
-            "alloydb_list_instances",
-            "GET",
-            PathMatch::Matches(|p| alloydb_list_scope(p).is_some()),
-            list_alloydb,
-        ),
-        Route::new(
-            "cloudsql_list_instances",
-            "GET",
-            PathMatch::Matches(|p| cloudsql_list_project(p).is_some()),
-            list_cloudsql,
-        ),
-    ]
-}
-
 /// `(project, location)` of `/v1/projects/P/locations/L/clusters/-/instances`.
-fn alloydb_list_scope(path: &str) -> Option<(&str, &str)> {
+pub(crate) fn alloydb_list_scope(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix("/v1/projects/")?;
     let (project, rest) = rest.split_once("/locations/")?;
     let location = rest.strip_suffix("/clusters/-/instances")?;
@@ -464,7 +447,7 @@ fn alloydb_list_scope(path: &str) -> Option<(&str, &str)> {
 }
 
 /// `P` of `/v1/projects/P/instances`.
-fn cloudsql_list_project(path: &str) -> Option<&str> {
+pub(crate) fn cloudsql_list_project(path: &str) -> Option<&str> {
     let project = path
         .strip_prefix("/v1/projects/")?
         .strip_suffix("/instances")?;
@@ -473,7 +456,7 @@ fn cloudsql_list_project(path: &str) -> Option<&str> {
 
 /// The page `pageToken` (an offset) and `pageSize` ask for, and the next page's token.
 fn page<T: Clone>(request: &Request, items: &[T]) -> Result<(Vec<T>, Option<String>), Response> {
-    let params = request.params()?;
+    let params = request.params();
     let size = params
         .get("pageSize")
         .and_then(|s| s.parse::<usize>().ok())
@@ -494,7 +477,7 @@ fn page<T: Clone>(request: &Request, items: &[T]) -> Result<(Vec<T>, Option<Stri
     Ok((items[start..end].to_vec(), next))
 }
 
-fn list_alloydb(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn list_alloydb(state: &State, request: &Request) -> Result<Response, Response> {
     let (project, location) = alloydb_list_scope(&request.path).unwrap_or(("", ""));
     let caller = LIST_ALLOYDB.authenticate(state, request)?;
     let dir = state.directory();
@@ -537,7 +520,7 @@ fn list_alloydb(state: &State, request: &Request) -> Result<Response, Response> 
     ))
 }
 
-fn list_cloudsql(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn list_cloudsql(state: &State, request: &Request) -> Result<Response, Response> {
     let project = cloudsql_list_project(&request.path).unwrap_or("");
     let caller = LIST_CLOUDSQL.authenticate(state, request)?;
     let dir = state.directory();

@@ -89,13 +89,12 @@ impl FakeGoogle {
 
     fn start_with(tls_cert: Option<tls::ServerCert>) -> io::Result<FakeGoogle> {
         let state = Arc::new(state::State::default());
-        let router = Arc::new(http::default_router());
-        let http = http::HttpServer::start(Arc::clone(&state), Arc::clone(&router), None)?;
+        let http = http::HttpServer::start(Arc::clone(&state), None)?;
         state.directory().base_url = format!("http://{}", http.addr());
         let https = match tls_cert {
             Some(cert) => {
-                let config = cert.server_config()?;
-                let server = http::HttpServer::start(Arc::clone(&state), router, Some(config))?;
+                let server =
+                    http::HttpServer::start(Arc::clone(&state), Some(cert.server_config()?))?;
                 Some((server, cert))
             }
             None => None,
@@ -163,9 +162,8 @@ impl FakeGoogle {
     /// included (the route names: README.md). A name no route has panics,
     /// so a misspelled one cannot make a test's count pass.
     pub fn hits(&self, route: &str) -> usize {
-        let routes = http::default_router().routes;
         assert!(
-            routes.iter().any(|r| r.name == route),
+            endpoints::ROUTES.iter().any(|r| r.0 == route),
             "fake-google has no route {route:?}"
         );
         self.state.hits(route)

@@ -10,7 +10,7 @@
 //! instance is a 403.
 
 use crate::endpoints::google_api::{self, ApiMethod};
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::State;
 
 const GET_INSTANCE: ApiMethod = ApiMethod {
@@ -19,18 +19,9 @@ const GET_INSTANCE: ApiMethod = ApiMethod {
     scopes: google_api::CLOUD_PLATFORM,
 };
 
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "alloydb_get_instance",
-        "GET",
-        PathMatch::Matches(|p| instance_name(p).is_some()),
-        get_instance,
-    )]
-}
-
 /// `projects/P/locations/L/clusters/C/instances/I` from
 /// `/{version}/projects/P/locations/L/clusters/C/instances/I`.
-fn instance_name(path: &str) -> Option<&str> {
+pub(crate) fn instance_name(path: &str) -> Option<&str> {
     let name = ["/v1/", "/v1beta/", "/v1alpha/"]
         .iter()
         .find_map(|version| path.strip_prefix(version))?;
@@ -45,7 +36,7 @@ fn instance_name(path: &str) -> Option<&str> {
     shaped.then_some(name)
 }
 
-fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
     let name = instance_name(&request.path).unwrap_or("");
     let caller = GET_INSTANCE.authenticate(state, request)?;
     let dir = state.directory();

@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::directory::CLOUD_PLATFORM_SCOPE;
 use crate::endpoints::google_api::ApiMethod;
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::State;
 
 /// The Cloud SQL Admin scope, which the API takes besides cloud-platform.
@@ -44,26 +44,9 @@ const GET_INSTANCE: ApiMethod = ApiMethod {
     scopes: SCOPES,
 };
 
-pub(crate) fn routes() -> Vec<Route> {
-    vec![
-        Route::new(
-            "cloudsql_connect_settings",
-            "GET",
-            PathMatch::Matches(|p| matches!(parse(p), Some((_, _, _, true)))),
-            connect_settings,
-        ),
-        Route::new(
-            "cloudsql_get_instance",
-            "GET",
-            PathMatch::Matches(|p| matches!(parse(p), Some((_, _, _, false)))),
-            get_instance,
-        ),
-    ]
-}
-
 /// `(base path, project, instance, is connectSettings)` of
 /// `{base}/projects/{p}/instances/{i}[/connectSettings]`.
-fn parse(path: &str) -> Option<(&'static str, &str, &str, bool)> {
+pub(crate) fn parse(path: &str) -> Option<(&'static str, &str, &str, bool)> {
     let (base, rest) = ["/v1", "/sql/v1beta4"]
         .into_iter()
         .find_map(|base| Some((base, path.strip_prefix(base)?.strip_prefix("/projects/")?)))?;
@@ -126,13 +109,13 @@ fn describe(
     }
 }
 
-fn connect_settings(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn connect_settings(state: &State, request: &Request) -> Result<Response, Response> {
     describe(state, request, &CONNECT_SETTINGS, CONNECT, |i, _, p, n| {
         i.connect_settings(p, n)
     })
 }
 
-fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
     describe(state, request, &GET_INSTANCE, GET, |i, base, p, n| {
         i.resource(p, n, base)
     })

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::directory::{CLOUD_PLATFORM_SCOPE, OPENID_SCOPE, USERINFO_EMAIL_SCOPE};
 use crate::endpoints::iam;
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::{State, rfc3339_utc};
 
 /// Scopes of tokens the fake gcloud prints for its account.
@@ -26,17 +26,8 @@ pub(crate) const GCLOUD_IMPERSONATION_SCOPES: &[&str] =
 /// tokens.
 const GCLOUD_CLIENT_ID: &str = "32555940559.apps.googleusercontent.com";
 
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "gcloud_token",
-        "POST",
-        PathMatch::Exact("/gcloud/token"),
-        handle,
-    )]
-}
-
-fn handle(state: &State, request: &Request) -> Result<Response, Response> {
-    let params = request.params()?;
+pub(crate) fn handle(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params();
     let principal = params.get("principal").map(str::trim).unwrap_or("");
     if principal.is_empty() {
         return Err(Response::invalid_request("principal is required"));

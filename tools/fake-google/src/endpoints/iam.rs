@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 
 use crate::directory::{CLOUD_PLATFORM_SCOPE, IAM_SCOPE};
 use crate::endpoints::google_api::{self, ApiMethod};
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::{State, rfc3339_utc};
 
-const PREFIX: &str = "/v1/projects/-/serviceAccounts/";
+pub(crate) const PREFIX: &str = "/v1/projects/-/serviceAccounts/";
 const VERB: &str = ":generateAccessToken";
 const RESOURCE_PREFIX: &str = "projects/-/serviceAccounts/";
 /// Longest lifetime without the organisation policy that allows 12 hours.
@@ -31,15 +31,6 @@ const GENERATE: ApiMethod = ApiMethod {
     method: "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken",
     scopes: &[IAM_SCOPE, CLOUD_PLATFORM_SCOPE],
 };
-
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "generate_access_token",
-        "POST",
-        PathMatch::Prefix(PREFIX),
-        generate,
-    )]
-}
 
 fn invalid_argument(message: &str) -> Response {
     Response::google_error(400, "INVALID_ARGUMENT", message, None)
@@ -78,7 +69,7 @@ fn decode_segment(segment: &str) -> String {
         .unwrap_or_default()
 }
 
-fn generate(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn generate(state: &State, request: &Request) -> Result<Response, Response> {
     let rest = request.path.strip_prefix(PREFIX).unwrap_or("");
     let Some(target) = rest
         .strip_suffix(VERB)

@@ -5,8 +5,7 @@
 //!   "token_type"}`;
 //! * `GET /computeMetadata/v1/instance/service-accounts/{account}/email`
 //!   answers the e-mail as text;
-//! * `GET /` and `GET /computeMetadata/v1/project/project-id`, which
-//!   clients probe to detect the server.
+//! * `GET /computeMetadata/v1/project/project-id`.
 //!
 //! `{account}` is `default` or the account's e-mail. Clients reach the fake
 //! with `GCE_METADATA_HOST=127.0.0.1:PORT`, so the paths sit at the root of
@@ -25,13 +24,9 @@ use serde_json::json;
 use crate::directory::{
     CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, ISSUED_TOKEN_LIFETIME, METADATA_REFRESH_MARGIN,
 };
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::State;
 
-const FLAVOR: &[(&str, &str)] = &[
-    ("Metadata-Flavor", "Google"),
-    ("Server", "Metadata Server for VM"),
-];
 const ACCOUNTS_PREFIX: &str = "/computeMetadata/v1/instance/service-accounts/";
 const TEXT: &str = "application/text";
 
@@ -39,26 +34,8 @@ const TEXT: &str = "application/text";
 /// full Cloud API access.
 pub(crate) const METADATA_DEFAULT_SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE];
 
-pub(crate) fn routes() -> Vec<Route> {
-    let route = |name, path, handler| Route::new(name, "GET", path, handler).with_headers(FLAVOR);
-    vec![
-        route(
-            "metadata_token",
-            PathMatch::Matches(|p| account_segment(p, "token").is_some()),
-            token,
-        ),
-        route(
-            "metadata_email",
-            PathMatch::Matches(|p| account_segment(p, "email").is_some()),
-            email,
-        ),
-        route("metadata", PathMatch::Exact("/"), other),
-        route("metadata", PathMatch::Prefix("/computeMetadata/"), other),
-    ]
-}
-
 /// The `{account}` of `.../service-accounts/{account}/{leaf}`.
-fn account_segment<'a>(path: &'a str, leaf: &str) -> Option<&'a str> {
+pub(crate) fn account_segment<'a>(path: &'a str, leaf: &str) -> Option<&'a str> {
     let rest = path.strip_prefix(ACCOUNTS_PREFIX)?;
     let (account, tail) = rest.split_once('/')?;
     (tail == leaf && !account.is_empty()).then_some(account)
@@ -116,12 +93,12 @@ fn account_for(state: &State, request: &Request, leaf: &str) -> Result<String, R
     resolve_account(state, segment).ok_or_else(|| not_found(&request.path))
 }
 
-fn email(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn email(state: &State, request: &Request) -> Result<Response, Response> {
     let account = account_for(state, request, "email")?;
     Ok(Response::text(200, TEXT, account))
 }
 
-fn token(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn token(state: &State, request: &Request) -> Result<Response, Response> {
     let account = account_for(state, request, "token")?;
     let mut scopes: Vec<String> = request
         .query
@@ -175,10 +152,9 @@ pub(crate) fn cached_token(state: &State, account: &str, scopes: &[String]) -> (
     (token, ISSUED_TOKEN_LIFETIME.as_secs())
 }
 
-fn other(_state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn other(_state: &State, request: &Request) -> Result<Response, Response> {
     refuse(request)?;
     match request.path.as_str() {
-        "/" => Ok(Response::text(200, TEXT, "computeMetadata/\n")),
         "/computeMetadata/v1/project/project-id" => Ok(Response::text(200, TEXT, DEMO_PROJECT)),
         path => Err(not_found(path)),
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::{DEFAULT_SCOPE, DEFAULT_TOKEN_LENGTH, MintOptions, State};
 
 /// Upper bound on `length`: PostgreSQL accepts passwords up to 64 KiB and
@@ -18,10 +18,6 @@ use crate::state::{DEFAULT_SCOPE, DEFAULT_TOKEN_LENGTH, MintOptions, State};
 const MAX_LENGTH: usize = 60 * 1024;
 /// Upper bound on `padding`; real tokens carry at most a few dots.
 const MAX_PADDING: usize = 1024;
-
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new("mint", "POST", PathMatch::Exact("/mint"), mint)]
-}
 
 #[derive(Serialize)]
 struct MintResponse<'a> {
@@ -33,8 +29,8 @@ struct MintResponse<'a> {
     scope: String,
 }
 
-fn mint(state: &State, request: &Request) -> Result<Response, Response> {
-    let params = request.params()?;
+pub(crate) fn mint(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params();
     let principal = params.get("principal").map(str::trim).unwrap_or("");
     if principal.is_empty() {
         return Err(Response::invalid_request("principal is required"));

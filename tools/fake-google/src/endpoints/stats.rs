@@ -7,12 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::State;
-
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new("stats", "GET", PathMatch::Exact("/stats"), handle).control()]
-}
 
 #[derive(Serialize)]
 struct Stats {
@@ -24,7 +20,7 @@ struct Stats {
     requests: BTreeMap<&'static str, usize>,
 }
 
-fn handle(state: &State, _request: &Request) -> Result<Response, Response> {
+pub(crate) fn handle(state: &State, _request: &Request) -> Result<Response, Response> {
     let (ldap_accepted, ldap_rejected) = state.ldap_binds();
     Ok(Response::json(
         200,

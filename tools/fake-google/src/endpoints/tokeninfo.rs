@@ -9,19 +9,13 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::{State, unix_secs};
 
 /// OAuth client the fake pretends issued every token. Real tokens carry the
 /// issuing client's ID (for gcloud user tokens) or the service account's
 /// numeric ID; nothing in this project interprets the value.
 pub(crate) const FAKE_CLIENT_ID: &str = "000000000000-fakegoogle.apps.googleusercontent.com";
-
-pub(crate) fn routes() -> Vec<Route> {
-    ["GET", "POST"]
-        .map(|method| Route::new("tokeninfo", method, PathMatch::Exact("/tokeninfo"), handle))
-        .into()
-}
 
 #[derive(Serialize)]
 struct TokenInfo<'a> {
@@ -41,8 +35,8 @@ fn invalid() -> Response {
     Response::error(400, "invalid_token", "Invalid Value")
 }
 
-fn handle(state: &State, request: &Request) -> Result<Response, Response> {
-    let params = request.params()?;
+pub(crate) fn handle(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params();
     let token = params.get("access_token").ok_or_else(invalid)?;
     let now = SystemTime::now();
     let record = state
