@@ -1,18 +1,19 @@
 //! The HTTP side of the fake: the request and response types of the
 //! endpoints ([`crate::endpoints`]), dispatch on their route table, and
-//! tiny_http behind an optional TLS terminator.
+//! tiny_http, with a TLS relay in front of it for HTTPS; also the loopback
+//! listener the LDAP server and the proxy share.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::endpoints;
-use crate::state::{State, lock};
+use crate::state::State;
 
 const MAX_BODY: u64 = 1024 * 1024;
 
@@ -171,22 +172,17 @@ pub(crate) fn dispatch(state: &State, request: &Request) -> Response {
     response
 }
 
-/// Dropping it stops it.
+/// The plain HTTP server; dropping it stops it.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
-    /// With TLS: the terminator's stop flag; `addr` is then its address.
-    tls_stop: Option<Arc<AtomicBool>>,
 }
 
 impl HttpServer {
-    pub fn start(
-        state: Arc<State>,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> io::Result<HttpServer> {
+    pub fn start(state: Arc<State>) -> io::Result<HttpServer> {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?);
-        let plain = server
+        let addr = server
             .server_addr()
             .to_ip()
             .ok_or_else(|| io::Error::other("not a TCP listener"))?;
@@ -205,18 +201,10 @@ impl HttpServer {
                     }
                 })?
         };
-        let (addr, tls_stop) = match tls {
-            None => (plain, None),
-            Some(config) => {
-                let (addr, stop) = start_tls_terminator(config, plain)?;
-                (addr, Some(stop))
-            }
-        };
         Ok(HttpServer {
             addr,
             server,
             thread: Some(thread),
-            tls_stop,
         })
     }
 
@@ -227,10 +215,6 @@ impl HttpServer {
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
-        if let Some(stop) = &self.tls_stop {
-            stop.store(true, Ordering::SeqCst);
-            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        }
         self.server.unblock();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -249,7 +233,25 @@ fn answer(state: &State, mut raw: tiny_http::Request) {
     let response = if too_large {
         Response::error(413, "invalid_request", "request body too large")
     } else {
-        dispatch(state, &to_request(&raw, body))
+        let (path, query) = raw.url().split_once('?').unwrap_or((raw.url(), ""));
+        let headers = raw.headers().iter();
+        dispatch(
+            state,
+            &Request {
+                method: raw.method().as_str().to_ascii_uppercase(),
+                path: path.to_owned(),
+                query: parse_urlencoded(query),
+                headers: headers
+                    .map(|h| {
+                        (
+                            h.field.to_string().to_ascii_lowercase(),
+                            h.value.to_string(),
+                        )
+                    })
+                    .collect(),
+                body,
+            },
+        )
     };
     let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
     for (name, value) in response.headers {
@@ -261,142 +263,111 @@ fn answer(state: &State, mut raw: tiny_http::Request) {
     let _ = raw.respond(out);
 }
 
-fn to_request(raw: &tiny_http::Request, body: Vec<u8>) -> Request {
-    // Absolute-form targets (`http://host/path`, sent to proxies) are reduced
-    // to the path; an origin-form one may carry `://` in its query.
-    let url = raw.url();
-    let target = match url.split_once("://") {
-        Some((_, rest)) if !url.starts_with('/') => match rest.find(['/', '?']) {
-            Some(i) if rest[i..].starts_with('?') => format!("/{}", &rest[i..]),
-            Some(i) => rest[i..].to_owned(),
-            None => "/".to_owned(),
-        },
-        _ => url.to_owned(),
-    };
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_owned(), parse_urlencoded(q)),
-        None => (target, Vec::new()),
-    };
-    let headers = raw
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_owned(),
-            )
-        })
-        .collect();
-    Request {
-        method: raw.method().as_str().to_ascii_uppercase(),
-        path,
-        query,
-        headers,
-        body,
+/// A listener on 127.0.0.1 that hands each connection to `serve` on a
+/// thread of its own. Dropping it stops accepting; connections already
+/// open run on.
+pub(crate) struct Acceptor {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Acceptor {
+    pub fn start(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> io::Result<Acceptor> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, serve) = (Arc::clone(&stop), Arc::new(serve));
+        thread::Builder::new()
+            .name("fake-google-accept".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if flag.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let serve = Arc::clone(&serve);
+                    let _ = stream.map(|s| thread::spawn(move || serve(s)));
+                }
+            })?;
+        Ok(Acceptor { addr, stop })
     }
 }
 
-/// Listens on 127.0.0.1 for TLS connections and relays each, decrypted, to
-/// the plain server at `backend`. Returns the address and a stop flag.
-fn start_tls_terminator(
-    config: Arc<rustls::ServerConfig>,
-    backend: SocketAddr,
-) -> io::Result<(SocketAddr, Arc<AtomicBool>)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    thread::Builder::new()
-        .name("fake-google-tls".into())
-        .spawn(move || {
-            for tcp in listener.incoming() {
-                if flag.load(Ordering::SeqCst) {
-                    return;
-                }
-                if let Ok(tcp) = tcp {
-                    let config = Arc::clone(&config);
-                    let _ = thread::Builder::new()
-                        .name("fake-google-tls-conn".into())
-                        .spawn(move || relay_tls(tcp, config, backend));
-                }
-            }
-        })?;
-    Ok((addr, stop))
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocked accept; it sees the flag and returns.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
 }
 
-/// One TLS connection: handshake, then plaintext both ways until either
-/// side closes. The rustls state is shared by the two directions.
+/// Serves HTTPS by relaying each TLS connection, decrypted, to the plain
+/// server at `backend`.
+pub(crate) fn start_tls(
+    config: Arc<rustls::ServerConfig>,
+    backend: SocketAddr,
+) -> io::Result<Acceptor> {
+    Acceptor::start(move |tcp| {
+        let _ = relay_tls(tcp, Arc::clone(&config), backend);
+    })
+}
+
+/// One TLS connection, until either side closes or both have been quiet
+/// for 30 s.
 fn relay_tls(
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     config: Arc<rustls::ServerConfig>,
     backend: SocketAddr,
 ) -> io::Result<()> {
-    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp)?;
-    }
-    let mut plain = TcpStream::connect(backend)?;
-    let conn = Arc::new(Mutex::new(conn));
-    let answers = {
-        let (conn, mut tcp, mut plain) = (Arc::clone(&conn), tcp.try_clone()?, plain.try_clone()?);
-        thread::spawn(move || {
-            let mut buf = [0u8; 16 * 1024];
-            while let Ok(n @ 1..) = plain.read(&mut buf) {
-                let mut conn = lock(&conn);
-                if conn.writer().write_all(&buf[..n]).is_err()
-                    || flush_tls(&mut conn, &mut tcp).is_err()
-                {
-                    return;
-                }
-            }
-            let mut conn = lock(&conn);
-            conn.send_close_notify();
-            let _ = flush_tls(&mut conn, &mut tcp);
-            let _ = tcp.shutdown(Shutdown::Write);
-        })
-    };
-    // The client's first request may have come with the end of the handshake.
-    let (mut text, mut closed) = drain(&mut lock(&conn))?;
+    let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let ended = pump(&mut tls, TcpStream::connect(backend)?);
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    ended
+}
+
+/// Copies plaintext both ways. A rustls connection cannot be shared by two
+/// threads, so one thread takes turns reading either side, each with a
+/// short timeout.
+fn pump(
+    tls: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    mut plain: TcpStream,
+) -> io::Result<()> {
+    let turn = Some(Duration::from_millis(5));
+    tls.sock.set_read_timeout(turn)?;
+    plain.set_read_timeout(turn)?;
     let mut buf = [0u8; 16 * 1024];
-    loop {
-        plain.write_all(&text)?;
-        if closed {
-            break;
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(30) {
+        if let Some(n) = received(tls.read(&mut buf))? {
+            plain.write_all(&buf[..n])?;
+            quiet_since = Instant::now();
         }
-        let n = tcp.read(&mut buf)?;
-        if n == 0 {
-            break;
+        if let Some(n) = received(plain.read(&mut buf))? {
+            tls.write_all(&buf[..n])?;
+            tls.flush()?;
+            quiet_since = Instant::now();
         }
-        let mut input = &buf[..n];
-        let mut conn = lock(&conn);
-        text.clear();
-        while !input.is_empty() {
-            conn.read_tls(&mut input)?;
-            let (more, end) = drain(&mut conn)?;
-            text.extend(more);
-            closed |= end;
-        }
-        flush_tls(&mut conn, &mut tcp)?;
     }
-    let _ = plain.shutdown(Shutdown::Write);
-    let _ = answers.join();
     Ok(())
 }
 
-/// The plaintext of received TLS records, and whether the peer has closed.
-fn drain(conn: &mut rustls::ServerConnection) -> io::Result<(Vec<u8>, bool)> {
-    let state = conn.process_new_packets().map_err(io::Error::other)?;
-    let mut text = vec![0; state.plaintext_bytes_to_read()];
-    conn.reader().read_exact(&mut text)?;
-    Ok((text, state.peer_has_closed()))
-}
-
-fn flush_tls(conn: &mut rustls::ServerConnection, tcp: &mut TcpStream) -> io::Result<()> {
-    while conn.wants_write() {
-        conn.write_tls(tcp)?;
+/// What one timed read got: `None` when it timed out, an error at the end
+/// of the stream.
+fn received(read: io::Result<usize>) -> io::Result<Option<usize>> {
+    match read {
+        Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+        Ok(n) => Ok(Some(n)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
-    Ok(())
 }
 
 /// Parses `a=1&b=two+words&c=%2E`, decoding `+` and percent escapes.

@@ -7,51 +7,21 @@
 //! the bind is answered, anything else closes the connection.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::Duration;
 
+use crate::http::Acceptor;
 use crate::state::{LdapBind, State};
 
 /// Largest LDAPMessage accepted (passwords are tokens of 2 KiB and more).
 const MAX_MESSAGE: usize = 64 * 1024;
 
-/// The running responder; dropping it stops accepting connections.
-pub(crate) struct LdapServer {
-    pub port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-impl LdapServer {
-    /// Listens on 127.0.0.1, one thread per connection.
-    pub fn start(state: Arc<State>) -> io::Result<LdapServer> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        thread::Builder::new()
-            .name("fake-google-ldap".into())
-            .spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    if flag.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let state = Arc::clone(&state);
-                    let _ = thread::spawn(move || serve(stream, &state));
-                }
-            })?;
-        Ok(LdapServer { port, stop })
-    }
-}
-
-impl Drop for LdapServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocked accept; it sees the flag and returns.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
+/// Listens on 127.0.0.1, one thread per connection.
+pub(crate) fn start(state: Arc<State>) -> io::Result<Acceptor> {
+    Acceptor::start(move |stream| {
+        let _ = serve(stream, &state);
+    })
 }
 
 fn serve(mut stream: TcpStream, state: &State) -> io::Result<()> {

@@ -55,8 +55,8 @@ pub const TLS_TEST_NAME: &str = "oauth2.test.invalid";
 pub struct FakeGoogle {
     state: Arc<state::State>,
     http: http::HttpServer,
-    https: Option<(http::HttpServer, tls::ServerCert)>,
-    ldap: ldap::LdapServer,
+    https: Option<http::Acceptor>,
+    ldap: http::Acceptor,
 }
 
 impl std::fmt::Debug for FakeGoogle {
@@ -89,17 +89,13 @@ impl FakeGoogle {
 
     fn start_with(tls_cert: Option<tls::ServerCert>) -> io::Result<FakeGoogle> {
         let state = Arc::new(state::State::default());
-        let http = http::HttpServer::start(Arc::clone(&state), None)?;
+        let http = http::HttpServer::start(Arc::clone(&state))?;
         state.directory().base_url = format!("http://{}", http.addr());
         let https = match tls_cert {
-            Some(cert) => {
-                let server =
-                    http::HttpServer::start(Arc::clone(&state), Some(cert.server_config()?))?;
-                Some((server, cert))
-            }
+            Some(cert) => Some(http::start_tls(cert.server_config()?, http.addr())?),
             None => None,
         };
-        let ldap = ldap::LdapServer::start(Arc::clone(&state))?;
+        let ldap = ldap::start(Arc::clone(&state))?;
         Ok(FakeGoogle {
             state,
             http,
@@ -112,7 +108,7 @@ impl FakeGoogle {
     pub fn https_url(&self) -> Option<String> {
         self.https
             .as_ref()
-            .map(|(server, _)| format!("https://{}", server.addr()))
+            .map(|tls| format!("https://{}", tls.addr))
     }
 
     /// `http://127.0.0.1:PORT`, no trailing slash.
@@ -126,7 +122,7 @@ impl FakeGoogle {
     }
 
     pub fn ldap_port(&self) -> u16 {
-        self.ldap.port
+        self.ldap.addr.port()
     }
 
     /// Issues a token; see [`MintOptions`] for what each argument means.
