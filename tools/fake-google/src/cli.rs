@@ -15,13 +15,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 use crate::FakeGoogle;
-use crate::http::post;
+use crate::http::{Body, post};
 use crate::pg::PgServer;
 
 #[derive(Parser)]
@@ -167,8 +167,8 @@ pub fn main(args: &[String]) -> ExitCode {
 
 fn mint(url: &str, fields: &[(&str, &str)], bare: bool) -> Result<(), String> {
     let endpoint = format!("{}/mint", url.trim_end_matches('/'));
-    let (status, text) =
-        post(&endpoint, fields).map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
+    let (status, text) = post(&endpoint, None, Body::Form(fields))
+        .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
     if status != 200 {
         return Err(format!(
             "{endpoint} answered HTTP {status}: {}",
@@ -294,8 +294,12 @@ fn shell_quote(value: &str) -> String {
     }
 }
 
-/// `fake-google gcloud`: tokens from the fake's `POST /gcloud/token`, with
-/// gcloud's output formats and exit statuses.
+/// Scopes of the tokens of gcloud's own login.
+const GCLOUD_SCOPES: &str = "openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/cloud-platform";
+
+/// `fake-google gcloud`: the account's token from the fake's `/mint`, and
+/// with impersonation, as gcloud does, the target's from IAM Credentials;
+/// with gcloud's output formats and exit statuses.
 fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
     let mut impersonate = None;
     let mut words = Vec::new();
@@ -315,36 +319,24 @@ fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let failure = |detail: &str| {
-        eprintln!(
-            "ERROR: ({name}) There was a problem refreshing your current auth tokens: {detail}"
-        );
-        eprintln!("Please run:\n\n  $ gcloud auth login\n\nto obtain new credentials.");
-    };
     if let Some(target) = impersonate {
         eprintln!(
             "WARNING: This command is using service account impersonation. All API calls will be executed as [{target}]."
         );
     }
-    let mut fields = vec![("principal", account)];
-    fields.extend(impersonate.map(|target| ("impersonate", target)));
-    let endpoint = format!("{}/gcloud/token", url.trim_end_matches('/'));
-    let credential = match post(&endpoint, &fields) {
-        Ok((200, text)) => serde_json::from_str::<Value>(&text).unwrap_or_default(),
-        Ok((403, text)) => {
-            let error: Value = serde_json::from_str(&text).unwrap_or_default();
+    let (token, expiry) = match gcloud_token(url.trim_end_matches('/'), account, impersonate) {
+        Ok(answer) => answer,
+        Err((403, message)) => {
             eprintln!(
-                "ERROR: ({name}) PERMISSION_DENIED: {} This command is authenticated as {account} which is the active account specified by the [core/account] property.",
-                error["error"]["message"].as_str().unwrap_or_default()
+                "ERROR: ({name}) PERMISSION_DENIED: {message} This command is authenticated as {account} which is the active account specified by the [core/account] property."
             );
             return ExitCode::from(1);
         }
-        Ok((status, text)) => {
-            failure(&format!("HTTP {status}: {}", text.trim()));
-            return ExitCode::from(1);
-        }
-        Err(e) => {
-            failure(&format!("cannot reach {endpoint}: {e}"));
+        Err((_, detail)) => {
+            eprintln!(
+                "ERROR: ({name}) There was a problem refreshing your current auth tokens: {detail}"
+            );
+            eprintln!("Please run:\n\n  $ gcloud auth login\n\nto obtain new credentials.");
             return ExitCode::from(1);
         }
     };
@@ -355,22 +347,53 @@ fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
         }
         let helper = json!({
             "configuration": {"active_configuration": "default", "properties": properties},
-            "credential": {
-                "access_token": credential["access_token"],
-                "id_token": credential["id_token"],
-                "token_expiry": credential["token_expiry"],
-            },
+            "credential": {"access_token": token, "token_expiry": expiry},
             "sentinels": {"config_sentinel": "/nonexistent/config_sentinel"},
         });
         serde_json::to_string_pretty(&helper).unwrap_or_default()
     } else {
-        credential["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        token
     };
     match writeln!(io::stdout(), "{output}") {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
     }
+}
+
+/// The access token and its RFC 3339 expiry; else the HTTP status (0 if
+/// the fake did not answer) and what went wrong, for a 403 IAM's message.
+fn gcloud_token(
+    base: &str,
+    account: &str,
+    impersonate: Option<&str>,
+) -> Result<(String, String), (u16, String)> {
+    let answer = |sent: Result<(u16, String), String>| match sent {
+        Ok((200, text)) => Ok(serde_json::from_str::<Value>(&text).unwrap_or_default()),
+        Ok((403, text)) => {
+            let error: Value = serde_json::from_str(&text).unwrap_or_default();
+            Err((
+                403,
+                error["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+            ))
+        }
+        Ok((status, text)) => Err((status, format!("HTTP {status}: {}", text.trim()))),
+        Err(e) => Err((0, format!("cannot reach {base}: {e}"))),
+    };
+    let fields = [("principal", account), ("scope", GCLOUD_SCOPES)];
+    let user = answer(post(&format!("{base}/mint"), None, Body::Form(&fields)))?;
+    let token = user["access_token"].as_str().unwrap_or_default();
+    let Some(target) = impersonate else {
+        let lifetime = Duration::from_secs(user["expires_in"].as_u64().unwrap_or(0));
+        let expiry = crate::state::rfc3339_utc(SystemTime::now() + lifetime);
+        return Ok((token.to_owned(), expiry));
+    };
+    let scopes =
+        json!({"scope": [crate::CLOUD_PLATFORM_SCOPE, crate::directory::USERINFO_EMAIL_SCOPE]});
+    let url = crate::directory::impersonation_url(base, target);
+    let impersonated = answer(post(&url, Some(token), Body::Json(&scopes)))?;
+    let text = |field: &str| impersonated[field].as_str().unwrap_or_default().to_owned();
+    Ok((text("accessToken"), text("expireTime")))
 }

@@ -404,19 +404,30 @@ pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Op
         .map(|(_, v)| v.as_str())
 }
 
-/// `POST url` with a form, by the product's HTTP client, ignoring proxy
-/// settings (the fake is on loopback); returns the status and the body text.
-pub(crate) fn post(url: &str, fields: &[(&str, &str)]) -> Result<(u16, String), String> {
+pub(crate) enum Body<'a> {
+    Form(&'a [(&'a str, &'a str)]),
+    Json(&'a serde_json::Value),
+}
+
+/// `POST url`, with a bearer token if given, by the product's HTTP client,
+/// ignoring proxy settings (the fake is on loopback); returns the status
+/// and the body text.
+pub(crate) fn post(url: &str, bearer: Option<&str>, body: Body) -> Result<(u16, String), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(30)))
         .http_status_as_error(false)
         .proxy(None)
         .build()
         .into();
-    let mut answer = agent
-        .post(url)
-        .send_form(fields.iter().copied())
-        .map_err(|e| e.to_string())?;
+    let mut request = agent.post(url);
+    if let Some(token) = bearer {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let answer = match body {
+        Body::Form(fields) => request.send_form(fields.iter().copied()),
+        Body::Json(value) => request.send_json(value),
+    };
+    let mut answer = answer.map_err(|e| e.to_string())?;
     let status = answer.status().as_u16();
     let text = answer
         .body_mut()

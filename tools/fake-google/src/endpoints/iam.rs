@@ -41,18 +41,13 @@ fn generic_invalid() -> Response {
 }
 
 /// The IAM refusal for a missing Token Creator grant.
-pub(crate) fn permission_denied() -> Response {
+fn permission_denied() -> Response {
     google_api::permission_denied("iam.serviceAccounts.getAccessToken", None)
 }
 
 /// Whether `caller`, then each of `delegates`, holds Token Creator on the
 /// next account of the chain ending in `target`.
-pub(crate) fn chain_allowed(
-    state: &State,
-    caller: &str,
-    delegates: &[String],
-    target: &str,
-) -> bool {
+fn chain_allowed(state: &State, caller: &str, delegates: &[String], target: &str) -> bool {
     let dir = state.directory();
     let chain: Vec<&str> = std::iter::once(caller)
         .chain(delegates.iter().map(String::as_str))

@@ -5,7 +5,6 @@
 pub(crate) mod alloydb;
 pub(crate) mod aws_metadata;
 pub(crate) mod cloudsql;
-pub(crate) mod gcloud;
 pub(crate) mod google_api;
 pub(crate) mod iam;
 pub(crate) mod metadata;
@@ -56,12 +55,6 @@ pub(crate) const ROUTES: &[Route] = &[
         iam::generate,
     ),
     Route("sts_token", "POST", |p| p == "/v1/token", sts::handle),
-    Route(
-        "gcloud_token",
-        "POST",
-        |p| p == "/gcloud/token",
-        gcloud::handle,
-    ),
     Route(
         "alloydb_get_instance",
         "GET",
