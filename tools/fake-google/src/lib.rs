@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 pub use aws::{AwsCredentials, AwsInstanceMetadata};
 pub use directory::{CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, ISSUED_TOKEN_LIFETIME};
 pub use instances::{
-    AlloyDbInstance, AlloyDbSslMode, CloudSqlInstance, CloudSqlSslMode, ServerCaCert, ServerCaMode,
+    AlloyDbInstance, CloudSqlInstance, CloudSqlSslMode, ServerCaCert, ServerCaMode,
 };
 pub use state::{LdapBind, MintOptions, TokenRecord};
 
@@ -57,16 +57,6 @@ pub struct FakeGoogle {
     http: http::HttpServer,
     https: Option<http::Acceptor>,
     ldap: http::Acceptor,
-}
-
-impl std::fmt::Debug for FakeGoogle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeGoogle")
-            .field("http_url", &self.http_url())
-            .field("https_url", &self.https_url())
-            .field("ldap_port", &self.ldap_port())
-            .finish()
-    }
 }
 
 impl FakeGoogle {

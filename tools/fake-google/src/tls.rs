@@ -20,7 +20,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SerialNumber,
 };
-use ring::digest;
 
 /// Certificates are valid from this day...
 const NOT_BEFORE: (i32, u8, u8) = (2020, 1, 1);
@@ -58,23 +57,11 @@ fn write_file(dir: &Path, name: &str, text: &str, mode: u32) -> io::Result<PathB
 /// A test certificate authority. Its certificate is written to
 /// [`TestCa::cert_path`], for `sslrootcert=` or `SSL_CERT_FILE=`.
 pub struct TestCa {
-    common_name: String,
-    serial: u64,
     cert_pem: String,
-    cert_der: Vec<u8>,
     issuer: Issuer<'static, KeyPair>,
     cert_path: PathBuf,
     // Last, so the files go after everything else.
     _dir: tempfile::TempDir,
-}
-
-impl std::fmt::Debug for TestCa {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestCa")
-            .field("common_name", &self.common_name)
-            .field("cert_path", &self.cert_path)
-            .finish()
-    }
 }
 
 impl TestCa {
@@ -90,8 +77,7 @@ impl TestCa {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        let serial = next_serial();
-        params.serial_number = Some(SerialNumber::from(serial));
+        params.serial_number = Some(SerialNumber::from(next_serial()));
         validity(&mut params);
         let key = KeyPair::generate().map_err(tls_error)?;
         let cert = params.self_signed(&key).map_err(tls_error)?;
@@ -101,10 +87,7 @@ impl TestCa {
         let cert_pem = cert.pem();
         let cert_path = write_file(dir.path(), "ca.pem", &cert_pem, 0o644)?;
         Ok(TestCa {
-            common_name: common_name.to_owned(),
-            serial,
             cert_pem,
-            cert_der: cert.der().to_vec(),
             issuer: Issuer::new(params, key),
             cert_path,
             _dir: dir,
@@ -118,31 +101,6 @@ impl TestCa {
     /// Path of a file holding [`TestCa::cert_pem`].
     pub fn cert_path(&self) -> &Path {
         &self.cert_path
-    }
-
-    pub fn common_name(&self) -> &str {
-        &self.common_name
-    }
-
-    /// The serial number, in decimal (as Cloud SQL's `certSerialNumber`).
-    pub fn serial_number(&self) -> String {
-        self.serial.to_string()
-    }
-
-    /// SHA-1 of the DER certificate in lower-case hex (as Cloud SQL's
-    /// `sha1Fingerprint`).
-    pub fn sha1_fingerprint(&self) -> String {
-        digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &self.cert_der)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
-    /// When every certificate made here expires, RFC 3339
-    /// (`2049-12-31T00:00:00Z`).
-    pub fn expiration_time(&self) -> String {
-        "2049-12-31T00:00:00Z".to_owned()
     }
 
     /// Issues a server certificate for `names`: DNS names (`localhost`,
@@ -202,15 +160,6 @@ pub struct ServerCert {
     key_pem: String,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
-}
-
-impl std::fmt::Debug for ServerCert {
-    // Leaves the private key out.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerCert")
-            .field("cert_pem", &self.cert_pem)
-            .finish()
-    }
 }
 
 impl ServerCert {

@@ -1,7 +1,7 @@
-//! AlloyDB Admin API: `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}`
-//! (also under `v1beta` and `v1alpha`), shaped like
-//! `https://alloydb.googleapis.com`, answering the `Instance` resource of
-//! an instance registered with [`crate::FakeGoogle::add_alloydb_instance`].
+//! AlloyDB Admin API: `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}`,
+//! shaped like `https://alloydb.googleapis.com`, answering the `Instance`
+//! resource of an instance registered with
+//! [`crate::FakeGoogle::add_alloydb_instance`].
 //!
 //! The caller needs a live token with the cloud-platform scope whose
 //! principal was granted read access
@@ -20,11 +20,9 @@ const GET_INSTANCE: ApiMethod = ApiMethod {
 };
 
 /// `projects/P/locations/L/clusters/C/instances/I` from
-/// `/{version}/projects/P/locations/L/clusters/C/instances/I`.
+/// `/v1/projects/P/locations/L/clusters/C/instances/I`.
 pub(crate) fn instance_name(path: &str) -> Option<&str> {
-    let name = ["/v1/", "/v1beta/", "/v1alpha/"]
-        .iter()
-        .find_map(|version| path.strip_prefix(version))?;
+    let name = path.strip_prefix("/v1/")?;
     let parts: Vec<&str> = name.split('/').collect();
     let shaped = parts.len() == 8
         && parts

@@ -10,12 +10,10 @@
 //!   only place that says whether trusted client certificates are
 //!   required; needs `cloudsql.instances.get`.
 //!
-//! Both are also served under `/sql/v1beta4/`, the path Google's
-//! discovery-based clients (and so the Go connector) use. Callers need a
-//! live token with the cloud-platform or sqlservice.admin scope. Missing
-//! permissions get Cloud SQL's own 403 ("The client is not authorized to
-//! make this request.", reason `notAuthorized`), whether or not the
-//! instance exists; unknown instances then get its 404
+//! Callers need a live token with the cloud-platform or sqlservice.admin
+//! scope. Missing permissions get Cloud SQL's own 403 ("The client is not
+//! authorized to make this request.", reason `notAuthorized`), whether or
+//! not the instance exists; unknown instances then get its 404
 //! (`instanceDoesNotExist`).
 
 use serde_json::json;
@@ -44,19 +42,17 @@ const GET_INSTANCE: ApiMethod = ApiMethod {
     scopes: SCOPES,
 };
 
-/// `(base path, project, instance, is connectSettings)` of
-/// `{base}/projects/{p}/instances/{i}[/connectSettings]`.
-pub(crate) fn parse(path: &str) -> Option<(&'static str, &str, &str, bool)> {
-    let (base, rest) = ["/v1", "/sql/v1beta4"]
-        .into_iter()
-        .find_map(|base| Some((base, path.strip_prefix(base)?.strip_prefix("/projects/")?)))?;
+/// `(project, instance, is connectSettings)` of
+/// `/v1/projects/{p}/instances/{i}[/connectSettings]`.
+pub(crate) fn parse(path: &str) -> Option<(&str, &str, bool)> {
+    let rest = path.strip_prefix("/v1/projects/")?;
     let (project, rest) = rest.split_once("/instances/")?;
     let (instance, connect) = match rest.strip_suffix("/connectSettings") {
         Some(instance) => (instance, true),
         None => (rest, false),
     };
     let segment = |s: &str| !s.is_empty() && !s.contains(['/', ':']);
-    (segment(project) && segment(instance)).then_some((base, project, instance, connect))
+    (segment(project) && segment(instance)).then_some((project, instance, connect))
 }
 
 /// Cloud SQL's error shape: the JSON API error plus the legacy `errors`
@@ -79,9 +75,9 @@ fn describe(
     request: &Request,
     method: &ApiMethod,
     permission: &str,
-    answer: impl FnOnce(&crate::instances::CloudSqlInstance, &str, &str, &str) -> serde_json::Value,
+    answer: impl FnOnce(&crate::instances::CloudSqlInstance, &str, &str) -> serde_json::Value,
 ) -> Result<Response, Response> {
-    let (base, project, instance, _) = parse(&request.path).unwrap_or(("", "", "", false));
+    let (project, instance, _) = parse(&request.path).unwrap_or(("", "", false));
     let caller = method.authenticate(state, request)?;
     let dir = state.directory();
     if !dir
@@ -99,7 +95,7 @@ fn describe(
         .cloudsql_instances
         .get(&(project.to_owned(), instance.to_owned()))
     {
-        Some(found) => Ok(Response::json(200, &answer(found, base, project, instance))),
+        Some(found) => Ok(Response::json(200, &answer(found, project, instance))),
         None => Err(sql_error(
             404,
             "NOT_FOUND",
@@ -110,13 +106,13 @@ fn describe(
 }
 
 pub(crate) fn connect_settings(state: &State, request: &Request) -> Result<Response, Response> {
-    describe(state, request, &CONNECT_SETTINGS, CONNECT, |i, _, p, n| {
-        i.connect_settings(p, n)
+    describe(state, request, &CONNECT_SETTINGS, CONNECT, |i, _, _| {
+        i.connect_settings()
     })
 }
 
 pub(crate) fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
-    describe(state, request, &GET_INSTANCE, GET, |i, base, p, n| {
-        i.resource(p, n, base)
+    describe(state, request, &GET_INSTANCE, GET, |i, p, n| {
+        i.resource(p, n)
     })
 }

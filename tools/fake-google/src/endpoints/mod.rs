@@ -64,13 +64,13 @@ pub(crate) const ROUTES: &[Route] = &[
     Route(
         "cloudsql_connect_settings",
         "GET",
-        |p| matches!(cloudsql::parse(p), Some((_, _, _, true))),
+        |p| matches!(cloudsql::parse(p), Some((_, _, true))),
         cloudsql::connect_settings,
     ),
     Route(
         "cloudsql_get_instance",
         "GET",
-        |p| matches!(cloudsql::parse(p), Some((_, _, _, false))),
+        |p| matches!(cloudsql::parse(p), Some((_, _, false))),
         cloudsql::get_instance,
     ),
     Route(
