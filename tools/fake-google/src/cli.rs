@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use crate::FakeGoogle;
@@ -38,46 +38,10 @@ struct Cli {
 enum Command {
     /// Start the fake and print FAKE_GOOGLE_URL=... style lines once ready.
     ///
-    /// Runs until SIGTERM, SIGINT or SIGHUP, or until standard input reaches
-    /// end of file when it is a pipe; then stops PostgreSQL and exits 0.
-    Serve {
-        /// Also write the variables to this file (removed on exit).
-        #[arg(long)]
-        env_file: Option<PathBuf>,
-        /// Also start a PostgreSQL server whose logins are checked against the fake.
-        #[arg(long)]
-        postgres: bool,
-        /// A LOGIN role to create in PostgreSQL.
-        #[arg(long, requires = "postgres")]
-        role: Vec<String>,
-        /// Make the metadata server hand out tokens for this service account.
-        #[arg(long)]
-        metadata_account: Option<String>,
-        /// Make every Google endpoint wait this many milliseconds.
-        #[arg(long, default_value_t = 0)]
-        delay: u64,
-        /// Let MEMBER impersonate the service account TARGET.
-        #[arg(long, value_name = "MEMBER=TARGET", value_parser = member_target)]
-        token_creator: Vec<(String, String)>,
-    },
+    /// Runs until SIGTERM, SIGINT or SIGHUP; then stops PostgreSQL and exits 0.
+    Serve(Serve),
     /// Ask the fake at URL for an access token and print the JSON answer.
-    Mint {
-        #[arg(long)]
-        url: String,
-        #[arg(long)]
-        principal: String,
-        #[arg(long)]
-        lifetime: Option<u64>,
-        #[arg(long)]
-        length: Option<u64>,
-        #[arg(long)]
-        padding: Option<u64>,
-        #[arg(long)]
-        scope: Option<String>,
-        /// Print only the token.
-        #[arg(long)]
-        bare: bool,
-    },
+    Mint(Mint),
     /// Act as `gcloud GCLOUD_ARGS...` logged in as EMAIL, for `auth
     /// print-access-token [--impersonate-service-account=SA]` and `config
     /// config-helper --format=json`.
@@ -89,6 +53,48 @@ enum Command {
         #[arg(last = true, required = true)]
         gcloud_args: Vec<String>,
     },
+}
+
+#[derive(Args)]
+struct Serve {
+    /// Also write the variables to this file (removed on exit).
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+    /// Also start a PostgreSQL server whose logins are checked against the fake.
+    #[arg(long)]
+    postgres: bool,
+    /// A LOGIN role to create in PostgreSQL.
+    #[arg(long, requires = "postgres")]
+    role: Vec<String>,
+    /// Make the metadata server hand out tokens for this service account.
+    #[arg(long)]
+    metadata_account: Option<String>,
+    /// Make every Google endpoint wait this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    delay: u64,
+    /// Let MEMBER impersonate the service account TARGET.
+    #[arg(long, value_name = "MEMBER=TARGET", value_parser = member_target)]
+    token_creator: Vec<(String, String)>,
+}
+
+/// The fields of `POST /mint`, which checks them.
+#[derive(Args)]
+struct Mint {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    principal: String,
+    #[arg(long)]
+    lifetime: Option<String>,
+    #[arg(long)]
+    length: Option<String>,
+    #[arg(long)]
+    padding: Option<String>,
+    #[arg(long)]
+    scope: Option<String>,
+    /// Print only the token.
+    #[arg(long)]
+    bare: bool,
 }
 
 fn member_target(text: &str) -> Result<(String, String), String> {
@@ -108,53 +114,13 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve {
-            env_file,
-            postgres,
-            role,
-            metadata_account,
-            delay,
-            token_creator,
-        } => {
-            let roles: Vec<&str> = role.iter().map(String::as_str).collect();
-            serve(
-                env_file.as_deref(),
-                postgres.then_some(&roles[..]),
-                metadata_account,
-                delay,
-                &token_creator,
-            )
-        }
-        Command::Mint {
-            url,
-            principal,
-            lifetime,
-            length,
-            padding,
-            scope,
-            bare,
-        } => {
-            let numbers = [
-                ("lifetime_secs", lifetime),
-                ("length", length),
-                ("padding", padding),
-            ];
-            let numbers: Vec<(&str, String)> = numbers
-                .into_iter()
-                .filter_map(|(name, value)| Some((name, value?.to_string())))
-                .collect();
-            let mut fields: Vec<(&str, &str)> = vec![("principal", &principal)];
-            fields.extend(numbers.iter().map(|(name, value)| (*name, value.as_str())));
-            fields.extend(scope.as_deref().map(|scope| ("scope", scope)));
-            mint(&url, &fields, bare)
-        }
+        Command::Serve(args) => serve(&args),
+        Command::Mint(args) => mint(&args),
         Command::Gcloud {
             url,
             account,
             gcloud_args,
-        } => {
-            return gcloud(&url, &account, &gcloud_args);
-        }
+        } => return gcloud(&url, &account, &gcloud_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -165,9 +131,19 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn mint(url: &str, fields: &[(&str, &str)], bare: bool) -> Result<(), String> {
-    let endpoint = format!("{}/mint", url.trim_end_matches('/'));
-    let (status, text) = post(&endpoint, None, Body::Form(fields))
+fn mint(args: &Mint) -> Result<(), String> {
+    let fields: Vec<(&str, &str)> = [
+        ("principal", Some(&args.principal)),
+        ("lifetime_secs", args.lifetime.as_ref()),
+        ("length", args.length.as_ref()),
+        ("padding", args.padding.as_ref()),
+        ("scope", args.scope.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?.as_str())))
+    .collect();
+    let endpoint = format!("{}/mint", args.url.trim_end_matches('/'));
+    let (status, text) = post(&endpoint, None, Body::Form(&fields))
         .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
     if status != 200 {
         return Err(format!(
@@ -175,7 +151,7 @@ fn mint(url: &str, fields: &[(&str, &str)], bare: bool) -> Result<(), String> {
             text.trim()
         ));
     }
-    let output = if bare {
+    let output = if args.bare {
         let answer: Value =
             serde_json::from_str(&text).map_err(|e| format!("answer is not JSON: {e}"))?;
         answer["access_token"]
@@ -188,13 +164,7 @@ fn mint(url: &str, fields: &[(&str, &str)], bare: bool) -> Result<(), String> {
     writeln!(io::stdout(), "{output}").map_err(|e| e.to_string())
 }
 
-fn serve(
-    env_file: Option<&Path>,
-    postgres_roles: Option<&[&str]>,
-    metadata_account: Option<String>,
-    delay_ms: u64,
-    token_creators: &[(String, String)],
-) -> Result<(), String> {
+fn serve(args: &Serve) -> Result<(), String> {
     // Handlers first, so a stop request during the slow PostgreSQL start is
     // not lost; it is honoured as soon as startup finishes.
     let stop = Arc::new(AtomicBool::new(false));
@@ -207,16 +177,17 @@ fn serve(
     }
     let io_error = |e: io::Error| e.to_string();
     let google = FakeGoogle::start().map_err(io_error)?;
-    if let Some(email) = &metadata_account {
+    if let Some(email) = &args.metadata_account {
         google.set_metadata_account(email);
     }
-    google.set_delay(Duration::from_millis(delay_ms));
-    for (member, target) in token_creators {
+    google.set_delay(Duration::from_millis(args.delay));
+    for (member, target) in &args.token_creator {
         google.grant_token_creator(member, target);
     }
-    let pg = match postgres_roles {
-        None => None,
-        Some(roles) => Some(PgServer::start(google.ldap_port(), roles).map_err(io_error)?),
+    let roles: Vec<&str> = args.role.iter().map(String::as_str).collect();
+    let pg = match args.postgres {
+        false => None,
+        true => Some(PgServer::start(google.ldap_port(), &roles).map_err(io_error)?),
     };
     let mut vars = vec![
         ("FAKE_GOOGLE_URL", google.http_url()),
@@ -230,11 +201,12 @@ fn serve(
             ("PG_BINDIR", pg.bin_dir().display().to_string()),
         ]);
     }
+    // Single-quoted for POSIX shells.
     let text: String = vars
         .iter()
-        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        .map(|(k, v)| format!("{k}='{}'\n", v.replace('\'', "'\\''")))
         .collect();
-    if let Some(path) = env_file {
+    if let Some(path) = &args.env_file {
         // Via a temporary file, so a script polling for it never reads half of it.
         let dir = path
             .parent()
@@ -246,52 +218,16 @@ fn serve(
     }
     print!("{text}");
     io::stdout().flush().map_err(io_error)?;
-
-    watch_stdin(Arc::clone(&stop));
     while !stop.load(Ordering::SeqCst) {
         thread::sleep(Duration::from_millis(100));
     }
     // PostgreSQL before the LDAP server it depends on; then the env file is stale.
     drop(pg);
     drop(google);
-    if let Some(path) = env_file {
+    if let Some(path) = &args.env_file {
         let _ = fs::remove_file(path);
     }
     Ok(())
-}
-
-/// When standard input is a pipe or socket, its end is a stop request, so
-/// a parent can stop us by closing it, or by dying. A background job's
-/// stdin is often /dev/null, which must not stop us at once.
-fn watch_stdin(stop: Arc<AtomicBool>) {
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::FileTypeExt;
-    let stdin = io::stdin();
-    let is_stream = stdin
-        .as_fd()
-        .try_clone_to_owned()
-        .map(fs::File::from)
-        .and_then(|f| f.metadata())
-        .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket());
-    if is_stream {
-        thread::spawn(move || {
-            let _ = io::copy(&mut stdin.lock(), &mut io::sink());
-            stop.store(true, Ordering::SeqCst);
-        });
-    }
-}
-
-/// Single-quotes a value for POSIX shells when it needs it.
-fn shell_quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(&b));
-    if plain {
-        value.to_owned()
-    } else {
-        format!("'{}'", value.replace('\'', "'\\''"))
-    }
 }
 
 /// Scopes of the tokens of gcloud's own login.
