@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::Acceptor;
-use crate::state::{LdapBind, State};
+use crate::state::{INVALID_CREDENTIALS, LdapBind, State};
 
 /// Largest LDAPMessage accepted (passwords are tokens of 2 KiB and more).
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -96,16 +96,15 @@ fn bind_response(state: &State, message: &[u8]) -> Option<Vec<u8>> {
     };
     let verdict = match version {
         [3] => state.check_login(user, &String::from_utf8_lossy(password)),
-        _ => Err(crate::state::LoginRefusal::InvalidCredentials),
+        _ => Err(INVALID_CREDENTIALS),
     };
     let (code, diagnostic) = match verdict {
         Ok(()) => (0u8, ""),
-        Err(refusal) => (49, refusal.message()), // invalidCredentials
+        Err(refusal) => (49, refusal), // invalidCredentials
     };
-    state.record_ldap_bind(LdapBind {
+    state.ldap_log().push(LdapBind {
         dn: dn.clone(),
         accepted: code == 0,
-        diagnostic: diagnostic.to_owned(),
     });
     // LDAPResult { resultCode ENUMERATED, matchedDN "", diagnosticMessage }
     let mut result = vec![0x0A, 1, code, 0x04, 0];

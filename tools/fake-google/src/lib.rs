@@ -123,12 +123,12 @@ impl FakeGoogle {
         scopes: &[&str],
         length: usize,
     ) -> String {
-        self.mint_with(
-            &MintOptions::new(principal)
-                .lifetime(lifetime)
-                .scopes(scopes)
-                .length(length),
-        )
+        self.mint_with(&MintOptions {
+            lifetime,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            length,
+            ..MintOptions::new(principal)
+        })
     }
 
     pub fn mint_with(&self, options: &MintOptions) -> String {
@@ -161,7 +161,8 @@ impl FakeGoogle {
 
     /// Revokes `token` for tokeninfo and LDAP; false if it is unknown.
     pub fn revoke(&self, token: &str) -> bool {
-        self.state.revoke(token)
+        self.state
+            .update_token(token, |record| record.revoked = true)
     }
 
     /// Makes the next `count` requests to every route but `/stats` fail
@@ -245,7 +246,8 @@ impl FakeGoogle {
             .collect();
         let expires_at = SystemTime::now() + remaining;
         for token in tokens {
-            self.state.set_expiry(&token, expires_at);
+            self.state
+                .update_token(&token, |record| record.expires_at = expires_at);
         }
     }
 
@@ -448,11 +450,13 @@ impl FakeGoogle {
 
     /// LDAP binds so far: (accepted, rejected).
     pub fn ldap_binds(&self) -> (usize, usize) {
-        self.state.ldap_binds()
+        let log = self.state.ldap_log();
+        let accepted = log.iter().filter(|bind| bind.accepted).count();
+        (accepted, log.len() - accepted)
     }
 
-    /// The last 1,000 LDAP binds, oldest first, without passwords.
+    /// The LDAP binds so far, oldest first, without passwords.
     pub fn ldap_bind_log(&self) -> Vec<LdapBind> {
-        self.state.ldap_log()
+        self.state.ldap_log().clone()
     }
 }

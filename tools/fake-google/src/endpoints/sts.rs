@@ -97,7 +97,7 @@ pub(crate) fn handle(state: &State, request: &Request) -> Result<Response, Respo
     };
 
     let lifetime = crate::ISSUED_TOKEN_LIFETIME;
-    let token = state.issue_federated_token(&principal, &scopes, lifetime);
+    let token = state.issue_service_token(&principal, &scopes, lifetime);
     Ok(Response::json(
         200,
         &json!({
