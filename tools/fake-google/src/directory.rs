@@ -132,11 +132,6 @@ impl Directory {
             })
             .clone()
     }
-
-    pub fn may_create_token(&self, member: &str, target: &str) -> bool {
-        self.token_creators
-            .contains(&(member.to_owned(), target.to_owned()))
-    }
 }
 
 impl State {

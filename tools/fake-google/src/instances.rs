@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::endpoints::google_api::{self, ApiMethod};
+use crate::endpoints::google_api;
 use crate::http::{Request, Response};
 use crate::state::State;
 use crate::tls::TestCa;
@@ -265,28 +265,15 @@ impl CloudSqlInstance {
     }
 }
 
+// The list APIs: AlloyDB's `GET /v1/projects/P/locations/L/clusters/-/instances`
+// (`L` may be `-`: every location; `unreachable` names what could not be listed) and
+// Cloud SQL's `GET /v1/projects/P/instances`, both paged with `pageToken` /
+// `nextPageToken`. Listing needs what reading an instance needs.
+
 /// Items per page of the list stand-ins when the caller sends no `pageSize`: small, so
 /// that a client which does not follow `nextPageToken` misses instances.
 const LIST_PAGE_SIZE: usize = 2;
 
-const LIST_ALLOYDB: ApiMethod = ApiMethod {
-    service: "alloydb.googleapis.com",
-    method: "google.cloud.alloydb.v1.AlloyDBAdmin.ListInstances",
-    scopes: google_api::CLOUD_PLATFORM,
-};
-const LIST_CLOUDSQL: ApiMethod = ApiMethod {
-    service: "sqladmin.googleapis.com",
-    method: "google.cloud.sql.v1.SqlInstancesService.List",
-    scopes: &[
-        crate::directory::CLOUD_PLATFORM_SCOPE,
-        crate::endpoints::cloudsql::SQLSERVICE_ADMIN_SCOPE,
-    ],
-};
-
-/// The list APIs: AlloyDB's `GET /v1/projects/P/locations/L/clusters/-/instances`
-/// (`L` may be `-`: every location; `unreachable` names what could not be listed) and
-/// Cloud SQL's `GET /v1/projects/P/instances`, both paged with `pageToken` /
-/// `nextPageToken`. Listing needs what reading an instance needs.
 /// `(project, location)` of `/v1/projects/P/locations/L/clusters/-/instances`.
 pub(crate) fn alloydb_list_scope(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix("/v1/projects/")?;
@@ -329,7 +316,7 @@ fn page<T: Clone>(request: &Request, items: &[T]) -> Result<(Vec<T>, Option<Stri
 
 pub(crate) fn list_alloydb(state: &State, request: &Request) -> Result<Response, Response> {
     let (project, location) = alloydb_list_scope(&request.path).unwrap_or(("", ""));
-    let caller = LIST_ALLOYDB.authenticate(state, request)?;
+    let caller = google_api::authenticate(state, request, google_api::CLOUD_PLATFORM)?;
     let dir = state.directory();
     let parent = format!("projects/{project}/locations/{location}");
     if !dir.alloydb_viewers.contains(&caller.principal) {
@@ -372,19 +359,14 @@ pub(crate) fn list_alloydb(state: &State, request: &Request) -> Result<Response,
 
 pub(crate) fn list_cloudsql(state: &State, request: &Request) -> Result<Response, Response> {
     let project = cloudsql_list_project(&request.path).unwrap_or("");
-    let caller = LIST_CLOUDSQL.authenticate(state, request)?;
+    let caller = google_api::authenticate(state, request, crate::endpoints::cloudsql::SCOPES)?;
     let dir = state.directory();
     let allowed = dir.cloudsql_grants.contains(&(
         caller.principal.clone(),
         crate::endpoints::cloudsql::GET.to_owned(),
     ));
     if !allowed {
-        return Err(Response::google_error(
-            403,
-            "PERMISSION_DENIED",
-            "The client is not authorized to make this request.",
-            None,
-        ));
+        return Err(crate::endpoints::cloudsql::not_authorized());
     }
     let mut names: Vec<&String> = dir
         .cloudsql_instances

@@ -9,15 +9,9 @@
 //! instance is looked up, as IAM does: without the grant even a missing
 //! instance is a 403.
 
-use crate::endpoints::google_api::{self, ApiMethod};
+use crate::endpoints::google_api;
 use crate::http::{Request, Response};
 use crate::state::State;
-
-const GET_INSTANCE: ApiMethod = ApiMethod {
-    service: "alloydb.googleapis.com",
-    method: "google.cloud.alloydb.v1.AlloyDBAdmin.GetInstance",
-    scopes: google_api::CLOUD_PLATFORM,
-};
 
 /// `projects/P/locations/L/clusters/C/instances/I` from
 /// `/v1/projects/P/locations/L/clusters/C/instances/I`.
@@ -36,7 +30,7 @@ pub(crate) fn instance_name(path: &str) -> Option<&str> {
 
 pub(crate) fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
     let name = instance_name(&request.path).unwrap_or("");
-    let caller = GET_INSTANCE.authenticate(state, request)?;
+    let caller = google_api::authenticate(state, request, google_api::CLOUD_PLATFORM)?;
     let dir = state.directory();
     if !dir.alloydb_viewers.contains(&caller.principal) {
         return Err(google_api::permission_denied(

@@ -19,28 +19,17 @@
 use serde_json::json;
 
 use crate::directory::CLOUD_PLATFORM_SCOPE;
-use crate::endpoints::google_api::ApiMethod;
+use crate::endpoints::google_api;
 use crate::http::{Request, Response};
 use crate::state::State;
 
 /// The Cloud SQL Admin scope, which the API takes besides cloud-platform.
 pub(crate) const SQLSERVICE_ADMIN_SCOPE: &str = "https://www.googleapis.com/auth/sqlservice.admin";
-const SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE, SQLSERVICE_ADMIN_SCOPE];
+pub(crate) const SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE, SQLSERVICE_ADMIN_SCOPE];
 /// Permission `connectSettings` needs (in the Cloud SQL Client role).
 pub(crate) const CONNECT: &str = "cloudsql.instances.connect";
 /// Permission reading the instance needs (Cloud SQL Client and Viewer).
 pub(crate) const GET: &str = "cloudsql.instances.get";
-
-const CONNECT_SETTINGS: ApiMethod = ApiMethod {
-    service: "sqladmin.googleapis.com",
-    method: "google.cloud.sql.v1.SqlConnectService.GetConnectSettings",
-    scopes: SCOPES,
-};
-const GET_INSTANCE: ApiMethod = ApiMethod {
-    service: "sqladmin.googleapis.com",
-    method: "google.cloud.sql.v1.SqlInstancesService.Get",
-    scopes: SCOPES,
-};
 
 /// `(project, instance, is connectSettings)` of
 /// `/v1/projects/{p}/instances/{i}[/connectSettings]`.
@@ -69,27 +58,31 @@ fn sql_error(code: u16, status: &str, message: &str, reason: &str) -> Response {
     )
 }
 
+/// The refusal of a caller without the permission.
+pub(crate) fn not_authorized() -> Response {
+    sql_error(
+        403,
+        "PERMISSION_DENIED",
+        "The client is not authorized to make this request.",
+        "notAuthorized",
+    )
+}
+
 /// Checks the caller and `permission`, then answers `answer(instance)`.
 fn describe(
     state: &State,
     request: &Request,
-    method: &ApiMethod,
     permission: &str,
     answer: impl FnOnce(&crate::instances::CloudSqlInstance, &str, &str) -> serde_json::Value,
 ) -> Result<Response, Response> {
     let (project, instance, _) = parse(&request.path).unwrap_or(("", "", false));
-    let caller = method.authenticate(state, request)?;
+    let caller = google_api::authenticate(state, request, SCOPES)?;
     let dir = state.directory();
     if !dir
         .cloudsql_grants
         .contains(&(caller.principal.clone(), permission.to_owned()))
     {
-        return Err(sql_error(
-            403,
-            "PERMISSION_DENIED",
-            "The client is not authorized to make this request.",
-            "notAuthorized",
-        ));
+        return Err(not_authorized());
     }
     match dir
         .cloudsql_instances
@@ -106,13 +99,9 @@ fn describe(
 }
 
 pub(crate) fn connect_settings(state: &State, request: &Request) -> Result<Response, Response> {
-    describe(state, request, &CONNECT_SETTINGS, CONNECT, |i, _, _| {
-        i.connect_settings()
-    })
+    describe(state, request, CONNECT, |i, _, _| i.connect_settings())
 }
 
 pub(crate) fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
-    describe(state, request, &GET_INSTANCE, GET, |i, p, n| {
-        i.resource(p, n)
-    })
+    describe(state, request, GET, |i, p, n| i.resource(p, n))
 }

@@ -154,10 +154,9 @@ fn aws_principal(
     let text = if subject_token.starts_with('{') {
         subject_token.to_owned()
     } else {
-        crate::http::parse_urlencoded(&format!("t={}", subject_token.replace('+', "%2B")))
-            .pop()
-            .map(|(_, v)| v)
-            .unwrap_or_default()
+        percent_encoding::percent_decode_str(subject_token)
+            .decode_utf8_lossy()
+            .into_owned()
     };
     let request: Value = serde_json::from_str(&text).map_err(|_| invalid())?;
     let url = request["url"].as_str().ok_or_else(invalid)?;
