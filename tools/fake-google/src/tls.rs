@@ -104,31 +104,9 @@ impl TestCa {
     }
 
     /// Issues a server certificate for `names`: DNS names (`localhost`,
-    /// `db.example.test`) and IP address literals (`127.0.0.1`, `::1`),
-    /// all as subject alternative names; the first is also the common name.
+    /// `db.example.test`) and IP address literals (`127.0.0.1`, `::1`).
     pub fn issue(&self, names: &[&str]) -> io::Result<ServerCert> {
-        let first = names
-            .first()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no names to certify"))?;
-        let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(owned).map_err(tls_error)?;
-        params.distinguished_name.push(DnType::CommonName, *first);
-        params.serial_number = Some(SerialNumber::from(next_serial()));
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        validity(&mut params);
-        let key = KeyPair::generate().map_err(tls_error)?;
-        let cert = params.signed_by(&key, &self.issuer).map_err(tls_error)?;
-        Ok(ServerCert {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            cert_der: cert.der().to_vec(),
-            key_der: key.serialize_der(),
-        })
+        server_cert(names, Some(&self.issuer))
     }
 }
 
@@ -136,16 +114,39 @@ impl TestCa {
 /// `CA:TRUE`), as `openssl req -x509` makes one: the usual self-hosted setup, where the
 /// certificate is its own `sslrootcert`.
 pub fn self_signed(names: &[&str]) -> io::Result<ServerCert> {
+    server_cert(names, None)
+}
+
+/// A certificate for `names`, all subject alternative names, the first also
+/// the common name: signed by `issuer`, or else self-signed.
+fn server_cert(
+    names: &[&str],
+    issuer: Option<&Issuer<'static, KeyPair>>,
+) -> io::Result<ServerCert> {
     let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let mut params = CertificateParams::new(owned).map_err(tls_error)?;
     if let Some(first) = names.first() {
         params.distinguished_name.push(DnType::CommonName, *first);
     }
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.serial_number = Some(SerialNumber::from(next_serial()));
     validity(&mut params);
     let key = KeyPair::generate().map_err(tls_error)?;
-    let cert = params.self_signed(&key).map_err(tls_error)?;
+    let cert = match issuer {
+        Some(issuer) => {
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            params.use_authority_key_identifier_extension = true;
+            params.signed_by(&key, issuer)
+        }
+        None => {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.self_signed(&key)
+        }
+    }
+    .map_err(tls_error)?;
     Ok(ServerCert {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
