@@ -4,8 +4,7 @@
 //!
 //! * `PUT /latest/api/token` with `X-aws-ec2-metadata-token-ttl-seconds`
 //!   (1 to 21600) answers an IMDSv2 session token;
-//! * `GET /latest/meta-data/placement/availability-zone` (and
-//!   `placement/region`);
+//! * `GET /latest/meta-data/placement/availability-zone`;
 //! * `GET /latest/meta-data/iam/security-credentials/` answers the role
 //!   name, and `.../security-credentials/{role}` its temporary credentials
 //!   as JSON (`Code`, `LastUpdated`, `Type`, `AccessKeyId`,
@@ -95,10 +94,6 @@ pub(crate) fn metadata(state: &State, request: &Request) -> Result<Response, Res
     let text = |body: String| Ok(Response::text(200, TEXT, body));
     match request.path.as_str() {
         "/latest/meta-data/placement/availability-zone" => text(zone.clone()),
-        "/latest/meta-data/placement/region" => text(
-            zone.trim_end_matches(|c: char| c.is_ascii_alphabetic())
-                .to_owned(),
-        ),
         "/latest/meta-data/iam/security-credentials"
         | "/latest/meta-data/iam/security-credentials/" => text(instance.role_name.clone()),
         path if path.strip_prefix(CREDENTIALS_PREFIX) == Some(instance.role_name.as_str()) => {

@@ -61,22 +61,11 @@ fn refuse(request: &Request) -> Result<(), Response> {
 }
 
 /// The metadata server's 404 page, abridged.
-fn not_found(path: &str) -> Response {
-    let path: String = path
-        .chars()
-        .map(|c| match c {
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '&' => "&amp;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect();
+fn not_found() -> Response {
     Response::text(
         404,
         "text/html; charset=UTF-8",
-        format!(
-            "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  <p><b>404.</b> <ins>That\u{2019}s an error.</ins>\n  <p>The requested URL <code>{path}</code> was not found on this server.  <ins>That\u{2019}s all we know.</ins>\n"
-        ),
+        "<!DOCTYPE html>\n<html lang=en>\n  <title>Error 404 (Not Found)!!1</title>\n  <p><b>404.</b> <ins>That\u{2019}s an error.</ins>\n  <p>The requested URL was not found on this server.\n",
     )
 }
 
@@ -90,7 +79,7 @@ fn resolve_account(state: &State, segment: &str) -> Option<String> {
 fn account_for(state: &State, request: &Request, leaf: &str) -> Result<String, Response> {
     refuse(request)?;
     let segment = account_segment(&request.path, leaf).unwrap_or("");
-    resolve_account(state, segment).ok_or_else(|| not_found(&request.path))
+    resolve_account(state, segment).ok_or_else(not_found)
 }
 
 pub(crate) fn email(state: &State, request: &Request) -> Result<Response, Response> {
@@ -156,6 +145,6 @@ pub(crate) fn other(_state: &State, request: &Request) -> Result<Response, Respo
     refuse(request)?;
     match request.path.as_str() {
         "/computeMetadata/v1/project/project-id" => Ok(Response::text(200, TEXT, DEMO_PROJECT)),
-        path => Err(not_found(path)),
+        _ => Err(not_found()),
     }
 }
