@@ -289,7 +289,7 @@ impl PgServer {
 
     /// Runs `sql` as the superuser over the Unix socket and returns psql's
     /// unaligned, tuples-only output; the first error fails.
-    pub fn admin_sql(&self, sql: &str) -> io::Result<String> {
+    fn admin_sql(&self, sql: &str) -> io::Result<String> {
         let mut cmd = Command::new(self.client("psql"));
         cmd.arg("-h").arg(self.dir.path().join("socket"));
         cmd.args([
@@ -398,7 +398,7 @@ fn free_port(ipv6: bool) -> io::Result<u16> {
 /// The PostgreSQL server programs: `$PG_BINDIR`, `pg_config --bindir`, the
 /// newest `/usr/lib/postgresql/*/bin` (Debian keeps them off `PATH`), or
 /// the directory of `initdb` on `PATH`.
-pub fn find_bin_dir() -> io::Result<PathBuf> {
+fn find_bin_dir() -> io::Result<PathBuf> {
     let has_server = |d: &Path| d.join("initdb").is_file() && d.join("postgres").is_file();
     if let Some(dir) = std::env::var_os("PG_BINDIR").filter(|v| !v.is_empty()) {
         let dir = PathBuf::from(dir);
@@ -445,27 +445,17 @@ pub fn find_bin_dir() -> io::Result<PathBuf> {
         })
 }
 
-/// uid and gid of `postgres`, else `nobody`, from `getent` or /etc/passwd.
+/// uid and gid of `postgres`, else `nobody` (`getent` prints the users it
+/// finds in the order asked).
 fn unprivileged_user() -> io::Result<(u32, u32)> {
-    let passwd = Command::new("getent")
-        .arg("passwd")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .or_else(|| fs::read_to_string("/etc/passwd").ok())
-        .unwrap_or_default();
-    ["postgres", "nobody"]
-        .iter()
-        .find_map(|name| {
-            passwd
-                .lines()
-                .find_map(|line| match line.split(':').collect::<Vec<_>>()[..] {
-                    [user, _, uid, gid, ..] if user == *name => {
-                        Some((uid.parse().ok()?, gid.parse().ok()?))
-                    }
-                    _ => None,
-                })
+    let out = Command::new("getent")
+        .args(["passwd", "postgres", "nobody"])
+        .output()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
         })
         .ok_or_else(|| {
             io::Error::new(
