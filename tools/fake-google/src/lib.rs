@@ -204,13 +204,9 @@ impl FakeGoogle {
     /// Revokes a refresh token (not the access tokens it gave); false if
     /// unknown.
     pub fn revoke_refresh_token(&self, refresh_token: &str) -> bool {
-        match self.state.directory().refresh_tokens.get_mut(refresh_token) {
-            Some(grant) => {
-                grant.revoked = true;
-                true
-            }
-            None => false,
-        }
+        let mut dir = self.state.directory();
+        let grant = dir.refresh_tokens.get_mut(refresh_token);
+        grant.map(|grant| grant.revoked = true).is_some()
     }
 
     /// Makes the metadata server serve `email` as the VM's default service
@@ -231,10 +227,7 @@ impl FakeGoogle {
             return;
         };
         if self.state.directory().metadata_cache.is_empty() {
-            let scopes: Vec<String> = endpoints::metadata::METADATA_DEFAULT_SCOPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect();
+            let scopes = [CLOUD_PLATFORM_SCOPE.to_owned()];
             endpoints::metadata::cached_token(&self.state, &account, &scopes);
         }
         let tokens: Vec<String> = self

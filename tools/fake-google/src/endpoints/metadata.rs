@@ -30,10 +30,6 @@ use crate::state::State;
 const ACCOUNTS_PREFIX: &str = "/computeMetadata/v1/instance/service-accounts/";
 const TEXT: &str = "application/text";
 
-/// Scopes of a token asked for without `scopes`: those of a VM created with
-/// full Cloud API access.
-pub(crate) const METADATA_DEFAULT_SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE];
-
 /// The `{account}` of `.../service-accounts/{account}/{leaf}`.
 pub(crate) fn account_segment<'a>(path: &'a str, leaf: &str) -> Option<&'a str> {
     let rest = path.strip_prefix(ACCOUNTS_PREFIX)?;
@@ -99,10 +95,8 @@ pub(crate) fn token(state: &State, request: &Request) -> Result<Response, Respon
         .map(str::to_owned)
         .collect();
     if scopes.is_empty() {
-        scopes = METADATA_DEFAULT_SCOPES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        // Those of a VM created with full Cloud API access.
+        scopes = vec![CLOUD_PLATFORM_SCOPE.to_owned()];
     }
     scopes.sort();
     scopes.dedup();
