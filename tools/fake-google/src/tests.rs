@@ -177,27 +177,31 @@ fn jwt_assertions_are_verified() {
     assert_eq!(g.mint_count(), 1);
 }
 
+/// STS's token exchange of `subject` for `audience`.
+fn sts(g: &FakeGoogle, subject: &str, subject_type: &str, audience: &str) -> (u16, Value) {
+    let body = form(&[
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("audience", audience),
+        ("scope", CLOUD_PLATFORM_SCOPE),
+        (
+            "requested_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+        ("subject_token", subject),
+        ("subject_token_type", subject_type),
+    ]);
+    call(g, "POST", "/v1/token", &[], &body)
+}
+
 #[test]
 fn sts_checks_the_audience_of_a_subject_token() {
     let g = FakeGoogle::start().unwrap();
     g.add_external_subject("subject-1", AUDIENCE, PRINCIPAL);
-    let exchange = |subject: &str, audience: &str| {
-        let body = form(&[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("audience", audience),
-            ("scope", CLOUD_PLATFORM_SCOPE),
-            (
-                "requested_token_type",
-                "urn:ietf:params:oauth:token-type:access_token",
-            ),
-            ("subject_token", subject),
-            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
-        ]);
-        call(&g, "POST", "/v1/token", &[], &body)
-    };
+    let jwt = "urn:ietf:params:oauth:token-type:jwt";
+    let exchange = |subject: &str, audience: &str| sts(&g, subject, jwt, audience);
     let (status, body) = exchange("subject-1", AUDIENCE);
     assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().unwrap();
@@ -267,23 +271,7 @@ fn sts_verifies_aws_signatures() {
         session_token: Some("FwoGZXIvYXdzEXAMPLE".into()),
     };
     g.add_aws_identity(&creds, AUDIENCE, PRINCIPAL);
-    let exchange = |subject: &str| {
-        let body = form(&[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("audience", AUDIENCE),
-            ("scope", CLOUD_PLATFORM_SCOPE),
-            (
-                "requested_token_type",
-                "urn:ietf:params:oauth:token-type:access_token",
-            ),
-            ("subject_token", subject),
-            ("subject_token_type", aws::AWS_TOKEN_TYPE),
-        ]);
-        call(&g, "POST", "/v1/token", &[], &body)
-    };
+    let exchange = |subject: &str| sts(&g, subject, aws::AWS_TOKEN_TYPE, AUDIENCE);
     let t = SystemTime::now();
     let sign =
         |c: &AwsCredentials, at: SystemTime| aws::subject_token(c, "us-east-2", AUDIENCE, at);
