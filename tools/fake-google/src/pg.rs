@@ -324,7 +324,7 @@ impl PgServer {
     /// Immediate shutdown, then SIGKILL if it lingers.
     fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = sys::signal(self.child.id(), sys::SIGQUIT);
+            sys::signal(self.child.id(), sys::SIGQUIT);
             let deadline = Instant::now() + Duration::from_secs(10);
             while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(20));
@@ -395,7 +395,7 @@ fn free_port(ipv6: bool) -> io::Result<u16> {
     Err(io::Error::other("no free port"))
 }
 
-/// The PostgreSQL server programs: `$PG_BINDIR`, `pg_config --bindir`, the
+/// The PostgreSQL server programs: `$PG_BINDIR`, the
 /// newest `/usr/lib/postgresql/*/bin` (Debian keeps them off `PATH`), or
 /// the directory of `initdb` on `PATH`.
 fn find_bin_dir() -> io::Result<PathBuf> {
@@ -413,11 +413,6 @@ fn find_bin_dir() -> io::Result<PathBuf> {
             )),
         };
     }
-    let from_pg_config = Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .ok()
-        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
     let mut versioned: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -431,16 +426,17 @@ fn find_bin_dir() -> io::Result<PathBuf> {
             .find(|p| p.is_file())
             .and_then(|p| fs::canonicalize(p).ok()?.parent().map(Path::to_path_buf))
     });
-    from_pg_config
+    versioned
         .into_iter()
-        .chain(versioned.into_iter().rev().map(|(_, dir)| dir))
+        .rev()
+        .map(|(_, dir)| dir)
         .chain(on_path)
         .find(|d| has_server(d))
         .ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
                 "PostgreSQL server programs (initdb, postgres) not found: set PG_BINDIR, put \
-                 pg_config or initdb on PATH, or install PostgreSQL (e.g. apt-get install postgresql)",
+                 initdb on PATH, or install PostgreSQL (e.g. apt-get install postgresql)",
             )
         })
 }

@@ -10,7 +10,6 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,13 +46,6 @@ fn validity(params: &mut CertificateParams) {
     params.not_after = rcgen::date_time_ymd(NOT_AFTER.0, NOT_AFTER.1, NOT_AFTER.2);
 }
 
-fn write_file(dir: &Path, name: &str, text: &str, mode: u32) -> io::Result<PathBuf> {
-    let path = dir.join(name);
-    fs::write(&path, text)?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
-    Ok(path)
-}
-
 /// A test certificate authority. Its certificate is written to
 /// [`TestCa::cert_path`], for `sslrootcert=` or `SSL_CERT_FILE=`.
 pub struct TestCa {
@@ -85,7 +77,8 @@ impl TestCa {
             .prefix("fake-google-ca.")
             .tempdir()?;
         let cert_pem = cert.pem();
-        let cert_path = write_file(dir.path(), "ca.pem", &cert_pem, 0o644)?;
+        let cert_path = dir.path().join("ca.pem");
+        fs::write(&cert_path, &cert_pem)?;
         Ok(TestCa {
             cert_pem,
             issuer: Issuer::new(params, key),
