@@ -45,14 +45,7 @@ enum Command {
     /// Act as `gcloud GCLOUD_ARGS...` logged in as EMAIL, for `auth
     /// print-access-token [--impersonate-service-account=SA]` and `config
     /// config-helper --format=json`.
-    Gcloud {
-        #[arg(long)]
-        url: String,
-        #[arg(long, value_name = "EMAIL")]
-        account: String,
-        #[arg(last = true, required = true)]
-        gcloud_args: Vec<String>,
-    },
+    Gcloud(Gcloud),
 }
 
 #[derive(Args)]
@@ -97,6 +90,16 @@ struct Mint {
     bare: bool,
 }
 
+#[derive(Args)]
+struct Gcloud {
+    #[arg(long)]
+    url: String,
+    #[arg(long, value_name = "EMAIL")]
+    account: String,
+    #[arg(last = true, required = true)]
+    gcloud_args: Vec<String>,
+}
+
 fn member_target(text: &str) -> Result<(String, String), String> {
     let (member, target) = text.split_once('=').ok_or("expected MEMBER=TARGET")?;
     Ok((member.to_owned(), target.to_owned()))
@@ -116,11 +119,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Mint(args) => mint(&args),
-        Command::Gcloud {
-            url,
-            account,
-            gcloud_args,
-        } => return gcloud(&url, &account, &gcloud_args),
+        Command::Gcloud(args) => return gcloud(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,10 +235,11 @@ const GCLOUD_SCOPES: &str = "openid https://www.googleapis.com/auth/userinfo.ema
 /// `fake-google gcloud`: the account's token from the fake's `/mint`, and
 /// with impersonation, as gcloud does, the target's from IAM Credentials;
 /// with gcloud's output formats and exit statuses.
-fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
+fn gcloud(args: &Gcloud) -> ExitCode {
+    let account = &args.account;
     let mut impersonate = None;
     let mut words = Vec::new();
-    for arg in args {
+    for arg in &args.gcloud_args {
         match arg.strip_prefix("--impersonate-service-account=") {
             Some(target) => impersonate = Some(target),
             None => words.push(arg.as_str()),
@@ -260,7 +260,7 @@ fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
             "WARNING: This command is using service account impersonation. All API calls will be executed as [{target}]."
         );
     }
-    let (token, expiry) = match gcloud_token(url.trim_end_matches('/'), account, impersonate) {
+    let (token, expiry) = match gcloud_token(args.url.trim_end_matches('/'), account, impersonate) {
         Ok(answer) => answer,
         Err((403, message)) => {
             eprintln!(

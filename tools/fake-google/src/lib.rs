@@ -324,8 +324,14 @@ impl FakeGoogle {
         self.state.directory().aws_instance = Some(instance);
     }
 
-    /// The `credential_source` of an AWS-sourced `external_account` file.
-    fn aws_credential_source(&self, imdsv2: bool) -> Value {
+    /// An `external_account` file as `gcloud iam workload-identity-pools
+    /// create-cred-config --aws` writes it, for this fake.
+    pub fn aws_external_account_file(
+        &self,
+        audience: &str,
+        impersonate: Option<&str>,
+        imdsv2: bool,
+    ) -> Value {
         let base = self.http_url();
         let mut source = json!({
             "environment_id": "aws1",
@@ -336,23 +342,7 @@ impl FakeGoogle {
         if imdsv2 {
             source["imdsv2_session_token_url"] = format!("{base}/latest/api/token").into();
         }
-        source
-    }
-
-    /// An `external_account` file as `gcloud iam workload-identity-pools
-    /// create-cred-config --aws` writes it, for this fake.
-    pub fn aws_external_account_file(
-        &self,
-        audience: &str,
-        impersonate: Option<&str>,
-        imdsv2: bool,
-    ) -> Value {
-        self.external_account(
-            audience,
-            aws::AWS_TOKEN_TYPE,
-            self.aws_credential_source(imdsv2),
-            impersonate,
-        )
+        self.external_account(audience, aws::AWS_TOKEN_TYPE, source, impersonate)
     }
 
     /// An `external_account` file for this fake's STS (and IAM Credentials).

@@ -65,17 +65,15 @@ fn not_found() -> Response {
     )
 }
 
-/// The configured account if `segment` names it.
-fn resolve_account(state: &State, segment: &str) -> Option<String> {
-    let account = state.directory().metadata_account.clone()?;
-    (segment == "default" || segment == account).then_some(account)
-}
-
-/// The configured account named by `.../{account}/{leaf}`, or the 404.
+/// The configured account if `.../{account}/{leaf}` names it (by e-mail or
+/// as `default`), else the 404.
 fn account_for(state: &State, request: &Request, leaf: &str) -> Result<String, Response> {
     refuse(request)?;
     let segment = account_segment(&request.path, leaf).unwrap_or("");
-    resolve_account(state, segment).ok_or_else(not_found)
+    let account = state.directory().metadata_account.clone();
+    account
+        .filter(|account| segment == "default" || segment == account)
+        .ok_or_else(not_found)
 }
 
 pub(crate) fn email(state: &State, request: &Request) -> Result<Response, Response> {
