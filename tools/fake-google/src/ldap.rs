@@ -29,21 +29,10 @@ fn serve(mut stream: TcpStream, state: &State) -> io::Result<()> {
     loop {
         let mut head = [0u8; 2];
         stream.read_exact(&mut head)?;
-        let mut len = usize::from(head[1]);
-        if head[1] & 0x80 != 0 {
-            let count = usize::from(head[1] & 0x7F);
-            if count == 0 || count > 4 {
-                return Ok(());
-            }
-            let mut bytes = [0u8; 4];
-            stream.read_exact(&mut bytes[..count])?;
-            len = bytes[..count]
-                .iter()
-                .fold(0, |acc, b| (acc << 8) | usize::from(*b));
-        }
-        if head[0] != 0x30 || len > MAX_MESSAGE {
+        let len = ber_length(head[1], |bytes| stream.read_exact(bytes).ok());
+        let Some(len) = len.filter(|len| head[0] == 0x30 && *len <= MAX_MESSAGE) else {
             return Ok(());
-        }
+        };
         let mut message = vec![0u8; len];
         stream.read_exact(&mut message)?;
         match bind_response(state, &message) {
@@ -53,21 +42,30 @@ fn serve(mut stream: TcpStream, state: &State) -> io::Result<()> {
     }
 }
 
+/// The length whose first octet is `first`; `more` fills in the octets of
+/// the long form (at most four here).
+fn ber_length(first: u8, more: impl FnOnce(&mut [u8]) -> Option<()>) -> Option<usize> {
+    if first & 0x80 == 0 {
+        return Some(usize::from(first));
+    }
+    let mut bytes = [0u8; 4];
+    let long = bytes
+        .get_mut(..usize::from(first & 0x7F))
+        .filter(|b| !b.is_empty())?;
+    more(long)?;
+    Some(long.iter().fold(0, |acc, b| (acc << 8) | usize::from(*b)))
+}
+
 /// Splits one tag-length-value off the front of `input`.
 fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, mut rest) = rest.split_first()?;
-    let mut len = usize::from(first);
-    if first & 0x80 != 0 {
-        let count = usize::from(first & 0x7F);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        len = rest[..count]
-            .iter()
-            .fold(0, |acc, b| (acc << 8) | usize::from(*b));
-        rest = &rest[count..];
-    }
+    let len = ber_length(first, |long| {
+        let (octets, after) = rest.split_at_checked(long.len())?;
+        long.copy_from_slice(octets);
+        rest = after;
+        Some(())
+    })?;
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
