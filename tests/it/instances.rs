@@ -671,7 +671,6 @@ dbname = "appdb"
                 server_ca_cert: Some(ServerCaCert {
                     cert: "-----BEGIN CERTIFICATE-----\nZXZpbA==\n-----END CERTIFICATE-----\n"
                         .into(),
-                    ..ServerCaCert::from_cas(&[&lab.ca]).expect("cert")
                 }),
                 ..internal(&[&lab.ca])
             },

@@ -15,9 +15,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use crate::FakeGoogle;
@@ -38,57 +38,66 @@ struct Cli {
 enum Command {
     /// Start the fake and print FAKE_GOOGLE_URL=... style lines once ready.
     ///
-    /// Runs until SIGTERM, SIGINT or SIGHUP, or until standard input reaches
-    /// end of file when it is a pipe; then stops PostgreSQL and exits 0.
-    Serve {
-        /// Also write the variables to this file (removed on exit).
-        #[arg(long)]
-        env_file: Option<PathBuf>,
-        /// Also start a PostgreSQL server whose logins are checked against the fake.
-        #[arg(long)]
-        postgres: bool,
-        /// A LOGIN role to create in PostgreSQL.
-        #[arg(long, requires = "postgres")]
-        role: Vec<String>,
-        /// Make the metadata server hand out tokens for this service account.
-        #[arg(long)]
-        metadata_account: Option<String>,
-        /// Make every Google endpoint wait this many milliseconds.
-        #[arg(long, default_value_t = 0)]
-        delay: u64,
-        /// Let MEMBER impersonate the service account TARGET.
-        #[arg(long, value_name = "MEMBER=TARGET", value_parser = member_target)]
-        token_creator: Vec<(String, String)>,
-    },
+    /// Runs until SIGTERM, SIGINT or SIGHUP; then stops PostgreSQL and exits 0.
+    Serve(Serve),
     /// Ask the fake at URL for an access token and print the JSON answer.
-    Mint {
-        #[arg(long)]
-        url: String,
-        #[arg(long)]
-        principal: String,
-        #[arg(long)]
-        lifetime: Option<u64>,
-        #[arg(long)]
-        length: Option<u64>,
-        #[arg(long)]
-        padding: Option<u64>,
-        #[arg(long)]
-        scope: Option<String>,
-        /// Print only the token.
-        #[arg(long)]
-        bare: bool,
-    },
+    Mint(Mint),
     /// Act as `gcloud GCLOUD_ARGS...` logged in as EMAIL, for `auth
     /// print-access-token [--impersonate-service-account=SA]` and `config
     /// config-helper --format=json`.
-    Gcloud {
-        #[arg(long)]
-        url: String,
-        #[arg(long, value_name = "EMAIL")]
-        account: String,
-        #[arg(last = true, required = true)]
-        gcloud_args: Vec<String>,
-    },
+    Gcloud(Gcloud),
+}
+
+#[derive(Args)]
+struct Serve {
+    /// Also write the variables to this file (removed on exit).
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+    /// Also start a PostgreSQL server whose logins are checked against the fake.
+    #[arg(long)]
+    postgres: bool,
+    /// A LOGIN role to create in PostgreSQL.
+    #[arg(long, requires = "postgres")]
+    role: Vec<String>,
+    /// Make the metadata server hand out tokens for this service account.
+    #[arg(long)]
+    metadata_account: Option<String>,
+    /// Make every Google endpoint wait this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    delay: u64,
+    /// Let MEMBER impersonate the service account TARGET.
+    #[arg(long, value_name = "MEMBER=TARGET", value_parser = member_target)]
+    token_creator: Vec<(String, String)>,
+}
+
+/// The fields of `POST /mint`, which checks them.
+#[derive(Args)]
+struct Mint {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    principal: String,
+    #[arg(long)]
+    lifetime: Option<String>,
+    #[arg(long)]
+    length: Option<String>,
+    #[arg(long)]
+    padding: Option<String>,
+    #[arg(long)]
+    scope: Option<String>,
+    /// Print only the token.
+    #[arg(long)]
+    bare: bool,
+}
+
+#[derive(Args)]
+struct Gcloud {
+    #[arg(long)]
+    url: String,
+    #[arg(long, value_name = "EMAIL")]
+    account: String,
+    #[arg(last = true, required = true)]
+    gcloud_args: Vec<String>,
 }
 
 fn member_target(text: &str) -> Result<(String, String), String> {
@@ -108,43 +117,9 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve {
-            env_file,
-            postgres,
-            role,
-            metadata_account,
-            delay,
-            token_creator,
-        } => {
-            let roles: Vec<&str> = role.iter().map(String::as_str).collect();
-            serve(
-                env_file.as_deref(),
-                postgres.then_some(&roles[..]),
-                metadata_account,
-                delay,
-                &token_creator,
-            )
-        }
-        Command::Mint {
-            url,
-            principal,
-            lifetime,
-            length,
-            padding,
-            scope,
-            bare,
-        } => {
-            let body = json!({"principal": principal, "lifetime_secs": lifetime, "length": length,
-                "padding": padding, "scope": scope});
-            mint(&url, &body, bare)
-        }
-        Command::Gcloud {
-            url,
-            account,
-            gcloud_args,
-        } => {
-            return gcloud(&url, &account, &gcloud_args);
-        }
+        Command::Serve(args) => serve(&args),
+        Command::Mint(args) => mint(&args),
+        Command::Gcloud(args) => return gcloud(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,9 +130,19 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn mint(url: &str, body: &Value, bare: bool) -> Result<(), String> {
-    let endpoint = format!("{}/mint", url.trim_end_matches('/'));
-    let (status, text) = post(&endpoint, Body::Json(body), Duration::from_secs(30))
+fn mint(args: &Mint) -> Result<(), String> {
+    let fields: Vec<(&str, &str)> = [
+        ("principal", Some(&args.principal)),
+        ("lifetime_secs", args.lifetime.as_ref()),
+        ("length", args.length.as_ref()),
+        ("padding", args.padding.as_ref()),
+        ("scope", args.scope.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?.as_str())))
+    .collect();
+    let endpoint = format!("{}/mint", args.url.trim_end_matches('/'));
+    let (status, text) = post(&endpoint, None, Body::Form(&fields))
         .map_err(|e| format!("cannot reach {endpoint}: {e}"))?;
     if status != 200 {
         return Err(format!(
@@ -165,7 +150,7 @@ fn mint(url: &str, body: &Value, bare: bool) -> Result<(), String> {
             text.trim()
         ));
     }
-    let output = if bare {
+    let output = if args.bare {
         let answer: Value =
             serde_json::from_str(&text).map_err(|e| format!("answer is not JSON: {e}"))?;
         answer["access_token"]
@@ -178,13 +163,7 @@ fn mint(url: &str, body: &Value, bare: bool) -> Result<(), String> {
     writeln!(io::stdout(), "{output}").map_err(|e| e.to_string())
 }
 
-fn serve(
-    env_file: Option<&Path>,
-    postgres_roles: Option<&[&str]>,
-    metadata_account: Option<String>,
-    delay_ms: u64,
-    token_creators: &[(String, String)],
-) -> Result<(), String> {
+fn serve(args: &Serve) -> Result<(), String> {
     // Handlers first, so a stop request during the slow PostgreSQL start is
     // not lost; it is honoured as soon as startup finishes.
     let stop = Arc::new(AtomicBool::new(false));
@@ -197,16 +176,17 @@ fn serve(
     }
     let io_error = |e: io::Error| e.to_string();
     let google = FakeGoogle::start().map_err(io_error)?;
-    if let Some(email) = &metadata_account {
+    if let Some(email) = &args.metadata_account {
         google.set_metadata_account(email);
     }
-    google.set_delay(Duration::from_millis(delay_ms));
-    for (member, target) in token_creators {
+    google.set_delay(Duration::from_millis(args.delay));
+    for (member, target) in &args.token_creator {
         google.grant_token_creator(member, target);
     }
-    let pg = match postgres_roles {
-        None => None,
-        Some(roles) => Some(PgServer::start(google.ldap_port(), roles).map_err(io_error)?),
+    let roles: Vec<&str> = args.role.iter().map(String::as_str).collect();
+    let pg = match args.postgres {
+        false => None,
+        true => Some(PgServer::start(google.ldap_port(), &roles).map_err(io_error)?),
     };
     let mut vars = vec![
         ("FAKE_GOOGLE_URL", google.http_url()),
@@ -220,11 +200,12 @@ fn serve(
             ("PG_BINDIR", pg.bin_dir().display().to_string()),
         ]);
     }
+    // Single-quoted for POSIX shells.
     let text: String = vars
         .iter()
-        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        .map(|(k, v)| format!("{k}='{}'\n", v.replace('\'', "'\\''")))
         .collect();
-    if let Some(path) = env_file {
+    if let Some(path) = &args.env_file {
         // Via a temporary file, so a script polling for it never reads half of it.
         let dir = path
             .parent()
@@ -236,60 +217,29 @@ fn serve(
     }
     print!("{text}");
     io::stdout().flush().map_err(io_error)?;
-
-    watch_stdin(Arc::clone(&stop));
     while !stop.load(Ordering::SeqCst) {
         thread::sleep(Duration::from_millis(100));
     }
     // PostgreSQL before the LDAP server it depends on; then the env file is stale.
     drop(pg);
     drop(google);
-    if let Some(path) = env_file {
+    if let Some(path) = &args.env_file {
         let _ = fs::remove_file(path);
     }
     Ok(())
 }
 
-/// When standard input is a pipe or socket, its end is a stop request, so
-/// a parent can stop us by closing it, or by dying. A background job's
-/// stdin is often /dev/null, which must not stop us at once.
-fn watch_stdin(stop: Arc<AtomicBool>) {
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::FileTypeExt;
-    let stdin = io::stdin();
-    let is_stream = stdin
-        .as_fd()
-        .try_clone_to_owned()
-        .map(fs::File::from)
-        .and_then(|f| f.metadata())
-        .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket());
-    if is_stream {
-        thread::spawn(move || {
-            let _ = io::copy(&mut stdin.lock(), &mut io::sink());
-            stop.store(true, Ordering::SeqCst);
-        });
-    }
-}
+/// Scopes of the tokens of gcloud's own login.
+const GCLOUD_SCOPES: &str = "openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/cloud-platform";
 
-/// Single-quotes a value for POSIX shells when it needs it.
-fn shell_quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(&b));
-    if plain {
-        value.to_owned()
-    } else {
-        format!("'{}'", value.replace('\'', "'\\''"))
-    }
-}
-
-/// `fake-google gcloud`: tokens from the fake's `POST /gcloud/token`, with
-/// gcloud's output formats and exit statuses.
-fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
+/// `fake-google gcloud`: the account's token from the fake's `/mint`, and
+/// with impersonation, as gcloud does, the target's from IAM Credentials;
+/// with gcloud's output formats and exit statuses.
+fn gcloud(args: &Gcloud) -> ExitCode {
+    let account = &args.account;
     let mut impersonate = None;
     let mut words = Vec::new();
-    for arg in args {
+    for arg in &args.gcloud_args {
         match arg.strip_prefix("--impersonate-service-account=") {
             Some(target) => impersonate = Some(target),
             None => words.push(arg.as_str()),
@@ -305,36 +255,24 @@ fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let failure = |detail: &str| {
-        eprintln!(
-            "ERROR: ({name}) There was a problem refreshing your current auth tokens: {detail}"
-        );
-        eprintln!("Please run:\n\n  $ gcloud auth login\n\nto obtain new credentials.");
-    };
     if let Some(target) = impersonate {
         eprintln!(
             "WARNING: This command is using service account impersonation. All API calls will be executed as [{target}]."
         );
     }
-    let mut fields = vec![("principal", account)];
-    fields.extend(impersonate.map(|target| ("impersonate", target)));
-    let endpoint = format!("{}/gcloud/token", url.trim_end_matches('/'));
-    let credential = match post(&endpoint, Body::Form(&fields), Duration::from_secs(30)) {
-        Ok((200, text)) => serde_json::from_str::<Value>(&text).unwrap_or_default(),
-        Ok((403, text)) => {
-            let error: Value = serde_json::from_str(&text).unwrap_or_default();
+    let (token, expiry) = match gcloud_token(args.url.trim_end_matches('/'), account, impersonate) {
+        Ok(answer) => answer,
+        Err((403, message)) => {
             eprintln!(
-                "ERROR: ({name}) PERMISSION_DENIED: {} This command is authenticated as {account} which is the active account specified by the [core/account] property.",
-                error["error"]["message"].as_str().unwrap_or_default()
+                "ERROR: ({name}) PERMISSION_DENIED: {message} This command is authenticated as {account} which is the active account specified by the [core/account] property."
             );
             return ExitCode::from(1);
         }
-        Ok((status, text)) => {
-            failure(&format!("HTTP {status}: {}", text.trim()));
-            return ExitCode::from(1);
-        }
-        Err(e) => {
-            failure(&format!("cannot reach {endpoint}: {e}"));
+        Err((_, detail)) => {
+            eprintln!(
+                "ERROR: ({name}) There was a problem refreshing your current auth tokens: {detail}"
+            );
+            eprintln!("Please run:\n\n  $ gcloud auth login\n\nto obtain new credentials.");
             return ExitCode::from(1);
         }
     };
@@ -345,22 +283,53 @@ fn gcloud(url: &str, account: &str, args: &[String]) -> ExitCode {
         }
         let helper = json!({
             "configuration": {"active_configuration": "default", "properties": properties},
-            "credential": {
-                "access_token": credential["access_token"],
-                "id_token": credential["id_token"],
-                "token_expiry": credential["token_expiry"],
-            },
+            "credential": {"access_token": token, "token_expiry": expiry},
             "sentinels": {"config_sentinel": "/nonexistent/config_sentinel"},
         });
         serde_json::to_string_pretty(&helper).unwrap_or_default()
     } else {
-        credential["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        token
     };
     match writeln!(io::stdout(), "{output}") {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
     }
+}
+
+/// The access token and its RFC 3339 expiry; else the HTTP status (0 if
+/// the fake did not answer) and what went wrong, for a 403 IAM's message.
+fn gcloud_token(
+    base: &str,
+    account: &str,
+    impersonate: Option<&str>,
+) -> Result<(String, String), (u16, String)> {
+    let answer = |sent: Result<(u16, String), String>| match sent {
+        Ok((200, text)) => Ok(serde_json::from_str::<Value>(&text).unwrap_or_default()),
+        Ok((403, text)) => {
+            let error: Value = serde_json::from_str(&text).unwrap_or_default();
+            Err((
+                403,
+                error["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+            ))
+        }
+        Ok((status, text)) => Err((status, format!("HTTP {status}: {}", text.trim()))),
+        Err(e) => Err((0, format!("cannot reach {base}: {e}"))),
+    };
+    let fields = [("principal", account), ("scope", GCLOUD_SCOPES)];
+    let user = answer(post(&format!("{base}/mint"), None, Body::Form(&fields)))?;
+    let token = user["access_token"].as_str().unwrap_or_default();
+    let Some(target) = impersonate else {
+        let lifetime = Duration::from_secs(user["expires_in"].as_u64().unwrap_or(0));
+        let expiry = crate::state::rfc3339_utc(SystemTime::now() + lifetime);
+        return Ok((token.to_owned(), expiry));
+    };
+    let scopes =
+        json!({"scope": [crate::CLOUD_PLATFORM_SCOPE, crate::directory::USERINFO_EMAIL_SCOPE]});
+    let url = crate::directory::impersonation_url(base, target);
+    let impersonated = answer(post(&url, Some(token), Body::Json(&scopes)))?;
+    let text = |field: &str| impersonated[field].as_str().unwrap_or_default().to_owned();
+    Ok((text("accessToken"), text("expireTime")))
 }

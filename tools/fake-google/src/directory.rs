@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::jwt;
-use crate::state::{DEFAULT_TOKEN_LENGTH, MintOptions, State, lock, random_string, unix_secs};
+use crate::state::{MintOptions, State, URL_SAFE, lock, random_string, unix_secs};
 
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// The narrower scope IAM Credentials also accepts.
@@ -42,7 +42,6 @@ pub(crate) const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 const DIGITS: &[u8] = b"0123456789";
 const HEX: &[u8] = b"0123456789abcdef";
 const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-const URL_SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceAccount {
@@ -133,19 +132,6 @@ impl Directory {
             })
             .clone()
     }
-
-    pub fn may_create_token(&self, member: &str, target: &str) -> bool {
-        self.token_creators
-            .contains(&(member.to_owned(), target.to_owned()))
-    }
-}
-
-/// What every token the emulated endpoints issue has in common.
-fn issued(principal: &str, scopes: &[String], lifetime: Duration, length: usize) -> MintOptions {
-    MintOptions::new(principal)
-        .scopes(scopes)
-        .lifetime(lifetime)
-        .length(length)
 }
 
 impl State {
@@ -153,18 +139,28 @@ impl State {
         lock(&self.directory)
     }
 
-    /// Issues a service-account (or federated) access token: long, padded
-    /// as configured, e-mail always visible in tokeninfo.
+    /// Issues a service-account access token: long, padded as configured,
+    /// e-mail visible in tokeninfo. Federated (`principal://...`) tokens
+    /// are as long, with no e-mail.
     pub(crate) fn issue_service_token(
         &self,
         principal: &str,
         scopes: &[String],
         lifetime: Duration,
     ) -> String {
-        let padding = self.directory().token_padding;
-        self.mint(
-            &issued(principal, scopes, lifetime, SERVICE_ACCOUNT_TOKEN_LENGTH).padding(padding),
-        )
+        let federated = principal.starts_with("principal://");
+        self.mint(&MintOptions {
+            lifetime,
+            scopes: scopes.to_vec(),
+            length: SERVICE_ACCOUNT_TOKEN_LENGTH,
+            padding: if federated {
+                0
+            } else {
+                self.directory().token_padding
+            },
+            email_in_tokeninfo: !federated,
+            ..MintOptions::new(principal)
+        })
     }
 
     /// Issues a user access token; tokeninfo shows the e-mail only when the
@@ -175,30 +171,14 @@ impl State {
         scopes: &[String],
         lifetime: Duration,
     ) -> String {
-        let email = scopes
-            .iter()
-            .any(|s| s == USERINFO_EMAIL_SCOPE || s == "email");
-        self.mint(
-            &issued(principal, scopes, lifetime, DEFAULT_TOKEN_LENGTH).email_in_tokeninfo(email),
-        )
-    }
-
-    /// Issues a workload identity federation token for a `principal://...`
-    /// identifier: long like a service account's, no e-mail in tokeninfo.
-    pub(crate) fn issue_federated_token(
-        &self,
-        principal: &str,
-        scopes: &[String],
-        lifetime: Duration,
-    ) -> String {
-        self.mint(
-            &issued(principal, scopes, lifetime, SERVICE_ACCOUNT_TOKEN_LENGTH)
-                .email_in_tokeninfo(false),
-        )
-    }
-
-    pub(crate) fn set_expiry(&self, token: &str, expires_at: SystemTime) -> bool {
-        self.update_token(token, |record| record.expires_at = expires_at)
+        self.mint(&MintOptions {
+            lifetime,
+            scopes: scopes.to_vec(),
+            email_in_tokeninfo: scopes
+                .iter()
+                .any(|s| s == USERINFO_EMAIL_SCOPE || s == "email"),
+            ..MintOptions::new(principal)
+        })
     }
 
     /// A signed OpenID Connect ID token for `subject`, shaped like Google's.

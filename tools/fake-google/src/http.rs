@@ -1,18 +1,19 @@
 //! The HTTP side of the fake: the request and response types of the
-//! endpoints ([`crate::endpoints`]), a router, and tiny_http behind an
-//! optional TLS terminator.
+//! endpoints ([`crate::endpoints`]), dispatch on their route table, and
+//! tiny_http, with a TLS relay in front of it for HTTPS; also the loopback
+//! listener the LDAP server and the proxy share.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::endpoints;
-use crate::state::{State, lock};
+use crate::state::State;
 
 const MAX_BODY: u64 = 1024 * 1024;
 
@@ -43,28 +44,17 @@ impl Request {
             .filter(|t| !t.is_empty())
     }
 
-    /// Query parameters followed by body parameters. The body may be JSON
-    /// (an object) or `application/x-www-form-urlencoded`: Google's endpoints
-    /// accept both, and clients differ in which they send.
-    pub fn params(&self) -> Result<Params, Response> {
+    /// Query parameters followed by those of the form body, as the
+    /// product's clients send them.
+    pub fn params(&self) -> Params {
         let mut all = self.query.clone();
-        if !self.body.is_empty() {
-            let content_type = self.header("content-type").unwrap_or("");
-            let looks_json = content_type.contains("json")
-                || self.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-            if looks_json {
-                all.extend(json_params(&self.body)?);
-            } else {
-                all.extend(parse_urlencoded(&String::from_utf8_lossy(&self.body)));
-            }
-        }
-        Ok(Params(all))
+        all.extend(parse_urlencoded(&String::from_utf8_lossy(&self.body)));
+        Params(all)
     }
 }
 
 /// Flat name/value parameters; later values win, so the body overrides the
 /// query string.
-#[derive(Debug, Clone, Default)]
 pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
@@ -74,12 +64,6 @@ impl Params {
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-    }
-
-    /// The first of several names that is present (e.g. `grant_type` or,
-    /// in a JSON body, `grantType`).
-    pub fn get_any(&self, names: &[&str]) -> Option<&str> {
-        names.iter().find_map(|n| self.get(n))
     }
 
     /// A parsed parameter, `default` when absent, or a 400 naming it.
@@ -93,64 +77,26 @@ impl Params {
     }
 }
 
-/// Turns a JSON object body into parameters. Numbers and booleans become
-/// their text; arrays of strings are joined with spaces (the OAuth2 `scope`
-/// convention).
-fn json_params(body: &[u8]) -> Result<Vec<(String, String)>, Response> {
-    let bad = || Response::invalid_request("body is not a JSON object");
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad())?;
-    let object = value.as_object().ok_or_else(bad)?;
-    let mut out = Vec::with_capacity(object.len());
-    for (key, value) in object {
-        let text = match value {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Array(items) => items
-                .iter()
-                .map(|i| {
-                    i.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| i.to_string())
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
-            serde_json::Value::Null => continue,
-            other => other.to_string(),
-        };
-        out.push((key.clone(), text));
-    }
-    Ok(out)
-}
-
 #[derive(Debug, Clone)]
 pub(crate) struct Response {
     pub status: u16,
-    pub content_type: &'static str,
+    /// `Content-Type` first.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Response {
     pub fn json<T: Serialize>(status: u16, value: &T) -> Response {
-        match serde_json::to_vec(value) {
-            Ok(body) => Response {
-                status,
-                content_type: "application/json; charset=utf-8",
-                headers: Vec::new(),
-                body,
-            },
-            Err(e) => Response::error(500, "internal", &e.to_string()),
-        }
+        // The answers are maps and structs of strings and numbers, which
+        // always serialise.
+        let body = serde_json::to_vec(value).unwrap_or_default();
+        Response::text(status, "application/json; charset=utf-8", body)
     }
 
     /// Google's OAuth2 error shape: `{"error": ..., "error_description": ...}`.
     pub fn error(status: u16, error: &str, description: &str) -> Response {
         let body = serde_json::json!({ "error": error, "error_description": description });
-        Response {
-            status,
-            content_type: "application/json; charset=utf-8",
-            headers: Vec::new(),
-            body: body.to_string().into_bytes(),
-        }
+        Response::json(status, &body)
     }
 
     pub fn invalid_request(description: &str) -> Response {
@@ -172,11 +118,10 @@ impl Response {
         Response::json(code, &serde_json::json!({ "error": error }))
     }
 
-    pub fn text(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+    pub fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
         Response {
             status,
-            content_type,
-            headers: Vec::new(),
+            headers: vec![("Content-Type".into(), content_type.into())],
             body: body.into(),
         }
     }
@@ -192,153 +137,52 @@ impl Response {
 /// check with `?`.
 pub(crate) type Handler = fn(&State, &Request) -> Result<Response, Response>;
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum PathMatch {
-    Exact(&'static str),
-    /// This path and everything below it.
-    Prefix(&'static str),
-    Matches(fn(&str) -> bool),
+/// One row of [`crate::endpoints::ROUTES`]: the name hits are counted
+/// under, the method, which paths it serves, and its handler.
+pub(crate) struct Route(
+    pub &'static str,
+    pub &'static str,
+    pub fn(&str) -> bool,
+    pub Handler,
+);
+
+/// Answers `request` from the route table. Injected failures and delays
+/// apply to every route but `/stats`, so tests can observe the fake while
+/// it misbehaves; every metadata server answer, injected failures
+/// included, carries `Metadata-Flavor: Google`.
+pub(crate) fn dispatch(state: &State, request: &Request) -> Response {
+    let Some(Route(name, _, _, handler)) = endpoints::ROUTES
+        .iter()
+        .find(|r| r.1 == request.method && r.2(&request.path))
+    else {
+        return Response::error(404, "not_found", "no such endpoint in fake-google");
+    };
+    state.record_hit(name);
+    let mut response = if *name == "stats" {
+        None
+    } else {
+        thread::sleep(state.delay());
+        state.take_failure()
+    }
+    .map(|status| Response::error(status, "backend_error", "injected failure"))
+    .unwrap_or_else(|| handler(state, request).unwrap_or_else(|refusal| refusal));
+    if name.starts_with("metadata") {
+        response = response.with_header("Metadata-Flavor", "Google");
+    }
+    response
 }
 
-impl PathMatch {
-    fn matches(&self, path: &str) -> bool {
-        match self {
-            PathMatch::Exact(p) => path == *p,
-            PathMatch::Prefix(p) => path.starts_with(p),
-            PathMatch::Matches(f) => f(path),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Route {
-    /// Under which hits are counted (and reported by `/stats`).
-    pub name: &'static str,
-    pub method: &'static str,
-    pub path: PathMatch,
-    /// Whether injected failures and delays apply: not to the fake's own
-    /// control endpoints, so tests can observe it while it misbehaves.
-    pub faultable: bool,
-    /// Headers added to every answer on this route, injected failures
-    /// included (the metadata server's `Metadata-Flavor: Google`).
-    pub headers: &'static [(&'static str, &'static str)],
-    pub handler: Handler,
-}
-
-impl Route {
-    pub const fn new(
-        name: &'static str,
-        method: &'static str,
-        path: PathMatch,
-        handler: Handler,
-    ) -> Route {
-        Route {
-            name,
-            method,
-            path,
-            faultable: true,
-            headers: &[],
-            handler,
-        }
-    }
-
-    pub const fn control(mut self) -> Route {
-        self.faultable = false;
-        self
-    }
-
-    pub const fn with_headers(mut self, headers: &'static [(&'static str, &'static str)]) -> Route {
-        self.headers = headers;
-        self
-    }
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Router {
-    pub(crate) routes: Vec<Route>,
-}
-
-impl Router {
-    pub fn add(&mut self, routes: impl IntoIterator<Item = Route>) {
-        self.routes.extend(routes);
-    }
-
-    pub fn dispatch(&self, state: &State, request: &Request) -> Response {
-        let on_path: Vec<&Route> = self
-            .routes
-            .iter()
-            .filter(|r| r.path.matches(&request.path))
-            .collect();
-        if on_path.is_empty() {
-            return Response::error(404, "not_found", "no such endpoint in fake-google");
-        }
-        let Some(route) = on_path.iter().find(|r| r.method == request.method) else {
-            let mut allow: Vec<&str> = Vec::new();
-            for route in &on_path {
-                if !allow.contains(&route.method) {
-                    allow.push(route.method);
-                }
-            }
-            return Response::error(405, "method_not_allowed", "method not allowed")
-                .with_header("Allow", &allow.join(", "));
-        };
-        state.record_hit(route.name);
-        let mut response = Self::answer(route, state, request);
-        for (name, value) in route.headers {
-            response = response.with_header(name, value);
-        }
-        response
-    }
-
-    fn answer(route: &Route, state: &State, request: &Request) -> Response {
-        if route.faultable {
-            let delay = state.delay();
-            if !delay.is_zero() {
-                thread::sleep(delay);
-            }
-            if let Some(status) = state.take_failure() {
-                return Response::error(status, "backend_error", "injected failure");
-            }
-        }
-        (route.handler)(state, request).unwrap_or_else(|refusal| refusal)
-    }
-}
-
-/// All endpoints the fake serves.
-pub(crate) fn default_router() -> Router {
-    let mut router = Router::default();
-    router.add(endpoints::mint::routes());
-    router.add(endpoints::tokeninfo::routes());
-    router.add(endpoints::stats::routes());
-    router.add(endpoints::oauth2::routes());
-    router.add(endpoints::metadata::routes());
-    router.add(endpoints::iam::routes());
-    router.add(endpoints::sts::routes());
-    router.add(endpoints::gcloud::routes());
-    router.add(endpoints::alloydb::routes());
-    router.add(endpoints::cloudsql::routes());
-    router.add(crate::instances::list_routes());
-    router.add(endpoints::aws_metadata::routes());
-    router
-}
-
-/// Dropping it stops it.
+/// The plain HTTP server; dropping it stops it.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
-    /// With TLS: the terminator's stop flag; `addr` is then its address.
-    tls_stop: Option<Arc<AtomicBool>>,
 }
 
 impl HttpServer {
-    pub fn start(
-        state: Arc<State>,
-        router: Arc<Router>,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> io::Result<HttpServer> {
+    pub fn start(state: Arc<State>) -> io::Result<HttpServer> {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?);
-        let plain = server
+        let addr = server
             .server_addr()
             .to_ip()
             .ok_or_else(|| io::Error::other("not a TCP listener"))?;
@@ -350,25 +194,17 @@ impl HttpServer {
                     for request in server.incoming_requests() {
                         // One thread per request, so an injected delay on one
                         // does not hold up the others (e.g. a `/stats` poll).
-                        let (state, router) = (Arc::clone(&state), Arc::clone(&router));
+                        let state = Arc::clone(&state);
                         let _ = thread::Builder::new()
                             .name("fake-google-req".into())
-                            .spawn(move || answer(&state, &router, request));
+                            .spawn(move || answer(&state, request));
                     }
                 })?
-        };
-        let (addr, tls_stop) = match tls {
-            None => (plain, None),
-            Some(config) => {
-                let (addr, stop) = start_tls_terminator(config, plain)?;
-                (addr, Some(stop))
-            }
         };
         Ok(HttpServer {
             addr,
             server,
             thread: Some(thread),
-            tls_stop,
         })
     }
 
@@ -379,10 +215,6 @@ impl HttpServer {
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
-        if let Some(stop) = &self.tls_stop {
-            stop.store(true, Ordering::SeqCst);
-            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        }
         self.server.unblock();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -390,7 +222,7 @@ impl Drop for HttpServer {
     }
 }
 
-fn answer(state: &State, router: &Router, mut raw: tiny_http::Request) {
+fn answer(state: &State, mut raw: tiny_http::Request) {
     let mut body = Vec::new();
     let too_large = raw
         .as_reader()
@@ -401,18 +233,28 @@ fn answer(state: &State, router: &Router, mut raw: tiny_http::Request) {
     let response = if too_large {
         Response::error(413, "invalid_request", "request body too large")
     } else {
-        router.dispatch(state, &to_request(&raw, body))
+        let (path, query) = raw.url().split_once('?').unwrap_or((raw.url(), ""));
+        let headers = raw.headers().iter();
+        dispatch(
+            state,
+            &Request {
+                method: raw.method().as_str().to_ascii_uppercase(),
+                path: path.to_owned(),
+                query: parse_urlencoded(query),
+                headers: headers
+                    .map(|h| {
+                        (
+                            h.field.to_string().to_ascii_lowercase(),
+                            h.value.to_string(),
+                        )
+                    })
+                    .collect(),
+                body,
+            },
+        )
     };
     let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
-    let headers = [("Content-Type", response.content_type.to_owned())]
-        .into_iter()
-        .chain(
-            response
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.clone())),
-        );
-    for (name, value) in headers {
+    for (name, value) in response.headers {
         if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
             out.add_header(header);
         }
@@ -421,142 +263,111 @@ fn answer(state: &State, router: &Router, mut raw: tiny_http::Request) {
     let _ = raw.respond(out);
 }
 
-fn to_request(raw: &tiny_http::Request, body: Vec<u8>) -> Request {
-    // Absolute-form targets (`http://host/path`, sent to proxies) are reduced
-    // to the path; an origin-form one may carry `://` in its query.
-    let url = raw.url();
-    let target = match url.split_once("://") {
-        Some((_, rest)) if !url.starts_with('/') => match rest.find(['/', '?']) {
-            Some(i) if rest[i..].starts_with('?') => format!("/{}", &rest[i..]),
-            Some(i) => rest[i..].to_owned(),
-            None => "/".to_owned(),
-        },
-        _ => url.to_owned(),
-    };
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_owned(), parse_urlencoded(q)),
-        None => (target, Vec::new()),
-    };
-    let headers = raw
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_owned(),
-            )
-        })
-        .collect();
-    Request {
-        method: raw.method().as_str().to_ascii_uppercase(),
-        path,
-        query,
-        headers,
-        body,
+/// A listener on 127.0.0.1 that hands each connection to `serve` on a
+/// thread of its own. Dropping it stops accepting; connections already
+/// open run on.
+pub(crate) struct Acceptor {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Acceptor {
+    pub fn start(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> io::Result<Acceptor> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, serve) = (Arc::clone(&stop), Arc::new(serve));
+        thread::Builder::new()
+            .name("fake-google-accept".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if flag.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let serve = Arc::clone(&serve);
+                    let _ = stream.map(|s| thread::spawn(move || serve(s)));
+                }
+            })?;
+        Ok(Acceptor { addr, stop })
     }
 }
 
-/// Listens on 127.0.0.1 for TLS connections and relays each, decrypted, to
-/// the plain server at `backend`. Returns the address and a stop flag.
-fn start_tls_terminator(
-    config: Arc<rustls::ServerConfig>,
-    backend: SocketAddr,
-) -> io::Result<(SocketAddr, Arc<AtomicBool>)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    thread::Builder::new()
-        .name("fake-google-tls".into())
-        .spawn(move || {
-            for tcp in listener.incoming() {
-                if flag.load(Ordering::SeqCst) {
-                    return;
-                }
-                if let Ok(tcp) = tcp {
-                    let config = Arc::clone(&config);
-                    let _ = thread::Builder::new()
-                        .name("fake-google-tls-conn".into())
-                        .spawn(move || relay_tls(tcp, config, backend));
-                }
-            }
-        })?;
-    Ok((addr, stop))
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocked accept; it sees the flag and returns.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
 }
 
-/// One TLS connection: handshake, then plaintext both ways until either
-/// side closes. The rustls state is shared by the two directions.
+/// Serves HTTPS by relaying each TLS connection, decrypted, to the plain
+/// server at `backend`.
+pub(crate) fn start_tls(
+    config: Arc<rustls::ServerConfig>,
+    backend: SocketAddr,
+) -> io::Result<Acceptor> {
+    Acceptor::start(move |tcp| {
+        let _ = relay_tls(tcp, Arc::clone(&config), backend);
+    })
+}
+
+/// One TLS connection, until either side closes or both have been quiet
+/// for 30 s.
 fn relay_tls(
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     config: Arc<rustls::ServerConfig>,
     backend: SocketAddr,
 ) -> io::Result<()> {
-    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp)?;
-    }
-    let mut plain = TcpStream::connect(backend)?;
-    let conn = Arc::new(Mutex::new(conn));
-    let answers = {
-        let (conn, mut tcp, mut plain) = (Arc::clone(&conn), tcp.try_clone()?, plain.try_clone()?);
-        thread::spawn(move || {
-            let mut buf = [0u8; 16 * 1024];
-            while let Ok(n @ 1..) = plain.read(&mut buf) {
-                let mut conn = lock(&conn);
-                if conn.writer().write_all(&buf[..n]).is_err()
-                    || flush_tls(&mut conn, &mut tcp).is_err()
-                {
-                    return;
-                }
-            }
-            let mut conn = lock(&conn);
-            conn.send_close_notify();
-            let _ = flush_tls(&mut conn, &mut tcp);
-            let _ = tcp.shutdown(Shutdown::Write);
-        })
-    };
-    // The client's first request may have come with the end of the handshake.
-    let (mut text, mut closed) = drain(&mut lock(&conn))?;
+    let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let ended = pump(&mut tls, TcpStream::connect(backend)?);
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    ended
+}
+
+/// Copies plaintext both ways. A rustls connection cannot be shared by two
+/// threads, so one thread takes turns reading either side, each with a
+/// short timeout.
+fn pump(
+    tls: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    mut plain: TcpStream,
+) -> io::Result<()> {
+    let turn = Some(Duration::from_millis(5));
+    tls.sock.set_read_timeout(turn)?;
+    plain.set_read_timeout(turn)?;
     let mut buf = [0u8; 16 * 1024];
-    loop {
-        plain.write_all(&text)?;
-        if closed {
-            break;
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(30) {
+        if let Some(n) = received(tls.read(&mut buf))? {
+            plain.write_all(&buf[..n])?;
+            quiet_since = Instant::now();
         }
-        let n = tcp.read(&mut buf)?;
-        if n == 0 {
-            break;
+        if let Some(n) = received(plain.read(&mut buf))? {
+            tls.write_all(&buf[..n])?;
+            tls.flush()?;
+            quiet_since = Instant::now();
         }
-        let mut input = &buf[..n];
-        let mut conn = lock(&conn);
-        text.clear();
-        while !input.is_empty() {
-            conn.read_tls(&mut input)?;
-            let (more, end) = drain(&mut conn)?;
-            text.extend(more);
-            closed |= end;
-        }
-        flush_tls(&mut conn, &mut tcp)?;
     }
-    let _ = plain.shutdown(Shutdown::Write);
-    let _ = answers.join();
     Ok(())
 }
 
-/// The plaintext of received TLS records, and whether the peer has closed.
-fn drain(conn: &mut rustls::ServerConnection) -> io::Result<(Vec<u8>, bool)> {
-    let state = conn.process_new_packets().map_err(io::Error::other)?;
-    let mut text = vec![0; state.plaintext_bytes_to_read()];
-    conn.reader().read_exact(&mut text)?;
-    Ok((text, state.peer_has_closed()))
-}
-
-fn flush_tls(conn: &mut rustls::ServerConnection, tcp: &mut TcpStream) -> io::Result<()> {
-    while conn.wants_write() {
-        conn.write_tls(tcp)?;
+/// What one timed read got: `None` when it timed out, an error at the end
+/// of the stream.
+fn received(read: io::Result<usize>) -> io::Result<Option<usize>> {
+    match read {
+        Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+        Ok(n) => Ok(Some(n)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
-    Ok(())
 }
 
 /// Parses `a=1&b=two+words&c=%2E`, decoding `+` and percent escapes.
@@ -594,23 +405,27 @@ pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Op
 }
 
 pub(crate) enum Body<'a> {
-    Json(&'a serde_json::Value),
     Form(&'a [(&'a str, &'a str)]),
+    Json(&'a serde_json::Value),
 }
 
-/// `POST url` with the product's HTTP client, ignoring proxy settings (the
-/// fake is on loopback); returns the status and the body text.
-pub(crate) fn post(url: &str, body: Body<'_>, timeout: Duration) -> Result<(u16, String), String> {
+/// `POST url`, with a bearer token if given, by the product's HTTP client,
+/// ignoring proxy settings (the fake is on loopback); returns the status
+/// and the body text.
+pub(crate) fn post(url: &str, bearer: Option<&str>, body: Body) -> Result<(u16, String), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
+        .timeout_global(Some(Duration::from_secs(30)))
         .http_status_as_error(false)
         .proxy(None)
         .build()
         .into();
-    let request = agent.post(url);
+    let mut request = agent.post(url);
+    if let Some(token) = bearer {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
     let answer = match body {
-        Body::Json(value) => request.send_json(value),
         Body::Form(fields) => request.send_form(fields.iter().copied()),
+        Body::Json(value) => request.send_json(value),
     };
     let mut answer = answer.map_err(|e| e.to_string())?;
     let status = answer.status().as_u16();

@@ -8,27 +8,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::endpoints::google_api::{self, ApiMethod};
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::endpoints::google_api;
+use crate::http::{Request, Response};
 use crate::state::State;
 use crate::tls::TestCa;
-
-/// An AlloyDB instance's SSL mode (`clientConnectionConfig.sslConfig.sslMode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AlloyDbSslMode {
-    #[default]
-    EncryptedOnly,
-    AllowUnencryptedAndEncrypted,
-}
-
-impl AlloyDbSslMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlloyDbSslMode::EncryptedOnly => "ENCRYPTED_ONLY",
-            AlloyDbSslMode::AllowUnencryptedAndEncrypted => "ALLOW_UNENCRYPTED_AND_ENCRYPTED",
-        }
-    }
-}
 
 /// What the AlloyDB Admin API reports about an instance; the default is a
 /// READY primary instance with nothing set. Fields are the API's, in snake
@@ -43,9 +26,6 @@ pub struct AlloyDbInstance {
     pub require_connectors: bool,
     /// `connectionPoolConfig.enabled`.
     pub pooling_enabled: bool,
-    pub ssl_mode: AlloyDbSslMode,
-    /// `READY` (the default), `STOPPED`, ...
-    pub state: String,
     /// `PRIMARY` (the default), `READ_POOL` or `SECONDARY`.
     pub instance_type: String,
 }
@@ -58,8 +38,6 @@ impl Default for AlloyDbInstance {
             psc_dns_name: None,
             require_connectors: false,
             pooling_enabled: false,
-            ssl_mode: AlloyDbSslMode::default(),
-            state: "READY".into(),
             instance_type: "PRIMARY".into(),
         }
     }
@@ -83,60 +61,26 @@ fn object(pairs: Vec<(&str, Value)>) -> Value {
     Value::Object(map)
 }
 
-/// A stable UUID-shaped identifier derived from `name`.
-fn uid(name: &str) -> String {
-    let id = crate::directory::numeric_id(name);
-    let hex: String = id
-        .bytes()
-        .map(|b| char::from(b"0123456789abcdef"[usize::from(b) % 16]))
-        .chain("0123456789ab".chars())
-        .take(32)
-        .collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
-/// When the fake says instances were created.
+/// When the fake says instances were created. Like `kind` in Cloud SQL's
+/// answers, a field clients do not read, as real answers have many.
 const CREATE_TIME: &str = "2026-01-05T09:30:00.000000Z";
 
 impl AlloyDbInstance {
     /// The `Instance` resource named `name`
-    /// (`projects/P/locations/R/clusters/C/instances/I`).
+    /// (`projects/P/locations/R/clusters/C/instances/I`), with the fields
+    /// clients read.
     pub(crate) fn resource(&self, name: &str) -> Value {
         object(vec![
             ("name", name.into()),
-            ("uid", uid(name).into()),
             ("createTime", CREATE_TIME.into()),
-            ("updateTime", CREATE_TIME.into()),
-            ("state", self.state.as_str().into()),
+            ("state", "READY".into()),
             ("instanceType", self.instance_type.as_str().into()),
-            ("machineConfig", json!({"cpuCount": 2})),
-            ("availabilityType", "REGIONAL".into()),
             ("databaseFlags", json!({"alloydb.iam_authentication": "on"})),
             ("ipAddress", self.ip_address.clone().into()),
             ("publicIpAddress", self.public_ip_address.clone().into()),
             (
-                "networkConfig",
-                object(vec![(
-                    "enablePublicIp",
-                    self.public_ip_address.is_some().into(),
-                )]),
-            ),
-            (
                 "clientConnectionConfig",
-                object(vec![
-                    ("requireConnectors", self.require_connectors.into()),
-                    (
-                        "sslConfig",
-                        json!({"sslMode": self.ssl_mode.as_str(), "caSource": "CA_SOURCE_MANAGED"}),
-                    ),
-                ]),
+                object(vec![("requireConnectors", self.require_connectors.into())]),
             ),
             (
                 "pscInstanceConfig",
@@ -144,19 +88,8 @@ impl AlloyDbInstance {
             ),
             (
                 "connectionPoolConfig",
-                object(vec![
-                    ("enabled", self.pooling_enabled.into()),
-                    (
-                        "poolerCount",
-                        if self.pooling_enabled {
-                            1.into()
-                        } else {
-                            Value::Null
-                        },
-                    ),
-                ]),
+                object(vec![("enabled", self.pooling_enabled.into())]),
             ),
-            ("etag", format!("\"{}\"", &uid(name)[..8]).into()),
         ])
     }
 }
@@ -164,25 +97,12 @@ impl AlloyDbInstance {
 /// A Cloud SQL instance's SSL mode (`settings.ipConfiguration.sslMode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CloudSqlSslMode {
-    AllowUnencryptedAndEncrypted,
     #[default]
     EncryptedOnly,
     /// Clients must present a certificate Cloud SQL issued (the Auth Proxy
     /// or a connector); plain libpq with IAM tokens cannot log in. The
     /// legacy `requireSsl` is true only in this mode.
     TrustedClientCertificateRequired,
-}
-
-impl CloudSqlSslMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloudSqlSslMode::AllowUnencryptedAndEncrypted => "ALLOW_UNENCRYPTED_AND_ENCRYPTED",
-            CloudSqlSslMode::EncryptedOnly => "ENCRYPTED_ONLY",
-            CloudSqlSslMode::TrustedClientCertificateRequired => {
-                "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
-            }
-        }
-    }
 }
 
 /// Who signs a Cloud SQL instance's server certificate (`serverCaMode`).
@@ -195,71 +115,36 @@ pub enum ServerCaMode {
     /// `GOOGLE_MANAGED_CAS_CA`: a regional CA hierarchy; the server
     /// certificate carries the instance's DNS name.
     GoogleManagedCasCa,
-    CustomerManagedCasCa,
-}
-
-impl ServerCaMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerCaMode::GoogleManagedInternalCa => "GOOGLE_MANAGED_INTERNAL_CA",
-            ServerCaMode::GoogleManagedCasCa => "GOOGLE_MANAGED_CAS_CA",
-            ServerCaMode::CustomerManagedCasCa => "CUSTOMER_MANAGED_CAS_CA",
-        }
-    }
 }
 
 /// The `serverCaCert` of a Cloud SQL instance: the PEM of one or more CA
-/// certificates (more than one while a CA rotation is under way) and the
-/// details of the first.
+/// certificates (more than one while a CA rotation is under way).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerCaCert {
     pub cert: String,
-    pub cert_serial_number: String,
-    pub common_name: String,
-    pub sha1_fingerprint: String,
-    /// RFC 3339.
-    pub expiration_time: String,
 }
 
 impl ServerCaCert {
-    /// The certificates of `cas`, in order, described by the first; `None`
-    /// when `cas` is empty.
+    /// The certificates of `cas`, in order; `None` when `cas` is empty.
     pub fn from_cas(cas: &[&TestCa]) -> Option<ServerCaCert> {
-        let first = cas.first()?;
-        Some(ServerCaCert {
+        (!cas.is_empty()).then(|| ServerCaCert {
             cert: cas.iter().map(|ca| ca.cert_pem()).collect(),
-            cert_serial_number: first.serial_number(),
-            common_name: first.common_name().to_owned(),
-            sha1_fingerprint: first.sha1_fingerprint(),
-            expiration_time: first.expiration_time(),
-        })
-    }
-
-    fn resource(&self, instance: &str) -> Value {
-        json!({
-            "kind": "sql#sslCert",
-            "certSerialNumber": self.cert_serial_number,
-            "cert": self.cert,
-            "commonName": self.common_name,
-            "sha1Fingerprint": self.sha1_fingerprint,
-            "instance": instance,
-            "createTime": CREATE_TIME,
-            "expirationTime": self.expiration_time,
         })
     }
 }
 
-/// What the Cloud SQL Admin API reports about an instance; the default is
-/// PostgreSQL 15 in `us-central1`, ENCRYPTED_ONLY, no addresses, no server
-/// CA. Fields are the API's, in snake case.
+/// Every Cloud SQL instance's region.
+const REGION: &str = "us-central1";
+
+/// What the Cloud SQL Admin API reports about an instance, in
+/// [`REGION`]; the default is PostgreSQL 15, ENCRYPTED_ONLY, no addresses,
+/// no server CA. Fields are the API's, in snake case.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloudSqlInstance {
-    pub region: String,
     pub database_version: String,
-    /// The `PRIMARY`, `PRIVATE` and `OUTGOING` entries of `ipAddresses`.
+    /// The `PRIMARY` and `PRIVATE` entries of `ipAddresses`.
     pub public_ip: Option<String>,
     pub private_ip: Option<String>,
-    pub outgoing_ip: Option<String>,
     pub psc_enabled: bool,
     /// Also listed in `dnsNames`, as a Private Service Connect name when
     /// `psc_enabled`, else a public one.
@@ -274,11 +159,9 @@ pub struct CloudSqlInstance {
 impl Default for CloudSqlInstance {
     fn default() -> Self {
         CloudSqlInstance {
-            region: "us-central1".into(),
             database_version: "POSTGRES_15".into(),
             public_ip: None,
             private_ip: None,
-            outgoing_ip: None,
             psc_enabled: false,
             dns_name: None,
             server_ca_mode: ServerCaMode::default(),
@@ -291,14 +174,10 @@ impl Default for CloudSqlInstance {
 
 impl CloudSqlInstance {
     fn ip_addresses(&self) -> Value {
-        let entries: Vec<Value> = [
-            ("PRIMARY", &self.public_ip),
-            ("OUTGOING", &self.outgoing_ip),
-            ("PRIVATE", &self.private_ip),
-        ]
-        .into_iter()
-        .filter_map(|(kind, ip)| ip.as_ref().map(|ip| json!({"type": kind, "ipAddress": ip})))
-        .collect();
+        let entries: Vec<Value> = [("PRIMARY", &self.public_ip), ("PRIVATE", &self.private_ip)]
+            .into_iter()
+            .filter_map(|(kind, ip)| ip.as_ref().map(|ip| json!({"type": kind, "ipAddress": ip})))
+            .collect();
         entries.into()
     }
 
@@ -310,63 +189,50 @@ impl CloudSqlInstance {
         };
         self.dns_name
             .iter()
-            .map(|name| {
-                json!({
-                    "name": name,
-                    "connectionType": connection_type,
-                    "dnsScope": "INSTANCE",
-                    "recordManager": "CUSTOMER",
-                })
-            })
+            .map(|name| json!({"name": name, "connectionType": connection_type}))
             .collect::<Vec<_>>()
             .into()
     }
 
-    fn server_ca(&self, instance: &str) -> Value {
-        self.server_ca_cert
-            .as_ref()
-            .map(|c| c.resource(instance))
-            .unwrap_or(Value::Null)
-    }
-
-    /// The `ConnectSettings` resource (`sql#connectSettings`).
-    pub(crate) fn connect_settings(&self, project: &str, instance: &str) -> Value {
+    /// The `ConnectSettings` resource (`sql#connectSettings`), with the
+    /// fields connectors read.
+    pub(crate) fn connect_settings(&self) -> Value {
+        let server_ca_mode = match self.server_ca_mode {
+            ServerCaMode::GoogleManagedInternalCa => "GOOGLE_MANAGED_INTERNAL_CA",
+            ServerCaMode::GoogleManagedCasCa => "GOOGLE_MANAGED_CAS_CA",
+        };
         object(vec![
             ("kind", "sql#connectSettings".into()),
-            ("serverCaCert", self.server_ca(instance)),
+            (
+                "serverCaCert",
+                self.server_ca_cert
+                    .as_ref()
+                    .map(|ca| json!({"kind": "sql#sslCert", "cert": ca.cert}))
+                    .into(),
+            ),
             ("ipAddresses", self.ip_addresses()),
-            ("region", self.region.as_str().into()),
+            ("region", REGION.into()),
             ("databaseVersion", self.database_version.as_str().into()),
-            ("backendType", "SECOND_GEN".into()),
             ("pscEnabled", self.psc_enabled.into()),
             ("dnsName", self.dns_name.clone().into()),
             ("dnsNames", self.dns_names()),
-            ("serverCaMode", self.server_ca_mode.as_str().into()),
-            (
-                "connectionName",
-                format!("{project}:{}:{instance}", self.region).into(),
-            ),
+            ("serverCaMode", server_ca_mode.into()),
         ])
     }
 
     /// The `DatabaseInstance` resource (`sql#instance`), as far as clients
-    /// connecting to it care.
-    pub(crate) fn resource(&self, project: &str, instance: &str, base_path: &str) -> Value {
+    /// connecting to it or listing it read it.
+    pub(crate) fn resource(&self, project: &str, instance: &str) -> Value {
+        let trusted_client_certificates =
+            self.ssl_mode == CloudSqlSslMode::TrustedClientCertificateRequired;
+        let ssl_mode = if trusted_client_certificates {
+            "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
+        } else {
+            "ENCRYPTED_ONLY"
+        };
         let ip_configuration = object(vec![
-            ("ipv4Enabled", self.public_ip.is_some().into()),
-            (
-                "privateNetwork",
-                self.private_ip
-                    .as_ref()
-                    .map(|_| format!("projects/{project}/global/networks/default"))
-                    .into(),
-            ),
-            (
-                "requireSsl",
-                (self.ssl_mode == CloudSqlSslMode::TrustedClientCertificateRequired).into(),
-            ),
-            ("sslMode", self.ssl_mode.as_str().into()),
-            ("serverCaMode", self.server_ca_mode.as_str().into()),
+            ("requireSsl", trusted_client_certificates.into()),
+            ("sslMode", ssl_mode.into()),
             (
                 "pscConfig",
                 object(vec![("pscEnabled", self.psc_enabled.into())]),
@@ -384,78 +250,32 @@ impl CloudSqlInstance {
             (
                 "settings",
                 object(vec![
-                    ("kind", "sql#settings".into()),
-                    ("tier", "db-custom-2-7680".into()),
-                    ("activationPolicy", "ALWAYS".into()),
                     ("ipConfiguration", ip_configuration),
                     ("databaseFlags", flags.into()),
                 ]),
             ),
             ("ipAddresses", self.ip_addresses()),
-            ("serverCaCert", self.server_ca(instance)),
-            ("instanceType", "CLOUD_SQL_INSTANCE".into()),
-            ("project", project.into()),
-            ("backendType", "SECOND_GEN".into()),
-            (
-                "selfLink",
-                format!("https://sqladmin.googleapis.com{base_path}/projects/{project}/instances/{instance}")
-                    .into(),
-            ),
             (
                 "connectionName",
-                format!("{project}:{}:{instance}", self.region).into(),
+                format!("{project}:{REGION}:{instance}").into(),
             ),
-            ("name", instance.into()),
-            ("region", self.region.as_str().into()),
-            ("gceZone", format!("{}-a", self.region).into()),
             ("dnsName", self.dns_name.clone().into()),
             ("dnsNames", self.dns_names()),
-            ("createTime", CREATE_TIME.into()),
         ])
     }
 }
+
+// The list APIs: AlloyDB's `GET /v1/projects/P/locations/L/clusters/-/instances`
+// (`L` may be `-`: every location; `unreachable` names what could not be listed) and
+// Cloud SQL's `GET /v1/projects/P/instances`, both paged with `pageToken` /
+// `nextPageToken`. Listing needs what reading an instance needs.
 
 /// Items per page of the list stand-ins when the caller sends no `pageSize`: small, so
 /// that a client which does not follow `nextPageToken` misses instances.
 const LIST_PAGE_SIZE: usize = 2;
 
-const LIST_ALLOYDB: ApiMethod = ApiMethod {
-    service: "alloydb.googleapis.com",
-    method: "google.cloud.alloydb.v1.AlloyDBAdmin.ListInstances",
-    scopes: google_api::CLOUD_PLATFORM,
-};
-const LIST_CLOUDSQL: ApiMethod = ApiMethod {
-    service: "sqladmin.googleapis.com",
-    method: "google.cloud.sql.v1.SqlInstancesService.List",
-    scopes: &[
-        crate::directory::CLOUD_PLATFORM_SCOPE,
-        crate::endpoints::cloudsql::SQLSERVICE_ADMIN_SCOPE,
-    ],
-};
-
-/// The list APIs: AlloyDB's `GET /v1/projects/P/locations/L/clusters/-/instances`
-/// (`L` may be `-`: every location; `unreachable` names what could not be listed) and
-/// Cloud SQL's `GET /v1/projects/P/instances`, both paged with `pageToken` /
-/// `nextPageToken`. Listing needs what reading an instance needs.
-pub(crate) fn list_routes() -> Vec<Route> {
-    vec![
-        Route::new(
-            "alloydb_list_instances",
-            "GET",
-            PathMatch::Matches(|p| alloydb_list_scope(p).is_some()),
-            list_alloydb,
-        ),
-        Route::new(
-            "cloudsql_list_instances",
-            "GET",
-            PathMatch::Matches(|p| cloudsql_list_project(p).is_some()),
-            list_cloudsql,
-        ),
-    ]
-}
-
 /// `(project, location)` of `/v1/projects/P/locations/L/clusters/-/instances`.
-fn alloydb_list_scope(path: &str) -> Option<(&str, &str)> {
+pub(crate) fn alloydb_list_scope(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix("/v1/projects/")?;
     let (project, rest) = rest.split_once("/locations/")?;
     let location = rest.strip_suffix("/clusters/-/instances")?;
@@ -464,7 +284,7 @@ fn alloydb_list_scope(path: &str) -> Option<(&str, &str)> {
 }
 
 /// `P` of `/v1/projects/P/instances`.
-fn cloudsql_list_project(path: &str) -> Option<&str> {
+pub(crate) fn cloudsql_list_project(path: &str) -> Option<&str> {
     let project = path
         .strip_prefix("/v1/projects/")?
         .strip_suffix("/instances")?;
@@ -473,7 +293,7 @@ fn cloudsql_list_project(path: &str) -> Option<&str> {
 
 /// The page `pageToken` (an offset) and `pageSize` ask for, and the next page's token.
 fn page<T: Clone>(request: &Request, items: &[T]) -> Result<(Vec<T>, Option<String>), Response> {
-    let params = request.params()?;
+    let params = request.params();
     let size = params
         .get("pageSize")
         .and_then(|s| s.parse::<usize>().ok())
@@ -494,9 +314,9 @@ fn page<T: Clone>(request: &Request, items: &[T]) -> Result<(Vec<T>, Option<Stri
     Ok((items[start..end].to_vec(), next))
 }
 
-fn list_alloydb(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn list_alloydb(state: &State, request: &Request) -> Result<Response, Response> {
     let (project, location) = alloydb_list_scope(&request.path).unwrap_or(("", ""));
-    let caller = LIST_ALLOYDB.authenticate(state, request)?;
+    let caller = google_api::authenticate(state, request, google_api::CLOUD_PLATFORM)?;
     let dir = state.directory();
     let parent = format!("projects/{project}/locations/{location}");
     if !dir.alloydb_viewers.contains(&caller.principal) {
@@ -537,21 +357,16 @@ fn list_alloydb(state: &State, request: &Request) -> Result<Response, Response> 
     ))
 }
 
-fn list_cloudsql(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn list_cloudsql(state: &State, request: &Request) -> Result<Response, Response> {
     let project = cloudsql_list_project(&request.path).unwrap_or("");
-    let caller = LIST_CLOUDSQL.authenticate(state, request)?;
+    let caller = google_api::authenticate(state, request, crate::endpoints::cloudsql::SCOPES)?;
     let dir = state.directory();
     let allowed = dir.cloudsql_grants.contains(&(
         caller.principal.clone(),
         crate::endpoints::cloudsql::GET.to_owned(),
     ));
     if !allowed {
-        return Err(Response::google_error(
-            403,
-            "PERMISSION_DENIED",
-            "The client is not authorized to make this request.",
-            None,
-        ));
+        return Err(crate::endpoints::cloudsql::not_authorized());
     }
     let mut names: Vec<&String> = dir
         .cloudsql_instances
@@ -563,9 +378,7 @@ fn list_cloudsql(state: &State, request: &Request) -> Result<Response, Response>
     let (names, next) = page(request, &names)?;
     let items: Vec<Value> = names
         .iter()
-        .map(|n| {
-            dir.cloudsql_instances[&(project.to_owned(), (*n).clone())].resource(project, n, "/v1")
-        })
+        .map(|n| dir.cloudsql_instances[&(project.to_owned(), (*n).clone())].resource(project, n))
         .collect();
     Ok(Response::json(
         200,

@@ -10,9 +10,11 @@
 use std::sync::OnceLock;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{self, KeyPair as _, RsaKeyPair};
+use rustls::pki_types::PrivatePkcs8KeyDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 
 /// The private key of every fake service account: a 2048-bit RSA key in
@@ -22,29 +24,13 @@ use serde_json::Value;
 pub const TEST_SERVICE_ACCOUNT_KEY_PEM: &str =
     include_str!("../testdata/test-service-account-key.pem");
 
-/// The body of a PEM document, decoded; `None` if it is not PEM or not
-/// base64. Only the first block is read.
-pub fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
-    let mut lines = pem.lines().map(str::trim).skip_while(|l| l.is_empty());
-    if !lines.next()?.starts_with("-----BEGIN ") {
-        return None;
-    }
-    let mut body = String::new();
-    for line in lines {
-        if line.starts_with("-----END ") {
-            return STANDARD.decode(body.as_bytes()).ok();
-        }
-        body.push_str(line);
-    }
-    None
-}
-
 /// The fixture key, parsed once.
 fn key_pair() -> &'static RsaKeyPair {
     static KEY: OnceLock<RsaKeyPair> = OnceLock::new();
     KEY.get_or_init(|| {
-        let der = pem_to_der(TEST_SERVICE_ACCOUNT_KEY_PEM).expect("fixture key is PEM");
-        RsaKeyPair::from_pkcs8(&der).expect("fixture key is an RSA PKCS#8 key")
+        let der = PrivatePkcs8KeyDer::from_pem_slice(TEST_SERVICE_ACCOUNT_KEY_PEM.as_bytes())
+            .expect("fixture key is PEM");
+        RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).expect("fixture key is an RSA PKCS#8 key")
     })
 }
 

@@ -7,51 +7,21 @@
 //! the bind is answered, anything else closes the connection.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::Duration;
 
-use crate::state::{LdapBind, State};
+use crate::http::Acceptor;
+use crate::state::{INVALID_CREDENTIALS, LdapBind, State};
 
 /// Largest LDAPMessage accepted (passwords are tokens of 2 KiB and more).
 const MAX_MESSAGE: usize = 64 * 1024;
 
-/// The running responder; dropping it stops accepting connections.
-pub(crate) struct LdapServer {
-    pub port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-impl LdapServer {
-    /// Listens on 127.0.0.1, one thread per connection.
-    pub fn start(state: Arc<State>) -> io::Result<LdapServer> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        thread::Builder::new()
-            .name("fake-google-ldap".into())
-            .spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    if flag.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let state = Arc::clone(&state);
-                    let _ = thread::spawn(move || serve(stream, &state));
-                }
-            })?;
-        Ok(LdapServer { port, stop })
-    }
-}
-
-impl Drop for LdapServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocked accept; it sees the flag and returns.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
+/// Listens on 127.0.0.1, one thread per connection.
+pub(crate) fn start(state: Arc<State>) -> io::Result<Acceptor> {
+    Acceptor::start(move |stream| {
+        let _ = serve(stream, &state);
+    })
 }
 
 fn serve(mut stream: TcpStream, state: &State) -> io::Result<()> {
@@ -59,21 +29,10 @@ fn serve(mut stream: TcpStream, state: &State) -> io::Result<()> {
     loop {
         let mut head = [0u8; 2];
         stream.read_exact(&mut head)?;
-        let mut len = usize::from(head[1]);
-        if head[1] & 0x80 != 0 {
-            let count = usize::from(head[1] & 0x7F);
-            if count == 0 || count > 4 {
-                return Ok(());
-            }
-            let mut bytes = [0u8; 4];
-            stream.read_exact(&mut bytes[..count])?;
-            len = bytes[..count]
-                .iter()
-                .fold(0, |acc, b| (acc << 8) | usize::from(*b));
-        }
-        if head[0] != 0x30 || len > MAX_MESSAGE {
+        let len = ber_length(head[1], |bytes| stream.read_exact(bytes).ok());
+        let Some(len) = len.filter(|len| head[0] == 0x30 && *len <= MAX_MESSAGE) else {
             return Ok(());
-        }
+        };
         let mut message = vec![0u8; len];
         stream.read_exact(&mut message)?;
         match bind_response(state, &message) {
@@ -83,21 +42,30 @@ fn serve(mut stream: TcpStream, state: &State) -> io::Result<()> {
     }
 }
 
+/// The length whose first octet is `first`; `more` fills in the octets of
+/// the long form (at most four here).
+fn ber_length(first: u8, more: impl FnOnce(&mut [u8]) -> Option<()>) -> Option<usize> {
+    if first & 0x80 == 0 {
+        return Some(usize::from(first));
+    }
+    let mut bytes = [0u8; 4];
+    let long = bytes
+        .get_mut(..usize::from(first & 0x7F))
+        .filter(|b| !b.is_empty())?;
+    more(long)?;
+    Some(long.iter().fold(0, |acc, b| (acc << 8) | usize::from(*b)))
+}
+
 /// Splits one tag-length-value off the front of `input`.
 fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, mut rest) = rest.split_first()?;
-    let mut len = usize::from(first);
-    if first & 0x80 != 0 {
-        let count = usize::from(first & 0x7F);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        len = rest[..count]
-            .iter()
-            .fold(0, |acc, b| (acc << 8) | usize::from(*b));
-        rest = &rest[count..];
-    }
+    let len = ber_length(first, |long| {
+        let (octets, after) = rest.split_at_checked(long.len())?;
+        long.copy_from_slice(octets);
+        rest = after;
+        Some(())
+    })?;
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
@@ -126,16 +94,15 @@ fn bind_response(state: &State, message: &[u8]) -> Option<Vec<u8>> {
     };
     let verdict = match version {
         [3] => state.check_login(user, &String::from_utf8_lossy(password)),
-        _ => Err(crate::state::LoginRefusal::InvalidCredentials),
+        _ => Err(INVALID_CREDENTIALS),
     };
     let (code, diagnostic) = match verdict {
         Ok(()) => (0u8, ""),
-        Err(refusal) => (49, refusal.message()), // invalidCredentials
+        Err(refusal) => (49, refusal), // invalidCredentials
     };
-    state.record_ldap_bind(LdapBind {
+    state.ldap_log().push(LdapBind {
         dn: dn.clone(),
         accepted: code == 0,
-        diagnostic: diagnostic.to_owned(),
     });
     // LDAPResult { resultCode ENUMERATED, matchedDN "", diagnosticMessage }
     let mut result = vec![0x0A, 1, code, 0x04, 0];

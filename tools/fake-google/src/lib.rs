@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 pub use aws::{AwsCredentials, AwsInstanceMetadata};
 pub use directory::{CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, ISSUED_TOKEN_LIFETIME};
 pub use instances::{
-    AlloyDbInstance, AlloyDbSslMode, CloudSqlInstance, CloudSqlSslMode, ServerCaCert, ServerCaMode,
+    AlloyDbInstance, CloudSqlInstance, CloudSqlSslMode, ServerCaCert, ServerCaMode,
 };
 pub use state::{LdapBind, MintOptions, TokenRecord};
 
@@ -55,18 +55,8 @@ pub const TLS_TEST_NAME: &str = "oauth2.test.invalid";
 pub struct FakeGoogle {
     state: Arc<state::State>,
     http: http::HttpServer,
-    https: Option<(http::HttpServer, tls::ServerCert)>,
-    ldap: ldap::LdapServer,
-}
-
-impl std::fmt::Debug for FakeGoogle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeGoogle")
-            .field("http_url", &self.http_url())
-            .field("https_url", &self.https_url())
-            .field("ldap_port", &self.ldap_port())
-            .finish()
-    }
+    https: Option<http::Acceptor>,
+    ldap: http::Acceptor,
 }
 
 impl FakeGoogle {
@@ -89,18 +79,13 @@ impl FakeGoogle {
 
     fn start_with(tls_cert: Option<tls::ServerCert>) -> io::Result<FakeGoogle> {
         let state = Arc::new(state::State::default());
-        let router = Arc::new(http::default_router());
-        let http = http::HttpServer::start(Arc::clone(&state), Arc::clone(&router), None)?;
+        let http = http::HttpServer::start(Arc::clone(&state))?;
         state.directory().base_url = format!("http://{}", http.addr());
         let https = match tls_cert {
-            Some(cert) => {
-                let config = cert.server_config()?;
-                let server = http::HttpServer::start(Arc::clone(&state), router, Some(config))?;
-                Some((server, cert))
-            }
+            Some(cert) => Some(http::start_tls(cert.server_config()?, http.addr())?),
             None => None,
         };
-        let ldap = ldap::LdapServer::start(Arc::clone(&state))?;
+        let ldap = ldap::start(Arc::clone(&state))?;
         Ok(FakeGoogle {
             state,
             http,
@@ -113,7 +98,7 @@ impl FakeGoogle {
     pub fn https_url(&self) -> Option<String> {
         self.https
             .as_ref()
-            .map(|(server, _)| format!("https://{}", server.addr()))
+            .map(|tls| format!("https://{}", tls.addr))
     }
 
     /// `http://127.0.0.1:PORT`, no trailing slash.
@@ -127,7 +112,7 @@ impl FakeGoogle {
     }
 
     pub fn ldap_port(&self) -> u16 {
-        self.ldap.port
+        self.ldap.addr.port()
     }
 
     /// Issues a token; see [`MintOptions`] for what each argument means.
@@ -138,12 +123,12 @@ impl FakeGoogle {
         scopes: &[&str],
         length: usize,
     ) -> String {
-        self.mint_with(
-            &MintOptions::new(principal)
-                .lifetime(lifetime)
-                .scopes(scopes)
-                .length(length),
-        )
+        self.mint_with(&MintOptions {
+            lifetime,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            length,
+            ..MintOptions::new(principal)
+        })
     }
 
     pub fn mint_with(&self, options: &MintOptions) -> String {
@@ -163,9 +148,8 @@ impl FakeGoogle {
     /// included (the route names: README.md). A name no route has panics,
     /// so a misspelled one cannot make a test's count pass.
     pub fn hits(&self, route: &str) -> usize {
-        let routes = http::default_router().routes;
         assert!(
-            routes.iter().any(|r| r.name == route),
+            endpoints::ROUTES.iter().any(|r| r.0 == route),
             "fake-google has no route {route:?}"
         );
         self.state.hits(route)
@@ -177,7 +161,8 @@ impl FakeGoogle {
 
     /// Revokes `token` for tokeninfo and LDAP; false if it is unknown.
     pub fn revoke(&self, token: &str) -> bool {
-        self.state.revoke(token)
+        self.state
+            .update_token(token, |record| record.revoked = true)
     }
 
     /// Makes the next `count` requests to every route but `/stats` fail
@@ -219,13 +204,9 @@ impl FakeGoogle {
     /// Revokes a refresh token (not the access tokens it gave); false if
     /// unknown.
     pub fn revoke_refresh_token(&self, refresh_token: &str) -> bool {
-        match self.state.directory().refresh_tokens.get_mut(refresh_token) {
-            Some(grant) => {
-                grant.revoked = true;
-                true
-            }
-            None => false,
-        }
+        let mut dir = self.state.directory();
+        let grant = dir.refresh_tokens.get_mut(refresh_token);
+        grant.map(|grant| grant.revoked = true).is_some()
     }
 
     /// Makes the metadata server serve `email` as the VM's default service
@@ -246,10 +227,7 @@ impl FakeGoogle {
             return;
         };
         if self.state.directory().metadata_cache.is_empty() {
-            let scopes: Vec<String> = endpoints::metadata::METADATA_DEFAULT_SCOPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect();
+            let scopes = [CLOUD_PLATFORM_SCOPE.to_owned()];
             endpoints::metadata::cached_token(&self.state, &account, &scopes);
         }
         let tokens: Vec<String> = self
@@ -261,7 +239,8 @@ impl FakeGoogle {
             .collect();
         let expires_at = SystemTime::now() + remaining;
         for token in tokens {
-            self.state.set_expiry(&token, expires_at);
+            self.state
+                .update_token(&token, |record| record.expires_at = expires_at);
         }
     }
 
@@ -345,8 +324,14 @@ impl FakeGoogle {
         self.state.directory().aws_instance = Some(instance);
     }
 
-    /// The `credential_source` of an AWS-sourced `external_account` file.
-    fn aws_credential_source(&self, imdsv2: bool) -> Value {
+    /// An `external_account` file as `gcloud iam workload-identity-pools
+    /// create-cred-config --aws` writes it, for this fake.
+    pub fn aws_external_account_file(
+        &self,
+        audience: &str,
+        impersonate: Option<&str>,
+        imdsv2: bool,
+    ) -> Value {
         let base = self.http_url();
         let mut source = json!({
             "environment_id": "aws1",
@@ -357,23 +342,7 @@ impl FakeGoogle {
         if imdsv2 {
             source["imdsv2_session_token_url"] = format!("{base}/latest/api/token").into();
         }
-        source
-    }
-
-    /// An `external_account` file as `gcloud iam workload-identity-pools
-    /// create-cred-config --aws` writes it, for this fake.
-    pub fn aws_external_account_file(
-        &self,
-        audience: &str,
-        impersonate: Option<&str>,
-        imdsv2: bool,
-    ) -> Value {
-        self.external_account(
-            audience,
-            aws::AWS_TOKEN_TYPE,
-            self.aws_credential_source(imdsv2),
-            impersonate,
-        )
+        self.external_account(audience, aws::AWS_TOKEN_TYPE, source, impersonate)
     }
 
     /// An `external_account` file for this fake's STS (and IAM Credentials).
@@ -464,11 +433,13 @@ impl FakeGoogle {
 
     /// LDAP binds so far: (accepted, rejected).
     pub fn ldap_binds(&self) -> (usize, usize) {
-        self.state.ldap_binds()
+        let log = self.state.ldap_log();
+        let accepted = log.iter().filter(|bind| bind.accepted).count();
+        (accepted, log.len() - accepted)
     }
 
-    /// The last 1,000 LDAP binds, oldest first, without passwords.
+    /// The LDAP binds so far, oldest first, without passwords.
     pub fn ldap_bind_log(&self) -> Vec<LdapBind> {
-        self.state.ldap_log()
+        self.state.ldap_log().clone()
     }
 }

@@ -289,7 +289,7 @@ impl PgServer {
 
     /// Runs `sql` as the superuser over the Unix socket and returns psql's
     /// unaligned, tuples-only output; the first error fails.
-    pub fn admin_sql(&self, sql: &str) -> io::Result<String> {
+    fn admin_sql(&self, sql: &str) -> io::Result<String> {
         let mut cmd = Command::new(self.client("psql"));
         cmd.arg("-h").arg(self.dir.path().join("socket"));
         cmd.args([
@@ -324,7 +324,7 @@ impl PgServer {
     /// Immediate shutdown, then SIGKILL if it lingers.
     fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = sys::signal(self.child.id(), sys::SIGQUIT);
+            sys::signal(self.child.id(), sys::SIGQUIT);
             let deadline = Instant::now() + Duration::from_secs(10);
             while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(20));
@@ -395,10 +395,10 @@ fn free_port(ipv6: bool) -> io::Result<u16> {
     Err(io::Error::other("no free port"))
 }
 
-/// The PostgreSQL server programs: `$PG_BINDIR`, `pg_config --bindir`, the
+/// The PostgreSQL server programs: `$PG_BINDIR`, the
 /// newest `/usr/lib/postgresql/*/bin` (Debian keeps them off `PATH`), or
 /// the directory of `initdb` on `PATH`.
-pub fn find_bin_dir() -> io::Result<PathBuf> {
+fn find_bin_dir() -> io::Result<PathBuf> {
     let has_server = |d: &Path| d.join("initdb").is_file() && d.join("postgres").is_file();
     if let Some(dir) = std::env::var_os("PG_BINDIR").filter(|v| !v.is_empty()) {
         let dir = PathBuf::from(dir);
@@ -413,11 +413,6 @@ pub fn find_bin_dir() -> io::Result<PathBuf> {
             )),
         };
     }
-    let from_pg_config = Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .ok()
-        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
     let mut versioned: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -431,41 +426,32 @@ pub fn find_bin_dir() -> io::Result<PathBuf> {
             .find(|p| p.is_file())
             .and_then(|p| fs::canonicalize(p).ok()?.parent().map(Path::to_path_buf))
     });
-    from_pg_config
+    versioned
         .into_iter()
-        .chain(versioned.into_iter().rev().map(|(_, dir)| dir))
+        .rev()
+        .map(|(_, dir)| dir)
         .chain(on_path)
         .find(|d| has_server(d))
         .ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
                 "PostgreSQL server programs (initdb, postgres) not found: set PG_BINDIR, put \
-                 pg_config or initdb on PATH, or install PostgreSQL (e.g. apt-get install postgresql)",
+                 initdb on PATH, or install PostgreSQL (e.g. apt-get install postgresql)",
             )
         })
 }
 
-/// uid and gid of `postgres`, else `nobody`, from `getent` or /etc/passwd.
+/// uid and gid of `postgres`, else `nobody` (`getent` prints the users it
+/// finds in the order asked).
 fn unprivileged_user() -> io::Result<(u32, u32)> {
-    let passwd = Command::new("getent")
-        .arg("passwd")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .or_else(|| fs::read_to_string("/etc/passwd").ok())
-        .unwrap_or_default();
-    ["postgres", "nobody"]
-        .iter()
-        .find_map(|name| {
-            passwd
-                .lines()
-                .find_map(|line| match line.split(':').collect::<Vec<_>>()[..] {
-                    [user, _, uid, gid, ..] if user == *name => {
-                        Some((uid.parse().ok()?, gid.parse().ok()?))
-                    }
-                    _ => None,
-                })
+    let out = Command::new("getent")
+        .args(["passwd", "postgres", "nobody"])
+        .output()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
         })
         .ok_or_else(|| {
             io::Error::new(

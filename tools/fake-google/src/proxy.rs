@@ -9,11 +9,13 @@
 //! relays plain HTTP requests.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
+
+use crate::http::Acceptor;
+use crate::state::lock;
 
 /// Longest request head read before the proxy gives up on a client.
 const MAX_HEAD: usize = 8 * 1024;
@@ -21,89 +23,32 @@ const MAX_HEAD: usize = 8 * 1024;
 /// The running proxy. Dropping it stops accepting; tunnels already open
 /// run until either side closes.
 pub struct ConnectProxy {
-    addr: SocketAddr,
+    acceptor: Acceptor,
     requests: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for ConnectProxy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectProxy")
-            .field("url", &self.url())
-            .finish()
-    }
 }
 
 impl ConnectProxy {
     /// Listens on 127.0.0.1 on an ephemeral port.
     pub fn start() -> io::Result<ConnectProxy> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
-            thread::Builder::new()
-                .name("fake-google-proxy".into())
-                .spawn(move || accept_loop(&listener, &stop, &requests))?
-        };
-        Ok(ConnectProxy {
-            addr,
-            requests,
-            stop,
-            thread: Some(thread),
-        })
+        let log = Arc::clone(&requests);
+        let acceptor = Acceptor::start(move |client| {
+            if let Err(e) = serve(client, &log) {
+                eprintln!("fake-google proxy: {e}");
+            }
+        })?;
+        Ok(ConnectProxy { acceptor, requests })
     }
 
     /// The value for `HTTPS_PROXY`: `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.acceptor.addr)
     }
 
     /// Every request line received so far, in order, without the HTTP version:
     /// `CONNECT oauth2.test.invalid:443`.
     pub fn requests(&self) -> Vec<String> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-impl Drop for ConnectProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocked accept, as the HTTP server does.
-        let woken = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
-        if let Some(thread) = self.thread.take().filter(|_| woken) {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn accept_loop(listener: &TcpListener, stop: &AtomicBool, requests: &Arc<Mutex<Vec<String>>>) {
-    loop {
-        let accepted = listener.accept();
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        match accepted {
-            Ok((client, _)) => {
-                let requests = Arc::clone(requests);
-                let spawned = thread::Builder::new()
-                    .name("fake-google-proxy-conn".into())
-                    .spawn(move || {
-                        if let Err(e) = serve(client, &requests) {
-                            eprintln!("fake-google proxy: {e}");
-                        }
-                    });
-                if let Err(e) = spawned {
-                    eprintln!("fake-google proxy: cannot spawn a thread: {e}");
-                }
-            }
-            Err(_) => thread::sleep(Duration::from_millis(10)),
-        }
+        lock(&self.requests).clone()
     }
 }
 
@@ -114,10 +59,7 @@ fn serve(mut client: TcpStream, requests: &Mutex<Vec<String>>) -> io::Result<()>
     let line = head.lines().next().unwrap_or_default();
     let mut words = line.split(' ');
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    requests
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(format!("{method} {target}"));
+    lock(requests).push(format!("{method} {target}"));
     let port = target
         .rsplit_once(':')
         .and_then(|(_, p)| p.parse::<u16>().ok());

@@ -18,21 +18,23 @@ pub const DEFAULT_TOKEN_LENGTH: usize = 180;
 
 /// Prefix of Google OAuth2 access tokens, for code that recognises tokens
 /// by shape.
-pub const TOKEN_PREFIX: &str = "ya29.";
-
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
-
-const LDAP_LOG_LIMIT: usize = 1000;
+const TOKEN_PREFIX: &str = "ya29.";
 
 /// URL-safe alphabet; 64 symbols so a random byte maps onto it without bias.
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+pub(crate) const URL_SAFE: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Why an LDAP bind is refused: AlloyDB's own texts, because PostgreSQL
+/// copies them into its log and people search for them.
+pub(crate) const INVALID_CREDENTIALS: &str = "Request had invalid authentication credentials.";
+/// A live token of a principal that maps to another database user.
+pub(crate) const PRINCIPAL_MISMATCH: &str = "IAM principal does not match database user.";
 
 /// What the fake knows about one issued token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRecord {
     /// E-mail (or `principal://...`) the token was issued to.
     pub principal: String,
-    pub issued_at: SystemTime,
     pub expires_at: SystemTime,
     pub scopes: Vec<String>,
     /// Google shows the e-mail only for tokens with an e-mail scope or of a
@@ -56,7 +58,7 @@ impl TokenRecord {
 }
 
 /// What can be chosen when minting a token, e.g.
-/// `MintOptions::new("kai@altostrat.com").length(2048).padding(2)`.
+/// `MintOptions { length: 2048, padding: 2, ..MintOptions::new("kai@altostrat.com") }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MintOptions {
     pub principal: String,
@@ -74,40 +76,16 @@ pub struct MintOptions {
 }
 
 impl MintOptions {
+    /// An hour-long AlloyDB login token of the default length.
     pub fn new(principal: impl Into<String>) -> Self {
         MintOptions {
             principal: principal.into(),
-            lifetime: DEFAULT_LIFETIME,
+            lifetime: Duration::from_secs(3600),
             scopes: Vec::new(),
             length: DEFAULT_TOKEN_LENGTH,
             padding: 0,
             email_in_tokeninfo: true,
         }
-    }
-
-    pub fn lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = lifetime;
-        self
-    }
-
-    pub fn scopes<S: AsRef<str>>(mut self, scopes: &[S]) -> Self {
-        self.scopes = scopes.iter().map(|s| s.as_ref().to_owned()).collect();
-        self
-    }
-
-    pub fn length(mut self, length: usize) -> Self {
-        self.length = length;
-        self
-    }
-
-    pub fn padding(mut self, padding: usize) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    pub fn email_in_tokeninfo(mut self, yes: bool) -> Self {
-        self.email_in_tokeninfo = yes;
-        self
     }
 }
 
@@ -118,32 +96,6 @@ pub struct LdapBind {
     /// As received, e.g. `cn=kai@altostrat.com`.
     pub dn: String,
     pub accepted: bool,
-    /// The diagnosticMessage sent back (empty on success).
-    pub diagnostic: String,
-}
-
-#[derive(Debug, Default)]
-struct Faults {
-    remaining: usize,
-    status: u16,
-}
-
-/// Why an LDAP bind was refused; the texts are AlloyDB's own, because
-/// PostgreSQL copies them into its log and people search for them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LoginRefusal {
-    InvalidCredentials,
-    /// A live token of a principal that maps to another database user.
-    PrincipalMismatch,
-}
-
-impl LoginRefusal {
-    pub(crate) fn message(self) -> &'static str {
-        match self {
-            LoginRefusal::InvalidCredentials => "Request had invalid authentication credentials.",
-            LoginRefusal::PrincipalMismatch => "IAM principal does not match database user.",
-        }
-    }
 }
 
 #[derive(Default)]
@@ -151,10 +103,9 @@ pub(crate) struct State {
     tokens: Mutex<HashMap<String, TokenRecord>>,
     minted: AtomicUsize,
     route_hits: Mutex<BTreeMap<&'static str, usize>>,
-    faults: Mutex<Faults>,
+    /// How many more requests fail, and with which status.
+    faults: Mutex<(usize, u16)>,
     delay: Mutex<Duration>,
-    ldap_accepted: AtomicUsize,
-    ldap_rejected: AtomicUsize,
     ldap_log: Mutex<Vec<LdapBind>>,
     pub(crate) directory: Mutex<crate::directory::Directory>,
 }
@@ -174,25 +125,33 @@ impl State {
         };
         let record = TokenRecord {
             principal: opts.principal.clone(),
-            issued_at: now,
             expires_at: now.checked_add(opts.lifetime).unwrap_or(now),
             scopes,
             email_in_tokeninfo: opts.email_in_tokeninfo,
             revoked: false,
         };
+        let prefix = if opts.length > TOKEN_PREFIX.len() {
+            TOKEN_PREFIX
+        } else {
+            ""
+        };
+        let token = || {
+            let random = random_string(URL_SAFE, opts.length - prefix.len());
+            format!("{prefix}{random}{}", ".".repeat(opts.padding))
+        };
         let mut tokens = lock(&self.tokens);
         // On a collision (likely only for absurdly short tokens) retry a few
         // times, then let the new record replace the old one.
-        let mut token = random_token(opts.length, opts.padding);
+        let mut minted = token();
         for _ in 0..16 {
-            if !tokens.contains_key(&token) {
+            if !tokens.contains_key(&minted) {
                 break;
             }
-            token = random_token(opts.length, opts.padding);
+            minted = token();
         }
-        tokens.insert(token.clone(), record);
+        tokens.insert(minted.clone(), record);
         self.minted.fetch_add(1, Ordering::SeqCst);
-        token
+        minted
     }
 
     pub(crate) fn lookup(&self, token: &str) -> Option<TokenRecord> {
@@ -204,18 +163,9 @@ impl State {
             .filter(|r| r.is_live_at(SystemTime::now()))
     }
 
-    pub(crate) fn revoke(&self, token: &str) -> bool {
-        self.update_token(token, |record| record.revoked = true)
-    }
-
+    /// Applies `change` to the record of `token`; false if it is unknown.
     pub(crate) fn update_token(&self, token: &str, change: impl FnOnce(&mut TokenRecord)) -> bool {
-        match lock(&self.tokens).get_mut(token) {
-            Some(record) => {
-                change(record);
-                true
-            }
-            None => false,
-        }
+        lock(&self.tokens).get_mut(token).map(change).is_some()
     }
 
     pub(crate) fn minted(&self) -> usize {
@@ -235,19 +185,13 @@ impl State {
     }
 
     pub(crate) fn set_failures(&self, count: usize, status: u16) {
-        *lock(&self.faults) = Faults {
-            remaining: count,
-            status,
-        };
+        *lock(&self.faults) = (count, status);
     }
 
     pub(crate) fn take_failure(&self) -> Option<u16> {
         let mut faults = lock(&self.faults);
-        if faults.remaining == 0 {
-            return None;
-        }
-        faults.remaining -= 1;
-        Some(faults.status)
+        faults.0 = faults.0.checked_sub(1)?;
+        Some(faults.1)
     }
 
     pub(crate) fn set_delay(&self, delay: Duration) {
@@ -259,42 +203,17 @@ impl State {
     }
 
     /// Decides an LDAP login as AlloyDB decides an IAM login.
-    pub(crate) fn check_login(&self, db_user: &str, password: &str) -> Result<(), LoginRefusal> {
-        if password.is_empty() {
-            return Err(LoginRefusal::InvalidCredentials);
-        }
-        let record = self
-            .live(password)
-            .ok_or(LoginRefusal::InvalidCredentials)?;
+    pub(crate) fn check_login(&self, db_user: &str, password: &str) -> Result<(), &'static str> {
+        let record = self.live(password).ok_or(INVALID_CREDENTIALS)?;
         if crate::database_user_for(&record.principal) == db_user {
             Ok(())
         } else {
-            Err(LoginRefusal::PrincipalMismatch)
+            Err(PRINCIPAL_MISMATCH)
         }
     }
 
-    pub(crate) fn record_ldap_bind(&self, bind: LdapBind) {
-        if bind.accepted {
-            self.ldap_accepted.fetch_add(1, Ordering::SeqCst);
-        } else {
-            self.ldap_rejected.fetch_add(1, Ordering::SeqCst);
-        }
-        let mut log = lock(&self.ldap_log);
-        if log.len() >= LDAP_LOG_LIMIT {
-            log.remove(0);
-        }
-        log.push(bind);
-    }
-
-    pub(crate) fn ldap_binds(&self) -> (usize, usize) {
-        (
-            self.ldap_accepted.load(Ordering::SeqCst),
-            self.ldap_rejected.load(Ordering::SeqCst),
-        )
-    }
-
-    pub(crate) fn ldap_log(&self) -> Vec<LdapBind> {
-        lock(&self.ldap_log).clone()
+    pub(crate) fn ldap_log(&self) -> MutexGuard<'_, Vec<LdapBind>> {
+        lock(&self.ldap_log)
     }
 }
 
@@ -315,30 +234,10 @@ pub(crate) fn rfc3339_utc(t: SystemTime) -> String {
 /// `length` characters from `alphabet` (with a slight bias unless its size
 /// divides 256, irrelevant for test identifiers).
 pub(crate) fn random_string(alphabet: &[u8], length: usize) -> String {
-    random_bytes(length)
-        .into_iter()
-        .map(|b| char::from(alphabet[usize::from(b) % alphabet.len()]))
-        .collect()
-}
-
-fn random_token(length: usize, padding: usize) -> String {
-    let mut token = String::with_capacity(length + padding);
-    let random_len = if length > TOKEN_PREFIX.len() {
-        token.push_str(TOKEN_PREFIX);
-        length - TOKEN_PREFIX.len()
-    } else {
-        length
-    };
-    for byte in random_bytes(random_len) {
-        token.push(char::from(ALPHABET[usize::from(byte & 63)]));
-    }
-    token.extend(std::iter::repeat_n('.', padding));
-    token
-}
-
-pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
+    let mut buf = vec![0u8; length];
     // The system's generator fails only on a broken system; zeros then.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut buf);
-    buf
+    buf.into_iter()
+        .map(|b| char::from(alphabet[usize::from(b) % alphabet.len()]))
+        .collect()
 }

@@ -25,13 +25,10 @@ pub(crate) fn is_root() -> bool {
     geteuid() == 0
 }
 
-/// Sends `sig` to process `pid`.
-pub(crate) fn signal(pid: u32, sig: c_int) -> io::Result<()> {
-    let pid = i32::try_from(pid).map_err(|_| io::Error::other("pid out of range"))?;
-    if kill(pid, sig) == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+/// Sends `sig` to process `pid`, if it still exists.
+pub(crate) fn signal(pid: u32, sig: c_int) {
+    if let Ok(pid) = i32::try_from(pid) {
+        kill(pid, sig);
     }
 }
 

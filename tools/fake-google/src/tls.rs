@@ -10,7 +10,6 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +19,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SerialNumber,
 };
-use ring::digest;
 
 /// Certificates are valid from this day...
 const NOT_BEFORE: (i32, u8, u8) = (2020, 1, 1);
@@ -48,33 +46,14 @@ fn validity(params: &mut CertificateParams) {
     params.not_after = rcgen::date_time_ymd(NOT_AFTER.0, NOT_AFTER.1, NOT_AFTER.2);
 }
 
-fn write_file(dir: &Path, name: &str, text: &str, mode: u32) -> io::Result<PathBuf> {
-    let path = dir.join(name);
-    fs::write(&path, text)?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
-    Ok(path)
-}
-
 /// A test certificate authority. Its certificate is written to
 /// [`TestCa::cert_path`], for `sslrootcert=` or `SSL_CERT_FILE=`.
 pub struct TestCa {
-    common_name: String,
-    serial: u64,
     cert_pem: String,
-    cert_der: Vec<u8>,
     issuer: Issuer<'static, KeyPair>,
     cert_path: PathBuf,
     // Last, so the files go after everything else.
     _dir: tempfile::TempDir,
-}
-
-impl std::fmt::Debug for TestCa {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestCa")
-            .field("common_name", &self.common_name)
-            .field("cert_path", &self.cert_path)
-            .finish()
-    }
 }
 
 impl TestCa {
@@ -90,8 +69,7 @@ impl TestCa {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        let serial = next_serial();
-        params.serial_number = Some(SerialNumber::from(serial));
+        params.serial_number = Some(SerialNumber::from(next_serial()));
         validity(&mut params);
         let key = KeyPair::generate().map_err(tls_error)?;
         let cert = params.self_signed(&key).map_err(tls_error)?;
@@ -99,12 +77,10 @@ impl TestCa {
             .prefix("fake-google-ca.")
             .tempdir()?;
         let cert_pem = cert.pem();
-        let cert_path = write_file(dir.path(), "ca.pem", &cert_pem, 0o644)?;
+        let cert_path = dir.path().join("ca.pem");
+        fs::write(&cert_path, &cert_pem)?;
         Ok(TestCa {
-            common_name: common_name.to_owned(),
-            serial,
             cert_pem,
-            cert_der: cert.der().to_vec(),
             issuer: Issuer::new(params, key),
             cert_path,
             _dir: dir,
@@ -120,57 +96,10 @@ impl TestCa {
         &self.cert_path
     }
 
-    pub fn common_name(&self) -> &str {
-        &self.common_name
-    }
-
-    /// The serial number, in decimal (as Cloud SQL's `certSerialNumber`).
-    pub fn serial_number(&self) -> String {
-        self.serial.to_string()
-    }
-
-    /// SHA-1 of the DER certificate in lower-case hex (as Cloud SQL's
-    /// `sha1Fingerprint`).
-    pub fn sha1_fingerprint(&self) -> String {
-        digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &self.cert_der)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
-    /// When every certificate made here expires, RFC 3339
-    /// (`2049-12-31T00:00:00Z`).
-    pub fn expiration_time(&self) -> String {
-        "2049-12-31T00:00:00Z".to_owned()
-    }
-
     /// Issues a server certificate for `names`: DNS names (`localhost`,
-    /// `db.example.test`) and IP address literals (`127.0.0.1`, `::1`),
-    /// all as subject alternative names; the first is also the common name.
+    /// `db.example.test`) and IP address literals (`127.0.0.1`, `::1`).
     pub fn issue(&self, names: &[&str]) -> io::Result<ServerCert> {
-        let first = names
-            .first()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no names to certify"))?;
-        let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(owned).map_err(tls_error)?;
-        params.distinguished_name.push(DnType::CommonName, *first);
-        params.serial_number = Some(SerialNumber::from(next_serial()));
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        validity(&mut params);
-        let key = KeyPair::generate().map_err(tls_error)?;
-        let cert = params.signed_by(&key, &self.issuer).map_err(tls_error)?;
-        Ok(ServerCert {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            cert_der: cert.der().to_vec(),
-            key_der: key.serialize_der(),
-        })
+        server_cert(names, Some(&self.issuer))
     }
 }
 
@@ -178,16 +107,39 @@ impl TestCa {
 /// `CA:TRUE`), as `openssl req -x509` makes one: the usual self-hosted setup, where the
 /// certificate is its own `sslrootcert`.
 pub fn self_signed(names: &[&str]) -> io::Result<ServerCert> {
+    server_cert(names, None)
+}
+
+/// A certificate for `names`, all subject alternative names, the first also
+/// the common name: signed by `issuer`, or else self-signed.
+fn server_cert(
+    names: &[&str],
+    issuer: Option<&Issuer<'static, KeyPair>>,
+) -> io::Result<ServerCert> {
     let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let mut params = CertificateParams::new(owned).map_err(tls_error)?;
     if let Some(first) = names.first() {
         params.distinguished_name.push(DnType::CommonName, *first);
     }
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.serial_number = Some(SerialNumber::from(next_serial()));
     validity(&mut params);
     let key = KeyPair::generate().map_err(tls_error)?;
-    let cert = params.self_signed(&key).map_err(tls_error)?;
+    let cert = match issuer {
+        Some(issuer) => {
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            params.use_authority_key_identifier_extension = true;
+            params.signed_by(&key, issuer)
+        }
+        None => {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.self_signed(&key)
+        }
+    }
+    .map_err(tls_error)?;
     Ok(ServerCert {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
@@ -202,15 +154,6 @@ pub struct ServerCert {
     key_pem: String,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
-}
-
-impl std::fmt::Debug for ServerCert {
-    // Leaves the private key out.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerCert")
-            .field("cert_pem", &self.cert_pem)
-            .finish()
-    }
 }
 
 impl ServerCert {

@@ -1,7 +1,7 @@
-//! AlloyDB Admin API: `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}`
-//! (also under `v1beta` and `v1alpha`), shaped like
-//! `https://alloydb.googleapis.com`, answering the `Instance` resource of
-//! an instance registered with [`crate::FakeGoogle::add_alloydb_instance`].
+//! AlloyDB Admin API: `GET /v1/projects/{p}/locations/{l}/clusters/{c}/instances/{i}`,
+//! shaped like `https://alloydb.googleapis.com`, answering the `Instance`
+//! resource of an instance registered with
+//! [`crate::FakeGoogle::add_alloydb_instance`].
 //!
 //! The caller needs a live token with the cloud-platform scope whose
 //! principal was granted read access
@@ -9,31 +9,14 @@
 //! instance is looked up, as IAM does: without the grant even a missing
 //! instance is a 403.
 
-use crate::endpoints::google_api::{self, ApiMethod};
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::endpoints::google_api;
+use crate::http::{Request, Response};
 use crate::state::State;
 
-const GET_INSTANCE: ApiMethod = ApiMethod {
-    service: "alloydb.googleapis.com",
-    method: "google.cloud.alloydb.v1.AlloyDBAdmin.GetInstance",
-    scopes: google_api::CLOUD_PLATFORM,
-};
-
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "alloydb_get_instance",
-        "GET",
-        PathMatch::Matches(|p| instance_name(p).is_some()),
-        get_instance,
-    )]
-}
-
 /// `projects/P/locations/L/clusters/C/instances/I` from
-/// `/{version}/projects/P/locations/L/clusters/C/instances/I`.
-fn instance_name(path: &str) -> Option<&str> {
-    let name = ["/v1/", "/v1beta/", "/v1alpha/"]
-        .iter()
-        .find_map(|version| path.strip_prefix(version))?;
+/// `/v1/projects/P/locations/L/clusters/C/instances/I`.
+pub(crate) fn instance_name(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("/v1/")?;
     let parts: Vec<&str> = name.split('/').collect();
     let shaped = parts.len() == 8
         && parts
@@ -45,9 +28,9 @@ fn instance_name(path: &str) -> Option<&str> {
     shaped.then_some(name)
 }
 
-fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
     let name = instance_name(&request.path).unwrap_or("");
-    let caller = GET_INSTANCE.authenticate(state, request)?;
+    let caller = google_api::authenticate(state, request, google_api::CLOUD_PLATFORM)?;
     let dir = state.directory();
     if !dir.alloydb_viewers.contains(&caller.principal) {
         return Err(google_api::permission_denied(

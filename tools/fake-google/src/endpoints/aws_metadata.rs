@@ -4,8 +4,7 @@
 //!
 //! * `PUT /latest/api/token` with `X-aws-ec2-metadata-token-ttl-seconds`
 //!   (1 to 21600) answers an IMDSv2 session token;
-//! * `GET /latest/meta-data/placement/availability-zone` (and
-//!   `placement/region`);
+//! * `GET /latest/meta-data/placement/availability-zone`;
 //! * `GET /latest/meta-data/iam/security-credentials/` answers the role
 //!   name, and `.../security-credentials/{role}` its temporary credentials
 //!   as JSON (`Code`, `LastUpdated`, `Type`, `AccessKeyId`,
@@ -23,33 +22,16 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use crate::aws::AwsInstanceMetadata;
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::{State, random_string, rfc3339_utc};
 
-const TOKEN_PATH: &str = "/latest/api/token";
+pub(crate) const TOKEN_PATH: &str = "/latest/api/token";
 const CREDENTIALS_PREFIX: &str = "/latest/meta-data/iam/security-credentials/";
 const TEXT: &str = "text/plain";
 /// Longest session token lifetime IMDS grants: six hours.
 const MAX_TTL: u64 = 21_600;
 /// How long the role credentials are said to last.
 const CREDENTIALS_LIFETIME: Duration = Duration::from_secs(6 * 3600);
-
-pub(crate) fn routes() -> Vec<Route> {
-    vec![
-        Route::new(
-            "aws_imds_token",
-            "PUT",
-            PathMatch::Exact(TOKEN_PATH),
-            session_token,
-        ),
-        Route::new(
-            "aws_metadata",
-            "GET",
-            PathMatch::Prefix("/latest/meta-data/"),
-            metadata,
-        ),
-    ]
-}
 
 fn unauthorized() -> Response {
     Response::text(401, TEXT, "")
@@ -67,7 +49,7 @@ fn instance(state: &State) -> Result<AwsInstanceMetadata, Response> {
     state.directory().aws_instance.clone().ok_or_else(not_found)
 }
 
-fn session_token(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn session_token(state: &State, request: &Request) -> Result<Response, Response> {
     if request.header("x-forwarded-for").is_some() {
         return Err(Response::text(403, TEXT, ""));
     }
@@ -92,7 +74,7 @@ fn session_token(state: &State, request: &Request) -> Result<Response, Response>
         .with_header("X-aws-ec2-metadata-token-ttl-seconds", &ttl.to_string()))
 }
 
-fn metadata(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn metadata(state: &State, request: &Request) -> Result<Response, Response> {
     let instance = instance(state)?;
     match request.header("x-aws-ec2-metadata-token") {
         Some(token) => {
@@ -112,10 +94,6 @@ fn metadata(state: &State, request: &Request) -> Result<Response, Response> {
     let text = |body: String| Ok(Response::text(200, TEXT, body));
     match request.path.as_str() {
         "/latest/meta-data/placement/availability-zone" => text(zone.clone()),
-        "/latest/meta-data/placement/region" => text(
-            zone.trim_end_matches(|c: char| c.is_ascii_alphabetic())
-                .to_owned(),
-        ),
         "/latest/meta-data/iam/security-credentials"
         | "/latest/meta-data/iam/security-credentials/" => text(instance.role_name.clone()),
         path if path.strip_prefix(CREDENTIALS_PREFIX) == Some(instance.role_name.as_str()) => {

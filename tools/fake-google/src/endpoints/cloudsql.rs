@@ -10,70 +10,38 @@
 //!   only place that says whether trusted client certificates are
 //!   required; needs `cloudsql.instances.get`.
 //!
-//! Both are also served under `/sql/v1beta4/`, the path Google's
-//! discovery-based clients (and so the Go connector) use. Callers need a
-//! live token with the cloud-platform or sqlservice.admin scope. Missing
-//! permissions get Cloud SQL's own 403 ("The client is not authorized to
-//! make this request.", reason `notAuthorized`), whether or not the
-//! instance exists; unknown instances then get its 404
+//! Callers need a live token with the cloud-platform or sqlservice.admin
+//! scope. Missing permissions get Cloud SQL's own 403 ("The client is not
+//! authorized to make this request.", reason `notAuthorized`), whether or
+//! not the instance exists; unknown instances then get its 404
 //! (`instanceDoesNotExist`).
 
 use serde_json::json;
 
 use crate::directory::CLOUD_PLATFORM_SCOPE;
-use crate::endpoints::google_api::ApiMethod;
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::endpoints::google_api;
+use crate::http::{Request, Response};
 use crate::state::State;
 
 /// The Cloud SQL Admin scope, which the API takes besides cloud-platform.
 pub(crate) const SQLSERVICE_ADMIN_SCOPE: &str = "https://www.googleapis.com/auth/sqlservice.admin";
-const SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE, SQLSERVICE_ADMIN_SCOPE];
+pub(crate) const SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE, SQLSERVICE_ADMIN_SCOPE];
 /// Permission `connectSettings` needs (in the Cloud SQL Client role).
 pub(crate) const CONNECT: &str = "cloudsql.instances.connect";
 /// Permission reading the instance needs (Cloud SQL Client and Viewer).
 pub(crate) const GET: &str = "cloudsql.instances.get";
 
-const CONNECT_SETTINGS: ApiMethod = ApiMethod {
-    service: "sqladmin.googleapis.com",
-    method: "google.cloud.sql.v1.SqlConnectService.GetConnectSettings",
-    scopes: SCOPES,
-};
-const GET_INSTANCE: ApiMethod = ApiMethod {
-    service: "sqladmin.googleapis.com",
-    method: "google.cloud.sql.v1.SqlInstancesService.Get",
-    scopes: SCOPES,
-};
-
-pub(crate) fn routes() -> Vec<Route> {
-    vec![
-        Route::new(
-            "cloudsql_connect_settings",
-            "GET",
-            PathMatch::Matches(|p| matches!(parse(p), Some((_, _, _, true)))),
-            connect_settings,
-        ),
-        Route::new(
-            "cloudsql_get_instance",
-            "GET",
-            PathMatch::Matches(|p| matches!(parse(p), Some((_, _, _, false)))),
-            get_instance,
-        ),
-    ]
-}
-
-/// `(base path, project, instance, is connectSettings)` of
-/// `{base}/projects/{p}/instances/{i}[/connectSettings]`.
-fn parse(path: &str) -> Option<(&'static str, &str, &str, bool)> {
-    let (base, rest) = ["/v1", "/sql/v1beta4"]
-        .into_iter()
-        .find_map(|base| Some((base, path.strip_prefix(base)?.strip_prefix("/projects/")?)))?;
+/// `(project, instance, is connectSettings)` of
+/// `/v1/projects/{p}/instances/{i}[/connectSettings]`.
+pub(crate) fn parse(path: &str) -> Option<(&str, &str, bool)> {
+    let rest = path.strip_prefix("/v1/projects/")?;
     let (project, rest) = rest.split_once("/instances/")?;
     let (instance, connect) = match rest.strip_suffix("/connectSettings") {
         Some(instance) => (instance, true),
         None => (rest, false),
     };
     let segment = |s: &str| !s.is_empty() && !s.contains(['/', ':']);
-    (segment(project) && segment(instance)).then_some((base, project, instance, connect))
+    (segment(project) && segment(instance)).then_some((project, instance, connect))
 }
 
 /// Cloud SQL's error shape: the JSON API error plus the legacy `errors`
@@ -90,33 +58,37 @@ fn sql_error(code: u16, status: &str, message: &str, reason: &str) -> Response {
     )
 }
 
+/// The refusal of a caller without the permission.
+pub(crate) fn not_authorized() -> Response {
+    sql_error(
+        403,
+        "PERMISSION_DENIED",
+        "The client is not authorized to make this request.",
+        "notAuthorized",
+    )
+}
+
 /// Checks the caller and `permission`, then answers `answer(instance)`.
 fn describe(
     state: &State,
     request: &Request,
-    method: &ApiMethod,
     permission: &str,
-    answer: impl FnOnce(&crate::instances::CloudSqlInstance, &str, &str, &str) -> serde_json::Value,
+    answer: impl FnOnce(&crate::instances::CloudSqlInstance, &str, &str) -> serde_json::Value,
 ) -> Result<Response, Response> {
-    let (base, project, instance, _) = parse(&request.path).unwrap_or(("", "", "", false));
-    let caller = method.authenticate(state, request)?;
+    let (project, instance, _) = parse(&request.path).unwrap_or(("", "", false));
+    let caller = google_api::authenticate(state, request, SCOPES)?;
     let dir = state.directory();
     if !dir
         .cloudsql_grants
         .contains(&(caller.principal.clone(), permission.to_owned()))
     {
-        return Err(sql_error(
-            403,
-            "PERMISSION_DENIED",
-            "The client is not authorized to make this request.",
-            "notAuthorized",
-        ));
+        return Err(not_authorized());
     }
     match dir
         .cloudsql_instances
         .get(&(project.to_owned(), instance.to_owned()))
     {
-        Some(found) => Ok(Response::json(200, &answer(found, base, project, instance))),
+        Some(found) => Ok(Response::json(200, &answer(found, project, instance))),
         None => Err(sql_error(
             404,
             "NOT_FOUND",
@@ -126,14 +98,10 @@ fn describe(
     }
 }
 
-fn connect_settings(state: &State, request: &Request) -> Result<Response, Response> {
-    describe(state, request, &CONNECT_SETTINGS, CONNECT, |i, _, p, n| {
-        i.connect_settings(p, n)
-    })
+pub(crate) fn connect_settings(state: &State, request: &Request) -> Result<Response, Response> {
+    describe(state, request, CONNECT, |i, _, _| i.connect_settings())
 }
 
-fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
-    describe(state, request, &GET_INSTANCE, GET, |i, base, p, n| {
-        i.resource(p, n, base)
-    })
+pub(crate) fn get_instance(state: &State, request: &Request) -> Result<Response, Response> {
+    describe(state, request, GET, |i, p, n| i.resource(p, n))
 }

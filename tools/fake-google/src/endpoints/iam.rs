@@ -15,31 +15,18 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::directory::{CLOUD_PLATFORM_SCOPE, IAM_SCOPE};
-use crate::endpoints::google_api::{self, ApiMethod};
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::endpoints::google_api;
+use crate::http::{Request, Response};
 use crate::state::{State, rfc3339_utc};
 
-const PREFIX: &str = "/v1/projects/-/serviceAccounts/";
+pub(crate) const PREFIX: &str = "/v1/projects/-/serviceAccounts/";
 const VERB: &str = ":generateAccessToken";
 const RESOURCE_PREFIX: &str = "projects/-/serviceAccounts/";
 /// Longest lifetime without the organisation policy that allows 12 hours.
 const MAX_LIFETIME: Duration = Duration::from_secs(3600);
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
-/// `generateAccessToken`, which takes the cloud-platform or the iam scope.
-const GENERATE: ApiMethod = ApiMethod {
-    service: "iamcredentials.googleapis.com",
-    method: "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken",
-    scopes: &[IAM_SCOPE, CLOUD_PLATFORM_SCOPE],
-};
-
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "generate_access_token",
-        "POST",
-        PathMatch::Prefix(PREFIX),
-        generate,
-    )]
-}
+/// `generateAccessToken` takes the cloud-platform or the iam scope.
+const SCOPES: &[&str] = &[IAM_SCOPE, CLOUD_PLATFORM_SCOPE];
 
 fn invalid_argument(message: &str) -> Response {
     Response::google_error(400, "INVALID_ARGUMENT", message, None)
@@ -49,36 +36,7 @@ fn generic_invalid() -> Response {
     invalid_argument("Request contains an invalid argument.")
 }
 
-/// The IAM refusal for a missing Token Creator grant.
-pub(crate) fn permission_denied() -> Response {
-    google_api::permission_denied("iam.serviceAccounts.getAccessToken", None)
-}
-
-/// Whether `caller`, then each of `delegates`, holds Token Creator on the
-/// next account of the chain ending in `target`.
-pub(crate) fn chain_allowed(
-    state: &State,
-    caller: &str,
-    delegates: &[String],
-    target: &str,
-) -> bool {
-    let dir = state.directory();
-    let chain: Vec<&str> = std::iter::once(caller)
-        .chain(delegates.iter().map(String::as_str))
-        .chain(std::iter::once(target))
-        .collect();
-    chain.windows(2).all(|w| dir.may_create_token(w[0], w[1]))
-}
-
-/// Percent-decodes a path segment (clients may send `%40` for `@`).
-fn decode_segment(segment: &str) -> String {
-    crate::http::parse_urlencoded(&format!("x={}", segment.replace('+', "%2B")))
-        .pop()
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-}
-
-fn generate(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn generate(state: &State, request: &Request) -> Result<Response, Response> {
     let rest = request.path.strip_prefix(PREFIX).unwrap_or("");
     let Some(target) = rest
         .strip_suffix(VERB)
@@ -91,10 +49,13 @@ fn generate(state: &State, request: &Request) -> Result<Response, Response> {
             None,
         ));
     };
-    let target = decode_segment(target);
+    // Clients may send `%40` for `@`.
+    let target = percent_encoding::percent_decode_str(target)
+        .decode_utf8_lossy()
+        .into_owned();
 
     // Authentication and scope, as Google's front end checks them first.
-    let caller = GENERATE.authenticate(state, request)?;
+    let caller = google_api::authenticate(state, request, SCOPES)?;
 
     let body: Value = if request.body.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -149,15 +110,24 @@ fn generate(state: &State, request: &Request) -> Result<Response, Response> {
         }
     };
 
-    if !chain_allowed(state, &caller.principal, &delegates, &target) {
-        return Err(permission_denied());
+    // The caller, then each delegate, must hold Token Creator on the next.
+    let chain: Vec<&String> = std::iter::once(&caller.principal)
+        .chain(&delegates)
+        .chain([&target])
+        .collect();
+    let allowed = chain.windows(2).all(|w| {
+        let link = (w[0].clone(), w[1].clone());
+        state.directory().token_creators.contains(&link)
+    });
+    if !allowed {
+        return Err(google_api::permission_denied(
+            "iam.serviceAccounts.getAccessToken",
+            None,
+        ));
     }
 
     let token = state.issue_service_token(&target, &scopes, lifetime);
-    let expires_at = state
-        .lookup(&token)
-        .map(|r| r.expires_at)
-        .unwrap_or_else(|| SystemTime::now() + lifetime);
+    let expires_at = SystemTime::now() + lifetime;
     Ok(Response::json(
         200,
         &json!({

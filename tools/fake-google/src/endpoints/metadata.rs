@@ -5,8 +5,7 @@
 //!   "token_type"}`;
 //! * `GET /computeMetadata/v1/instance/service-accounts/{account}/email`
 //!   answers the e-mail as text;
-//! * `GET /` and `GET /computeMetadata/v1/project/project-id`, which
-//!   clients probe to detect the server.
+//! * `GET /computeMetadata/v1/project/project-id`.
 //!
 //! `{account}` is `default` or the account's e-mail. Clients reach the fake
 //! with `GCE_METADATA_HOST=127.0.0.1:PORT`, so the paths sit at the root of
@@ -25,40 +24,14 @@ use serde_json::json;
 use crate::directory::{
     CLOUD_PLATFORM_SCOPE, DEMO_PROJECT, ISSUED_TOKEN_LIFETIME, METADATA_REFRESH_MARGIN,
 };
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::State;
 
-const FLAVOR: &[(&str, &str)] = &[
-    ("Metadata-Flavor", "Google"),
-    ("Server", "Metadata Server for VM"),
-];
 const ACCOUNTS_PREFIX: &str = "/computeMetadata/v1/instance/service-accounts/";
 const TEXT: &str = "application/text";
 
-/// Scopes of a token asked for without `scopes`: those of a VM created with
-/// full Cloud API access.
-pub(crate) const METADATA_DEFAULT_SCOPES: &[&str] = &[CLOUD_PLATFORM_SCOPE];
-
-pub(crate) fn routes() -> Vec<Route> {
-    let route = |name, path, handler| Route::new(name, "GET", path, handler).with_headers(FLAVOR);
-    vec![
-        route(
-            "metadata_token",
-            PathMatch::Matches(|p| account_segment(p, "token").is_some()),
-            token,
-        ),
-        route(
-            "metadata_email",
-            PathMatch::Matches(|p| account_segment(p, "email").is_some()),
-            email,
-        ),
-        route("metadata", PathMatch::Exact("/"), other),
-        route("metadata", PathMatch::Prefix("/computeMetadata/"), other),
-    ]
-}
-
 /// The `{account}` of `.../service-accounts/{account}/{leaf}`.
-fn account_segment<'a>(path: &'a str, leaf: &str) -> Option<&'a str> {
+pub(crate) fn account_segment<'a>(path: &'a str, leaf: &str) -> Option<&'a str> {
     let rest = path.strip_prefix(ACCOUNTS_PREFIX)?;
     let (account, tail) = rest.split_once('/')?;
     (tail == leaf && !account.is_empty()).then_some(account)
@@ -84,44 +57,31 @@ fn refuse(request: &Request) -> Result<(), Response> {
 }
 
 /// The metadata server's 404 page, abridged.
-fn not_found(path: &str) -> Response {
-    let path: String = path
-        .chars()
-        .map(|c| match c {
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '&' => "&amp;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect();
+fn not_found() -> Response {
     Response::text(
         404,
         "text/html; charset=UTF-8",
-        format!(
-            "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  <p><b>404.</b> <ins>That\u{2019}s an error.</ins>\n  <p>The requested URL <code>{path}</code> was not found on this server.  <ins>That\u{2019}s all we know.</ins>\n"
-        ),
+        "<!DOCTYPE html>\n<html lang=en>\n  <title>Error 404 (Not Found)!!1</title>\n  <p><b>404.</b> <ins>That\u{2019}s an error.</ins>\n  <p>The requested URL was not found on this server.\n",
     )
 }
 
-/// The configured account if `segment` names it.
-fn resolve_account(state: &State, segment: &str) -> Option<String> {
-    let account = state.directory().metadata_account.clone()?;
-    (segment == "default" || segment == account).then_some(account)
-}
-
-/// The configured account named by `.../{account}/{leaf}`, or the 404.
+/// The configured account if `.../{account}/{leaf}` names it (by e-mail or
+/// as `default`), else the 404.
 fn account_for(state: &State, request: &Request, leaf: &str) -> Result<String, Response> {
     refuse(request)?;
     let segment = account_segment(&request.path, leaf).unwrap_or("");
-    resolve_account(state, segment).ok_or_else(|| not_found(&request.path))
+    let account = state.directory().metadata_account.clone();
+    account
+        .filter(|account| segment == "default" || segment == account)
+        .ok_or_else(not_found)
 }
 
-fn email(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn email(state: &State, request: &Request) -> Result<Response, Response> {
     let account = account_for(state, request, "email")?;
     Ok(Response::text(200, TEXT, account))
 }
 
-fn token(state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn token(state: &State, request: &Request) -> Result<Response, Response> {
     let account = account_for(state, request, "token")?;
     let mut scopes: Vec<String> = request
         .query
@@ -133,10 +93,8 @@ fn token(state: &State, request: &Request) -> Result<Response, Response> {
         .map(str::to_owned)
         .collect();
     if scopes.is_empty() {
-        scopes = METADATA_DEFAULT_SCOPES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        // Those of a VM created with full Cloud API access.
+        scopes = vec![CLOUD_PLATFORM_SCOPE.to_owned()];
     }
     scopes.sort();
     scopes.dedup();
@@ -175,11 +133,10 @@ pub(crate) fn cached_token(state: &State, account: &str, scopes: &[String]) -> (
     (token, ISSUED_TOKEN_LIFETIME.as_secs())
 }
 
-fn other(_state: &State, request: &Request) -> Result<Response, Response> {
+pub(crate) fn other(_state: &State, request: &Request) -> Result<Response, Response> {
     refuse(request)?;
     match request.path.as_str() {
-        "/" => Ok(Response::text(200, TEXT, "computeMetadata/\n")),
         "/computeMetadata/v1/project/project-id" => Ok(Response::text(200, TEXT, DEMO_PROJECT)),
-        path => Err(not_found(path)),
+        _ => Err(not_found()),
     }
 }

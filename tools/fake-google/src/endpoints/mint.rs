@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde_json::json;
 
-use crate::http::{PathMatch, Request, Response, Route};
-use crate::state::{DEFAULT_SCOPE, DEFAULT_TOKEN_LENGTH, MintOptions, State};
+use crate::http::{Request, Response};
+use crate::state::{DEFAULT_SCOPE, MintOptions, State};
 
 /// Upper bound on `length`: PostgreSQL accepts passwords up to 64 KiB and
 /// the fake LDAP server reads messages up to the same size.
@@ -19,28 +19,17 @@ const MAX_LENGTH: usize = 60 * 1024;
 /// Upper bound on `padding`; real tokens carry at most a few dots.
 const MAX_PADDING: usize = 1024;
 
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new("mint", "POST", PathMatch::Exact("/mint"), mint)]
-}
-
-#[derive(Serialize)]
-struct MintResponse<'a> {
-    access_token: &'a str,
-    expires_in: u64,
-    token_type: &'static str,
-    principal: &'a str,
-    /// The granted scopes, space-separated, as OAuth2 token answers give them.
-    scope: String,
-}
-
-fn mint(state: &State, request: &Request) -> Result<Response, Response> {
-    let params = request.params()?;
+/// Answers `{"access_token", "expires_in", "token_type", "principal",
+/// "scope"}`, the scopes space-separated as OAuth2 token answers give them.
+pub(crate) fn mint(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params();
     let principal = params.get("principal").map(str::trim).unwrap_or("");
     if principal.is_empty() {
         return Err(Response::invalid_request("principal is required"));
     }
-    let lifetime_secs: u64 = params.parse_or("lifetime_secs", 3600)?;
-    let length: usize = params.parse_or("length", DEFAULT_TOKEN_LENGTH)?;
+    let defaults = MintOptions::new(principal);
+    let lifetime_secs: u64 = params.parse_or("lifetime_secs", defaults.lifetime.as_secs())?;
+    let length: usize = params.parse_or("length", defaults.length)?;
     let padding: usize = params.parse_or("padding", 0)?;
     if length == 0 || length > MAX_LENGTH {
         return Err(Response::invalid_request(&format!(
@@ -52,29 +41,31 @@ fn mint(state: &State, request: &Request) -> Result<Response, Response> {
             "padding must be at most {MAX_PADDING}"
         )));
     }
-    let scopes: Vec<&str> = params
+    let scopes: Vec<String> = params
         .get("scope")
         .unwrap_or(DEFAULT_SCOPE)
         .split_whitespace()
+        .map(str::to_owned)
         .collect();
-    let opts = MintOptions::new(principal)
-        .lifetime(Duration::from_secs(lifetime_secs))
-        .length(length)
-        .padding(padding)
-        .scopes(&scopes);
-    let token = state.mint(&opts);
+    let scope = match scopes.is_empty() {
+        true => DEFAULT_SCOPE.to_owned(),
+        false => scopes.join(" "),
+    };
+    let token = state.mint(&MintOptions {
+        lifetime: Duration::from_secs(lifetime_secs),
+        scopes,
+        length,
+        padding,
+        ..defaults
+    });
     Ok(Response::json(
         200,
-        &MintResponse {
-            access_token: &token,
-            expires_in: lifetime_secs,
-            token_type: "Bearer",
-            principal,
-            scope: if scopes.is_empty() {
-                crate::state::DEFAULT_SCOPE.to_string()
-            } else {
-                scopes.join(" ")
-            },
-        },
+        &json!({
+            "access_token": token,
+            "expires_in": lifetime_secs,
+            "token_type": "Bearer",
+            "principal": principal,
+            "scope": scope,
+        }),
     ))
 }

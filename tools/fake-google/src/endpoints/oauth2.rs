@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::directory::{GOOGLE_TOKEN_URI, OPENID_SCOPE};
-use crate::http::{Params, PathMatch, Request, Response, Route};
+use crate::http::{Params, Request, Response};
 use crate::jwt;
 use crate::state::{State, unix_secs};
 
@@ -39,17 +39,8 @@ const MAX_ASSERTION_LIFETIME: u64 = 3600;
 const BAD_TIMES: &str = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.";
 const BAD_SIGNATURE: &str = "Invalid JWT Signature.";
 
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "token",
-        "POST",
-        PathMatch::Exact("/token"),
-        handle,
-    )]
-}
-
-fn handle(state: &State, request: &Request) -> Result<Response, Response> {
-    let params = request.params()?;
+pub(crate) fn handle(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params();
     match params.get("grant_type").unwrap_or("") {
         JWT_BEARER => jwt_bearer(state, request, &params),
         "refresh_token" => refresh(state, &params),

@@ -2,7 +2,7 @@
 //! `https://sts.googleapis.com/v1/token` (OAuth 2.0 token exchange,
 //! RFC 8693), as workload identity federation clients call it.
 //!
-//! A form (or JSON) body with `grant_type` =
+//! A form body with `grant_type` =
 //! `urn:ietf:params:oauth:grant-type:token-exchange`, `audience` (the
 //! provider's full resource name), `scope`, `requested_token_type` =
 //! `urn:ietf:params:oauth:token-type:access_token`, `subject_token` and
@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::aws::{AWS_TOKEN_TYPE, Authorization, Scope};
 use crate::directory::CLOUD_PLATFORM_SCOPE;
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::State;
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -42,22 +42,11 @@ const AUDIENCE_PREFIXES: &[&str] = &[
     "//iam.googleapis.com/locations/global/workforcePools/",
 ];
 
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "sts_token",
-        "POST",
-        PathMatch::Exact("/v1/token"),
-        handle,
-    )]
-}
+pub(crate) fn handle(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params();
+    let param = |name: &str| params.get(name).unwrap_or("").trim();
 
-fn handle(state: &State, request: &Request) -> Result<Response, Response> {
-    let params = request.params()?;
-    // Form bodies use the OAuth names; the REST API's JSON body uses
-    // camelCase ones.
-    let param = |snake: &str, camel: &str| params.get_any(&[snake, camel]).unwrap_or("").trim();
-
-    let grant_type = param("grant_type", "grantType");
+    let grant_type = param("grant_type");
     if grant_type != TOKEN_EXCHANGE {
         return Err(Response::error(
             400,
@@ -65,31 +54,31 @@ fn handle(state: &State, request: &Request) -> Result<Response, Response> {
             &format!("Invalid value for \"grant_type\": \"{grant_type}\"."),
         ));
     }
-    let audience = param("audience", "audience");
+    let audience = param("audience");
     if !AUDIENCE_PREFIXES.iter().any(|p| audience.starts_with(p)) {
         return Err(Response::invalid_request(
             "Invalid value for \"audience\". This value should be the full resource name of the Identity Provider. See https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token for the list of possible formats.",
         ));
     }
-    if param("requested_token_type", "requestedTokenType") != ACCESS_TOKEN_TYPE {
+    if param("requested_token_type") != ACCESS_TOKEN_TYPE {
         return Err(Response::invalid_request(&format!(
             "Invalid value for \"requested_token_type\". Expected: \"{ACCESS_TOKEN_TYPE}\"."
         )));
     }
-    let subject_token_type = param("subject_token_type", "subjectTokenType");
+    let subject_token_type = param("subject_token_type");
     if !SUBJECT_TOKEN_TYPES.contains(&subject_token_type) {
         return Err(Response::invalid_request(&format!(
             "Invalid value for \"subject_token_type\". Supported values are: {}.",
             SUBJECT_TOKEN_TYPES.join(", ")
         )));
     }
-    let subject_token = param("subject_token", "subjectToken");
+    let subject_token = param("subject_token");
     if subject_token.is_empty() {
         return Err(Response::invalid_request(
             "Missing required parameter: \"subject_token\".",
         ));
     }
-    let scopes: Vec<String> = param("scope", "scope")
+    let scopes: Vec<String> = param("scope")
         .split_whitespace()
         .map(str::to_owned)
         .collect();
@@ -108,7 +97,7 @@ fn handle(state: &State, request: &Request) -> Result<Response, Response> {
     };
 
     let lifetime = crate::ISSUED_TOKEN_LIFETIME;
-    let token = state.issue_federated_token(&principal, &scopes, lifetime);
+    let token = state.issue_service_token(&principal, &scopes, lifetime);
     Ok(Response::json(
         200,
         &json!({
@@ -165,10 +154,9 @@ fn aws_principal(
     let text = if subject_token.starts_with('{') {
         subject_token.to_owned()
     } else {
-        crate::http::parse_urlencoded(&format!("t={}", subject_token.replace('+', "%2B")))
-            .pop()
-            .map(|(_, v)| v)
-            .unwrap_or_default()
+        percent_encoding::percent_decode_str(subject_token)
+            .decode_utf8_lossy()
+            .into_owned()
     };
     let request: Value = serde_json::from_str(&text).map_err(|_| invalid())?;
     let url = request["url"].as_str().ok_or_else(invalid)?;

@@ -7,9 +7,9 @@
 
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde_json::json;
 
-use crate::http::{PathMatch, Request, Response, Route};
+use crate::http::{Request, Response};
 use crate::state::{State, unix_secs};
 
 /// OAuth client the fake pretends issued every token. Real tokens carry the
@@ -17,52 +17,29 @@ use crate::state::{State, unix_secs};
 /// numeric ID; nothing in this project interprets the value.
 pub(crate) const FAKE_CLIENT_ID: &str = "000000000000-fakegoogle.apps.googleusercontent.com";
 
-pub(crate) fn routes() -> Vec<Route> {
-    ["GET", "POST"]
-        .map(|method| Route::new("tokeninfo", method, PathMatch::Exact("/tokeninfo"), handle))
-        .into()
-}
-
-#[derive(Serialize)]
-struct TokenInfo<'a> {
-    azp: &'static str,
-    aud: &'static str,
-    scope: String,
-    exp: String,
-    expires_in: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email_verified: Option<&'static str>,
-    access_type: &'static str,
-}
-
 fn invalid() -> Response {
     Response::error(400, "invalid_token", "Invalid Value")
 }
 
-fn handle(state: &State, request: &Request) -> Result<Response, Response> {
-    let params = request.params()?;
+pub(crate) fn handle(state: &State, request: &Request) -> Result<Response, Response> {
+    let params = request.params();
     let token = params.get("access_token").ok_or_else(invalid)?;
     let now = SystemTime::now();
     let record = state
         .lookup(token)
         .filter(|r| r.is_live_at(now))
         .ok_or_else(invalid)?;
-    let email = record
-        .email_in_tokeninfo
-        .then_some(record.principal.as_str());
-    Ok(Response::json(
-        200,
-        &TokenInfo {
-            azp: FAKE_CLIENT_ID,
-            aud: FAKE_CLIENT_ID,
-            scope: record.scopes.join(" "),
-            exp: unix_secs(record.expires_at).to_string(),
-            expires_in: record.remaining_secs_at(now).to_string(),
-            email,
-            email_verified: email.map(|_| "true"),
-            access_type: "online",
-        },
-    ))
+    let mut info = json!({
+        "azp": FAKE_CLIENT_ID,
+        "aud": FAKE_CLIENT_ID,
+        "scope": record.scopes.join(" "),
+        "exp": unix_secs(record.expires_at).to_string(),
+        "expires_in": record.remaining_secs_at(now).to_string(),
+        "access_type": "online",
+    });
+    if record.email_in_tokeninfo {
+        info["email"] = record.principal.into();
+        info["email_verified"] = "true".into();
+    }
+    Ok(Response::json(200, &info))
 }
