@@ -3,8 +3,9 @@
 //! secrets (the words a failed program printed on stdout) sharing their first bytes.
 //! Time should grow with the text, not with the text times its matches.
 //!
-//! Run: `cargo bench -p google-tokens --features bench --bench redact`. Compare sizes side by side in one
-//! run: the 256 KiB and 1 MiB cases should differ by about 4×, not 16×.
+//! Run: `cargo bench -p google-tokens --features bench --bench redact`. Compare sizes
+//! side by side in one run: the 256 KiB and 1 MiB cases should differ by about 4×, not
+//! 16×.
 
 use std::hint::black_box;
 

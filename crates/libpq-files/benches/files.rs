@@ -3,7 +3,8 @@
 //! service file with as many sections. The nothing-due pass reads both in place
 //! (`EntryView::all_in`, `SectionIndex`), beside the full parses a write needs.
 //!
-//! Run: `cargo bench -p libpq-files --features bench`. Whole-process timings: `scripts/bench-refresh.sh`.
+//! Run: `cargo bench -p libpq-files --features bench`. Whole-process timings:
+//! `scripts/bench-refresh.sh`.
 
 use std::hint::black_box;
 
