@@ -36,6 +36,9 @@ Environment:
       skip instead what is missing (an install that cannot be made is then a warning,
       not an error); each skip is listed after cargo's summary as
       `skipped: TEST: WHAT is missing; WHAT not tested`.
+  RUST_TEST_THREADS
+      how many tests run at once; unset, four per processor, as the integration
+      tests mostly wait on servers and timers.
   ALLOYDB_CRED_TEST_SKIP_LOG
       set by this script: the file the tests append those lines to
       (TARGET/test-deps/skipped).
@@ -185,7 +188,16 @@ skip_log="$deps/skipped"
 : >"$skip_log"
 export ALLOYDB_CRED_TEST_SKIP_LOG="$skip_log"
 
-say "cargo test --workspace${*:+ $*}"
+# More test threads than processors: the integration tests mostly wait (on the servers
+# they start, on tokens expiring, on timeouts), and at one thread per processor the
+# processors were idle half the time. RUST_TEST_THREADS or --test-threads set by the
+# caller win.
+if [ -z "${RUST_TEST_THREADS:-}" ]; then
+    RUST_TEST_THREADS=$((4 * $(nproc 2>/dev/null || echo 2)))
+    export RUST_TEST_THREADS
+fi
+
+say "cargo test --workspace${*:+ $*} (RUST_TEST_THREADS=$RUST_TEST_THREADS)"
 cargo test --workspace "$@" || status=$?
 
 if [ -s "$skip_log" ]; then
