@@ -95,11 +95,13 @@ impl PgServer {
         } else {
             tmp
         };
+        remove_abandoned(&base);
         let dir = Arc::new(
             tempfile::Builder::new()
-                .prefix("fake-google-pg.")
-                .tempdir_in(base)?,
+                .prefix(DIR_PREFIX)
+                .tempdir_in(&base)?,
         );
+        fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())?;
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
         let (data, socket) = (dir.path().join("data"), dir.path().join("socket"));
         let ldap = format!(
@@ -339,6 +341,34 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Each server's directory: `fake-google-pg.XXXXXX`, holding the id of the process that
+/// made it in `owner.pid`.
+const DIR_PREFIX: &str = "fake-google-pg.";
+const OWNER_FILE: &str = "owner.pid";
+
+/// Deletes the directories in `base` whose making process has died. A server kept for a
+/// whole test binary in a static is never dropped, and a killed test run drops nothing:
+/// without this every run would leave tens of megabytes behind. The servers themselves
+/// died with that process (see [`sys::die_with_spawning_thread`]). A directory without
+/// an owner file (one being made) is left alone.
+fn remove_abandoned(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let owner = fs::read_to_string(entry.path().join(OWNER_FILE));
+        match owner.map(|text| text.trim().parse::<u32>()) {
+            Ok(Ok(pid)) if sys::process_is_gone(pid) => {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+            _ => {}
+        }
     }
 }
 

@@ -32,6 +32,15 @@ pub(crate) fn signal(pid: u32, sig: c_int) {
     }
 }
 
+/// Whether process `pid` is gone (no such process; one of another user still exists).
+pub(crate) fn process_is_gone(pid: u32) -> bool {
+    const ESRCH: i32 = 3;
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    pid > 0 && kill(pid, 0) != 0 && io::Error::last_os_error().raw_os_error() == Some(ESRCH)
+}
+
 /// Arranges for the child spawned by `cmd` to receive `sig` when the thread
 /// that spawns it ends, which includes the whole process dying, even by
 /// SIGKILL. This is what keeps a PostgreSQL server from outliving a test run
