@@ -25,7 +25,31 @@ pub fn fake_google_bin() -> PathBuf {
         "{} is missing: run the tests with `cargo test --workspace`",
         bin.display()
     );
+    // `cargo test --test it` builds this binary's dependencies, not another package's
+    // binary: after an edit of the stand-in, its binary would be the old one.
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/fake-google/src");
+    let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let edited = newest_modification(&sources);
+    assert!(
+        built.is_some() && built >= edited,
+        "{} is older than {}: build it again with `cargo test --workspace --no-run` \
+         (or run the tests without --test)",
+        bin.display(),
+        sources.display()
+    );
     bin
+}
+
+/// The latest modification time of a file under `dir`.
+fn newest_modification(dir: &Path) -> Option<std::time::SystemTime> {
+    fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| match entry.file_type().ok()?.is_dir() {
+            true => newest_modification(&entry.path()),
+            false => entry.metadata().and_then(|m| m.modified()).ok(),
+        })
+        .max()
 }
 
 /// A TOML array literal for a `command` credential that mints through the fake.
