@@ -44,14 +44,6 @@ const HEX: &[u8] = b"0123456789abcdef";
 const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 #[derive(Debug, Clone)]
-pub(crate) struct ServiceAccount {
-    pub email: String,
-    pub private_key_id: String,
-    pub client_id: String,
-    pub project_id: String,
-}
-
-#[derive(Debug, Clone)]
 pub(crate) struct RefreshGrant {
     pub user: String,
     pub scopes: Vec<String>,
@@ -75,7 +67,8 @@ pub(crate) struct OAuthClient {
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
     pub base_url: String,
-    pub service_accounts: HashMap<String, ServiceAccount>,
+    /// Key files by e-mail.
+    pub service_accounts: HashMap<String, Value>,
     pub oauth_client: Option<OAuthClient>,
     pub refresh_tokens: HashMap<String, RefreshGrant>,
     /// (member, target service account) pairs.
@@ -204,33 +197,27 @@ impl State {
     }
 
     pub(crate) fn add_service_account(&self, email: &str, base_url: &str) -> Value {
-        let mut dir = self.directory();
-        let account = dir
-            .service_accounts
-            .entry(email.to_owned())
-            .or_insert_with(|| ServiceAccount {
-                email: email.to_owned(),
-                private_key_id: random_string(HEX, 40),
-                client_id: format!("1{}", random_string(DIGITS, 20)),
-                project_id: project_of(email).to_owned(),
+        let key = || {
+            json!({
+                "type": "service_account",
+                "project_id": project_of(email),
+                "private_key_id": random_string(HEX, 40),
+                "private_key": jwt::TEST_SERVICE_ACCOUNT_KEY_PEM,
+                "client_email": email,
+                "client_id": format!("1{}", random_string(DIGITS, 20)),
+                "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+                "token_uri": format!("{base_url}/token"),
+                "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+                "client_x509_cert_url": format!(
+                    "https://www.googleapis.com/robot/v1/metadata/x509/{}",
+                    crate::http::percent_encode(email)
+                ),
+                "universe_domain": UNIVERSE_DOMAIN,
             })
-            .clone();
-        json!({
-            "type": "service_account",
-            "project_id": account.project_id,
-            "private_key_id": account.private_key_id,
-            "private_key": jwt::TEST_SERVICE_ACCOUNT_KEY_PEM,
-            "client_email": account.email,
-            "client_id": account.client_id,
-            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-            "token_uri": format!("{base_url}/token"),
-            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
-            "client_x509_cert_url": format!(
-                "https://www.googleapis.com/robot/v1/metadata/x509/{}",
-                crate::http::percent_encode(&account.email)
-            ),
-            "universe_domain": UNIVERSE_DOMAIN,
-        })
+        };
+        let mut dir = self.directory();
+        let accounts = &mut dir.service_accounts;
+        accounts.entry(email.to_owned()).or_insert_with(key).clone()
     }
 
     pub(crate) fn add_user(&self, email: &str, scopes: &[&str]) -> Value {

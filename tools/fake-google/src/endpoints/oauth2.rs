@@ -87,7 +87,7 @@ fn jwt_bearer(state: &State, request: &Request, params: &Params) -> Result<Respo
         .cloned()
         .ok_or_else(|| invalid_grant("Invalid grant: account not found"))?;
     if let Some(kid) = decoded.header.get("kid") {
-        if kid.as_str() != Some(account.private_key_id.as_str()) {
+        if kid != &account["private_key_id"] {
             return Err(invalid_grant(BAD_SIGNATURE));
         }
     }
@@ -149,7 +149,7 @@ fn jwt_bearer(state: &State, request: &Request, params: &Params) -> Result<Respo
     }
 
     let lifetime = crate::ISSUED_TOKEN_LIFETIME;
-    let token = state.issue_service_token(&account.email, &scopes, lifetime);
+    let token = state.issue_service_token(iss, &scopes, lifetime);
     Ok(Response::json(
         200,
         &json!({
