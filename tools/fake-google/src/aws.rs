@@ -5,8 +5,7 @@
 //!
 //! The fake keeps the secret keys, so it verifies by signing again with
 //! [`signature`] and comparing. [`subject_token`] builds a token the way
-//! Google's client libraries do, for tests of the fake itself and for tests
-//! that need a valid token without an AWS signer of their own.
+//! Google's client libraries do, for the fake's own tests.
 
 use std::time::SystemTime;
 
