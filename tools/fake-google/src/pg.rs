@@ -352,14 +352,18 @@ const OWNER_FILE: &str = "owner.pid";
 /// Deletes the directories in `base` whose making process has died. A server kept for a
 /// whole test binary in a static is never dropped, and a killed test run drops nothing:
 /// without this every run would leave tens of megabytes behind. The servers themselves
-/// died with that process (see [`sys::die_with_spawning_thread`]). A directory without
-/// an owner file (one being made) is left alone.
+/// died with that process (see [`sys::die_with_spawning_thread`]). Only directories of
+/// this user are touched, and one without an owner file (one being made) is left alone.
 fn remove_abandoned(base: &Path) {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = fs::read_dir(base) else {
         return;
     };
     for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+        let ours = entry
+            .metadata()
+            .is_ok_and(|m| m.is_dir() && m.uid() == sys::euid());
+        if !ours || !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
             continue;
         }
         let owner = fs::read_to_string(entry.path().join(OWNER_FILE));

@@ -22,7 +22,12 @@ unsafe extern "C" {
 /// Whether the process runs with root's effective uid, under which
 /// PostgreSQL refuses to start.
 pub(crate) fn is_root() -> bool {
-    geteuid() == 0
+    euid() == 0
+}
+
+/// The effective user id.
+pub(crate) fn euid() -> u32 {
+    geteuid()
 }
 
 /// Sends `sig` to process `pid`, if it still exists.
