@@ -19,7 +19,9 @@ What it installs:
     names the packages to install and stops.
   Client drivers, into the build directory (cargo's target directory), never
     system-wide, and again only when their lists change:
-    TARGET/test-deps/uv      uv (pinned), by pip from PyPI, which installs the next two;
+    TARGET/test-deps/uv      uv (pinned), by pip from PyPI, which installs the next two
+                             from the index pip is given (PIP_INDEX_URL or pip's
+                             global.index-url, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS);
     TARGET/test-deps/python  uv pip install --target, from tests/clients/requirements.txt
                              (psycopg, asyncpg, PyYAML, kubernetes-validate), put on
                              PYTHONPATH for every python3 the tests run;
@@ -149,6 +151,14 @@ install_uv() {
         --target "$deps/uv" "uv==$uv_version"
 }
 
+# uv reads no pip configuration: the index and wheel folders pip is told of, it is told
+# of too (unless uv's own variables say otherwise).
+uv_index=()
+pip_index=${PIP_INDEX_URL:-$(python3 -m pip config get global.index-url 2>/dev/null || true)}
+[ -z "$pip_index" ] || uv_index+=("UV_DEFAULT_INDEX=${UV_DEFAULT_INDEX:-$pip_index}")
+[ -z "${PIP_EXTRA_INDEX_URL:-}" ] || uv_index+=("UV_INDEX=${UV_INDEX:-$PIP_EXTRA_INDEX_URL}")
+[ -z "${PIP_FIND_LINKS:-}" ] || uv_index+=("UV_FIND_LINKS=${UV_FIND_LINKS:-${PIP_FIND_LINKS// /,}}")
+
 # Installs REQUIREMENTS into DIR (as `pip install --target DIR -r REQUIREMENTS` would),
 # again only when the list or the python3 changes (psycopg-binary is built for one Python).
 install_python() {
@@ -158,7 +168,7 @@ install_python() {
     python=$(command -v python3)
     stamp="$python $(python3 -c 'import sys; print(sys.version.split()[0])') $(cksum <"$requirements")"
     install_into "$dir" "$stamp" "$what" \
-        "$deps/uv/bin/uv" pip install --quiet --native-tls --python "$python" \
+        env "${uv_index[@]}" "$deps/uv/bin/uv" pip install --quiet --native-tls --python "$python" \
         --target "$dir" -r "$requirements"
 }
 
