@@ -4,6 +4,9 @@
 //! message is a sentence a user can act on: it names the file or service involved and
 //! what to do.
 
+use std::fmt;
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::exit_codes::ExitCode;
@@ -13,6 +16,11 @@ pub enum Error {
     /// The configuration (or the command line) is wrong; exit code 2.
     #[error("{0}")]
     Config(String),
+    /// The configuration file is wrong at one line; exit code 2. Kept in its parts so
+    /// that `add` can name the flag that set the key rather than a line of a file the
+    /// user did not write.
+    #[error("{0}")]
+    ConfigAt(Box<ConfigAt>),
     /// Something at run time failed; exit code 1.
     #[error("{0}")]
     Runtime(String),
@@ -31,6 +39,27 @@ pub enum Error {
     },
 }
 
+/// Where in a configuration file an error is, and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigAt {
+    pub path: PathBuf,
+    /// Counted from 1.
+    pub line: usize,
+    /// The key set on that line, if one is.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} line {}", self.path.display(), self.line)?;
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
 /// What kind of failure an error is: what the user has to do about it, and so the exit
 /// code. Stored with each service's last error and shown by `status --json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +75,7 @@ pub enum Kind {
 impl Error {
     pub fn kind(&self) -> Kind {
         let needs_user = match self {
-            Error::Config(_) => true,
+            Error::Config(_) | Error::ConfigAt(_) => true,
             Error::Runtime(_) => false,
             Error::Files(e) => e.needs_user(),
             Error::Token(e) => e.needs_user(),

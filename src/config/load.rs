@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::raw::RawConfig;
 use super::settings::Config;
-use crate::error::{Error, Result};
+use crate::error::{ConfigAt, Error, Result};
 use crate::ownership::{self, Owner, Untrusted};
 
 /// Where the configuration is read from: `--config`, else `$ALLOYDB_CRED_CONFIG`, else the
@@ -170,49 +170,12 @@ pub(super) fn located(text: &str, path: &Path, at: usize, message: &str) -> Erro
         .split_once('=')
         .map(|(k, _)| k.trim().trim_matches('"').to_string())
         .filter(|k| !k.is_empty() && !k.starts_with('['));
-    match key {
-        Some(key) => Error::Config(format!(
-            "{} line {line_no}, key `{key}`: {message}",
-            path.display()
-        )),
-        None => Error::Config(format!("{} line {line_no}: {message}", path.display())),
-    }
-}
-
-/// An error of [`parse`] taken apart again: the line it points at, the key set on that
-/// line, and the bare message. For `add`, which names the flag that set a key of the
-/// table it appended, not a line of a file the user never wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorAt {
-    pub line: usize,
-    pub key: Option<String>,
-    pub message: String,
-}
-
-/// Undoes [`located`] for an error of [`parse`] of a text at `path`; `None` for an error
-/// that names no line.
-pub fn error_at(err: &Error, path: &Path) -> Option<ErrorAt> {
-    let Error::Config(text) = err else {
-        return None;
-    };
-    let rest = text.strip_prefix(&format!("{} line ", path.display()))?;
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let line = rest[..digits].parse().ok()?;
-    let rest = &rest[digits..];
-    if let Some(message) = rest.strip_prefix(": ") {
-        return Some(ErrorAt {
-            line,
-            key: None,
-            message: message.to_string(),
-        });
-    }
-    let keyed = rest.strip_prefix(", key `")?;
-    let (key, message) = keyed.split_once("`: ")?;
-    Some(ErrorAt {
-        line,
-        key: Some(key.to_string()),
+    Error::ConfigAt(Box::new(ConfigAt {
+        path: path.to_path_buf(),
+        line: line_no,
+        key,
         message: message.to_string(),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -478,20 +441,26 @@ dbname = "appdb"
     }
 
     #[test]
-    fn located_errors_come_apart_again() {
+    fn located_errors_keep_their_line_and_key() {
         let path = Path::new("/etc/test/config.toml");
-        let err = match parse("[services.prod]\nhost = \"#h\"\n", path) {
-            Ok(_) => panic!("accepted"),
-            Err(e) => e,
+        let located = |text: &str| match parse(text, path) {
+            Err(Error::ConfigAt(at)) => *at,
+            Err(other) => panic!("not located: {other}"),
+            Ok(_) => panic!("accepted:\n{text}"),
         };
-        let at = error_at(&err, path).expect("located");
+        let at = located("[services.prod]\nhost = \"#h\"\n");
         assert_eq!((at.line, at.key.as_deref()), (2, Some("host")));
         assert!(at.message.contains("as a comment"), "{at:?}");
-        assert!(err.to_string().ends_with(&at.message));
-        let err = parse_err("[defaults]\n\n[services.a]\ndbname = \"x\"\n");
-        let at = error_at(&Error::Config(err), path).expect("located");
-        assert_eq!((at.line, at.key), (3, None));
-        assert_eq!(error_at(&Error::Config("other".into()), path), None);
+        assert_eq!(
+            at.to_string(),
+            format!("/etc/test/config.toml line 2, key `host`: {}", at.message)
+        );
+        let at = located("[defaults]\n\n[services.a]\ndbname = \"x\"\n");
+        assert_eq!((at.line, at.key.as_deref()), (3, None));
+        assert_eq!(
+            at.to_string(),
+            format!("/etc/test/config.toml line 3: {}", at.message)
+        );
     }
 
     #[test]

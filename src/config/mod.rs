@@ -11,7 +11,7 @@ mod raw;
 mod settings;
 mod values;
 
-pub use load::{error_at, load, locate, parse, read_trusted_file};
+pub use load::{load, locate, parse, read_trusted_file};
 #[cfg(test)]
 pub use settings::DEFAULT_REFRESH_WINDOW;
 pub use settings::{Config, InstanceSettings, Server, Service, UserSpec};

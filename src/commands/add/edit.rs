@@ -9,7 +9,6 @@ use toml_edit::{DocumentMut, InlineTable, Item, Table, value};
 
 use super::Source;
 use crate::cli::AddArgs;
-use crate::config;
 use crate::error::{Error, Result};
 
 /// `text` with a `[services.NAME]` table for `args` added; `path` names the file in
@@ -78,8 +77,9 @@ pub(super) fn table_line(before: Option<&str>, text: &str) -> usize {
 /// parsed as `path`) told in terms of the command line: the flag that set the key, not
 /// a line of a file the user did not write, or that may not even exist yet.
 pub(super) fn in_flag_terms(err: Error, path: &Path, table_line: usize, args: &AddArgs) -> Error {
-    let Some(at) = config::error_at(&err, path).filter(|at| at.line >= table_line) else {
-        return err;
+    let at = match &err {
+        Error::ConfigAt(at) if at.path == path && at.line >= table_line => at,
+        _ => return err,
     };
     let flag = match at.key.as_deref() {
         Some("host") => "--host",
