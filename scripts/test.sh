@@ -13,7 +13,8 @@ given (for example `scripts/test.sh --test it clients`, or `-- --nocapture`).
 What it installs:
   Debian packages, only those whose programs are missing: postgresql and
     postgresql-client (the server the tests start, psql, pg_dump), util-linux (setpriv,
-    flock, unshare), passwd (useradd), acl and attr, systemd (systemd-analyze),
+    flock, unshare), passwd (useradd), acl and attr, systemd (systemd-analyze), zsh and
+    fish (their completion scripts),
     python3 and python3-pip, nodejs and npm, default-jdk-headless and
     libpostgresql-jdbc-java (pgjdbc). As root it runs apt-get; as another user it
     names the packages to install and stops.
@@ -90,6 +91,8 @@ have useradd || missing+=(passwd)
 { have setfacl && have getfacl; } || missing+=(acl)
 { have setfattr && have getfattr; } || missing+=(attr)
 have systemd-analyze || missing+=(systemd)
+have zsh || missing+=(zsh)
+have fish || missing+=(fish)
 have python3 || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 have node || missing+=(nodejs)

@@ -1,6 +1,7 @@
-//! Service names completed in a real bash from the configuration the command line would
-//! use (`--config`, else `ALLOYDB_CRED_CONFIG`), through the script the binary prints
-//! and the hidden command it runs; durations offered, never file names for them.
+//! Service names completed in a real bash, zsh and fish from the configuration the
+//! command line would use (`--config`, else `ALLOYDB_CRED_CONFIG`), through the script the
+//! binary prints and the hidden command it runs; in bash, durations offered, never file
+//! names for them.
 
 use std::path::Path;
 use std::process::Command;
@@ -225,5 +226,108 @@ fn bash_never_falls_back_to_file_names_for_values_that_are_not_paths() {
             );
         }
         assert_eq!(files, i == cases.len() - 1, "{}: {text:?}", cases[i].0);
+    }
+}
+
+/// PATH with the built binary first, as an installed `alloydb-cred` would be found.
+fn path_with_binary() -> String {
+    let bin_dir = Path::new(BIN).parent().expect("bin dir");
+    format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// The first word of each line `shell` printed running `program` (`-c`), after `args`.
+fn shell_words(env: &Env, shell: &str, args: &[&str], program: &str) -> Vec<String> {
+    let mut cmd = Command::new(shell);
+    env.apply_env(&mut cmd);
+    cmd.env("PATH", path_with_binary())
+        .current_dir(env.dir.path())
+        .args(args)
+        .args(["-c", program]);
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {shell}: {e}"));
+    assert!(out.status.success(), "{shell} failed: {}", stderr(&out));
+    assert_eq!(stderr(&out), "", "{shell} printed errors");
+    let mut words: Vec<String> = stdout(&out)
+        .lines()
+        .filter_map(|line| line.split('\t').next())
+        .filter(|word| !word.is_empty())
+        .map(str::to_owned)
+        .collect();
+    words.sort();
+    words
+}
+
+/// zsh's and fish's scripts find the configuration as bash's does (`--config FILE`,
+/// `--config=FILE`, `~/`, else `ALLOYDB_CRED_CONFIG`) and offer its services; one that
+/// does not load offers nothing and prints nothing. fish completes the whole command
+/// line through `complete -C`; for zsh, the function its `--service` spec names is run
+/// with the words zsh would give it, `_describe` reporting what it was handed.
+#[test]
+fn zsh_and_fish_complete_service_names_from_the_configuration_in_use() {
+    let have = |shell: &str| {
+        Command::new(shell)
+            .args(["-c", "exit 0"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let env = Env::new();
+    std::fs::write(
+        env.home().join("c3.toml"),
+        "[services.gamma]\nhost = \"h\"\n[services.delta]\nhost = \"h\"\n",
+    )
+    .expect("config");
+    let absolute = env.home().join("c3.toml");
+    let absolute = absolute.to_str().expect("utf-8");
+    let variable = env.dir.path().join("variable.toml");
+    std::fs::write(&variable, "[services.solo]\nhost = \"h\"\n").expect("config");
+    let both = ["delta", "gamma"];
+    // (what comes between the program's name and `--service `, what is offered)
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        ("--config=~/c3.toml token".into(), both.to_vec()),
+        ("--config ~/c3.toml status".into(), both.to_vec()),
+        (format!("--config {absolute} doctor"), both.to_vec()),
+        ("exec".into(), vec!["solo"]),
+        ("--config /nonexistent.toml token".into(), vec![]),
+    ];
+
+    if prerequisite(have("fish"), "fish", "fish completion") {
+        let script = env.dir.path().join("alloydb-cred.fish");
+        std::fs::write(&script, ok(env.run(&["completions", "fish"]))).expect("script");
+        for (middle, offered) in &cases {
+            let program = format!(
+                "set -x ALLOYDB_CRED_CONFIG '{}'; source '{}'; complete -C 'alloydb-cred {middle} --service '",
+                variable.display(),
+                script.display()
+            );
+            let words = shell_words(&env, "fish", &["--no-config"], &program);
+            assert_eq!(words, *offered, "fish, {middle}");
+        }
+    }
+
+    if prerequisite(have("zsh"), "zsh", "zsh completion") {
+        let script = env.dir.path().join("_alloydb-cred");
+        let text = ok(env.run(&["completions", "zsh"]));
+        assert!(
+            text.contains(":NAME:_alloydb_cred_services'"),
+            "--service completes through the function"
+        );
+        std::fs::write(&script, text).expect("script");
+        for (middle, offered) in &cases {
+            let words: Vec<String> = middle.split(' ').map(|w| format!("'{w}'")).collect();
+            let program = format!(
+                "export ALLOYDB_CRED_CONFIG='{}'\nautoload -U compinit && compinit -u -D\n\
+                 source '{}'\n_describe() {{ print -rl -- ${{(P)2}} }}\n\
+                 words=(alloydb-cred {} --service '')\nCURRENT=${{#words}}\n\
+                 _alloydb_cred_services",
+                variable.display(),
+                script.display(),
+                words.join(" ")
+            );
+            let words = shell_words(&env, "zsh", &["-f"], &program);
+            assert_eq!(words, *offered, "zsh, {middle}");
+        }
     }
 }
