@@ -186,6 +186,10 @@ pub enum Command {
     /// database and user from the service's section, with DBeaver's PgPass
     /// authentication, which reads the password file. Services that were never
     /// refreshed are refused: their sections do not exist yet.
+    ///
+    /// When the service file (for pgadmin) or the password file (for dbeaver) is not
+    /// where the client looks by default, a warning names the variable to set in the
+    /// client's environment.
     Export(ExportArgs),
 
     /// Print a manual page on stdout, for installs that come without them.

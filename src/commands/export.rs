@@ -14,6 +14,7 @@ use crate::config::{Config, Service};
 use crate::error::{Error, Result};
 use crate::exit_codes::ExitCode;
 use crate::files::{Files, bytes_of};
+use crate::paths;
 
 /// The group (pgAdmin) or folder (DBeaver) the entries go in.
 const GROUP: &str = "alloydb-cred";
@@ -72,6 +73,9 @@ pub fn run(config: &Config, args: &ExportArgs) -> Result<ExitCode> {
         ExportClient::Pgadmin => pgadmin(config, &targets, args.passexec)?,
         ExportClient::Dbeaver => dbeaver(&targets),
     };
+    if let Some(warning) = where_the_client_looks(config, args) {
+        log::warn!("{warning}");
+    }
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     std::io::stdout()
@@ -79,6 +83,29 @@ pub fn run(config: &Config, args: &ExportArgs) -> Result<ExitCode> {
         .write_all(text.as_bytes())
         .map_err(|e| Error::Runtime(format!("cannot write to stdout: {e}")))?;
     Ok(ExitCode::Success)
+}
+
+/// What the client must be told when a file its entries rely on is not where it looks.
+/// pgAdmin's `Service` entries are resolved by its libpq, which reads only the default
+/// service file (`PGSERVICEFILE` or `~/.pg_service.conf`); the section then names a
+/// non-default password file itself (`passfile=`). DBeaver's pgpass model reads only
+/// `PGPASSFILE` or `~/.pgpass`. The `--passexec` entries run `token` with this
+/// configuration, so they find everything.
+fn where_the_client_looks(config: &Config, args: &ExportArgs) -> Option<String> {
+    match args.client {
+        ExportClient::Pgadmin if args.passexec => None,
+        ExportClient::Pgadmin if !paths::is_libpq_default_service_file(&config.service_file) => {
+            Some(format!(
+                "pgAdmin finds these services only in the service file its libpq reads by default, and {0} is not it: start pgAdmin with PGSERVICEFILE={0} in its environment, or export with --passexec",
+                config.service_file.display()
+            ))
+        }
+        ExportClient::Dbeaver if !paths::is_libpq_default_pgpass(&config.pgpass) => Some(format!(
+            "DBeaver reads passwords only from PGPASSFILE or ~/.pgpass, and the tokens are in {0}: start DBeaver with PGPASSFILE={0} in its environment",
+            config.pgpass.display()
+        )),
+        _ => None,
+    }
 }
 
 fn port_of(target: &Target<'_>) -> u16 {

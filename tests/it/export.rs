@@ -144,3 +144,42 @@ fn the_binary_prints_its_manual_pages() {
     let err = fails_with(env.run(&["status"]), 2);
     assert!(err.contains("alloydb-cred man alloydb-cred.toml"), "{err}");
 }
+
+/// A password or service file that is not where the client looks is said so on stderr,
+/// with the variable to set; the default places and `--passexec` need nothing.
+#[test]
+fn export_says_how_a_client_finds_files_that_are_not_where_it_looks() {
+    let w = refreshed_world();
+    for client in ["pgadmin", "dbeaver"] {
+        let out = w.env.run(&["export", client]);
+        assert_eq!(stderr(&out), "", "{client}: the default places");
+        ok(out);
+    }
+    let elsewhere = w.env.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("dir");
+    let url = w.google.http_url();
+    let credentials = format!("{{ command = {} }}", mint_command(&url, SA, &[]));
+    let files = format!(
+        "pgpass = \"{0}/pgpass\"\nservice_file = \"{0}/services.conf\"",
+        elsewhere.display()
+    );
+    w.env.write_config(&w.config_text(&files, &credentials, ""));
+    ok(w.env.run(&["refresh"]));
+    let cases = [
+        (&["export", "pgadmin"][..], Some("PGSERVICEFILE=")),
+        (&["export", "dbeaver"][..], Some("PGPASSFILE=")),
+        (&["export", "pgadmin", "--passexec"][..], None),
+    ];
+    for (args, says) in cases {
+        let out = w.env.run(args);
+        let err = stderr(&out);
+        ok(out);
+        match says {
+            Some(variable) => assert!(
+                err.contains(&format!("{variable}{}", elsewhere.display())),
+                "{args:?}: {err}"
+            ),
+            None => assert_eq!(err, "", "{args:?}"),
+        }
+    }
+}
