@@ -171,7 +171,7 @@ install_python() {
     python=$(command -v python3)
     stamp="$python $(python3 -c 'import sys; print(sys.version.split()[0])') $(cksum <"$requirements")"
     install_into "$dir" "$stamp" "$what" \
-        env "${uv_index[@]}" "$deps/uv/bin/uv" pip install --quiet --native-tls --python "$python" \
+        env ${uv_index[@]+"${uv_index[@]}"} "$deps/uv/bin/uv" pip install --quiet --native-tls --python "$python" \
         --target "$dir" -r "$requirements"
 }
 
