@@ -26,30 +26,43 @@ pub fn fake_google_bin() -> PathBuf {
         bin.display()
     );
     // `cargo test --test it` builds this binary's dependencies, not another package's
-    // binary: after an edit of the stand-in, its binary would be the old one.
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/fake-google/src");
+    // binary: after an edit of the stand-in, its binary would be the old one. Cargo's
+    // dep-info file beside it lists the files it was built from.
     let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
-    let edited = newest_modification(&sources);
+    let sources = fs::read_to_string(bin.with_extension("d")).unwrap_or_default();
+    let newer: Vec<PathBuf> = dep_info_sources(&sources)
+        .into_iter()
+        .filter(|source| {
+            let edited = fs::metadata(source).and_then(|m| m.modified()).ok();
+            edited.is_none() || edited > built
+        })
+        .collect();
     assert!(
-        built.is_some() && built >= edited,
-        "{} is older than {}: build it again with `cargo test --workspace --no-run` \
+        newer.is_empty(),
+        "{} is older than {newer:?}: build it again with `cargo test --workspace --no-run` \
          (or run the tests without --test)",
-        bin.display(),
-        sources.display()
+        bin.display()
     );
     bin
 }
 
-/// The latest modification time of a file under `dir`.
-fn newest_modification(dir: &Path) -> Option<std::time::SystemTime> {
-    fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .filter_map(|entry| match entry.file_type().ok()?.is_dir() {
-            true => newest_modification(&entry.path()),
-            false => entry.metadata().and_then(|m| m.modified()).ok(),
-        })
-        .max()
+/// The files a dep-info file (`TARGET: SOURCE SOURCE…`, spaces in names escaped) names.
+fn dep_info_sources(text: &str) -> Vec<PathBuf> {
+    let Some((_, sources)) = text.lines().next().and_then(|line| line.split_once(": ")) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    let mut current = String::new();
+    let mut chars = sources.chars().chain([' ']);
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            ' ' if !current.is_empty() => files.push(PathBuf::from(std::mem::take(&mut current))),
+            ' ' => {}
+            _ => current.push(c),
+        }
+    }
+    files
 }
 
 /// A TOML array literal for a `command` credential that mints through the fake.

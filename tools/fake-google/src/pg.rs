@@ -54,6 +54,8 @@ pub struct PgServer {
     has_ipv6: bool,
     bin_dir: PathBuf,
     dir: Arc<tempfile::TempDir>,
+    /// Locked while this process lives: see [`remove_abandoned`].
+    _owner: Arc<fs::File>,
 }
 
 impl PgServer {
@@ -101,7 +103,6 @@ impl PgServer {
                 .prefix(DIR_PREFIX)
                 .tempdir_in(&base)?,
         );
-        fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())?;
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
         let (data, socket) = (dir.path().join("data"), dir.path().join("socket"));
         let ldap = format!(
@@ -131,6 +132,7 @@ impl PgServer {
                 chown(entry?.path(), Some(uid), Some(gid))?;
             }
         }
+        let owner = Arc::new(hold_owner_lock(dir.path())?);
         let command = |program: &str| {
             let mut cmd = Command::new(bin_dir.join(program));
             cmd.current_dir(dir.path()).stdin(Stdio::null());
@@ -207,6 +209,7 @@ impl PgServer {
                 has_ipv6,
                 bin_dir: bin_dir.clone(),
                 dir: Arc::clone(&dir),
+                _owner: Arc::clone(&owner),
             };
             match server.wait_ready() {
                 Ok(()) => {
@@ -344,34 +347,57 @@ impl Drop for PgServer {
     }
 }
 
-/// Each server's directory: `fake-google-pg.XXXXXX`, holding the id of the process that
-/// made it in `owner.pid`.
+/// Each server's directory: `fake-google-pg.XXXXXX`, holding `owner.lock`, which the
+/// process that made it keeps locked (`flock`) for as long as it lives.
 const DIR_PREFIX: &str = "fake-google-pg.";
-const OWNER_FILE: &str = "owner.pid";
+const OWNER_FILE: &str = "owner.lock";
 
-/// Deletes the directories in `base` whose making process has died. A server kept for a
-/// whole test binary in a static is never dropped, and a killed test run drops nothing:
-/// without this every run would leave tens of megabytes behind. The servers themselves
-/// died with that process (see [`sys::die_with_spawning_thread`]). Only directories of
-/// this user are touched, and one without an owner file (one being made) is left alone.
+/// Creates `dir`'s owner file already locked: it is locked under another name and
+/// renamed into place, so that no sweep ever sees it unlocked.
+fn hold_owner_lock(dir: &Path) -> io::Result<fs::File> {
+    let draft = dir.join(".owner.lock.new");
+    let file = fs::File::create(&draft)?;
+    if !sys::try_lock(&file) {
+        return Err(io::Error::other("cannot lock a file just made"));
+    }
+    fs::rename(&draft, dir.join(OWNER_FILE))?;
+    Ok(file)
+}
+
+/// Deletes the server directories in `base` that no living process holds. A server kept
+/// for a whole test binary in a static is never dropped, and a killed test run drops
+/// nothing: without this every run would leave tens of megabytes behind. The servers
+/// themselves died with their process (see [`sys::die_with_spawning_thread`]).
+///
+/// The owner file's lock says whether its process lives, wherever that process runs
+/// (a PID could be another namespace's, or reused). Only directories of this user are
+/// touched; one without an owner file is being made, or was left by a version that
+/// made none, and is deleted only a day after it was last changed.
 fn remove_abandoned(base: &Path) {
     use std::os::unix::fs::MetadataExt;
+    const UNOWNED_KEPT: Duration = Duration::from_secs(24 * 3600);
     let Ok(entries) = fs::read_dir(base) else {
         return;
     };
     for entry in entries.flatten() {
-        let ours = entry
-            .metadata()
-            .is_ok_and(|m| m.is_dir() && m.uid() == sys::euid());
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        let ours = meta.is_dir() && meta.uid() == sys::euid();
         if !ours || !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
             continue;
         }
-        let owner = fs::read_to_string(entry.path().join(OWNER_FILE));
-        match owner.map(|text| text.trim().parse::<u32>()) {
-            Ok(Ok(pid)) if sys::process_is_gone(pid) => {
-                let _ = fs::remove_dir_all(entry.path());
-            }
-            _ => {}
+        let abandoned = match fs::File::open(entry.path().join(OWNER_FILE)) {
+            Ok(owner) => sys::try_lock(&owner),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => meta
+                .modified()
+                .ok()
+                .and_then(|changed| changed.elapsed().ok())
+                .is_some_and(|age| age > UNOWNED_KEPT),
+            Err(_) => false,
+        };
+        if abandoned {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }

@@ -13,6 +13,7 @@ pub(crate) const SIGQUIT: c_int = 3;
 unsafe extern "C" {
     safe fn geteuid() -> u32;
     safe fn kill(pid: i32, sig: c_int) -> c_int;
+    safe fn flock(fd: c_int, operation: c_int) -> c_int;
     #[cfg(target_os = "linux")]
     safe fn getppid() -> i32;
     #[cfg(target_os = "linux")]
@@ -37,13 +38,14 @@ pub(crate) fn signal(pid: u32, sig: c_int) {
     }
 }
 
-/// Whether process `pid` is gone (no such process; one of another user still exists).
-pub(crate) fn process_is_gone(pid: u32) -> bool {
-    const ESRCH: i32 = 3;
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    pid > 0 && kill(pid, 0) != 0 && io::Error::last_os_error().raw_os_error() == Some(ESRCH)
+/// Takes an exclusive `flock` on `file` without waiting; false when another open file
+/// description holds one. The kernel lets go when the holder's last descriptor closes,
+/// which includes the holding process dying however it dies, in whatever PID namespace.
+pub(crate) fn try_lock(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    const LOCK_EX: c_int = 2;
+    const LOCK_NB: c_int = 4;
+    flock(file.as_raw_fd(), LOCK_EX | LOCK_NB) == 0
 }
 
 /// Arranges for the child spawned by `cmd` to receive `sig` when the thread
