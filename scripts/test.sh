@@ -14,15 +14,15 @@ What it installs:
   Debian packages, only those whose programs are missing: postgresql and
     postgresql-client (the server the tests start, psql, pg_dump), util-linux (setpriv,
     flock, unshare), passwd (useradd), acl and attr, systemd (systemd-analyze), zsh and
-    fish (their completion scripts),
+    fish (the completion tests),
     python3 and python3-pip, nodejs and npm, default-jdk-headless and
     libpostgresql-jdbc-java (pgjdbc). As root it runs apt-get; as another user it
     names the packages to install and stops.
   Client drivers, into the build directory (cargo's target directory), never
     system-wide, and again only when their lists change:
-    TARGET/test-deps/uv      uv (pinned), by pip from PyPI, which installs the next two
-                             from the index pip is given (PIP_INDEX_URL or pip's
-                             global.index-url, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS);
+    TARGET/test-deps/uv      uv (pinned), by pip, which installs the next two; of pip's
+                             settings it is given PIP_INDEX_URL (or pip's configured
+                             global.index-url), PIP_EXTRA_INDEX_URL and PIP_FIND_LINKS;
     TARGET/test-deps/python  uv pip install --target, from tests/clients/requirements.txt
                              (psycopg, asyncpg, PyYAML, kubernetes-validate), put on
                              PYTHONPATH for every python3 the tests run;
@@ -143,8 +143,8 @@ install_into() {
 
 # The Python drivers install through uv, from PyPI by pip, pinned, into a folder of its
 # own: pip took 45-80 s and most of a processor beside the build for pgAdmin's 600 MB, uv
-# takes under 10 s for the same packages. --native-tls: the system's certificates, as
-# pip and the rest of the machine use them.
+# takes 5-15 s for the same packages. --system-certs: the system's certificates, as the
+# rest of the machine uses them.
 uv_version=0.13.9
 install_uv() {
     python3 -m pip --version >/dev/null 2>&1 || return 0
@@ -154,12 +154,15 @@ install_uv() {
         --target "$deps/uv" "uv==$uv_version"
 }
 
-# uv reads no pip configuration: the index and wheel folders pip is told of, it is told
-# of too (unless uv's own variables say otherwise).
+# uv reads no pip configuration: these settings of pip's are passed on (unless uv's own
+# variables say otherwise). pip takes the best version from all its indexes together, uv
+# by default a name from the first index that has it: with an extra index, uv is told to
+# choose as pip does.
 uv_index=()
 pip_index=${PIP_INDEX_URL:-$(python3 -m pip config get global.index-url 2>/dev/null || true)}
 [ -z "$pip_index" ] || uv_index+=("UV_DEFAULT_INDEX=${UV_DEFAULT_INDEX:-$pip_index}")
-[ -z "${PIP_EXTRA_INDEX_URL:-}" ] || uv_index+=("UV_INDEX=${UV_INDEX:-$PIP_EXTRA_INDEX_URL}")
+[ -z "${PIP_EXTRA_INDEX_URL:-}" ] || uv_index+=("UV_INDEX=${UV_INDEX:-$PIP_EXTRA_INDEX_URL}"
+    "UV_INDEX_STRATEGY=${UV_INDEX_STRATEGY:-unsafe-best-match}")
 [ -z "${PIP_FIND_LINKS:-}" ] || uv_index+=("UV_FIND_LINKS=${UV_FIND_LINKS:-${PIP_FIND_LINKS// /,}}")
 
 # Installs REQUIREMENTS into DIR (as `pip install --target DIR -r REQUIREMENTS` would),
@@ -168,10 +171,10 @@ install_python() {
     local dir=$1 requirements=$2 what=$3
     [ -x "$deps/uv/bin/uv" ] || return 0
     local python stamp
-    python=$(command -v python3)
+    python=$(command -v python3) || return 0
     stamp="$python $(python3 -c 'import sys; print(sys.version.split()[0])') $(cksum <"$requirements")"
     install_into "$dir" "$stamp" "$what" \
-        env ${uv_index[@]+"${uv_index[@]}"} "$deps/uv/bin/uv" pip install --quiet --native-tls --python "$python" \
+        env ${uv_index[@]+"${uv_index[@]}"} "$deps/uv/bin/uv" pip install --quiet --system-certs --python "$python" \
         --target "$dir" -r "$requirements"
 }
 
