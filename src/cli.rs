@@ -188,8 +188,8 @@ pub enum Command {
     /// refreshed are refused: their sections do not exist yet.
     ///
     /// When the service file (for pgadmin) or the password file (for dbeaver) is not
-    /// where the client looks by default, a warning names the variable to set in the
-    /// client's environment.
+    /// where a client started from a menu looks (~/.pg_service.conf, ~/.pgpass), a
+    /// warning names the variable to set in the client's environment.
     Export(ExportArgs),
 
     /// Print a manual page on stdout, for installs that come without them.

@@ -67,6 +67,12 @@ pub fn is_libpq_default_service_file(service_file: &Path) -> bool {
     default_service_file().is_ok_and(|default| same_file_path(&default, service_file))
 }
 
+/// Whether `path` is `~/NAME`, where a client started from a desktop menu, with no
+/// `PGPASSFILE` or `PGSERVICEFILE` of its own, looks (`.pgpass`, `.pg_service.conf`).
+pub fn is_in_home_as(path: &Path, name: &str) -> bool {
+    home().is_ok_and(|home| same_file_path(&home.join(name), path))
+}
+
 /// Compares two paths after resolving what can be resolved (symlinked home directories
 /// are common).
 fn same_file_path(a: &Path, b: &Path) -> bool {

@@ -86,22 +86,25 @@ pub fn run(config: &Config, args: &ExportArgs) -> Result<ExitCode> {
 }
 
 /// What the client must be told when a file its entries rely on is not where it looks.
-/// pgAdmin's `Service` entries are resolved by its libpq, which reads only the default
-/// service file (`PGSERVICEFILE` or `~/.pg_service.conf`); the section then names a
-/// non-default password file itself (`passfile=`). DBeaver's pgpass model reads only
-/// `PGPASSFILE` or `~/.pgpass`. The `--passexec` entries run `token` with this
-/// configuration, so they find everything.
+/// pgAdmin's `Service` entries are resolved by its libpq, which reads the per-user
+/// service file at `PGSERVICEFILE` or `~/.pg_service.conf` (the section names a password
+/// file elsewhere itself, with `passfile=`); DBeaver's pgpass model reads `PGPASSFILE` or
+/// `~/.pgpass`. A client started from a menu has neither variable, whatever this shell
+/// has, so only the places in the home directory count. The `--passexec` entries run
+/// `token` with this configuration, so they find everything.
 fn where_the_client_looks(config: &Config, args: &ExportArgs) -> Option<String> {
     match args.client {
         ExportClient::Pgadmin if args.passexec => None,
-        ExportClient::Pgadmin if !paths::is_libpq_default_service_file(&config.service_file) => {
+        ExportClient::Pgadmin
+            if !paths::is_in_home_as(&config.service_file, ".pg_service.conf") =>
+        {
             Some(format!(
-                "pgAdmin finds these services only in the service file its libpq reads by default, and {0} is not it: start pgAdmin with PGSERVICEFILE={0} in its environment, or export with --passexec",
+                "pgAdmin finds these services in ~/.pg_service.conf unless PGSERVICEFILE is set in its own environment, and they are in {0}: start pgAdmin with PGSERVICEFILE={0}, or export with --passexec",
                 config.service_file.display()
             ))
         }
-        ExportClient::Dbeaver if !paths::is_libpq_default_pgpass(&config.pgpass) => Some(format!(
-            "DBeaver reads passwords only from PGPASSFILE or ~/.pgpass, and the tokens are in {0}: start DBeaver with PGPASSFILE={0} in its environment",
+        ExportClient::Dbeaver if !paths::is_in_home_as(&config.pgpass, ".pgpass") => Some(format!(
+            "DBeaver reads passwords from ~/.pgpass unless PGPASSFILE is set in its own environment, and the tokens are in {0}: start DBeaver with PGPASSFILE={0}",
             config.pgpass.display()
         )),
         _ => None,
