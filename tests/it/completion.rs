@@ -20,15 +20,10 @@ fn complete(env: &Env, script: &Path, line: &[&str], extra_env: &[(&str, &Path)]
         line[line.len() - 1],
         line[line.len() - 2],
     );
-    let bin_dir = Path::new(BIN).parent().expect("bin dir");
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let mut cmd = Command::new("bash");
     env.apply_env(&mut cmd);
-    cmd.env("PATH", path).current_dir(env.dir.path());
+    cmd.env("PATH", path_with_binary())
+        .current_dir(env.dir.path());
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -102,15 +97,9 @@ fn interactive(env: &Env, script: &Path, cwd: &Path, lines: &[(&str, &str)]) -> 
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
-    let bin_dir = Path::new(BIN).parent().expect("bin dir");
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let mut cmd = Command::new("script");
     env.apply_env(&mut cmd);
-    cmd.env("PATH", path)
+    cmd.env("PATH", path_with_binary())
         .env("TERM", "dumb")
         .current_dir(cwd)
         .args(["-qfc", "bash --norc --noprofile -i", "/dev/null"])
