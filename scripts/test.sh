@@ -99,14 +99,22 @@ have node || missing+=(nodejs)
 have npm || missing+=(npm)
 have javac || missing+=(default-jdk-headless)
 [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+# As root they are installed beside the build, before the drivers (below): the build
+# needs none of them.
+install_debs() { :; }
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && have apt-get; then
-        say "installing Debian packages: ${missing[*]}"
-        started=$SECONDS
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-        say "Debian packages installed in $((SECONDS - started)) s"
+        install_debs() {
+            say "installing Debian packages: ${missing[*]}"
+            local started=$SECONDS
+            if DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                    --no-install-recommends "${missing[@]}" >/dev/null; then
+                say "Debian packages installed in $((SECONDS - started)) s"
+            else
+                cannot "could not install the Debian packages ${missing[*]} (the command above failed)"
+            fi
+        }
     elif have apt-get; then
         cannot "missing Debian packages; install them with: sudo apt-get install --no-install-recommends ${missing[*]}"
     else
@@ -199,13 +207,16 @@ install_drivers() {
 export PYTHONPATH="$deps/python${PYTHONPATH:+:$PYTHONPATH}"
 export NODE_PATH="$deps/node/node_modules${NODE_PATH:+:$NODE_PATH}"
 
-# The drivers install while cargo builds the tests: the installs wait mostly on the
-# network and the disk, the build on the processors. Their messages are kept apart and
-# shown once the build is done, so that the two do not interleave.
+# The packages and drivers install while cargo builds the tests: the installs wait mostly
+# on the network and the disk, the build on the processors. Their messages are kept
+# apart and shown once the build is done, so that the two do not interleave.
 install_log="$deps/install.log"
-install_drivers >"$install_log" 2>&1 &
+{
+    install_debs
+    install_drivers
+} >"$install_log" 2>&1 &
 installer=$!
-say "installing the client drivers in the background while the tests build (log: $install_log)"
+say "installing what the tests need in the background while they build (log: $install_log)"
 status=0
 cargo test --workspace --no-run "$@" || status=$?
 installed=0
