@@ -15,7 +15,7 @@ use std::os::unix::fs::{PermissionsExt, chown};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -142,23 +142,21 @@ impl PgServer {
             }
             cmd
         };
-        let out = command("initdb")
-            .arg("-D")
+        // A copy of one cluster initialised for the whole process: `initdb` was most of a
+        // server's start-up cost, and every server starts from the same empty cluster.
+        let template = template_cluster(&bin_dir, &base, run_as)?;
+        let mut copy = Command::new("cp");
+        copy.arg("-a")
+            .arg(template.join("."))
             .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "-N",
-            ])
-            .output()?;
+            .stdin(Stdio::null());
+        if let Some((uid, gid)) = run_as {
+            copy.uid(uid).gid(gid);
+        }
+        let out = copy.output()?;
         if !out.status.success() {
             return Err(io::Error::other(format!(
-                "initdb failed ({}): {}",
+                "copying the initialised cluster failed ({}): {}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
             )));
@@ -344,6 +342,62 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The data directory of a cluster `initdb` made once for this process, in a directory
+/// of its own that lives as long as the process (and is then swept like a server's).
+fn template_cluster(
+    bin_dir: &Path,
+    base: &Path,
+    run_as: Option<(u32, u32)>,
+) -> io::Result<PathBuf> {
+    type Made = Result<(tempfile::TempDir, fs::File), String>;
+    static TEMPLATE: OnceLock<Made> = OnceLock::new();
+    let make = || -> io::Result<(tempfile::TempDir, fs::File)> {
+        let dir = tempfile::Builder::new()
+            .prefix(DIR_PREFIX)
+            .tempdir_in(base)?;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+        let data = dir.path().join("data");
+        fs::create_dir(&data)?;
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o700))?;
+        if let Some((uid, gid)) = run_as {
+            chown(&data, Some(uid), Some(gid))?;
+        }
+        let owner = hold_owner_lock(dir.path())?;
+        let mut cmd = Command::new(bin_dir.join("initdb"));
+        cmd.current_dir(dir.path()).stdin(Stdio::null());
+        clean_env(&mut cmd);
+        if let Some((uid, gid)) = run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        let out = cmd
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-N",
+            ])
+            .output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "initdb failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok((dir, owner))
+    };
+    match TEMPLATE.get_or_init(|| make().map_err(|e| e.to_string())) {
+        Ok((dir, _)) => Ok(dir.path().join("data")),
+        Err(e) => Err(io::Error::other(e.clone())),
     }
 }
 
