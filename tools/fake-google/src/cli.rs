@@ -186,7 +186,12 @@ fn serve(args: &Serve) -> Result<(), String> {
     let roles: Vec<&str> = args.role.iter().map(String::as_str).collect();
     let pg = match args.postgres {
         false => None,
-        true => Some(PgServer::start(google.ldap_port(), &roles).map_err(io_error)?),
+        true => {
+            let server = PgServer::start(google.ldap_port(), &roles).map_err(io_error);
+            // One server: the cluster it was copied from is of no further use.
+            crate::pg::remove_template();
+            Some(server?)
+        }
     };
     let mut vars = vec![
         ("FAKE_GOOGLE_URL", google.http_url()),

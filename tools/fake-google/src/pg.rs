@@ -15,7 +15,7 @@ use std::os::unix::fs::{PermissionsExt, chown};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -345,60 +345,69 @@ impl Drop for PgServer {
     }
 }
 
-/// The data directory of a cluster `initdb` made once for this process, in a directory
-/// of its own that lives as long as the process (and is then swept like a server's).
+/// A cluster `initdb` made once for this process, and its directory's owner lock.
+type Template = (tempfile::TempDir, fs::File);
+static TEMPLATE: Mutex<Option<Template>> = Mutex::new(None);
+
+/// The data directory of [`TEMPLATE`], made on first use in a directory of its own. It
+/// lives until [`remove_template`] or the process's end (then it is swept like a
+/// server's directory).
 fn template_cluster(
     bin_dir: &Path,
     base: &Path,
     run_as: Option<(u32, u32)>,
 ) -> io::Result<PathBuf> {
-    type Made = Result<(tempfile::TempDir, fs::File), String>;
-    static TEMPLATE: OnceLock<Made> = OnceLock::new();
-    let make = || -> io::Result<(tempfile::TempDir, fs::File)> {
-        let dir = tempfile::Builder::new()
-            .prefix(DIR_PREFIX)
-            .tempdir_in(base)?;
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
-        let data = dir.path().join("data");
-        fs::create_dir(&data)?;
-        fs::set_permissions(&data, fs::Permissions::from_mode(0o700))?;
-        if let Some((uid, gid)) = run_as {
-            chown(&data, Some(uid), Some(gid))?;
-        }
-        let owner = hold_owner_lock(dir.path())?;
-        let mut cmd = Command::new(bin_dir.join("initdb"));
-        cmd.current_dir(dir.path()).stdin(Stdio::null());
-        clean_env(&mut cmd);
-        if let Some((uid, gid)) = run_as {
-            cmd.uid(uid).gid(gid);
-        }
-        let out = cmd
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "-N",
-            ])
-            .output()?;
-        if !out.status.success() {
-            return Err(io::Error::other(format!(
-                "initdb failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        Ok((dir, owner))
-    };
-    match TEMPLATE.get_or_init(|| make().map_err(|e| e.to_string())) {
-        Ok((dir, _)) => Ok(dir.path().join("data")),
-        Err(e) => Err(io::Error::other(e.clone())),
+    let mut template = TEMPLATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((dir, _)) = template.as_ref() {
+        return Ok(dir.path().join("data"));
     }
+    let dir = tempfile::Builder::new()
+        .prefix(DIR_PREFIX)
+        .tempdir_in(base)?;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+    let data = dir.path().join("data");
+    fs::create_dir(&data)?;
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o700))?;
+    if let Some((uid, gid)) = run_as {
+        chown(&data, Some(uid), Some(gid))?;
+    }
+    let owner = hold_owner_lock(dir.path())?;
+    let mut cmd = Command::new(bin_dir.join("initdb"));
+    cmd.current_dir(dir.path()).stdin(Stdio::null());
+    clean_env(&mut cmd);
+    if let Some((uid, gid)) = run_as {
+        cmd.uid(uid).gid(gid);
+    }
+    let out = cmd
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-N",
+        ])
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "initdb failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    *template = Some((dir, owner));
+    Ok(data)
+}
+
+/// Deletes the cluster servers are copied from, for a process that starts no more of
+/// them and should leave nothing behind (`fake-google serve`).
+pub fn remove_template() {
+    let taken = TEMPLATE.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(taken);
 }
 
 /// Each server's directory: `fake-google-pg.XXXXXX`, holding `owner.lock`, which the
