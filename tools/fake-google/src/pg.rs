@@ -146,21 +146,11 @@ impl PgServer {
         // server's start-up cost, and every server starts from the same empty cluster.
         let template = template_cluster(&bin_dir, &base, run_as)?;
         let mut copy = Command::new("cp");
-        copy.arg("-a")
-            .arg(template.join("."))
-            .arg(&data)
-            .stdin(Stdio::null());
+        copy.arg("-a").arg(template.join(".")).arg(&data);
         if let Some((uid, gid)) = run_as {
             copy.uid(uid).gid(gid);
         }
-        let out = copy.output()?;
-        if !out.status.success() {
-            return Err(io::Error::other(format!(
-                "copying the initialised cluster failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
+        run_to_end(copy, "copying the initialised cluster")?;
         let has_ipv6 = TcpListener::bind(("::1", 0)).is_ok();
         let mut settings: Vec<String> = SETTINGS.iter().map(|s| (*s).to_owned()).collect();
         settings.push(format!(
@@ -373,41 +363,39 @@ fn template_cluster(
     }
     let owner = hold_owner_lock(dir.path())?;
     let mut cmd = Command::new(bin_dir.join("initdb"));
-    cmd.current_dir(dir.path()).stdin(Stdio::null());
+    cmd.current_dir(dir.path())
+        .arg("-D")
+        .arg(&data)
+        .args(INITDB_ARGS.split(' '));
     clean_env(&mut cmd);
     if let Some((uid, gid)) = run_as {
         cmd.uid(uid).gid(gid);
     }
-    let out = cmd
-        .arg("-D")
-        .arg(&data)
-        .args([
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "-N",
-        ])
-        .output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "initdb failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
+    run_to_end(cmd, "initdb")?;
     *template = Some((dir, owner));
     Ok(data)
+}
+
+/// A small cluster of one encoding and the C locale, with no fsync for a throwaway.
+const INITDB_ARGS: &str = "-U postgres -A trust -E UTF8 --locale=C -N";
+
+/// Runs `cmd` to its end, with what it printed on stderr as the error when it fails.
+fn run_to_end(mut cmd: Command, what: &str) -> io::Result<()> {
+    let out = cmd.stdin(Stdio::null()).output()?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(io::Error::other(format!(
+        "{what} failed ({}): {stderr}",
+        out.status
+    )))
 }
 
 /// Deletes the cluster servers are copied from, for a process that starts no more of
 /// them and should leave nothing behind (`fake-google serve`).
 pub fn remove_template() {
-    let taken = TEMPLATE.lock().unwrap_or_else(|e| e.into_inner()).take();
-    drop(taken);
+    drop(TEMPLATE.lock().unwrap_or_else(|e| e.into_inner()).take());
 }
 
 /// Each server's directory: `fake-google-pg.XXXXXX`, holding `owner.lock`, which the
@@ -446,17 +434,16 @@ fn remove_abandoned(base: &Path) {
         let Ok(meta) = entry.metadata() else {
             continue;
         };
-        let ours = meta.is_dir() && meta.uid() == sys::euid();
+        let ours = meta.is_dir() && meta.uid() == sys::geteuid();
         if !ours || !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
             continue;
         }
         let abandoned = match fs::File::open(entry.path().join(OWNER_FILE)) {
             Ok(owner) => sys::try_lock(&owner),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => meta
-                .modified()
-                .ok()
-                .and_then(|changed| changed.elapsed().ok())
-                .is_some_and(|age| age > UNOWNED_KEPT),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let age = meta.modified().ok().and_then(|m| m.elapsed().ok());
+                age.is_some_and(|age| age > UNOWNED_KEPT)
+            }
             Err(_) => false,
         };
         if abandoned {

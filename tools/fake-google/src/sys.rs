@@ -11,7 +11,7 @@ use std::io;
 pub(crate) const SIGQUIT: c_int = 3;
 
 unsafe extern "C" {
-    safe fn geteuid() -> u32;
+    pub(crate) safe fn geteuid() -> u32;
     safe fn kill(pid: i32, sig: c_int) -> c_int;
     safe fn flock(fd: c_int, operation: c_int) -> c_int;
     #[cfg(target_os = "linux")]
@@ -23,12 +23,7 @@ unsafe extern "C" {
 /// Whether the process runs with root's effective uid, under which
 /// PostgreSQL refuses to start.
 pub(crate) fn is_root() -> bool {
-    euid() == 0
-}
-
-/// The effective user id.
-pub(crate) fn euid() -> u32 {
-    geteuid()
+    geteuid() == 0
 }
 
 /// Sends `sig` to process `pid`, if it still exists.
