@@ -97,7 +97,6 @@ impl PgServer {
         } else {
             tmp
         };
-        remove_abandoned(&base);
         let dir = Arc::new(
             tempfile::Builder::new()
                 .prefix(DIR_PREFIX)
@@ -351,6 +350,8 @@ fn template_cluster(
     if let Some((dir, _)) = template.as_ref() {
         return Ok(dir.path().join("data"));
     }
+    // Once per process, like the template: what earlier processes left.
+    remove_abandoned(base);
     let dir = tempfile::Builder::new()
         .prefix(DIR_PREFIX)
         .tempdir_in(base)?;
