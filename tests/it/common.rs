@@ -14,6 +14,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_alloydb-cred");
 
 /// The stand-in's CLI, built by `cargo test --workspace` next to this test binary.
 pub fn fake_google_bin() -> PathBuf {
+    // Checked once per test binary: the check reads and stats every source file.
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHECKED.get_or_init(checked_fake_google_bin).clone()
+}
+
+fn checked_fake_google_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
