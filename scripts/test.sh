@@ -166,12 +166,16 @@ install_uv() {
 # variables say otherwise). pip takes the best version from all its indexes together, uv
 # by default a name from the first index that has it: with an extra index, uv is told to
 # choose as pip does.
+# (Asking pip takes most of a second: done in the background job, beside the build.)
 uv_index=()
-pip_index=${PIP_INDEX_URL:-$(python3 -m pip config get global.index-url 2>/dev/null || true)}
-[ -z "$pip_index" ] || uv_index+=("UV_DEFAULT_INDEX=${UV_DEFAULT_INDEX:-$pip_index}")
-[ -z "${PIP_EXTRA_INDEX_URL:-}" ] || uv_index+=("UV_INDEX=${UV_INDEX:-$PIP_EXTRA_INDEX_URL}"
-    "UV_INDEX_STRATEGY=${UV_INDEX_STRATEGY:-unsafe-best-match}")
-[ -z "${PIP_FIND_LINKS:-}" ] || uv_index+=("UV_FIND_LINKS=${UV_FIND_LINKS:-${PIP_FIND_LINKS// /,}}")
+find_uv_index() {
+    local pip_index
+    pip_index=${PIP_INDEX_URL:-$(python3 -m pip config get global.index-url 2>/dev/null || true)}
+    [ -z "$pip_index" ] || uv_index+=("UV_DEFAULT_INDEX=${UV_DEFAULT_INDEX:-$pip_index}")
+    [ -z "${PIP_EXTRA_INDEX_URL:-}" ] || uv_index+=("UV_INDEX=${UV_INDEX:-$PIP_EXTRA_INDEX_URL}"
+        "UV_INDEX_STRATEGY=${UV_INDEX_STRATEGY:-unsafe-best-match}")
+    [ -z "${PIP_FIND_LINKS:-}" ] || uv_index+=("UV_FIND_LINKS=${UV_FIND_LINKS:-${PIP_FIND_LINKS// /,}}")
+}
 
 # Installs REQUIREMENTS into DIR (as `pip install --target DIR -r REQUIREMENTS` would),
 # again only when the list or the python3 changes (psycopg-binary is built for one Python).
@@ -188,6 +192,7 @@ install_python() {
 
 install_drivers() {
     install_uv
+    find_uv_index
     install_python "$deps/python" tests/clients/requirements.txt \
         "the Python packages of tests/clients/requirements.txt"
     # pgAdmin 4 pins its own psycopg, another than the client matrix's: a folder of its
